@@ -1,1 +1,28 @@
-//! channel (placeholder; being built).
+//! Bytes in, bytes out: the one place where Corvid talks to the operating system's
+//! stream sockets.
+//!
+//! Every IO call answers one of three [`Outcome`]s: progress was made (`Done`), nothing
+//! can happen until the socket is ready again (`Retry`), or the channel is finished
+//! (`Abort`). EINTR, EAGAIN, ECONNRESET and their friends are decided here, once; the
+//! layers above never see an errno.
+//!
+//! ```
+//! use channel::{read, Outcome};
+//! let mut input: &[u8] = b"get foo\r\n";
+//! let mut buf = [0u8; 64];
+//! assert!(matches!(read(&mut input, &mut buf), Outcome::Done(9)));
+//! assert!(matches!(read(&mut input, &mut buf), Outcome::Abort(_)));
+//! ```
+//!
+//! This crate must never know about a protocol or the cache: it moves bytes, keeps the
+//! per-connection buffers ([`ReadBuffer`], [`SendQueue`]) and their pool ([`BufferPool`]).
+
+mod outcome;
+mod pool;
+mod read_buffer;
+mod send_queue;
+
+pub use outcome::{read, writev, Abort, Outcome};
+pub use pool::BufferPool;
+pub use read_buffer::ReadBuffer;
+pub use send_queue::{Payload, SendQueue};

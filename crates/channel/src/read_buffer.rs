@@ -1,0 +1,179 @@
+//! The contiguous input buffer of one connection.
+//!
+//! Bytes arrive at the tail with one `read()` and are consumed from the head by the
+//! parser. The storage is borrowed from a [`BufferPool`] only while unconsumed bytes
+//! remain, so idle connections hold none.
+
+use crate::{outcome, BufferPool, Outcome};
+use std::io::Read;
+
+/// Unconsumed input of one connection: `buf[start..end]`.
+#[derive(Debug, Default)]
+pub struct ReadBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuffer {
+    /// An empty buffer that holds no storage yet.
+    pub fn new() -> ReadBuffer {
+        ReadBuffer::default()
+    }
+
+    /// The unconsumed bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Number of unconsumed bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True when no unconsumed bytes remain.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Storage held now (0 when released to the pool).
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops `n` bytes from the head.
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads once from `source`, making room first: moves unconsumed bytes to the front
+    /// when the tail is short and, when the buffer is full of them, doubles it up to
+    /// `limit` bytes. With no room left at `limit`, answers `Done(0)` without reading: the
+    /// caller decides (close, or consume something first).
+    pub fn fill<R: Read + ?Sized>(
+        &mut self,
+        pool: &mut BufferPool,
+        source: &mut R,
+        limit: usize,
+    ) -> Outcome {
+        if self.buf.is_empty() {
+            self.buf = pool.take();
+            // Initialised once per buffer lifetime; pooled read buffers come back full.
+            let cap = self.buf.capacity();
+            self.buf.resize(cap, 0);
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.start > 0 && self.buf.len() - self.end < self.buf.len() / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() >= limit {
+                return Outcome::Done(0);
+            } else {
+                let target = (self.buf.len() * 2).min(limit);
+                self.buf.resize(target, 0);
+            }
+        }
+        let result = outcome::read(source, &mut self.buf[self.end..]);
+        if let Outcome::Done(n) = result {
+            self.end += n;
+        }
+        result
+    }
+
+    /// Takes up to `dst.len()` buffered bytes into `dst`, for values that are read
+    /// straight into their final home. Returns how many were copied.
+    pub fn take_into(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len());
+        dst[..n].copy_from_slice(&self.data()[..n]);
+        self.consume(n);
+        n
+    }
+
+    /// Returns the storage to the pool if nothing is pending.
+    pub fn release_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.is_empty() && !self.buf.is_empty() {
+            pool.give(std::mem::take(&mut self.buf));
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_consume_release_cycle() {
+        let mut pool = BufferPool::new(8, 2);
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"hello world";
+        assert_eq!(rb.fill(&mut pool, &mut src, 64), Outcome::Done(8));
+        assert_eq!(rb.data(), b"hello wo");
+        rb.consume(6);
+        assert_eq!(rb.fill(&mut pool, &mut src, 64), Outcome::Done(3));
+        assert_eq!(rb.data(), b"world");
+        rb.consume(5);
+        rb.release_if_empty(&mut pool);
+        assert_eq!(rb.capacity(), 0);
+        assert_eq!(pool.spare(), 1);
+    }
+
+    #[test]
+    fn grows_to_limit_then_refuses() {
+        let mut pool = BufferPool::new(4, 2);
+        let mut rb = ReadBuffer::new();
+        let data = [7u8; 100];
+        let mut src: &[u8] = &data;
+        let mut total = 0;
+        loop {
+            match rb.fill(&mut pool, &mut src, 16) {
+                Outcome::Done(0) => break,
+                Outcome::Done(n) => total += n,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(total, 16);
+        assert_eq!(rb.len(), 16);
+        // A grown buffer is not pooled.
+        rb.consume(16);
+        rb.release_if_empty(&mut pool);
+        assert_eq!(pool.spare(), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_unconsumed_bytes_in_order() {
+        let mut pool = BufferPool::new(8, 2);
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"0123456789abcdef";
+        rb.fill(&mut pool, &mut src, 8);
+        rb.consume(7);
+        assert_eq!(rb.fill(&mut pool, &mut src, 8), Outcome::Done(7));
+        assert_eq!(rb.data(), b"789abcde");
+    }
+
+    #[test]
+    fn take_into_moves_buffered_bytes() {
+        let mut pool = BufferPool::new(16, 2);
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"abcdef";
+        rb.fill(&mut pool, &mut src, 16);
+        let mut dst = [0u8; 4];
+        assert_eq!(rb.take_into(&mut dst), 4);
+        assert_eq!(&dst, b"abcd");
+        assert_eq!(rb.data(), b"ef");
+    }
+}

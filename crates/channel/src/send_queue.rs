@@ -1,0 +1,337 @@
+//! The output of one connection: a gather list flushed with `writev`.
+//!
+//! Small pieces (headers, small values, `END\r\n`) are copied into a per-connection
+//! scratch buffer, adjacent pieces merging into one segment; large values are queued by
+//! reference as a [`Payload`] that keeps its bytes alive (the server queues store pins)
+//! and is dropped the moment its last byte has been written.
+
+use crate::{outcome, BufferPool, Outcome};
+use std::collections::VecDeque;
+use std::io::{IoSlice, Write};
+
+/// Bytes owned elsewhere and kept valid while queued (a pinned cache item).
+pub trait Payload {
+    /// The bytes to send.
+    fn bytes(&self) -> &[u8];
+}
+
+impl Payload for &'static [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+#[derive(Debug)]
+enum Segment<P> {
+    Scratch { start: usize, end: usize },
+    Pinned(P),
+}
+
+/// How many iovecs one `writev` carries: well under IOV_MAX (1024 on Linux), and enough
+/// that a pipelined batch rarely needs a second call.
+const IOVECS_PER_CALL: usize = 64;
+
+/// Queued output of one connection.
+#[derive(Debug)]
+pub struct SendQueue<P> {
+    segments: VecDeque<Segment<P>>,
+    scratch: Vec<u8>,
+    /// Bytes of the front segment already written.
+    front_sent: usize,
+    pending: usize,
+}
+
+impl<P> Default for SendQueue<P> {
+    fn default() -> Self {
+        SendQueue {
+            segments: VecDeque::new(),
+            scratch: Vec::new(),
+            front_sent: 0,
+            pending: 0,
+        }
+    }
+}
+
+impl<P: Payload> SendQueue<P> {
+    /// An empty queue holding no storage.
+    pub fn new() -> SendQueue<P> {
+        SendQueue::default()
+    }
+
+    /// Unsent bytes.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// True when everything queued has been written.
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// Scratch storage held now.
+    pub fn scratch_capacity(&self) -> usize {
+        self.scratch.capacity()
+    }
+
+    /// The scratch buffer, for composing in place: append to it, then call
+    /// [`SendQueue::commit_scratch`]. Borrows a pooled buffer when none is held.
+    pub fn scratch(&mut self, pool: &mut BufferPool) -> &mut Vec<u8> {
+        if self.scratch.capacity() == 0 {
+            self.scratch = pool.take();
+            self.scratch.clear();
+        }
+        &mut self.scratch
+    }
+
+    /// Queues the scratch bytes appended since the last call (merging with a preceding
+    /// scratch segment when adjacent).
+    pub fn commit_scratch(&mut self) {
+        let queued_end = self
+            .segments
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Segment::Scratch { end, .. } => Some(*end),
+                Segment::Pinned(_) => None,
+            })
+            .unwrap_or(0);
+        let end = self.scratch.len();
+        if end <= queued_end {
+            return;
+        }
+        self.pending += end - queued_end;
+        if let Some(Segment::Scratch { end: last_end, .. }) = self.segments.back_mut() {
+            if *last_end == queued_end {
+                *last_end = end;
+                return;
+            }
+        }
+        self.segments.push_back(Segment::Scratch {
+            start: queued_end,
+            end,
+        });
+    }
+
+    /// Copies `bytes` into scratch and queues them.
+    pub fn push_copy(&mut self, pool: &mut BufferPool, bytes: &[u8]) {
+        self.scratch(pool).extend_from_slice(bytes);
+        self.commit_scratch();
+    }
+
+    /// Queues bytes by reference; `payload` is dropped once they are written.
+    pub fn push_pinned(&mut self, payload: P) {
+        let len = payload.bytes().len();
+        if len == 0 {
+            return;
+        }
+        self.pending += len;
+        self.segments.push_back(Segment::Pinned(payload));
+    }
+
+    /// Writes as much as the sink takes. `Done(n)` means everything queued is written
+    /// (`n` bytes in this call); `Retry` means bytes remain and the sink is full; `Abort`
+    /// means the channel is finished.
+    pub fn flush<W: Write + ?Sized>(&mut self, sink: &mut W) -> Outcome {
+        let mut written = 0;
+        while self.pending > 0 {
+            let mut iov = [IoSlice::new(&[]); IOVECS_PER_CALL];
+            let mut count = 0;
+            for (i, segment) in self.segments.iter().take(IOVECS_PER_CALL).enumerate() {
+                let bytes = match segment {
+                    Segment::Scratch { start, end } => &self.scratch[*start..*end],
+                    Segment::Pinned(p) => p.bytes(),
+                };
+                let skip = if i == 0 { self.front_sent } else { 0 };
+                iov[i] = IoSlice::new(&bytes[skip..]);
+                count += 1;
+            }
+            match outcome::writev(sink, &iov[..count]) {
+                Outcome::Done(n) => {
+                    written += n;
+                    self.advance(n);
+                }
+                Outcome::Retry => return Outcome::Retry,
+                abort @ Outcome::Abort(_) => return abort,
+            }
+        }
+        Outcome::Done(written)
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.pending -= n;
+        while n > 0 {
+            let Some(front) = self.segments.front() else {
+                break;
+            };
+            let len = match front {
+                Segment::Scratch { start, end } => end - start,
+                Segment::Pinned(p) => p.bytes().len(),
+            } - self.front_sent;
+            if n < len {
+                self.front_sent += n;
+                return;
+            }
+            n -= len;
+            self.front_sent = 0;
+            self.segments.pop_front();
+        }
+        if self.segments.is_empty() {
+            self.scratch.clear();
+        }
+    }
+
+    /// Drops everything queued (the connection is closing) and releases storage.
+    pub fn clear(&mut self, pool: &mut BufferPool) {
+        self.segments.clear();
+        self.front_sent = 0;
+        self.pending = 0;
+        self.scratch.clear();
+        self.release_if_empty(pool);
+    }
+
+    /// Returns the scratch storage to the pool if nothing is pending.
+    pub fn release_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.pending == 0 && self.scratch.capacity() > 0 {
+            pool.give(std::mem::take(&mut self.scratch));
+            if self.segments.capacity() > 64 {
+                self.segments = VecDeque::new();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    /// A sink that accepts at most `budget` bytes per call, then reports WouldBlock.
+    struct Trickle {
+        out: Vec<u8>,
+        per_call: usize,
+        calls_left: usize,
+    }
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.calls_left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls_left -= 1;
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.per_call - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.per_call {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn adjacent_copies_merge_and_pins_interleave_in_order() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        q.push_copy(&mut pool, b"VALUE k 0 5\r\n");
+        q.push_pinned(b"hello");
+        q.push_copy(&mut pool, b"\r\n");
+        q.push_copy(&mut pool, b"END\r\n");
+        assert_eq!(q.segments.len(), 3);
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 1000,
+            calls_left: 10,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Done(25));
+        assert_eq!(sink.out, b"VALUE k 0 5\r\nhello\r\nEND\r\n");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn partial_writes_resume_exactly_where_they_stopped() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        q.push_copy(&mut pool, b"abc");
+        q.push_pinned(b"defgh");
+        q.push_copy(&mut pool, b"ij");
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 2,
+            calls_left: 3,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Retry);
+        assert_eq!(q.pending(), 4);
+        sink.calls_left = 100;
+        assert_eq!(q.flush(&mut sink), Outcome::Done(4));
+        assert_eq!(sink.out, b"abcdefghij");
+    }
+
+    #[test]
+    fn more_segments_than_one_writev_takes() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        let mut want = Vec::new();
+        for i in 0..300 {
+            q.push_pinned(b"xy");
+            q.push_copy(&mut pool, &[b'0' + (i % 10) as u8]);
+            want.extend_from_slice(b"xy");
+            want.push(b'0' + (i % 10) as u8);
+        }
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: usize::MAX,
+            calls_left: 100,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Done(900));
+        assert_eq!(sink.out, want);
+    }
+
+    #[test]
+    fn idle_queue_gives_scratch_back() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        q.push_copy(&mut pool, b"abc");
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 100,
+            calls_left: 1,
+        };
+        q.flush(&mut sink);
+        q.release_if_empty(&mut pool);
+        assert_eq!(q.scratch_capacity(), 0);
+        assert_eq!(pool.spare(), 1);
+    }
+
+    #[test]
+    fn pinned_payload_is_dropped_once_written() {
+        use std::rc::Rc;
+        struct Pin(Rc<()>);
+        impl Payload for Pin {
+            fn bytes(&self) -> &[u8] {
+                b"pinned"
+            }
+        }
+        let token = Rc::new(());
+        let mut q: SendQueue<Pin> = SendQueue::new();
+        q.push_pinned(Pin(token.clone()));
+        assert_eq!(Rc::strong_count(&token), 2);
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 3,
+            calls_left: 1,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Retry);
+        assert_eq!(Rc::strong_count(&token), 2, "half-sent payload stays pinned");
+        sink.calls_left = 1;
+        assert_eq!(q.flush(&mut sink), Outcome::Done(3));
+        assert_eq!(Rc::strong_count(&token), 1);
+    }
+}
