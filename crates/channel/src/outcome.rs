@@ -40,7 +40,10 @@ fn classify(err: &io::Error) -> Option<Outcome> {
 
 /// Reads once into `buf`, retrying only on EINTR. `buf` must not be empty.
 pub fn read<R: Read + ?Sized>(source: &mut R, buf: &mut [u8]) -> Outcome {
-    debug_assert!(!buf.is_empty(), "a zero-length read cannot tell EOF from progress");
+    debug_assert!(
+        !buf.is_empty(),
+        "a zero-length read cannot tell EOF from progress"
+    );
     loop {
         match source.read(buf) {
             Ok(0) => return Outcome::Abort(Abort::Closed),

@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn pinned_payload_is_dropped_once_written() {
         use std::rc::Rc;
-        struct Pin(Rc<()>);
+        struct Pin(#[allow(dead_code)] Rc<()>);
         impl Payload for Pin {
             fn bytes(&self) -> &[u8] {
                 b"pinned"
@@ -329,7 +329,11 @@ mod tests {
             calls_left: 1,
         };
         assert_eq!(q.flush(&mut sink), Outcome::Retry);
-        assert_eq!(Rc::strong_count(&token), 2, "half-sent payload stays pinned");
+        assert_eq!(
+            Rc::strong_count(&token),
+            2,
+            "half-sent payload stays pinned"
+        );
         sink.calls_left = 1;
         assert_eq!(q.flush(&mut sink), Outcome::Done(3));
         assert_eq!(Rc::strong_count(&token), 1);
