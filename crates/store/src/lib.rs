@@ -1,1 +1,26 @@
-//! store (placeholder; being built).
+//! The cache engine every worker thread shares: items (key, value, flags, expiry, CAS) in a
+//! memory budget of `-m` bytes, with memcached's semantics for storing, expiring, evicting,
+//! counting and flushing.
+//!
+//! It must never do IO, parse or compose protocol bytes, block on anything but its own
+//! short critical sections, or panic on anything a client sent.
+//!
+//! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
+//! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
+//! [`Store::claim_win`] (one winner per item version) and [`Store::vivify`] (placeholder on
+//! a miss whose creator wins).
+
+mod clock;
+mod config;
+mod exptime;
+mod item;
+mod numeric;
+mod stats;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
+pub use exptime::RELATIVE_MAX;
+pub use item::{ItemRef, Reservation};
+pub use stats::StoreStats;
+pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};
