@@ -1,0 +1,76 @@
+//! What the server needs to know from the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which protocols a connection may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolMode {
+    /// The first byte decides (0x80 is binary), as memcached's `-B auto`.
+    Auto,
+    /// Text (classic and meta) only.
+    Ascii,
+    /// Binary only.
+    Binary,
+}
+
+/// Server settings. Defaults are memcached's.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// TCP addresses to listen on (empty: no TCP).
+    pub tcp: Vec<SocketAddr>,
+    /// Unix socket path (`-s`).
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the Unix socket (`-a`, octal).
+    pub unix_mask: u32,
+    /// Worker threads (`-t`).
+    pub threads: usize,
+    /// Maximum simultaneous connections (`-c`).
+    pub max_conns: usize,
+    /// Requests served per connection per wakeup before yielding (`-R`).
+    pub reqs_per_event: usize,
+    /// Whether the `shutdown` command is honoured (`-A`).
+    pub allow_shutdown: bool,
+    /// Verbosity (`-v` count).
+    pub verbose: u8,
+    /// Close connections idle this long (`-o idle_timeout`); None = never.
+    pub idle_timeout: Option<Duration>,
+    /// Listen backlog (`-b`).
+    pub backlog: i32,
+    /// Protocol negotiation (`-B`).
+    pub protocol: ProtocolMode,
+    /// Values shown by `stats settings` that the server does not otherwise use.
+    pub tcp_port: u16,
+    /// UDP port shown by `stats settings`.
+    pub udp_port: u16,
+    /// The `-l` text shown by `stats settings` (`inter`).
+    pub interface: Option<String>,
+    /// Stop reading from a connection whose unsent output exceeds this many bytes.
+    pub output_high_watermark: usize,
+    /// Resume reading once unsent output is below this.
+    pub output_low_watermark: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tcp: Vec::new(),
+            unix_socket: None,
+            unix_mask: 0o700,
+            threads: 4,
+            max_conns: 1024,
+            reqs_per_event: 20,
+            allow_shutdown: false,
+            verbose: 0,
+            idle_timeout: None,
+            backlog: 1024,
+            protocol: ProtocolMode::Auto,
+            tcp_port: 11211,
+            udp_port: 0,
+            interface: None,
+            output_high_watermark: 1 << 20,
+            output_low_watermark: 256 << 10,
+        }
+    }
+}

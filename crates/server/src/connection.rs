@@ -1,0 +1,374 @@
+//! One client connection: its socket, buffers, and the command in progress.
+//!
+//! A connection is `Active` (reading and answering), paused by backpressure (unsent
+//! output above the high watermark: no reading until it drains below the low one), or
+//! closing (flush what is queued, then close). Per-command progress, such as a value
+//! being read straight into the store, lives in [`Pending`].
+
+use crate::acceptor::Shutdown;
+use crate::exec_text::{self, Action, Reply};
+use crate::stats::{ServerStats, WorkerStats};
+use crate::stream::Stream;
+use crate::worker::{ConnInfo, ConnRegistry};
+use crate::{ProtocolMode, ServerConfig};
+use channel::{BufferPool, Outcome, Payload, ReadBuffer, SendQueue};
+use protocol::text;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use store::{ItemRef, Reservation, Store, StoreMode};
+
+/// The most a request line may grow to (long multi-get lines) before the connection is
+/// closed. memcached streams arbitrarily long `get` lines; Corvid bounds the buffer.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// A cache item pinned while its bytes wait in the send queue.
+pub(crate) struct Pinned(pub(crate) ItemRef<'static>);
+
+impl Payload for Pinned {
+    fn bytes(&self) -> &[u8] {
+        self.0.value()
+    }
+}
+
+/// What the worker must do with the connection after `drive`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// Wait for the next readiness event.
+    Wait,
+    /// Work remains (fairness yield): drive again next loop turn.
+    Yielded,
+    /// Close it now.
+    Close,
+}
+
+/// The worker's shared state a command may read.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'w> {
+    pub(crate) store: &'static Store,
+    pub(crate) stats: &'w ServerStats,
+    pub(crate) worker: &'w WorkerStats,
+    pub(crate) config: &'w ServerConfig,
+    pub(crate) shutdown: &'w Shutdown,
+    pub(crate) registry: &'w ConnRegistry,
+}
+
+/// Everything a connection borrows from its worker while being driven.
+pub(crate) struct Env<'w> {
+    pub(crate) ctx: Ctx<'w>,
+    pub(crate) pool: &'w mut BufferPool,
+}
+
+/// A storage command whose value is arriving.
+pub(crate) enum Pending {
+    /// Nothing in progress: parse the next request.
+    Idle,
+    /// Reading a value straight into its store reservation, then its "\r\n".
+    Value {
+        reservation: Reservation<'static>,
+        filled: usize,
+        mode: StoreMode,
+        noreply: bool,
+    },
+    /// Discarding the data block of a refused storage command.
+    Swallow { remaining: usize },
+}
+
+/// What one step of input processing achieved.
+enum Step {
+    /// A request was answered.
+    Served,
+    /// Bytes moved; keep going.
+    Progress,
+    /// The socket has nothing more now.
+    Wait,
+    /// Close after flushing what is queued.
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Undecided,
+    Text,
+}
+
+pub(crate) struct Connection {
+    stream: Stream,
+    input: ReadBuffer,
+    output: SendQueue<Pinned>,
+    pending: Pending,
+    info: Arc<ConnInfo>,
+    dialect: Dialect,
+    mode: ProtocolMode,
+    /// Reading paused until output drains (backpressure), or for good (shutdown).
+    paused: bool,
+    reading_stopped: bool,
+    closing: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: Stream, info: Arc<ConnInfo>, mode: ProtocolMode) -> Connection {
+        Connection {
+            stream,
+            input: ReadBuffer::new(),
+            output: SendQueue::new(),
+            pending: Pending::Idle,
+            info,
+            dialect: Dialect::Undecided,
+            mode,
+            paused: false,
+            reading_stopped: false,
+            closing: false,
+        }
+    }
+
+    pub(crate) fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// Waiting for a new command with nothing queued: what `idle_timeout` may close.
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.pending, Pending::Idle) && self.input.is_empty() && self.output.is_empty()
+    }
+
+    /// Nothing left to send.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.output.is_empty()
+    }
+
+    /// Shutdown: answer nothing new; only flush what is queued.
+    pub(crate) fn stop_reading(&mut self) {
+        self.reading_stopped = true;
+    }
+
+    /// Gives buffers back (on close). Dropping `pending` drops any reservation, which
+    /// leaves no trace in the store.
+    pub(crate) fn release(&mut self, pool: &mut BufferPool) {
+        self.pending = Pending::Idle;
+        self.output.clear(pool);
+        self.input.consume(self.input.len());
+        self.input.release_if_empty(pool);
+    }
+
+    /// Makes all the progress possible now: flush, read and answer requests (at most
+    /// `-R` of them), flush again.
+    pub(crate) fn drive(&mut self, env: &mut Env<'_>) -> Drive {
+        if !self.flush(env) {
+            return Drive::Close;
+        }
+        if self.paused {
+            if self.output.pending() > env.ctx.config.output_low_watermark {
+                return Drive::Wait;
+            }
+            self.paused = false;
+        }
+        let mut served = 0;
+        let mut yielded = false;
+        while !self.closing && !self.reading_stopped {
+            if self.output.pending() >= env.ctx.config.output_high_watermark {
+                if !self.flush(env) {
+                    return Drive::Close;
+                }
+                if self.output.pending() >= env.ctx.config.output_high_watermark {
+                    self.paused = true;
+                    break;
+                }
+            }
+            if served >= env.ctx.config.reqs_per_event {
+                WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
+                yielded = true;
+                break;
+            }
+            match self.step(env) {
+                Step::Served => served += 1,
+                Step::Progress => {}
+                Step::Wait => break,
+                Step::Close => self.closing = true,
+            }
+        }
+        if served > 0 {
+            self.info.last_cmd.store(crate::stats::unix_now(), Relaxed);
+        }
+        if !self.flush(env) {
+            return Drive::Close;
+        }
+        if self.closing && self.output.is_empty() {
+            return Drive::Close;
+        }
+        if self.output.is_empty() {
+            self.output.release_if_empty(env.pool);
+        }
+        if matches!(self.pending, Pending::Idle) {
+            self.input.release_if_empty(env.pool);
+        }
+        if yielded {
+            Drive::Yielded
+        } else {
+            Drive::Wait
+        }
+    }
+
+    /// Writes queued output; false when the peer is gone.
+    fn flush(&mut self, env: &mut Env<'_>) -> bool {
+        if self.output.is_empty() {
+            return true;
+        }
+        let before = self.output.pending();
+        let outcome = self.output.flush(&mut self.stream);
+        let sent = before - self.output.pending();
+        WorkerStats::bump(&env.ctx.worker.bytes_written, sent as u64);
+        !matches!(outcome, Outcome::Abort(_))
+    }
+
+    /// Reads more input into the buffer.
+    fn fill(&mut self, env: &mut Env<'_>) -> Step {
+        match self.input.fill(env.pool, &mut self.stream, MAX_LINE) {
+            Outcome::Done(0) => Step::Close,
+            Outcome::Done(n) => {
+                WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
+                Step::Progress
+            }
+            Outcome::Retry => Step::Wait,
+            Outcome::Abort(_) => Step::Close,
+        }
+    }
+
+    fn step(&mut self, env: &mut Env<'_>) -> Step {
+        match &mut self.pending {
+            Pending::Idle => {}
+            Pending::Swallow { remaining } => {
+                let n = (*remaining).min(self.input.len());
+                self.input.consume(n);
+                *remaining -= n;
+                if *remaining == 0 {
+                    self.pending = Pending::Idle;
+                    return Step::Served;
+                }
+                return self.fill(env);
+            }
+            Pending::Value { .. } => return self.continue_value(env),
+        }
+        if self.input.is_empty() {
+            return self.fill(env);
+        }
+        if self.dialect == Dialect::Undecided {
+            if self.input.data()[0] == 0x80 || self.mode == ProtocolMode::Binary {
+                // The binary protocol arrives with its own issue; until then a binary
+                // client is told nothing and disconnected rather than misparsed.
+                return Step::Close;
+            }
+            self.dialect = Dialect::Text;
+        }
+        self.step_text(env)
+    }
+
+    fn step_text(&mut self, env: &mut Env<'_>) -> Step {
+        let buffered = self.input.data();
+        let (request, consumed) = match text::parse(buffered) {
+            text::Parse::Request { request, consumed } => (request, consumed),
+            text::Parse::Incomplete { close } => {
+                if close {
+                    return Step::Close;
+                }
+                return self.fill(env);
+            }
+            text::Parse::Error { error, consumed } => {
+                let mut reply = Reply::new(&mut self.output, env.pool);
+                reply.line(error.reply());
+                self.input.consume(consumed);
+                return Step::Served;
+            }
+        };
+        let after = &buffered[consumed..];
+        let mut reply = Reply::new(&mut self.output, env.pool);
+        let action = exec_text::execute(request, consumed, after, &mut reply, &env.ctx);
+        match action {
+            Action::Done { data } => {
+                self.input.consume(consumed + data);
+                Step::Served
+            }
+            Action::NeedData => {
+                // Small value not fully here: wait for it in the read buffer.
+                self.fill(env)
+            }
+            Action::Value {
+                reservation,
+                mode,
+                noreply,
+            } => {
+                self.input.consume(consumed);
+                self.pending = Pending::Value {
+                    reservation,
+                    filled: 0,
+                    mode,
+                    noreply,
+                };
+                Step::Progress
+            }
+            Action::Swallow { bytes } => {
+                self.input.consume(consumed);
+                self.pending = Pending::Swallow { remaining: bytes };
+                Step::Progress
+            }
+            Action::Close => {
+                self.input.consume(consumed);
+                Step::Close
+            }
+        }
+    }
+
+    /// A large value: copy what is buffered, read the rest straight into the
+    /// reservation, then check the "\r\n" and commit.
+    fn continue_value(&mut self, env: &mut Env<'_>) -> Step {
+        let Pending::Value {
+            reservation,
+            filled,
+            ..
+        } = &mut self.pending
+        else {
+            return Step::Progress;
+        };
+        let dst = reservation.value_mut();
+        if *filled < dst.len() {
+            if !self.input.is_empty() {
+                *filled += self.input.take_into(&mut dst[*filled..]);
+                return Step::Progress;
+            }
+            return match channel::read(&mut self.stream, &mut dst[*filled..]) {
+                Outcome::Done(n) => {
+                    *filled += n;
+                    WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
+                    Step::Progress
+                }
+                Outcome::Retry => Step::Wait,
+                Outcome::Abort(_) => Step::Close,
+            };
+        }
+        if self.input.len() < 2 {
+            return self.fill(env);
+        }
+        let terminated = &self.input.data()[..2] == b"\r\n";
+        self.input.consume(2);
+        let Pending::Value {
+            reservation,
+            mode,
+            noreply,
+            ..
+        } = std::mem::replace(&mut self.pending, Pending::Idle)
+        else {
+            return Step::Progress;
+        };
+        let mut reply = Reply::new(&mut self.output, env.pool);
+        WorkerStats::bump(&env.ctx.worker.cmd_set, 1);
+        if terminated {
+            exec_text::commit(reservation, mode, noreply, &mut reply);
+        } else {
+            drop(reservation);
+            reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+        }
+        Step::Served
+    }
+}

@@ -1,0 +1,320 @@
+//! Executes classic text-protocol requests against the store and composes the replies:
+//! the server half of memcached's `proto_text.c` (the parsing half is
+//! `protocol::text`).
+
+use crate::connection::{Ctx, Pinned};
+use crate::stats::{self, WorkerStats};
+use crate::worker::BUFFER_SIZE;
+use channel::{BufferPool, SendQueue};
+use protocol::text::{self, GetKind, Request, StoreCommand};
+use store::{DeltaOutcome, ItemRef, Reservation, StoreError, StoreMode, StoreOutcome};
+
+/// Values up to this size are copied into the reply scratch; larger ones are sent by
+/// reference, pinned in the store until written. A copy of a few KiB costs less than
+/// holding a pin and an extra iovec.
+pub(crate) const COPY_MAX: usize = 4096;
+
+/// What the connection must do after a request.
+pub(crate) enum Action {
+    /// Answered; also drop `data` bytes after the line (an inline value and its "\r\n").
+    Done { data: usize },
+    /// The request's value is not all buffered yet and fits the buffer: read more, then
+    /// parse the line again.
+    NeedData,
+    /// Read the value into this reservation (the line is consumed).
+    Value {
+        reservation: Reservation<'static>,
+        mode: StoreMode,
+        noreply: bool,
+    },
+    /// Discard this many bytes that follow the line (a refused value and its "\r\n").
+    Swallow { bytes: usize },
+    /// Close the connection after flushing.
+    Close,
+}
+
+/// Reply composition over a connection's send queue.
+pub(crate) struct Reply<'a> {
+    out: &'a mut SendQueue<Pinned>,
+    pool: &'a mut BufferPool,
+}
+
+impl<'a> Reply<'a> {
+    pub(crate) fn new(out: &'a mut SendQueue<Pinned>, pool: &'a mut BufferPool) -> Reply<'a> {
+        Reply { out, pool }
+    }
+
+    /// Queues a whole reply line (or any small bytes).
+    pub(crate) fn line(&mut self, bytes: &[u8]) {
+        self.out.push_copy(self.pool, bytes);
+    }
+
+    /// Queues `bytes` unless the client asked for no reply.
+    pub(crate) fn unless(&mut self, noreply: bool, bytes: &[u8]) {
+        if !noreply {
+            self.line(bytes);
+        }
+    }
+
+    /// Composes into scratch with `f`, then queues what it wrote.
+    fn compose(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        f(self.out.scratch(self.pool));
+        self.out.commit_scratch();
+    }
+
+    /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
+    fn value(&mut self, item: ItemRef<'static>, with_cas: bool) {
+        let value_len = item.value().len();
+        let cas = with_cas.then(|| item.cas());
+        if value_len <= COPY_MAX {
+            self.compose(|out| {
+                text::write_value_header(out, item.key(), item.flags(), value_len, cas);
+                out.extend_from_slice(item.value());
+                out.extend_from_slice(b"\r\n");
+            });
+        } else {
+            self.compose(|out| {
+                text::write_value_header(out, item.key(), item.flags(), value_len, cas)
+            });
+            self.out.push_pinned(Pinned(item));
+            self.line(b"\r\n");
+        }
+    }
+}
+
+fn store_mode(command: StoreCommand, cas: u64) -> StoreMode {
+    match command {
+        StoreCommand::Set => StoreMode::Set,
+        StoreCommand::Add => StoreMode::Add,
+        StoreCommand::Replace => StoreMode::Replace,
+        StoreCommand::Append => StoreMode::Append,
+        StoreCommand::Prepend => StoreMode::Prepend,
+        StoreCommand::Cas => StoreMode::Cas(cas),
+    }
+}
+
+/// The reply for a storage outcome.
+fn outcome_line(outcome: StoreOutcome) -> &'static [u8] {
+    match outcome {
+        StoreOutcome::Stored { .. } => text::STORED,
+        StoreOutcome::NotStored => text::NOT_STORED,
+        StoreOutcome::Exists => text::EXISTS,
+        StoreOutcome::NotFound => text::NOT_FOUND,
+    }
+}
+
+/// Commits a fully read value and answers.
+pub(crate) fn commit(
+    reservation: Reservation<'static>,
+    mode: StoreMode,
+    noreply: bool,
+    reply: &mut Reply<'_>,
+) {
+    let outcome = reservation.commit(mode);
+    reply.unless(noreply, outcome_line(outcome));
+}
+
+/// Executes one parsed request. `line_len` is the length of its line in the read
+/// buffer and `after` the bytes buffered after it (an inline value, maybe partial).
+pub(crate) fn execute(
+    request: Request<'_>,
+    line_len: usize,
+    after: &[u8],
+    reply: &mut Reply<'_>,
+    ctx: &Ctx<'_>,
+) -> Action {
+    let store = ctx.store;
+    match request {
+        Request::Get { kind, keys } => {
+            let with_cas = matches!(kind, GetKind::Gets);
+            let mut n = 0;
+            for key in keys {
+                n += 1;
+                if let Some(item) = store.get(key) {
+                    reply.value(item, with_cas);
+                }
+            }
+            WorkerStats::bump(&ctx.worker.cmd_get, n);
+            reply.line(text::END);
+        }
+        Request::Gat {
+            kind,
+            exptime,
+            keys,
+        } => {
+            let with_cas = matches!(kind, GetKind::Gets);
+            let mut n = 0;
+            for key in keys {
+                n += 1;
+                if let Some(item) = store.get_and_touch(key, exptime) {
+                    reply.value(item, with_cas);
+                }
+            }
+            WorkerStats::bump(&ctx.worker.cmd_touch, n);
+            WorkerStats::bump(&ctx.worker.cmd_get, n);
+            reply.line(text::END);
+        }
+        Request::Store {
+            command,
+            key,
+            flags,
+            exptime,
+            bytes,
+            cas,
+            noreply,
+        } => {
+            let mode = store_mode(command, cas);
+            let block = bytes + 2;
+            if after.len() >= block {
+                // The whole value is buffered: one copy into the store.
+                WorkerStats::bump(&ctx.worker.cmd_set, 1);
+                if &after[bytes..block] != b"\r\n" {
+                    reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+                    return Action::Done { data: block };
+                }
+                match store.store(mode, key, &after[..bytes], flags, exptime) {
+                    Ok(outcome) => reply.unless(noreply, outcome_line(outcome)),
+                    Err(e) => refuse(e, command, key, reply, ctx),
+                }
+                return Action::Done { data: block };
+            }
+            if line_len + block <= BUFFER_SIZE {
+                return Action::NeedData;
+            }
+            match store.reserve(key, bytes, flags, exptime) {
+                Ok(reservation) => {
+                    return Action::Value {
+                        reservation,
+                        mode,
+                        noreply,
+                    }
+                }
+                Err(e) => {
+                    refuse(e, command, key, reply, ctx);
+                    return Action::Swallow { bytes: block };
+                }
+            }
+        }
+        Request::Delete { key, noreply } => {
+            let line = if store.delete(key) {
+                text::DELETED
+            } else {
+                text::NOT_FOUND
+            };
+            reply.unless(noreply, line);
+        }
+        Request::Delta {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => match store.delta(key, delta, incr) {
+            DeltaOutcome::Value { value, .. } => {
+                if !noreply {
+                    reply.compose(|out| text::write_number_line(out, value));
+                }
+            }
+            DeltaOutcome::NotFound => reply.unless(noreply, text::NOT_FOUND),
+            DeltaOutcome::NonNumeric => reply.line(text::CLIENT_ERROR_NON_NUMERIC),
+        },
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            WorkerStats::bump(&ctx.worker.cmd_touch, 1);
+            let line = if store.touch(key, exptime) {
+                text::TOUCHED
+            } else {
+                text::NOT_FOUND
+            };
+            reply.unless(noreply, line);
+        }
+        Request::FlushAll { exptime, noreply } => {
+            WorkerStats::bump(&ctx.worker.cmd_flush, 1);
+            store.flush_all(exptime);
+            reply.unless(noreply, text::OK);
+        }
+        Request::Version => {
+            reply.compose(|out| {
+                out.extend_from_slice(b"VERSION ");
+                out.extend_from_slice(stats::VERSION.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            });
+        }
+        Request::Verbosity { noreply } => reply.unless(noreply, text::OK),
+        Request::Quit => return Action::Close,
+        Request::Shutdown { .. } => {
+            if ctx.config.allow_shutdown {
+                ctx.shutdown.request();
+                return Action::Close;
+            }
+            reply.line(text::SHUTDOWN_NOT_ENABLED);
+        }
+        Request::Stats { args } => stats_command(args, reply, ctx),
+    }
+    Action::Done { data: 0 }
+}
+
+/// A storage command the store refused before any data was read.
+fn refuse(
+    error: StoreError,
+    command: StoreCommand,
+    key: &[u8],
+    reply: &mut Reply<'_>,
+    ctx: &Ctx<'_>,
+) {
+    let line = match error {
+        StoreError::OutOfMemory => text::SERVER_ERROR_OUT_OF_MEMORY_STORING,
+        _ => text::SERVER_ERROR_TOO_LARGE,
+    };
+    reply.line(line);
+    // memcached drops the old value of a `set` that failed, so that a client never
+    // reads data older than what it just tried to write.
+    if matches!(command, StoreCommand::Set) {
+        ctx.store.delete(key);
+    }
+}
+
+fn stats_command(mut args: text::Keys<'_>, reply: &mut Reply<'_>, ctx: &Ctx<'_>) {
+    let first = args.next();
+    match first {
+        None => reply.compose(|out| {
+            stats::write_general(out, ctx.stats, ctx.config, ctx.store);
+            out.extend_from_slice(text::END);
+        }),
+        Some(b"settings") => reply.compose(|out| {
+            stats::write_settings(out, ctx.config, ctx.store);
+            out.extend_from_slice(text::END);
+        }),
+        Some(b"reset") => {
+            ctx.stats.reset();
+            ctx.store.reset_stats();
+            reply.line(text::RESET);
+        }
+        Some(b"conns") => reply.compose(|out| {
+            let now = stats::unix_now();
+            for c in ctx.registry.snapshot() {
+                let idle =
+                    now.saturating_sub(c.last_cmd.load(std::sync::atomic::Ordering::Relaxed));
+                stats::write_conn(out, c.fd, &c.addr, "conn_parse_cmd", idle);
+            }
+            out.extend_from_slice(text::END);
+        }),
+        Some(b"items") => reply.compose(|out| {
+            stats::write_items(out, ctx.store);
+            out.extend_from_slice(text::END);
+        }),
+        Some(b"slabs") => reply.compose(|out| {
+            stats::write_slabs(out, ctx.store);
+            out.extend_from_slice(text::END);
+        }),
+        Some(b"sizes") => reply.line(b"STAT sizes_status disabled\r\nEND\r\n"),
+        Some(b"detail") => match args.next() {
+            Some(b"on") | Some(b"off") => reply.line(text::OK),
+            Some(b"dump") => reply.line(text::END),
+            _ => reply.line(text::CLIENT_ERROR_STATS_DETAIL_USAGE),
+        },
+        Some(_) => reply.line(text::ERROR),
+    }
+}

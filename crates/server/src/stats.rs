@@ -1,0 +1,287 @@
+//! Server-side counters (connections, commands, bytes) and the `stats` replies.
+//!
+//! Each worker bumps its own counters (relaxed atomics on their own cache lines, written
+//! by one thread), and `stats` sums them. Item counters come from the store. Names and
+//! order follow memcached 1.6's `stats`, so dashboards keep working.
+
+use crate::ServerConfig;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use store::Store;
+
+macro_rules! counters {
+    ($(#[$m:meta])* $name:ident { $($field:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Default)]
+        #[repr(align(64))]
+        pub struct $name { $(pub $field: AtomicU64,)* }
+        impl $name {
+            fn add_to(&self, total: &mut Totals) { $( total.$field += self.$field.load(Relaxed); )* }
+            fn reset(&self) { $( self.$field.store(0, Relaxed); )* }
+        }
+        #[derive(Debug, Default, Clone, Copy)]
+        struct Totals { $($field: u64,)* }
+    };
+}
+
+counters! {
+    /// One worker's counters.
+    WorkerStats {
+        cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta,
+        bytes_read, bytes_written, conn_yields, total_connections,
+    }
+}
+
+impl WorkerStats {
+    /// Adds `n` to a counter.
+    #[inline]
+    pub fn bump(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+}
+
+/// Counters shared by the whole server.
+#[derive(Debug)]
+pub struct ServerStats {
+    /// Per worker, indexed by worker id.
+    pub workers: Vec<WorkerStats>,
+    /// Connections open now.
+    pub curr_connections: AtomicU64,
+    /// Connections refused over `-c`.
+    pub rejected_connections: AtomicU64,
+    /// 1 while listening, 0 once shutdown began.
+    pub accepting: AtomicU64,
+    started: Instant,
+}
+
+impl ServerStats {
+    /// Counters for `threads` workers.
+    pub fn new(threads: usize) -> ServerStats {
+        ServerStats {
+            workers: (0..threads).map(|_| WorkerStats::default()).collect(),
+            curr_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            accepting: AtomicU64::new(1),
+            started: Instant::now(),
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for w in &self.workers {
+            w.add_to(&mut t);
+        }
+        t
+    }
+
+    /// What `stats reset` clears on the server side.
+    pub fn reset(&self) {
+        for w in &self.workers {
+            w.reset();
+        }
+        self.rejected_connections.store(0, Relaxed);
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rusage() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer is always a valid call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
+/// The version string `version` and `stats` report: memcached's, so that clients that
+/// check for features by version keep working, with Corvid's own after a dash.
+pub const VERSION: &str = concat!("1.6.18-corvid-", env!("CARGO_PKG_VERSION"));
+
+fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+/// Appends the general `stats` reply (without the final `END`).
+pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConfig, store: &Store) {
+    let t = stats.totals();
+    let s = store.stats();
+    let (user, system) = rusage();
+    stat(out, "pid", std::process::id());
+    stat(out, "uptime", stats.started.elapsed().as_secs());
+    stat(out, "time", unix_now());
+    stat(out, "version", VERSION);
+    stat(out, "libevent", "none");
+    stat(out, "pointer_size", usize::BITS);
+    stat(out, "rusage_user", format!("{user:.6}"));
+    stat(out, "rusage_system", format!("{system:.6}"));
+    stat(out, "max_connections", config.max_conns);
+    stat(
+        out,
+        "curr_connections",
+        stats.curr_connections.load(Relaxed),
+    );
+    stat(out, "total_connections", t.total_connections);
+    stat(
+        out,
+        "rejected_connections",
+        stats.rejected_connections.load(Relaxed),
+    );
+    stat(
+        out,
+        "connection_structures",
+        stats.curr_connections.load(Relaxed),
+    );
+    stat(out, "response_obj_oom", 0);
+    stat(out, "response_obj_count", 0);
+    stat(out, "response_obj_bytes", 0);
+    stat(out, "read_buf_count", 0);
+    stat(out, "read_buf_bytes", 0);
+    stat(out, "read_buf_bytes_free", 0);
+    stat(out, "read_buf_oom", 0);
+    stat(out, "reserved_fds", 0);
+    stat(out, "cmd_get", t.cmd_get);
+    stat(out, "cmd_set", t.cmd_set);
+    stat(out, "cmd_flush", t.cmd_flush);
+    stat(out, "cmd_touch", t.cmd_touch);
+    stat(out, "cmd_meta", t.cmd_meta);
+    stat(out, "get_hits", s.get_hits);
+    stat(out, "get_misses", s.get_misses);
+    stat(out, "get_expired", s.get_expired);
+    stat(out, "get_flushed", s.get_flushed);
+    stat(out, "delete_misses", s.delete_misses);
+    stat(out, "delete_hits", s.delete_hits);
+    stat(out, "incr_misses", s.incr_misses);
+    stat(out, "incr_hits", s.incr_hits);
+    stat(out, "decr_misses", s.decr_misses);
+    stat(out, "decr_hits", s.decr_hits);
+    stat(out, "cas_misses", s.cas_misses);
+    stat(out, "cas_hits", s.cas_hits);
+    stat(out, "cas_badval", s.cas_badval);
+    stat(out, "touch_hits", s.touch_hits);
+    stat(out, "touch_misses", s.touch_misses);
+    stat(out, "store_too_large", s.store_too_large);
+    stat(out, "store_no_memory", s.store_no_memory);
+    stat(out, "auth_cmds", 0);
+    stat(out, "auth_errors", 0);
+    stat(out, "bytes_read", t.bytes_read);
+    stat(out, "bytes_written", t.bytes_written);
+    stat(out, "limit_maxbytes", store.config().memory_limit);
+    stat(out, "accepting_conns", stats.accepting.load(Relaxed));
+    stat(out, "listen_disabled_num", 0);
+    stat(out, "time_in_listen_disabled_us", 0);
+    stat(out, "threads", config.threads);
+    stat(out, "conn_yields", t.conn_yields);
+    stat(out, "bytes", s.bytes);
+    stat(out, "curr_items", s.curr_items);
+    stat(out, "total_items", s.total_items);
+    stat(out, "expired_unfetched", s.expired_unfetched);
+    stat(out, "evicted_unfetched", s.evicted_unfetched);
+    stat(out, "evicted_active", 0);
+    stat(out, "evictions", s.evictions);
+    stat(out, "reclaimed", s.reclaimed);
+}
+
+/// Appends `stats settings` (without `END`).
+pub fn write_settings(out: &mut Vec<u8>, config: &ServerConfig, store: &Store) {
+    let sc = store.config();
+    stat(out, "maxbytes", sc.memory_limit);
+    stat(out, "maxconns", config.max_conns);
+    stat(out, "tcpport", config.tcp_port);
+    stat(out, "udpport", config.udp_port);
+    stat(out, "inter", config.interface.as_deref().unwrap_or("NULL"));
+    stat(out, "verbosity", config.verbose);
+    stat(out, "oldest", 0);
+    stat(out, "evictions", if sc.evict { "on" } else { "off" });
+    stat(
+        out,
+        "domain_socket",
+        config
+            .unix_socket
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "NULL".to_string()),
+    );
+    stat(out, "umask", format!("{:o}", config.unix_mask));
+    stat(
+        out,
+        "shutdown_command",
+        if config.allow_shutdown { "yes" } else { "no" },
+    );
+    stat(out, "growth_factor", "1.25");
+    stat(out, "chunk_size", 48);
+    stat(out, "num_threads", config.threads);
+    stat(out, "num_threads_per_udp", config.threads);
+    stat(out, "stat_key_prefix", ":");
+    stat(out, "detail_enabled", "no");
+    stat(out, "reqs_per_event", config.reqs_per_event);
+    stat(
+        out,
+        "cas_enabled",
+        if sc.cas_enabled { "yes" } else { "no" },
+    );
+    stat(out, "tcp_backlog", config.backlog);
+    stat(
+        out,
+        "binding_protocol",
+        match config.protocol {
+            crate::ProtocolMode::Auto => "auto-negotiate",
+            crate::ProtocolMode::Ascii => "ascii",
+            crate::ProtocolMode::Binary => "binary",
+        },
+    );
+    stat(out, "auth_enabled_sasl", "no");
+    stat(out, "auth_enabled_ascii", "no");
+    stat(out, "item_size_max", sc.item_size_max);
+    stat(out, "maxconns_fast", "yes");
+    stat(out, "hashpower_init", 0);
+    stat(out, "flush_enabled", "yes");
+    stat(out, "dump_enabled", "no");
+    stat(
+        out,
+        "idle_timeout",
+        config.idle_timeout.map(|d| d.as_secs()).unwrap_or(0),
+    );
+    stat(out, "segment_size", sc.segment_size);
+}
+
+/// Appends `stats conns` lines for one connection.
+pub fn write_conn(out: &mut Vec<u8>, fd: i64, addr: &str, state: &str, idle_secs: u64) {
+    stat(out, &format!("{fd}:addr"), addr);
+    stat(out, &format!("{fd}:state"), state);
+    stat(out, &format!("{fd}:secs_since_last_cmd"), idle_secs);
+}
+
+/// Appends `stats items`. Corvid has no slab classes: the whole heap reports as class 1
+/// so that tools which read `items:<class>:<name>` find the totals there.
+pub fn write_items(out: &mut Vec<u8>, store: &Store) {
+    let s = store.stats();
+    if s.curr_items == 0 {
+        return;
+    }
+    let items = |out: &mut Vec<u8>, name: &str, v: u64| stat(out, &format!("items:1:{name}"), v);
+    items(out, "number", s.curr_items);
+    items(out, "mem_requested", s.bytes);
+    items(out, "evicted", s.evictions);
+    items(out, "evicted_unfetched", s.evicted_unfetched);
+    items(out, "expired_unfetched", s.expired_unfetched);
+    items(out, "reclaimed", s.reclaimed);
+    items(out, "outofmemory", s.store_no_memory);
+}
+
+/// Appends `stats slabs`: the segment heap in memcached's terms.
+pub fn write_slabs(out: &mut Vec<u8>, store: &Store) {
+    let s = store.stats();
+    stat(out, "active_slabs", u64::from(s.curr_items > 0));
+    stat(out, "total_malloced", s.bytes);
+}

@@ -1,0 +1,307 @@
+//! A worker thread: one `mio::Poll`, the connections it owns, and its run queue.
+
+use crate::acceptor::Shutdown;
+use crate::connection::{Connection, Ctx, Drive, Env};
+use crate::run_queue::{RunQueue, Task};
+use crate::stats::ServerStats;
+use crate::stream::Stream;
+use crate::ServerConfig;
+use channel::BufferPool;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::Store;
+
+const WAKER: Token = Token(usize::MAX);
+/// Run-queue tasks taken per loop turn, so posts cannot starve connections.
+const TASKS_PER_TURN: usize = 64;
+/// Size of pooled read buffers and reply scratch. A request line plus a value up to
+/// this size is served from the read buffer; larger values go straight into the store.
+pub(crate) const BUFFER_SIZE: usize = 16 * 1024;
+/// Spare buffers a worker keeps.
+const POOL_KEEP: usize = 64;
+/// How long a shutting-down worker waits for slow readers to take their replies.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
+
+/// What `stats conns` shows of one connection, shared with the registry.
+#[derive(Debug)]
+pub(crate) struct ConnInfo {
+    pub(crate) fd: i64,
+    pub(crate) addr: String,
+    pub(crate) last_cmd: AtomicU64,
+}
+
+/// Every open connection of every worker, for `stats conns`. Locked only on open, close
+/// and `stats conns`.
+#[derive(Debug, Default)]
+pub(crate) struct ConnRegistry {
+    conns: Mutex<Slab<Arc<ConnInfo>>>,
+}
+
+impl ConnRegistry {
+    fn add(&self, info: Arc<ConnInfo>) -> usize {
+        self.lock().insert(info)
+    }
+    fn remove(&self, key: usize) {
+        self.lock().try_remove(key);
+    }
+    pub(crate) fn snapshot(&self) -> Vec<Arc<ConnInfo>> {
+        let mut all: Vec<_> = self.lock().iter().map(|(_, c)| c.clone()).collect();
+        all.sort_by_key(|c| c.fd);
+        all
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slab<Arc<ConnInfo>>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The acceptor's handle on a worker.
+pub(crate) struct WorkerHandle {
+    queue: Arc<RunQueue<Worker>>,
+    thread: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    pub(crate) fn adopt(&self, stream: Stream) {
+        // Failing to wake means the worker is gone; the stream is then dropped (closed).
+        let _ = self
+            .queue
+            .post(Box::new(move |w: &mut Worker| w.adopt(stream)));
+    }
+    pub(crate) fn begin_shutdown(&self) {
+        let _ = self
+            .queue
+            .post(Box::new(|w: &mut Worker| w.begin_shutdown()));
+    }
+    pub(crate) fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+struct Slot {
+    conn: Connection,
+    registry_key: usize,
+}
+
+pub(crate) struct Worker {
+    id: usize,
+    poll: Poll,
+    queue: Arc<RunQueue<Worker>>,
+    conns: Slab<Slot>,
+    pool: BufferPool,
+    /// Connections with work left and no readiness event coming (yielded after `-R`, or
+    /// released from backpressure).
+    ready: Vec<Token>,
+    config: Arc<ServerConfig>,
+    store: &'static Store,
+    stats: Arc<ServerStats>,
+    shutdown: Arc<Shutdown>,
+    registry: Arc<ConnRegistry>,
+    stopping: Option<Instant>,
+}
+
+use crate::stats::unix_now;
+
+impl Worker {
+    pub(crate) fn spawn(
+        id: usize,
+        config: Arc<ServerConfig>,
+        store: &'static Store,
+        stats: Arc<ServerStats>,
+        shutdown: Arc<Shutdown>,
+        registry: Arc<ConnRegistry>,
+    ) -> std::io::Result<WorkerHandle> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let queue = Arc::new(RunQueue::new(waker));
+        let mut worker = Worker {
+            id,
+            poll,
+            queue: queue.clone(),
+            conns: Slab::new(),
+            pool: BufferPool::new(BUFFER_SIZE, POOL_KEEP),
+            ready: Vec::new(),
+            config,
+            store,
+            stats,
+            shutdown,
+            registry,
+            stopping: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || worker.run())?;
+        Ok(WorkerHandle { queue, thread })
+    }
+
+    fn adopt(&mut self, mut stream: Stream) {
+        use std::os::fd::AsRawFd;
+        if self.stopping.is_some() {
+            self.stats.curr_connections.fetch_sub(1, Relaxed);
+            return;
+        }
+        let fd = match &stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        };
+        let entry = self.conns.vacant_entry();
+        let token = Token(entry.key());
+        // Edge-triggered, both directions, registered once: no re-registration syscalls.
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            self.stats.curr_connections.fetch_sub(1, Relaxed);
+            return;
+        }
+        let info = Arc::new(ConnInfo {
+            fd: i64::from(fd),
+            addr: stream.peer(),
+            last_cmd: AtomicU64::new(unix_now()),
+        });
+        let registry_key = self.registry.add(info.clone());
+        crate::stats::WorkerStats::bump(&self.stats.workers[self.id].total_connections, 1);
+        if self.config.verbose > 1 {
+            eprintln!("<{fd} new client connection");
+        }
+        entry.insert(Slot {
+            conn: Connection::new(stream, info, self.config.protocol),
+            registry_key,
+        });
+        // Data may already be waiting; the edge may have fired before registration.
+        self.ready.push(token);
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.stopping = Some(Instant::now());
+        let tokens: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in tokens {
+            if let Some(slot) = self.conns.get_mut(key) {
+                slot.conn.stop_reading();
+            }
+            self.drive(Token(key));
+        }
+    }
+
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut tasks: Vec<Task<Worker>> = Vec::new();
+        let mut more_tasks = false;
+        let mut last_sweep = Instant::now();
+        loop {
+            let timeout = if !self.ready.is_empty() || more_tasks {
+                Some(Duration::ZERO)
+            } else if self.stopping.is_some() || self.config.idle_timeout.is_some() {
+                Some(Duration::from_millis(100))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    eprintln!("worker {}: poll failed: {e}", self.id);
+                    return;
+                }
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    more_tasks = true;
+                } else {
+                    self.drive(event.token());
+                }
+            }
+            if more_tasks {
+                more_tasks = self.queue.drain(TASKS_PER_TURN, &mut tasks);
+                for task in tasks.drain(..) {
+                    task(self);
+                }
+            }
+            let ready = std::mem::take(&mut self.ready);
+            for token in &ready {
+                self.drive(*token);
+            }
+            // Hand the vector's storage back so the ready list does not reallocate.
+            let mut ready = ready;
+            ready.clear();
+            if self.ready.is_empty() {
+                self.ready = ready;
+            }
+            if let Some(idle) = self.config.idle_timeout {
+                if last_sweep.elapsed() >= Duration::from_secs(1) {
+                    last_sweep = Instant::now();
+                    self.close_idle(idle);
+                }
+            }
+            if let Some(since) = self.stopping {
+                if self.conns.is_empty() || since.elapsed() > DRAIN_DEADLINE {
+                    let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                    for key in keys {
+                        self.close(Token(key));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close_idle(&mut self, idle: Duration) {
+        let now = unix_now();
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| {
+                s.conn.is_idle()
+                    && now.saturating_sub(s.conn.info().last_cmd.load(Relaxed)) >= idle.as_secs()
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in stale {
+            self.close(Token(key));
+        }
+    }
+
+    fn drive(&mut self, token: Token) {
+        let Some(slot) = self.conns.get_mut(token.0) else {
+            return;
+        };
+        let mut env = Env {
+            ctx: Ctx {
+                store: self.store,
+                stats: &self.stats,
+                worker: &self.stats.workers[self.id],
+                config: &self.config,
+                shutdown: &self.shutdown,
+                registry: &self.registry,
+            },
+            pool: &mut self.pool,
+        };
+        match slot.conn.drive(&mut env) {
+            Drive::Wait => {}
+            Drive::Yielded => self.ready.push(token),
+            Drive::Close => self.close(token),
+        }
+        if self.stopping.is_some() {
+            if let Some(slot) = self.conns.get(token.0) {
+                if slot.conn.is_drained() {
+                    self.close(token);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(mut slot) = self.conns.try_remove(token.0) {
+            let _ = self.poll.registry().deregister(slot.conn.stream_mut());
+            slot.conn.release(&mut self.pool);
+            self.registry.remove(slot.registry_key);
+            self.stats.curr_connections.fetch_sub(1, Relaxed);
+            if self.config.verbose > 1 {
+                eprintln!("<{} connection closed.", slot.conn.info().fd);
+            }
+        }
+    }
+}
