@@ -1,39 +1,53 @@
 //! The caller-facing handles: a pinned item to read, a reservation to fill.
 
-use crate::store::{Entry, Store};
-use crate::{exptime, CommitOptions, StoreMode, StoreOutcome};
+use crate::exptime;
+use crate::layout::ItemPtr;
+use crate::store::Store;
+use crate::{CommitOptions, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
-/// A live item, pinned: its bytes stay valid until this is dropped.
+/// A live item, pinned: its bytes stay valid (its segment is not reused) until this is
+/// dropped, even if the key is overwritten, deleted or evicted meanwhile.
 pub struct ItemRef<'s> {
     pub(crate) store: &'s Store,
-    pub(crate) entry: Arc<Entry>,
+    pub(crate) it: ItemPtr,
+    pub(crate) heap_off: usize,
+    pub(crate) shard: usize,
     pub(crate) now: u64,
     pub(crate) fetched_before: bool,
     pub(crate) last_access: u64,
 }
 
+// SAFETY: an ItemRef is a read-only view of heap bytes kept valid by its pin; the pin is
+// released through atomics, so any thread may hold, read or drop it.
+unsafe impl Send for ItemRef<'_> {}
+// SAFETY: as above; shared access only reads immutable bytes or atomics.
+unsafe impl Sync for ItemRef<'_> {}
+
 impl ItemRef<'_> {
     pub fn key(&self) -> &[u8] {
-        &self.entry.key
+        // SAFETY: pinned for the lifetime of self.
+        unsafe { self.it.key() }
     }
 
     pub fn value(&self) -> &[u8] {
-        &self.entry.value
+        // SAFETY: pinned for the lifetime of self.
+        unsafe { self.it.value() }
     }
 
     pub fn flags(&self) -> u32 {
-        self.entry.flags
+        self.it.flags()
     }
 
     pub fn cas(&self) -> u64 {
-        self.entry.cas
+        self.it.cas_value()
     }
 
     /// Seconds until expiry, -1 when the item never expires (meta `t`).
     pub fn ttl_remaining(&self) -> i64 {
-        exptime::remaining(self.entry.deadline.load(Ordering::Relaxed), self.now)
+        // SAFETY: pinned.
+        let life = unsafe { self.it.life().load(Ordering::Relaxed) };
+        exptime::remaining(self.store.abs_deadline(life), self.now)
     }
 
     /// Seconds since the access before this one (meta `l`).
@@ -48,34 +62,43 @@ impl ItemRef<'_> {
 
     /// Whether the item was invalidated (meta `X`).
     pub fn is_stale(&self) -> bool {
-        self.entry.stale
+        self.it.is_stale()
     }
 
     /// Whether a win token was already handed out for this item (meta `Z`).
     pub fn win_claimed(&self) -> bool {
-        self.entry.win.load(Ordering::Acquire)
+        // SAFETY: pinned.
+        unsafe { self.it.life().load(Ordering::Acquire) & crate::layout::WIN != 0 }
     }
 }
 
 impl Drop for ItemRef<'_> {
     fn drop(&mut self) {
-        self.store.unpin();
+        self.store.unpin_at(self.heap_off);
+        self.store.item_released(self.shard);
     }
 }
 
-/// Space for a value, invisible to readers until committed; dropping it leaves no trace.
+/// Space for a value, written straight into the heap, invisible to readers until committed;
+/// dropping it leaves no trace (the bytes become garbage reclaimed with their segment).
 pub struct Reservation<'s> {
     pub(crate) store: &'s Store,
-    pub(crate) key: Box<[u8]>,
-    pub(crate) value: Vec<u8>,
-    pub(crate) flags: u32,
-    pub(crate) deadline: exptime::Deadline,
+    pub(crate) it: ItemPtr,
+    pub(crate) heap_off: usize,
+    pub(crate) hash: u64,
+    pub(crate) shard: usize,
 }
 
+// SAFETY: the reservation exclusively owns its unpublished bytes; its pin is released
+// through atomics, so it may be filled and committed on any thread.
+unsafe impl Send for Reservation<'_> {}
+
 impl Reservation<'_> {
-    /// Exactly the reserved number of bytes, to be filled by the caller.
+    /// Exactly the reserved number of bytes, to be filled by the caller. Initially holds
+    /// arbitrary old heap bytes.
     pub fn value_mut(&mut self) -> &mut [u8] {
-        &mut self.value
+        // SAFETY: unpublished and pinned; `&mut self` makes the borrow exclusive.
+        unsafe { self.it.value_mut() }
     }
 
     /// Makes the value visible, applying the mode's rules against the current item.
@@ -84,16 +107,13 @@ impl Reservation<'_> {
     }
 
     /// `commit` with the meta protocol's extras: compare CAS, explicit new CAS, invalidate.
-    pub fn commit_with(mut self, mode: StoreMode, opts: CommitOptions) -> StoreOutcome {
-        let value = std::mem::take(&mut self.value);
-        let key = std::mem::take(&mut self.key);
-        self.store
-            .commit_owned(mode, key, value, self.flags, self.deadline, opts)
+    pub fn commit_with(self, mode: StoreMode, opts: CommitOptions) -> StoreOutcome {
+        self.store.commit_reserved(&self, mode, opts, false)
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.store.unreserve();
+        self.store.reservation_closed(self.shard, self.heap_off);
     }
 }

@@ -13,10 +13,15 @@
 mod clock;
 mod config;
 mod exptime;
+mod heap;
+mod index;
 mod item;
+mod layout;
 mod numeric;
+mod segments;
 mod stats;
 mod store;
+mod ttl;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};

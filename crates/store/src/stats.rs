@@ -40,8 +40,8 @@ macro_rules! counters {
             pub total_segments: u64,
             /// Heap segments holding data (open or sealed).
             pub used_segments: u64,
-            /// Bytes of the heap that have ever been written (an upper bound on heap RSS).
-            pub heap_touched: u64,
+            /// Bytes of the hash index (outside the heap).
+            pub index_bytes: u64,
         }
     };
 }

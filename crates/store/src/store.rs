@@ -1,18 +1,20 @@
-//! The store: sharded maps of owned items (first, simple engine).
+//! The store: segments in one heap, a sharded hash index, memcached's rules on top.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
-use crate::exptime::{self, Deadline};
+use crate::exptime::{self, Deadline, NEVER};
+use crate::heap::Heap;
+use crate::index::{self, Table};
 use crate::item::{ItemRef, Reservation};
+use crate::layout::{self, Header, ItemPtr, DEADLINE_MASK, FETCHED, WIN};
 use crate::numeric;
+use crate::segments::{Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::stats::{bump, Counters, StoreStats};
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use crate::ttl;
+use parking_lot::{Mutex, RwLock};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-const SHARDS: usize = 64;
 
 /// How a stored value meets the item already under its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,55 +67,66 @@ pub enum InvalidateOutcome {
     Exists,
 }
 
-pub(crate) struct Entry {
-    pub(crate) key: Box<[u8]>,
-    pub(crate) value: Box<[u8]>,
-    pub(crate) flags: u32,
-    pub(crate) cas: u64,
-    pub(crate) deadline: AtomicU64,
-    pub(crate) last_access: AtomicU64,
-    pub(crate) fetched: AtomicBool,
-    pub(crate) win: AtomicBool,
-    pub(crate) stale: bool,
+/// Why an item is invisible.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Dead {
+    Expired,
+    Flushed,
 }
 
-impl Entry {
-    fn size(&self) -> usize {
-        memcached_item_size(self.key.len(), self.value.len(), self.flags, true)
-    }
-}
+/// Item times are stored as u32 seconds since this long before the store started, so that
+/// "already expired" has a representation in the past and 2^30 s of future remain.
+const EPOCH_LEAD: u64 = 1 << 24;
 
+/// A sealed segment whose newest deadline passed is reclaimed this many seconds later, so a
+/// touch racing with the sweep on another thread (reading a slightly older clock) is safe.
+const SWEEP_MARGIN: u64 = 1;
+
+#[repr(align(128))]
 struct Shard {
-    map: Mutex<HashMap<Box<[u8]>, Arc<Entry>>>,
+    table: RwLock<Table>,
     counters: Counters,
-}
-
-#[derive(Default)]
-struct Flush {
-    oldest_live: u64,
-    oldest_cas: u64,
+    pinned: AtomicUsize,
+    reserved: AtomicUsize,
 }
 
 /// The cache. `Send + Sync`; every worker shares one.
 pub struct Store {
     cfg: StoreConfig,
     clock: Arc<dyn Clock>,
-    hasher: RandomState,
+    epoch: u64,
+    seed: u64,
+    heap: Heap,
+    seg_size: usize,
+    segs: Box<[Segment]>,
+    pool: Mutex<Pool>,
+    /// The open segment of each TTL bucket.
+    buckets: Box<[Mutex<Option<u32>>]>,
     shards: Box<[Shard]>,
     next_cas: AtomicU64,
-    bytes: AtomicUsize,
-    items: AtomicUsize,
-    pins: AtomicUsize,
-    reservations: AtomicUsize,
-    flush: Mutex<Flush>,
-    flush_cmds: Counters,
+    /// flush_all state, as memcached keeps it: items last accessed at or before
+    /// `oldest_live` (once that moment has come), or with a CAS below `oldest_cas`, are gone.
+    oldest_live: AtomicU64,
+    oldest_cas: AtomicU64,
+    last_sweep: AtomicU64,
+    global: Counters,
 }
 
-enum Lookup {
-    Live(Arc<Entry>),
+/// What a read-modify-write derives from the current item.
+struct Plan {
+    vlen: usize,
+    flags: u32,
+    deadline: Deadline,
+    access: u64,
+    fetched: bool,
+    stale: bool,
+    cas: u64,
+}
+
+enum DeriveError<R> {
     Missing,
-    Expired,
-    Flushed,
+    Abort(R),
+    NoMemory,
 }
 
 impl Store {
@@ -125,41 +138,154 @@ impl Store {
         if cfg.memory_limit == 0 {
             return Err(StoreError::Config("memory_limit must be > 0".into()));
         }
-        if cfg.item_size_max < 1024 {
-            return Err(StoreError::Config("item_size_max must be >= 1024".into()));
+        if cfg.item_size_max < 1024 || cfg.item_size_max > 1 << 30 {
+            return Err(StoreError::Config(
+                "item_size_max must be between 1 KiB and 1 GiB".into(),
+            ));
         }
-        let shards = (0..SHARDS)
+        if cfg.segment_size == 0 {
+            return Err(StoreError::Config("segment_size must be > 0".into()));
+        }
+        // Our item header is smaller than memcached's, so an item that passes the
+        // item_size_max check always fits a segment of item_size_max bytes.
+        let seg_size = cfg
+            .segment_size
+            .max(cfg.item_size_max)
+            .next_multiple_of(4096);
+        let nsegs = (cfg.memory_limit / seg_size).max(1);
+        if (nsegs * seg_size) as u64 / 4 >= 1 << 47 {
+            return Err(StoreError::Config("memory_limit too large".into()));
+        }
+        let heap = Heap::new(nsegs * seg_size)?;
+        let segs: Box<[Segment]> = (0..nsegs).map(|_| Segment::default()).collect();
+        let pool = Pool {
+            free: (0..nsegs as u32).rev().collect(),
+            ..Pool::default()
+        };
+        let buckets = (0..ttl::BUCKETS).map(|_| Mutex::new(None)).collect();
+        let shards = (0..1usize << index::SHARD_BITS)
             .map(|_| Shard {
-                map: Mutex::new(HashMap::new()),
+                table: RwLock::new(Table::new()),
                 counters: Counters::default(),
+                pinned: AtomicUsize::new(0),
+                reserved: AtomicUsize::new(0),
             })
             .collect();
+        let now = clock.now();
+        let cfg = StoreConfig {
+            segment_size: seg_size,
+            ..cfg
+        };
         Ok(Store {
             cfg,
             clock,
-            hasher: RandomState::new(),
+            epoch: now.saturating_sub(EPOCH_LEAD),
+            seed: RandomState::new().hash_one(0x636f_7276_6964u64),
+            heap,
+            seg_size,
+            segs,
+            pool: Mutex::new(pool),
+            buckets,
             shards,
             next_cas: AtomicU64::new(1),
-            bytes: AtomicUsize::new(0),
-            items: AtomicUsize::new(0),
-            pins: AtomicUsize::new(0),
-            reservations: AtomicUsize::new(0),
-            flush: Mutex::new(Flush::default()),
-            flush_cmds: Counters::default(),
+            oldest_live: AtomicU64::new(0),
+            oldest_cas: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(now),
+            global: Counters::default(),
         })
     }
 
+    /// The configuration in effect (segment_size as raised to fit item_size_max).
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
     }
 
+    /// The store's clock, in unix seconds.
     pub fn now(&self) -> u64 {
         self.clock.now()
     }
 
-    fn shard(&self, key: &[u8]) -> &Shard {
-        let h = self.hasher.hash_one(key);
-        &self.shards[(h as usize) % SHARDS]
+    // ----- time and item helpers
+
+    fn rel(&self, t: u64) -> u32 {
+        t.saturating_sub(self.epoch).min(u64::from(u32::MAX)) as u32
+    }
+
+    fn rel_deadline(&self, d: Deadline) -> u32 {
+        if d == NEVER {
+            0
+        } else {
+            d.saturating_sub(self.epoch)
+                .clamp(1, u64::from(DEADLINE_MASK)) as u32
+        }
+    }
+
+    pub(crate) fn abs_deadline(&self, life: u32) -> Deadline {
+        match life & DEADLINE_MASK {
+            0 => NEVER,
+            d => self.epoch + u64::from(d),
+        }
+    }
+
+    pub(crate) fn item(&self, heap_off: usize) -> ItemPtr {
+        ItemPtr {
+            p: self.heap.at(heap_off),
+            cas: self.cfg.cas_enabled,
+        }
+    }
+
+    fn seg_of(&self, heap_off: usize) -> &Segment {
+        &self.segs[heap_off / self.seg_size]
+    }
+
+    pub(crate) fn unpin_at(&self, heap_off: usize) {
+        self.seg_of(heap_off).unpin();
+    }
+
+    pub(crate) fn item_released(&self, shard: usize) {
+        self.shards[shard].pinned.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn reservation_closed(&self, shard: usize, heap_off: usize) {
+        self.shards[shard].reserved.fetch_sub(1, Ordering::Relaxed);
+        self.unpin_at(heap_off);
+    }
+
+    /// Whether the item is invisible at `now`.
+    ///
+    /// The caller holds the item's shard lock or a pin.
+    fn dead(&self, it: ItemPtr, now: u64) -> Option<Dead> {
+        // SAFETY: the caller holds the shard lock over a linked item or a pin.
+        let (life, access) = unsafe {
+            (
+                it.life().load(Ordering::Relaxed),
+                it.access().load(Ordering::Relaxed),
+            )
+        };
+        let d = self.abs_deadline(life);
+        if exptime::is_expired(d, now) {
+            return Some(Dead::Expired);
+        }
+        let ol = self.oldest_live.load(Ordering::Relaxed);
+        if ol != 0 && ol <= now {
+            let oc = self.oldest_cas.load(Ordering::Relaxed);
+            let cas = it.cas_value();
+            if self.epoch + u64::from(access) <= ol || (oc != 0 && cas != 0 && cas < oc) {
+                return Some(Dead::Flushed);
+            }
+        }
+        None
+    }
+
+    fn key_matches(&self, off: usize, key: &[u8]) -> bool {
+        let it = self.item(off);
+        // SAFETY: called from Table::find under the shard lock, on linked items only.
+        it.klen() == key.len() && unsafe { it.key() } == key
+    }
+
+    fn rehash(&self, off: usize) -> u64 {
+        // SAFETY: called while rebuilding a table under its write lock; linked items only.
+        index::hash(self.seed, unsafe { self.item(off).key() })
     }
 
     fn new_cas(&self) -> u64 {
@@ -170,150 +296,162 @@ impl Store {
         }
     }
 
-    fn is_flushed(&self, e: &Entry, now: u64) -> bool {
-        let f = self.flush.lock();
-        if f.oldest_live == 0 || f.oldest_live > now {
-            return false;
-        }
-        e.last_access.load(Ordering::Relaxed) <= f.oldest_live
-            || (f.oldest_cas != 0 && e.cas != 0 && e.cas < f.oldest_cas)
-    }
-
-    /// Finds the live item under `key`, unlinking it if it is dead.
-    fn lookup(
-        &self,
-        map: &mut HashMap<Box<[u8]>, Arc<Entry>>,
-        counters: &Counters,
-        key: &[u8],
-        now: u64,
-    ) -> Lookup {
-        let Some(e) = map.get(key) else {
-            return Lookup::Missing;
-        };
-        let expired = exptime::is_expired(e.deadline.load(Ordering::Relaxed), now);
-        let flushed = !expired && self.is_flushed(e, now);
-        if !expired && !flushed {
-            return Lookup::Live(e.clone());
-        }
-        if let Some(e) = map.remove(key) {
-            self.unaccount(&e);
-            bump(&counters.reclaimed);
-            if expired && !e.fetched.load(Ordering::Relaxed) {
-                bump(&counters.expired_unfetched);
+    /// Removes a dead item found by a reader, if the index still points at it.
+    fn unlink_dead(&self, h: u64, off: usize, why: Dead) {
+        let shard = &self.shards[index::shard_of(h)];
+        let it = self.item(off);
+        let mut t = shard.table.write();
+        if let Some(pos) = t.find_at(h, off) {
+            t.remove(pos);
+            t.items -= 1;
+            t.bytes -= it.size();
+            drop(t);
+            bump(&shard.counters.reclaimed);
+            // SAFETY: the item was linked until just now under the write lock we held; its
+            // segment cannot be reused before a reclaimer walks it, which reads this same
+            // atomic word: both are plain reads of a still-mapped heap.
+            let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
+            if why == Dead::Expired && !fetched {
+                bump(&shard.counters.expired_unfetched);
             }
         }
-        if expired {
-            Lookup::Expired
-        } else {
-            Lookup::Flushed
+    }
+
+    /// Triggers the once-a-second sweep of dead segments from whichever call comes first.
+    fn tick(&self, now: u64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now != last
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sweep_at(now);
         }
     }
 
-    fn unaccount(&self, e: &Entry) {
-        self.bytes.fetch_sub(e.size(), Ordering::Relaxed);
-        self.items.fetch_sub(1, Ordering::Relaxed);
-    }
+    // ----- reads
 
-    fn pin<'s>(&'s self, e: Arc<Entry>, now: u64, mark: bool) -> ItemRef<'s> {
-        let (fetched_before, last_access) = if mark {
-            (
-                e.fetched.swap(true, Ordering::Relaxed),
-                e.last_access.swap(now, Ordering::Relaxed),
-            )
-        } else {
-            (
-                e.fetched.load(Ordering::Relaxed),
-                e.last_access.load(Ordering::Relaxed),
-            )
+    /// Finds and pins the live item for `key`. `mark` records the access (fetched, time).
+    fn lookup(&self, key: &[u8], now: u64, mark: bool) -> Result<ItemRef<'_>, Option<Dead>> {
+        let h = index::hash(self.seed, key);
+        let si = index::shard_of(h);
+        let shard = &self.shards[si];
+        let t = shard.table.read();
+        let Some((_, off)) = t.find(h, |o| self.key_matches(o, key)) else {
+            return Err(None);
         };
-        self.pins.fetch_add(1, Ordering::Relaxed);
-        ItemRef {
-            store: self,
-            entry: e,
-            now,
-            fetched_before,
-            last_access,
+        let it = self.item(off);
+        if let Some(why) = self.dead(it, now) {
+            drop(t);
+            self.unlink_dead(h, off, why);
+            return Err(Some(why));
         }
-    }
-
-    pub(crate) fn unpin(&self) {
-        self.pins.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn unreserve(&self) {
-        self.reservations.fetch_sub(1, Ordering::Relaxed);
+        // Pinned under the shard lock: a reclaimer removes the entry under the write lock
+        // before it looks at the pin count, so it either sees this pin or we never got here.
+        self.seg_of(off).pins.fetch_add(1, Ordering::Relaxed);
+        drop(t);
+        shard.pinned.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: pinned above.
+        let (life, access) = unsafe {
+            if mark {
+                (
+                    it.life().fetch_or(FETCHED, Ordering::Relaxed),
+                    it.access().swap(self.rel(now), Ordering::Relaxed),
+                )
+            } else {
+                (
+                    it.life().load(Ordering::Relaxed),
+                    it.access().load(Ordering::Relaxed),
+                )
+            }
+        };
+        Ok(ItemRef {
+            store: self,
+            it,
+            heap_off: off,
+            shard: si,
+            now,
+            fetched_before: life & FETCHED != 0,
+            last_access: self.epoch + u64::from(access),
+        })
     }
 
     /// Looks up `key`, counting a hit or miss, marking the item fetched and accessed.
     pub fn get(&self, key: &[u8]) -> Option<ItemRef<'_>> {
-        self.fetch(key, None, true)
-    }
-
-    /// Looks up `key` without counting or touching anything.
-    pub fn peek(&self, key: &[u8]) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
-        let shard = self.shard(key);
-        let e = shard.map.lock().get(key).cloned()?;
-        if exptime::is_expired(e.deadline.load(Ordering::Relaxed), now) || self.is_flushed(&e, now)
-        {
-            return None;
-        }
-        Some(self.pin(e, now, false))
-    }
-
-    /// Sets a new expiry on `key`; true if the item was there.
-    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
-        self.fetch(key, Some(exptime), false).is_some()
-    }
-
-    /// gat: fetch and set a new expiry. Counted as memcached 1.6.18 counts gat: touch_hits
-    /// or touch_misses and cmd_touch, not get_* nor cmd_get.
-    pub fn get_and_touch(&self, key: &[u8], exptime: i64) -> Option<ItemRef<'_>> {
-        self.fetch(key, Some(exptime), false)
-    }
-
-    fn fetch(&self, key: &[u8], touch: Option<i64>, is_get: bool) -> Option<ItemRef<'_>> {
-        // `is_get` is false for touch and gat, which count only touch_* and cmd_touch.
-        let now = self.clock.now();
-        let shard = self.shard(key);
-        let c = &shard.counters;
-        if is_get {
-            bump(&c.cmd_get);
-        }
-        if touch.is_some() {
-            bump(&c.cmd_touch);
-        }
-        let mut map = shard.map.lock();
-        let found = self.lookup(&mut map, c, key, now);
-        drop(map);
-        match found {
-            Lookup::Live(e) => {
-                if let Some(t) = touch {
-                    e.deadline
-                        .store(exptime::deadline(t, now), Ordering::Relaxed);
-                    bump(&c.touch_hits);
-                } else {
-                    bump(&c.get_hits);
-                }
-                Some(self.pin(e, now, true))
+        self.tick(now);
+        let c = &self.counters(key);
+        bump(&c.cmd_get);
+        match self.lookup(key, now, true) {
+            Ok(item) => {
+                bump(&c.get_hits);
+                Some(item)
             }
-            other => {
-                if touch.is_some() {
-                    bump(&c.touch_misses);
-                } else {
-                    bump(&c.get_misses);
-                }
-                if is_get && touch.is_none() {
-                    match other {
-                        Lookup::Expired => bump(&c.get_expired),
-                        Lookup::Flushed => bump(&c.get_flushed),
-                        _ => {}
-                    }
+            Err(why) => {
+                bump(&c.get_misses);
+                match why {
+                    Some(Dead::Expired) => bump(&c.get_expired),
+                    Some(Dead::Flushed) => bump(&c.get_flushed),
+                    None => {}
                 }
                 None
             }
         }
     }
+
+    /// Looks up `key` without counting or recording the access.
+    pub fn peek(&self, key: &[u8]) -> Option<ItemRef<'_>> {
+        let now = self.clock.now();
+        self.lookup(key, now, false).ok()
+    }
+
+    /// Sets a new expiry on `key`; true if the item was there.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        self.touch_item(key, exptime).is_some()
+    }
+
+    /// gat: fetch and set a new expiry. Counted as memcached 1.6.18 counts gat: touch_hits
+    /// or touch_misses and cmd_touch, not get_* nor cmd_get.
+    pub fn get_and_touch(&self, key: &[u8], exptime: i64) -> Option<ItemRef<'_>> {
+        self.touch_item(key, exptime)
+    }
+
+    fn touch_item(&self, key: &[u8], exptime: i64) -> Option<ItemRef<'_>> {
+        let now = self.clock.now();
+        self.tick(now);
+        let c = self.counters(key);
+        bump(&c.cmd_touch);
+        let Ok(item) = self.lookup(key, now, true) else {
+            bump(&c.touch_misses);
+            return None;
+        };
+        bump(&c.touch_hits);
+        let d = exptime::deadline(exptime, now);
+        let rel = self.rel_deadline(d);
+        // SAFETY: the item is pinned by `item`.
+        let life = unsafe { item.it.life() };
+        let mut cur = life.load(Ordering::Relaxed);
+        while let Err(seen) = life.compare_exchange_weak(
+            cur,
+            (cur & !DEADLINE_MASK) | rel,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            cur = seen;
+        }
+        // The sweep judges a segment by its newest deadline; keep that an upper bound.
+        self.seg_of(item.heap_off)
+            .max_deadline
+            .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
+        Some(item)
+    }
+
+    fn counters(&self, key: &[u8]) -> &Counters {
+        &self.shards[index::shard_of(index::hash(self.seed, key))].counters
+    }
+
+    // ----- writes
 
     fn check_size(&self, key: &[u8], value_len: usize, flags: u32) -> Result<(), StoreError> {
         if key.is_empty() || key.len() > KEY_MAX {
@@ -321,8 +459,9 @@ impl Store {
         }
         if memcached_item_size(key.len(), value_len, flags, self.cfg.cas_enabled)
             > self.cfg.item_size_max
+            || value_len > layout::VALUE_MAX
         {
-            bump(&self.shard(key).counters.store_too_large);
+            bump(&self.counters(key).store_too_large);
             return Err(StoreError::TooLarge);
         }
         Ok(())
@@ -337,19 +476,49 @@ impl Store {
         exptime: i64,
     ) -> Result<Reservation<'_>, StoreError> {
         self.check_size(key, value_len, flags)?;
-        let size = memcached_item_size(key.len(), value_len, flags, true);
-        if size > self.cfg.memory_limit || !self.make_room(size) {
-            bump(&self.shard(key).counters.store_no_memory);
-            return Err(StoreError::OutOfMemory);
-        }
-        self.reservations.fetch_add(1, Ordering::Relaxed);
+        let now = self.clock.now();
+        self.tick(now);
+        let deadline = exptime::deadline(exptime, now);
+        let h = index::hash(self.seed, key);
+        let si = index::shard_of(h);
+        let off = self
+            .write_item(key, value_len, flags, deadline, self.rel(now), now)
+            .inspect_err(|_| bump(&self.shards[si].counters.store_no_memory))?;
+        self.shards[si].reserved.fetch_add(1, Ordering::Relaxed);
         Ok(Reservation {
             store: self,
-            key: key.into(),
-            value: vec![0; value_len],
-            flags,
-            deadline: exptime::deadline(exptime, self.clock.now()),
+            it: self.item(off),
+            heap_off: off,
+            hash: h,
+            shard: si,
         })
+    }
+
+    /// Allocates and pins room for an item and writes its header and key.
+    fn write_item(
+        &self,
+        key: &[u8],
+        vlen: usize,
+        flags: u32,
+        deadline: Deadline,
+        access: u32,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let size = layout::item_size(self.cfg.cas_enabled, key.len(), vlen, flags);
+        let off = self.alloc(size, deadline, now)?;
+        let it = self.item(off);
+        // SAFETY: freshly allocated, 4-aligned (sizes and segment bases are multiples of 4),
+        // `size` bytes inside one segment, pinned, and unreachable from the index.
+        unsafe {
+            it.init(&Header {
+                key,
+                vlen,
+                flags,
+                access,
+                deadline: self.rel_deadline(deadline),
+            });
+        }
+        Ok(off)
     }
 
     /// reserve + copy + commit.
@@ -366,278 +535,656 @@ impl Store {
         Ok(r.commit(mode))
     }
 
-    /// Makes room for `size` more bytes, evicting if allowed.
-    fn make_room(&self, size: usize) -> bool {
-        if self.bytes.load(Ordering::Relaxed) + size <= self.cfg.memory_limit {
-            return true;
-        }
-        if !self.cfg.evict {
-            return false;
-        }
-        for shard in self.shards.iter() {
-            let mut map = shard.map.lock();
-            let victims: Vec<Box<[u8]>> = map.keys().take(16).cloned().collect();
-            for k in victims {
-                if let Some(e) = map.remove(&k) {
-                    self.unaccount(&e);
-                    bump(&shard.counters.evictions);
-                    if e.fetched.load(Ordering::Relaxed) {
-                        bump(&shard.counters.evicted_active);
-                    } else {
-                        bump(&shard.counters.evicted_unfetched);
-                    }
-                }
-                if self.bytes.load(Ordering::Relaxed) + size <= self.cfg.memory_limit {
-                    return true;
-                }
-            }
-        }
-        self.bytes.load(Ordering::Relaxed) + size <= self.cfg.memory_limit
-    }
-
-    pub(crate) fn commit_owned(
+    /// Publishes a filled reservation (which still holds its pin; the caller releases it).
+    pub(crate) fn commit_reserved(
         &self,
+        r: &Reservation<'_>,
         mode: StoreMode,
-        key: Box<[u8]>,
-        value: Vec<u8>,
-        flags: u32,
-        deadline: Deadline,
         opts: CommitOptions,
+        win: bool,
     ) -> StoreOutcome {
         let now = self.clock.now();
-        let shard = self.shard(&key);
+        let shard = &self.shards[r.shard];
         let c = &shard.counters;
         bump(&c.cmd_set);
+        if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+            return self.concat(r, mode == StoreMode::Append, now);
+        }
         let compare = match mode {
             StoreMode::Cas(v) => Some(v),
             _ => opts.compare_cas,
         };
-        // Decided under the lock, built outside it when a merge with the old value is needed.
-        let mut map = shard.map.lock();
-        let old = match self.lookup(&mut map, c, &key, now) {
-            Lookup::Live(e) => Some(e),
-            _ => None,
-        };
+        // SAFETY: the reservation pins its item; the key is immutable.
+        let key = unsafe { r.it.key() };
+        let mut t = shard.table.write();
+        let found = t.find(r.hash, |o| self.key_matches(o, key));
+        let old = found.filter(|&(_, off)| self.dead(self.item(off), now).is_none());
+        let mut stale = false;
         if let Some(want) = compare {
-            match &old {
+            match old {
                 None => {
                     bump(&c.cas_misses);
                     return StoreOutcome::NotFound;
                 }
-                // A meta `I` set with an older CAS is stored, but marked stale.
-                Some(e) if e.cas != want && !(opts.invalidate && want < e.cas) => {
-                    bump(&c.cas_badval);
-                    return StoreOutcome::Exists;
+                Some((_, off)) => {
+                    let cur = self.item(off).cas_value();
+                    if cur != want {
+                        if opts.invalidate && want < cur {
+                            stale = true;
+                        } else {
+                            bump(&c.cas_badval);
+                            return StoreOutcome::Exists;
+                        }
+                    } else {
+                        bump(&c.cas_hits);
+                    }
                 }
-                Some(_) => bump(&c.cas_hits),
             }
         }
-        let (value, flags, deadline) = match (mode, &old) {
-            (StoreMode::Add, Some(e)) => {
+        match (mode, old) {
+            (StoreMode::Add, Some((_, off))) => {
                 // memcached bumps the existing item on a failed add.
-                e.last_access.store(now, Ordering::Relaxed);
+                // SAFETY: linked item, shard write lock held.
+                unsafe {
+                    self.item(off)
+                        .access()
+                        .store(self.rel(now), Ordering::Relaxed)
+                };
                 return StoreOutcome::NotStored;
             }
-            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
-                return StoreOutcome::NotStored;
-            }
-            (StoreMode::Append, Some(e)) => {
-                let mut v = Vec::with_capacity(e.value.len() + value.len());
-                v.extend_from_slice(&e.value);
-                v.extend_from_slice(&value);
-                (v, e.flags, e.deadline.load(Ordering::Relaxed))
-            }
-            (StoreMode::Prepend, Some(e)) => {
-                let mut v = Vec::with_capacity(e.value.len() + value.len());
-                v.extend_from_slice(&value);
-                v.extend_from_slice(&e.value);
-                (v, e.flags, e.deadline.load(Ordering::Relaxed))
-            }
-            _ => (value, flags, deadline),
-        };
-        if matches!(mode, StoreMode::Append | StoreMode::Prepend)
-            && memcached_item_size(key.len(), value.len(), flags, self.cfg.cas_enabled)
-                > self.cfg.item_size_max
-        {
-            bump(&c.store_too_large);
-            return StoreOutcome::NotStored;
+            (StoreMode::Replace, None) => return StoreOutcome::NotStored,
+            _ => {}
         }
         let cas = opts.new_cas.unwrap_or_else(|| self.new_cas());
-        let entry = Entry {
-            key,
-            value: value.into_boxed_slice(),
-            flags,
-            cas,
-            deadline: AtomicU64::new(deadline),
-            last_access: AtomicU64::new(now),
-            fetched: AtomicBool::new(false),
-            win: AtomicBool::new(false),
-            stale: opts.invalidate && matches!((compare, &old), (Some(w), Some(e)) if w < e.cas),
-        };
-        let size = entry.size();
-        if let Some(e) = &old {
-            if let Some(e) = map.remove(&*e.key) {
-                self.unaccount(&e);
+        // SAFETY: the reservation's item is unpublished and exclusively ours.
+        unsafe {
+            r.it.set_cas(cas);
+            if stale {
+                r.it.set_stale();
+            }
+            if win {
+                r.it.life().fetch_or(WIN, Ordering::Relaxed);
             }
         }
-        drop(map);
-        if !self.make_room(size) {
-            bump(&c.store_no_memory);
-            return StoreOutcome::NotStored;
-        }
-        let mut map = shard.map.lock();
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        self.items.fetch_add(1, Ordering::Relaxed);
+        self.publish(&mut t, r.hash, found, r.heap_off, cas);
+        drop(t);
         bump(&c.total_items);
-        if let Some(prev) = map.insert(entry.key.clone(), Arc::new(entry)) {
-            self.unaccount(&prev);
-        }
         StoreOutcome::Stored { cas }
+    }
+
+    /// Links the item at `off` in place of `found` (dead or alive) or as a new entry.
+    fn publish(&self, t: &mut Table, h: u64, found: Option<(usize, usize)>, off: usize, cas: u64) {
+        self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
+        let size = self.item(off).size();
+        match found {
+            Some((pos, old)) => {
+                t.bytes -= self.item(old).size();
+                t.replace(pos, h, off);
+            }
+            None => {
+                t.insert(h, off, |o| self.rehash(o));
+                t.items += 1;
+            }
+        }
+        t.bytes += size;
+    }
+
+    /// Replaces the live item under `key` by one derived from it, atomically with respect
+    /// to other writers: if the key changed between reading and publishing, start over.
+    fn derive<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        mut plan: impl FnMut(ItemPtr) -> Result<Plan, R>,
+        mut fill: impl FnMut(ItemPtr, &mut [u8]),
+    ) -> Result<u64, DeriveError<R>> {
+        let h = index::hash(self.seed, key);
+        let shard = &self.shards[index::shard_of(h)];
+        loop {
+            let t = shard.table.read();
+            let Some((_, old_off)) = t.find(h, |o| self.key_matches(o, key)) else {
+                return Err(DeriveError::Missing);
+            };
+            let old = self.item(old_off);
+            if let Some(why) = self.dead(old, now) {
+                drop(t);
+                self.unlink_dead(h, old_off, why);
+                return Err(DeriveError::Missing);
+            }
+            let old_seg = self.seg_of(old_off);
+            old_seg.pins.fetch_add(1, Ordering::Relaxed);
+            drop(t);
+            let p = match plan(old) {
+                Ok(p) => p,
+                Err(r) => {
+                    old_seg.unpin();
+                    return Err(DeriveError::Abort(r));
+                }
+            };
+            let new_off =
+                match self.write_item(key, p.vlen, p.flags, p.deadline, self.rel(p.access), now) {
+                    Ok(off) => off,
+                    Err(_) => {
+                        old_seg.unpin();
+                        return Err(DeriveError::NoMemory);
+                    }
+                };
+            let new = self.item(new_off);
+            // SAFETY: `new` is unpublished and ours; `old` is pinned.
+            unsafe {
+                fill(old, new.value_mut());
+                new.set_cas(p.cas);
+                if p.stale {
+                    new.set_stale();
+                }
+                if p.fetched {
+                    new.life().fetch_or(FETCHED, Ordering::Relaxed);
+                }
+            }
+            let mut t = shard.table.write();
+            let found = t.find(h, |o| self.key_matches(o, key));
+            // The old item is still pinned, so its offset cannot have been reused: the same
+            // offset means the same item.
+            let same = matches!(found, Some((_, off)) if off == old_off);
+            if same {
+                self.publish(&mut t, h, found, new_off, p.cas);
+            }
+            drop(t);
+            self.seg_of(new_off).unpin();
+            old_seg.unpin();
+            if same {
+                return Ok(p.cas);
+            }
+        }
+    }
+
+    fn concat(&self, r: &Reservation<'_>, append: bool, now: u64) -> StoreOutcome {
+        // SAFETY: the reservation pins its item.
+        let (key, extra) = unsafe { (r.it.key(), r.it.value()) };
+        let c = &self.shards[r.shard].counters;
+        let res = self.derive(
+            key,
+            now,
+            |old| {
+                let vlen = old.vlen() + extra.len();
+                if memcached_item_size(key.len(), vlen, old.flags(), self.cfg.cas_enabled)
+                    > self.cfg.item_size_max
+                {
+                    return Err(());
+                }
+                // SAFETY: `old` is pinned by derive.
+                let life = unsafe { old.life().load(Ordering::Relaxed) };
+                Ok(Plan {
+                    vlen,
+                    flags: old.flags(),
+                    deadline: self.abs_deadline(life),
+                    access: now,
+                    fetched: false,
+                    stale: false,
+                    cas: self.new_cas(),
+                })
+            },
+            |old, out| {
+                // SAFETY: `old` is pinned by derive.
+                let v = unsafe { old.value() };
+                if append {
+                    out[..v.len()].copy_from_slice(v);
+                    out[v.len()..].copy_from_slice(extra);
+                } else {
+                    out[..extra.len()].copy_from_slice(extra);
+                    out[extra.len()..].copy_from_slice(v);
+                }
+            },
+        );
+        match res {
+            Ok(cas) => {
+                bump(&c.total_items);
+                StoreOutcome::Stored { cas }
+            }
+            Err(DeriveError::Abort(())) => {
+                bump(&c.store_too_large);
+                StoreOutcome::NotStored
+            }
+            Err(DeriveError::NoMemory) => {
+                bump(&c.store_no_memory);
+                StoreOutcome::NotStored
+            }
+            Err(DeriveError::Missing) => StoreOutcome::NotStored,
+        }
     }
 
     /// Removes `key`; true if a live item was there.
     pub fn delete(&self, key: &[u8]) -> bool {
         let now = self.clock.now();
-        let shard = self.shard(key);
-        let mut map = shard.map.lock();
-        match self.lookup(&mut map, &shard.counters, key, now) {
-            Lookup::Live(_) => {
-                if let Some(e) = map.remove(key) {
-                    self.unaccount(&e);
+        self.tick(now);
+        let h = index::hash(self.seed, key);
+        let shard = &self.shards[index::shard_of(h)];
+        let mut t = shard.table.write();
+        let found = t.find(h, |o| self.key_matches(o, key));
+        let live = match found {
+            Some((pos, off)) => {
+                let it = self.item(off);
+                let why = self.dead(it, now);
+                t.remove(pos);
+                t.items -= 1;
+                t.bytes -= it.size();
+                if why.is_some() {
+                    bump(&shard.counters.reclaimed);
                 }
-                bump(&shard.counters.delete_hits);
-                true
+                why.is_none()
             }
-            _ => {
-                bump(&shard.counters.delete_misses);
-                false
+            None => false,
+        };
+        drop(t);
+        bump(if live {
+            &shard.counters.delete_hits
+        } else {
+            &shard.counters.delete_misses
+        });
+        live
+    }
+
+    /// incr (`incr` true) or decr by `delta` on a decimal value. The new value keeps the
+    /// item's flags and expiry, gets a new CAS, and is padded with spaces to the old length
+    /// when shorter (memcached rewrites in place).
+    pub fn delta(&self, key: &[u8], delta: u64, incr: bool) -> DeltaOutcome {
+        let now = self.clock.now();
+        self.tick(now);
+        let c = self.counters(key);
+        let result = std::cell::Cell::new(0u64);
+        let res = self.derive(
+            key,
+            now,
+            |old| {
+                // SAFETY: `old` is pinned by derive.
+                let (v, life, access) = unsafe {
+                    (
+                        old.value(),
+                        old.life().load(Ordering::Relaxed),
+                        old.access().load(Ordering::Relaxed),
+                    )
+                };
+                let n = numeric::parse_value(v).ok_or(())?;
+                result.set(if incr {
+                    n.wrapping_add(delta)
+                } else {
+                    n.saturating_sub(delta)
+                });
+                Ok(Plan {
+                    vlen: numeric::render(result.get(), v.len()).len(),
+                    flags: old.flags(),
+                    deadline: self.abs_deadline(life),
+                    access: self.epoch + u64::from(access),
+                    fetched: life & FETCHED != 0,
+                    stale: false,
+                    cas: self.new_cas(),
+                })
+            },
+            |old, out| {
+                // SAFETY: `old` is pinned by derive.
+                let v = unsafe { old.value() };
+                out.copy_from_slice(&numeric::render(result.get(), v.len()));
+            },
+        );
+        match res {
+            Ok(cas) => {
+                bump(if incr { &c.incr_hits } else { &c.decr_hits });
+                DeltaOutcome::Value {
+                    value: result.get(),
+                    cas,
+                }
+            }
+            Err(DeriveError::Abort(())) => DeltaOutcome::NonNumeric,
+            // memcached answers a failed allocation here with an error line; a store that
+            // cannot even fit a number is out of memory, and the old value stands.
+            Err(DeriveError::NoMemory) => {
+                bump(&c.store_no_memory);
+                DeltaOutcome::NotFound
+            }
+            Err(DeriveError::Missing) => {
+                bump(if incr { &c.incr_misses } else { &c.decr_misses });
+                DeltaOutcome::NotFound
             }
         }
     }
 
-    /// incr (`incr` true) or decr by `delta` on a decimal value.
-    pub fn delta(&self, key: &[u8], delta: u64, incr: bool) -> DeltaOutcome {
-        let now = self.clock.now();
-        let shard = self.shard(key);
-        let c = &shard.counters;
-        let mut map = shard.map.lock();
-        let Lookup::Live(e) = self.lookup(&mut map, c, key, now) else {
-            bump(if incr { &c.incr_misses } else { &c.decr_misses });
-            return DeltaOutcome::NotFound;
-        };
-        let Some(n) = numeric::parse_value(&e.value) else {
-            return DeltaOutcome::NonNumeric;
-        };
-        bump(if incr { &c.incr_hits } else { &c.decr_hits });
-        let value = if incr {
-            n.wrapping_add(delta)
-        } else {
-            n.saturating_sub(delta)
-        };
-        let bytes = numeric::render(value, e.value.len());
-        let cas = self.new_cas();
-        let entry = Entry {
-            key: e.key.clone(),
-            value: bytes.into_boxed_slice(),
-            flags: e.flags,
-            cas,
-            deadline: AtomicU64::new(e.deadline.load(Ordering::Relaxed)),
-            last_access: AtomicU64::new(now),
-            fetched: AtomicBool::new(e.fetched.load(Ordering::Relaxed)),
-            win: AtomicBool::new(false),
-            stale: false,
-        };
-        let grow = entry.size().saturating_sub(e.size());
-        self.bytes.fetch_add(grow, Ordering::Relaxed);
-        self.bytes
-            .fetch_sub(e.size().saturating_sub(entry.size()), Ordering::Relaxed);
-        map.insert(entry.key.clone(), Arc::new(entry));
-        DeltaOutcome::Value { value, cas }
-    }
-
     /// memcached's `flush_all [delay]`: items last stored or touched before the flush moment
-    /// become invisible once it arrives; 0 or negative flushes now.
+    /// become invisible once it arrives; 0 or negative flushes now. With CAS on, an
+    /// immediate flush hides exactly the items stored before it, even within the same second.
     pub fn flush_all(&self, exptime: i64) {
         let now = self.clock.now();
-        bump(&self.flush_cmds.cmd_flush);
+        bump(&self.global.cmd_flush);
         let new_oldest = if exptime > 0 {
             exptime::deadline(exptime, now)
         } else {
             now
         };
-        let mut f = self.flush.lock();
         if self.cfg.cas_enabled {
-            f.oldest_live = new_oldest.saturating_sub(1);
-            if f.oldest_live <= now {
-                f.oldest_cas = self.next_cas.load(Ordering::Relaxed);
+            let ol = new_oldest.saturating_sub(1);
+            if ol <= now {
+                self.oldest_cas
+                    .store(self.next_cas.load(Ordering::Relaxed), Ordering::Relaxed);
             }
+            self.oldest_live.store(ol, Ordering::Relaxed);
         } else {
-            f.oldest_live = new_oldest;
+            self.oldest_live.store(new_oldest, Ordering::Relaxed);
         }
+        // Let the next call sweep, whatever the second.
+        self.last_sweep.store(0, Ordering::Relaxed);
     }
 
-    /// Meta `md I`/`mg` invalidation: marks the item stale and gives it a new CAS.
+    /// Meta `md I` / `mg` invalidation: marks the item stale and gives it a new CAS.
     pub fn invalidate(&self, key: &[u8], compare_cas: Option<u64>) -> InvalidateOutcome {
         let now = self.clock.now();
-        let shard = self.shard(key);
-        let mut map = shard.map.lock();
-        let Lookup::Live(e) = self.lookup(&mut map, &shard.counters, key, now) else {
-            return InvalidateOutcome::NotFound;
-        };
-        if let Some(want) = compare_cas {
-            if want != e.cas {
-                return InvalidateOutcome::Exists;
-            }
+        self.tick(now);
+        let res = self.derive(
+            key,
+            now,
+            |old| {
+                if compare_cas.is_some_and(|want| want != old.cas_value()) {
+                    return Err(());
+                }
+                // SAFETY: `old` is pinned by derive.
+                let (life, access) = unsafe {
+                    (
+                        old.life().load(Ordering::Relaxed),
+                        old.access().load(Ordering::Relaxed),
+                    )
+                };
+                Ok(Plan {
+                    vlen: old.vlen(),
+                    flags: old.flags(),
+                    deadline: self.abs_deadline(life),
+                    access: self.epoch + u64::from(access),
+                    fetched: life & FETCHED != 0,
+                    stale: true,
+                    cas: self.new_cas(),
+                })
+            },
+            // SAFETY: `old` is pinned by derive.
+            |old, out| out.copy_from_slice(unsafe { old.value() }),
+        );
+        match res {
+            Ok(cas) => InvalidateOutcome::Invalidated { cas },
+            Err(DeriveError::Abort(())) => InvalidateOutcome::Exists,
+            Err(DeriveError::Missing | DeriveError::NoMemory) => InvalidateOutcome::NotFound,
         }
-        let cas = self.new_cas();
-        let entry = Entry {
-            key: e.key.clone(),
-            value: e.value.clone(),
-            flags: e.flags,
-            cas,
-            deadline: AtomicU64::new(e.deadline.load(Ordering::Relaxed)),
-            last_access: AtomicU64::new(e.last_access.load(Ordering::Relaxed)),
-            fetched: AtomicBool::new(e.fetched.load(Ordering::Relaxed)),
-            win: AtomicBool::new(false),
-            stale: true,
-        };
-        map.insert(entry.key.clone(), Arc::new(entry));
-        InvalidateOutcome::Invalidated { cas }
     }
 
     /// Hands out the item's win (recache) token: true for exactly one caller per item
     /// version (a replaced item starts with a fresh token).
     pub fn claim_win(&self, item: &ItemRef<'_>) -> bool {
-        !item.entry.win.swap(true, Ordering::AcqRel)
+        // SAFETY: `item` pins the item.
+        unsafe { item.it.life().fetch_or(WIN, Ordering::AcqRel) & WIN == 0 }
     }
 
-    /// Meta `mg N`: on a miss, creates an empty placeholder with `exptime` whose token is
-    /// already claimed by the caller. Returns true if this call created it (the caller won);
+    /// Meta `mg N`: on a miss, creates an empty placeholder with `exptime` whose win token is
+    /// already taken by the caller. Returns true if this call created it (the caller won);
     /// false if a live item already exists (look it up and `claim_win` as usual).
     pub fn vivify(&self, key: &[u8], exptime: i64) -> Result<bool, StoreError> {
         let r = self.reserve(key, 0, 0, exptime)?;
-        match r.commit(StoreMode::Add) {
-            StoreOutcome::Stored { .. } => {
-                if let Some(item) = self.peek(key) {
-                    item.entry.win.store(true, Ordering::Release);
+        let out = self.commit_reserved(&r, StoreMode::Add, CommitOptions::default(), true);
+        Ok(matches!(out, StoreOutcome::Stored { .. }))
+    }
+
+    // ----- segments
+
+    /// Room for `size` bytes in the open segment of the deadline's TTL bucket; returns its
+    /// heap offset, pinned.
+    fn alloc(&self, size: usize, deadline: Deadline, now: u64) -> Result<usize, StoreError> {
+        if size > self.seg_size {
+            return Err(StoreError::TooLarge);
+        }
+        let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)));
+        for _ in 0..self.segs.len() * 2 + 8 {
+            {
+                let mut open = self.buckets[b].lock();
+                if let Some(s) = *open {
+                    let seg = &self.segs[s as usize];
+                    let used = seg.write_off.load(Ordering::Relaxed);
+                    if used + size <= self.seg_size {
+                        seg.write_off.store(used + size, Ordering::Relaxed);
+                        // Pinned under the bucket lock, which sealing also takes.
+                        seg.pins.fetch_add(1, Ordering::Relaxed);
+                        seg.max_deadline.fetch_max(
+                            if deadline == NEVER {
+                                u64::MAX
+                            } else {
+                                deadline
+                            },
+                            Ordering::Relaxed,
+                        );
+                        seg.last_write.fetch_max(now, Ordering::Relaxed);
+                        return Ok(s as usize * self.seg_size + used);
+                    }
+                    *open = None;
+                    self.seal(s);
                 }
-                Ok(true)
             }
-            _ => Ok(false),
+            let s = self.take_segment(now)?;
+            let mut open = self.buckets[b].lock();
+            if open.is_none() {
+                self.segs[s as usize].open(b);
+                *open = Some(s);
+            } else {
+                drop(open);
+                self.pool.lock().free.push(s);
+            }
+        }
+        Err(StoreError::OutOfMemory)
+    }
+
+    /// Called with the segment's bucket lock held.
+    fn seal(&self, s: u32) {
+        self.segs[s as usize].state.store(SEALED, Ordering::Release);
+        self.pool.lock().sealed.push_back(s);
+    }
+
+    /// A free segment: from the pool, else reclaimed from the dead, else evicted.
+    fn take_segment(&self, now: u64) -> Result<u32, StoreError> {
+        for _ in 0..self.segs.len() * 2 + 8 {
+            {
+                let mut pool = self.pool.lock();
+                if let Some(s) = pool.free.pop() {
+                    return Ok(s);
+                }
+                if let Some(i) = pool
+                    .draining
+                    .iter()
+                    .position(|&s| self.segs[s as usize].unpinned())
+                {
+                    return Ok(pool.draining.swap_remove(i));
+                }
+            }
+            if self.sweep_at(now) > 0 {
+                continue;
+            }
+            if !self.cfg.evict {
+                return Err(StoreError::OutOfMemory);
+            }
+            // FIFO: the oldest sealed segment nobody holds a pin on.
+            let victim = {
+                let mut pool = self.pool.lock();
+                pool.sealed
+                    .iter()
+                    .position(|&s| self.segs[s as usize].unpinned())
+                    .and_then(|i| pool.sealed.remove(i))
+            };
+            match victim {
+                Some(s) => {
+                    self.segs[s as usize]
+                        .state
+                        .store(RECLAIMING, Ordering::Relaxed);
+                    self.clear(s, now, false);
+                }
+                None => {
+                    if !self.steal_open() {
+                        return Err(StoreError::OutOfMemory);
+                    }
+                }
+            }
+        }
+        Err(StoreError::OutOfMemory)
+    }
+
+    /// Seals some bucket's open segment so it can be evicted (every segment is open and the
+    /// heap is full: many TTL buckets in use on a small heap).
+    fn steal_open(&self) -> bool {
+        for bucket in self.buckets.iter() {
+            let mut open = bucket.lock();
+            if let Some(s) = *open {
+                if self.segs[s as usize].unpinned() {
+                    *open = None;
+                    self.seal(s);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether every item in the segment is dead (checked with the segment unpinned, so
+    /// its counters are final).
+    fn segment_dead(&self, seg: &Segment, now: u64) -> bool {
+        let md = seg.max_deadline.load(Ordering::Relaxed);
+        if md != 0 && md != u64::MAX && now >= md + SWEEP_MARGIN {
+            return true;
+        }
+        let ol = self.oldest_live.load(Ordering::Relaxed);
+        if ol != 0 && ol <= now {
+            if seg.last_write.load(Ordering::Relaxed) <= ol {
+                return true;
+            }
+            let oc = self.oldest_cas.load(Ordering::Relaxed);
+            if self.cfg.cas_enabled && oc != 0 && seg.max_cas.load(Ordering::Relaxed) < oc {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reclaims every segment whose items are all expired or flushed. Runs by itself once a
+    /// second from whichever store call comes first; callable directly (tests, timers).
+    /// Returns the number of segments reclaimed.
+    pub fn sweep(&self) -> usize {
+        self.sweep_at(self.clock.now())
+    }
+
+    fn sweep_at(&self, now: u64) -> usize {
+        let mut n = 0;
+        for (s, seg) in self.segs.iter().enumerate() {
+            let state = seg.state.load(Ordering::Acquire);
+            if state != OPEN && state != SEALED {
+                continue;
+            }
+            if !seg.unpinned() || !self.segment_dead(seg, now) {
+                continue;
+            }
+            let taken = if state == OPEN {
+                let b = seg.bucket.load(Ordering::Relaxed) as usize;
+                let mut open = self.buckets[b].lock();
+                let ours = *open == Some(s as u32) && seg.unpinned() && self.segment_dead(seg, now);
+                if ours {
+                    *open = None;
+                }
+                ours
+            } else {
+                let mut pool = self.pool.lock();
+                match pool.sealed.iter().position(|&x| x == s as u32) {
+                    Some(i) if seg.unpinned() && self.segment_dead(seg, now) => {
+                        pool.sealed.remove(i);
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if taken {
+                seg.state.store(RECLAIMING, Ordering::Relaxed);
+                self.clear(s as u32, now, true);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Unlinks every item of a segment taken out of circulation (no writer can hold a pin
+    /// on it any more), then frees it, or parks it until readers drop their pins.
+    fn clear(&self, s: u32, now: u64, release: bool) {
+        let seg = &self.segs[s as usize];
+        let base = s as usize * self.seg_size;
+        let end = seg.write_off.load(Ordering::Acquire);
+        let mut off = 0;
+        while off < end {
+            let at = base + off;
+            let it = self.item(at);
+            let size = it.size();
+            // SAFETY: every byte below write_off belongs to an item whose header was
+            // written before its writer unpinned, and no writer is left.
+            let key = unsafe { it.key() };
+            let h = index::hash(self.seed, key);
+            let shard = &self.shards[index::shard_of(h)];
+            let mut t = shard.table.write();
+            if let Some(pos) = t.find_at(h, at) {
+                t.remove(pos);
+                t.items -= 1;
+                t.bytes -= size;
+                drop(t);
+                // SAFETY: as above; the atomic word may still be written by a pinned reader.
+                let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
+                let c = &shard.counters;
+                match self.dead(it, now) {
+                    Some(why) => {
+                        bump(&c.reclaimed);
+                        if why == Dead::Expired && !fetched {
+                            bump(&c.expired_unfetched);
+                        }
+                    }
+                    None => {
+                        bump(&c.evictions);
+                        bump(if fetched {
+                            &c.evicted_active
+                        } else {
+                            &c.evicted_unfetched
+                        });
+                    }
+                }
+            }
+            off += size;
+        }
+        let mut pool = self.pool.lock();
+        seg.state.store(FREE, Ordering::Relaxed);
+        if seg.unpinned() {
+            if release {
+                // Nobody can reach the segment: no entries, no pins, and only this thread
+                // holds it (it is in no list).
+                self.heap.release(base, self.seg_size);
+            }
+            pool.free.push(s);
+        } else {
+            pool.draining.push(s);
         }
     }
 
+    // ----- stats
+
     pub fn stats(&self) -> StoreStats {
         let mut s = StoreStats::default();
+        let mut footprint = 0;
         for shard in self.shards.iter() {
             shard.counters.add_into(&mut s);
+            let t = shard.table.read();
+            s.curr_items += t.items as u64;
+            s.bytes += t.bytes as u64;
+            footprint += t.footprint();
+            s.pinned_items += shard.pinned.load(Ordering::Relaxed) as u64;
+            s.open_reservations += shard.reserved.load(Ordering::Relaxed) as u64;
         }
-        self.flush_cmds.add_into(&mut s);
-        s.curr_items = self.items.load(Ordering::Relaxed) as u64;
-        s.bytes = self.bytes.load(Ordering::Relaxed) as u64;
+        self.global.add_into(&mut s);
         s.limit_maxbytes = self.cfg.memory_limit as u64;
-        s.pinned_items = self.pinned_items() as u64;
-        s.open_reservations = self.open_reservations() as u64;
+        s.total_segments = self.segs.len() as u64;
+        let pool = self.pool.lock();
+        s.used_segments = (self.segs.len() - pool.free.len()) as u64;
+        s.index_bytes = footprint as u64;
         s
     }
 
@@ -646,14 +1193,22 @@ impl Store {
         for shard in self.shards.iter() {
             shard.counters.reset();
         }
-        self.flush_cmds.reset();
+        self.global.reset();
     }
 
+    /// Outstanding `ItemRef`s.
     pub fn pinned_items(&self) -> usize {
-        self.pins.load(Ordering::Relaxed)
+        self.shards
+            .iter()
+            .map(|s| s.pinned.load(Ordering::Relaxed))
+            .sum()
     }
 
+    /// Outstanding `Reservation`s.
     pub fn open_reservations(&self) -> usize {
-        self.reservations.load(Ordering::Relaxed)
+        self.shards
+            .iter()
+            .map(|s| s.reserved.load(Ordering::Relaxed))
+            .sum()
     }
 }

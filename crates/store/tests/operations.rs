@@ -304,7 +304,11 @@ fn flush_all_now_hides_older_items_only() {
     set(&s, b"b", b"2");
     assert!(value(&s, b"b").is_some());
     assert!(s.get(b"a").is_none());
-    assert_eq!(s.stats().get_flushed, 1);
+    // The flushed item is either reclaimed by the sweep or found dead by the get.
+    let st = s.stats();
+    assert_eq!(st.get_misses, 1);
+    assert_eq!(st.curr_items, 1);
+    assert!(st.get_flushed + st.reclaimed >= 1);
 }
 
 #[test]

@@ -1,0 +1,71 @@
+//! Segments: the heap cut into equal pieces that items are appended to, and the bookkeeping
+//! that decides which segment is written, sealed, reclaimed or evicted.
+//!
+//! Life of a segment: Free -> Open (the current segment of one TTL bucket; writers append
+//! under the bucket's lock) -> Sealed (full, queued in seal order) -> Reclaiming (its index
+//! entries are being removed) -> Free again once no pin is left on it.
+//!
+//! Pins: every `ItemRef` and every unfinished write (a `Reservation`, or an item being
+//! built) holds a pin on its segment. Writers pin only under the bucket lock of an Open
+//! segment, so once a segment is Sealed with zero pins no write into it can ever happen
+//! again; readers pin only under their index shard's lock while the entry still points into
+//! the segment, so once reclamation has removed the entries, pins can only go down. A
+//! segment is reused only when both hold: no entries, no pins.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+pub(crate) const FREE: u8 = 0;
+pub(crate) const OPEN: u8 = 1;
+pub(crate) const SEALED: u8 = 2;
+pub(crate) const RECLAIMING: u8 = 3;
+
+/// Bookkeeping of one segment, kept outside the heap.
+#[derive(Default)]
+pub(crate) struct Segment {
+    pub(crate) state: AtomicU8,
+    pub(crate) pins: AtomicU32,
+    /// Bytes appended so far. Written under the owning bucket's lock while Open.
+    pub(crate) write_off: AtomicUsize,
+    /// Latest deadline of any item in it (unix seconds; u64::MAX if one never expires;
+    /// 0 while empty).
+    pub(crate) max_deadline: AtomicU64,
+    /// Latest time an item was written into it (unix seconds).
+    pub(crate) last_write: AtomicU64,
+    /// Largest CAS published from it.
+    pub(crate) max_cas: AtomicU64,
+    /// TTL bucket it was opened for.
+    pub(crate) bucket: AtomicU32,
+}
+
+impl Segment {
+    pub(crate) fn open(&self, bucket: usize) {
+        self.write_off.store(0, Ordering::Relaxed);
+        self.max_deadline.store(0, Ordering::Relaxed);
+        self.last_write.store(0, Ordering::Relaxed);
+        self.max_cas.store(0, Ordering::Relaxed);
+        self.bucket.store(bucket as u32, Ordering::Relaxed);
+        self.state.store(OPEN, Ordering::Release);
+    }
+
+    pub(crate) fn unpin(&self) {
+        // Release: the pin holder's reads (and writes, for a writer) happen before whoever
+        // sees zero and reuses the memory.
+        self.pins.fetch_sub(1, Ordering::Release);
+    }
+
+    pub(crate) fn unpinned(&self) -> bool {
+        self.pins.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Free and sealed segments, under one lock (short critical sections only).
+#[derive(Default)]
+pub(crate) struct Pool {
+    /// Never used or reclaimed; a stack, so recently used (already touched) memory is
+    /// reused first and untouched pages stay untouched.
+    pub(crate) free: Vec<u32>,
+    /// Sealed segments, oldest first: the eviction order.
+    pub(crate) sealed: std::collections::VecDeque<u32>,
+    /// Reclaimed segments still pinned by readers.
+    pub(crate) draining: Vec<u32>,
+}
