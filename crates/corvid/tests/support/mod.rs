@@ -1,0 +1,384 @@
+//! Shared machinery of the whole-server tests: starting memcached and corvid on free ports,
+//! and the differential script runner that compares them byte for byte.
+//!
+//! Every test binary under `tests/` includes this module and uses a different part of it,
+//! hence the `dead_code` allowance: what one binary leaves unused another one needs.
+#![allow(dead_code)]
+
+pub mod normalise;
+pub mod run;
+pub mod script;
+pub mod show;
+
+use std::fs;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The reference implementation. Overridable so a developer can point at a source build.
+const MEMCACHED_DEFAULT: &str = "/usr/bin/memcached";
+
+/// How long a freshly spawned server may take to accept its first connection.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Pause between two connection attempts while a server starts: bounded polling, the
+/// deadline above is what decides failure.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// A port picked by the kernel can be taken by someone else before the server binds it.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Which implementation a `Server` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    Memcached,
+    Corvid,
+}
+
+impl Implementation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Implementation::Memcached => "memcached",
+            Implementation::Corvid => "corvid",
+        }
+    }
+
+    fn binary(self) -> PathBuf {
+        match self {
+            Implementation::Memcached => memcached_binary(),
+            Implementation::Corvid => PathBuf::from(env!("CARGO_BIN_EXE_corvid")),
+        }
+    }
+
+    /// memcached refuses to run as root without `-u`; test containers often are root.
+    /// Corvid gets exactly the flags the script asked for.
+    fn implicit_args(self) -> Vec<String> {
+        match self {
+            Implementation::Memcached if running_as_root() => vec!["-u".into(), "root".into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The path of the reference memcached, failing the test (never skipping it) when absent.
+pub fn memcached_binary() -> PathBuf {
+    let path = std::env::var_os("MEMCACHED_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(MEMCACHED_DEFAULT));
+    assert!(
+        path.is_file(),
+        "the reference server {} is missing: these tests compare corvid with memcached 1.6; \
+         run ./scripts/test, which installs the Debian memcached package (or set MEMCACHED_BIN)",
+        path.display()
+    );
+    path
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Where a server listens.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// A connected client socket of either family, for code that does not care which.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+}
+
+impl std::io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// A private scratch directory (server logs, Unix sockets), removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Short names: a Unix socket path must fit in 108 bytes.
+        let path = std::env::temp_dir().join(format!("cvt-{}-{label}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A running memcached or corvid process, killed when dropped.
+pub struct Server {
+    implementation: Implementation,
+    child: Child,
+    endpoint: Endpoint,
+    args: Vec<String>,
+    // Declared last: the log and socket live here and must outlive the process.
+    dir: TempDir,
+}
+
+impl Server {
+    /// memcached on a free 127.0.0.1 port with `-U 0 -t 2` and `args`.
+    pub fn memcached(args: &[&str]) -> Server {
+        Server::start(Implementation::Memcached, args, Transport::Tcp)
+    }
+
+    /// corvid on a free 127.0.0.1 port with `-U 0 -t 2` and `args`.
+    pub fn corvid(args: &[&str]) -> Server {
+        Server::start(Implementation::Corvid, args, Transport::Tcp)
+    }
+
+    /// memcached listening only on a Unix socket in a private directory.
+    pub fn memcached_unix(args: &[&str]) -> Server {
+        Server::start(Implementation::Memcached, args, Transport::Unix)
+    }
+
+    /// corvid listening only on a Unix socket in a private directory.
+    pub fn corvid_unix(args: &[&str]) -> Server {
+        Server::start(Implementation::Corvid, args, Transport::Unix)
+    }
+
+    /// Either implementation over TCP.
+    pub fn start_tcp(implementation: Implementation, args: &[&str]) -> Server {
+        Server::start(implementation, args, Transport::Tcp)
+    }
+
+    fn start(implementation: Implementation, args: &[&str], transport: Transport) -> Server {
+        let mut last_failure = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let dir = TempDir::new(implementation.name());
+            let (endpoint, mut full_args) = match transport {
+                Transport::Tcp => {
+                    let port = free_port();
+                    let endpoint = Endpoint::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+                    let args = vec![
+                        "-p".to_string(),
+                        port.to_string(),
+                        "-l".into(),
+                        "127.0.0.1".into(),
+                    ];
+                    (endpoint, args)
+                }
+                Transport::Unix => {
+                    let path = dir.path().join("sock");
+                    let args = vec!["-s".to_string(), path.display().to_string()];
+                    (Endpoint::Unix(path), args)
+                }
+            };
+            full_args.extend(["-U", "0", "-t", "2"].map(String::from));
+            full_args.extend(implementation.implicit_args());
+            full_args.extend(args.iter().map(|a| a.to_string()));
+
+            let log_path = dir.path().join("log");
+            let log = fs::File::create(&log_path)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+            let log_err = log.try_clone().expect("duplicate a log file handle");
+            let binary = implementation.binary();
+            let child = Command::new(&binary)
+                .args(&full_args)
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let mut server = Server {
+                implementation,
+                child,
+                endpoint,
+                args: full_args,
+                dir,
+            };
+            match server.wait_until_accepting() {
+                Ok(()) => return server,
+                Err(failure) => {
+                    // Someone else took the port between our probe and the server's bind.
+                    let port_taken = matches!(transport, Transport::Tcp)
+                        && (failure.contains("in use") || failure.contains("EADDRINUSE"));
+                    last_failure = failure;
+                    if !port_taken {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("{} did not start: {last_failure}", implementation.name());
+    }
+
+    /// Polls with a connection attempt until the server accepts one, it exits, or the
+    /// startup deadline passes.
+    fn wait_until_accepting(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} {:?} exited with {status} before accepting connections; its output:\n{}",
+                    self.implementation.name(),
+                    self.args,
+                    self.log()
+                ));
+            }
+            if self.try_connect().is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} {:?} accepted no connection within {STARTUP_DEADLINE:?}; its output:\n{}",
+                    self.implementation.name(),
+                    self.args,
+                    self.log()
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn try_connect(&self) -> std::io::Result<Stream> {
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => {
+                let s = TcpStream::connect_timeout(addr, Duration::from_secs(1))?;
+                // Scripts split writes on purpose; Nagle would glue them back together.
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Endpoint::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        }
+    }
+
+    /// A new client connection, panicking if the server refuses it.
+    pub fn connect(&self) -> Stream {
+        self.try_connect().unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to {} at {:?}: {e}; its output:\n{}",
+                self.implementation.name(),
+                self.endpoint,
+                self.log()
+            )
+        })
+    }
+
+    pub fn implementation(&self) -> Implementation {
+        self.implementation
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The TCP port, for tools that take `-p`.
+    pub fn port(&self) -> u16 {
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => addr.port(),
+            Endpoint::Unix(path) => panic!("server on {} has no TCP port", path.display()),
+        }
+    }
+
+    /// Whatever the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = fs::File::open(self.dir.path().join("log")) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits (bounded) for the process to exit by itself, e.g. after `shutdown`.
+    pub fn wait_for_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + deadline;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Transport {
+    Tcp,
+    Unix,
+}
+
+/// A port nobody listens on right now: the kernel's pick for an ephemeral bind.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local address of a bound socket")
+        .port()
+}

@@ -1,0 +1,210 @@
+//! Turning a raw reply into the bytes that are compared: everything is kept verbatim except
+//! what legitimately differs between two correct servers (docs/testing.md lists it and why).
+
+use super::script::Expect;
+
+/// Stats whose values both servers must agree on: counters that follow from the commands a
+/// script sent, and settings that follow from the flags. Every other stat keeps its name
+/// and position but not its value (pids, clocks, rusage, memory layout, connection counts
+/// that include the startup probe, byte counts that include the CAS values sent).
+pub const COMPARED_STATS: &[&str] = &[
+    // stats (general)
+    "max_connections",
+    "rejected_connections",
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "cmd_meta",
+    "get_hits",
+    "get_misses",
+    "delete_misses",
+    "delete_hits",
+    "incr_misses",
+    "incr_hits",
+    "decr_misses",
+    "decr_hits",
+    "cas_misses",
+    "cas_hits",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "store_too_large",
+    "store_no_memory",
+    "auth_cmds",
+    "auth_errors",
+    "limit_maxbytes",
+    "accepting_conns",
+    "listen_disabled_num",
+    "threads",
+    "curr_items",
+    "total_items",
+    "evictions",
+    // stats settings
+    "maxbytes",
+    "maxconns",
+    "udpport",
+    "inter",
+    "verbosity",
+    "umask",
+    "shutdown_command",
+    "num_threads",
+    "detail_enabled",
+    "reqs_per_event",
+    "cas_enabled",
+    "tcp_backlog",
+    "binding_protocol",
+    "auth_enabled_sasl",
+    "auth_enabled_ascii",
+    "item_size_max",
+    "flush_enabled",
+    "idle_timeout",
+    // stats sizes
+    "sizes_status",
+];
+
+/// CAS values as this server has shown them, in order of first appearance. Scripts refer
+/// to them as `${casN}`; replies show them as `<casN>`, so the comparison checks that the
+/// same items carry the same (or different) CAS on both servers without caring about the
+/// numbers themselves.
+#[derive(Default, Debug)]
+pub struct CasLabels {
+    seen: Vec<u64>,
+}
+
+impl CasLabels {
+    pub fn label(&mut self, cas: u64) -> usize {
+        match self.seen.iter().position(|&c| c == cas) {
+            Some(i) => i + 1,
+            None => {
+                self.seen.push(cas);
+                self.seen.len()
+            }
+        }
+    }
+
+    pub fn value(&self, label: usize) -> Option<u64> {
+        label.checked_sub(1).and_then(|i| self.seen.get(i)).copied()
+    }
+}
+
+/// How a read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The expectation was met.
+    Complete,
+    /// The server closed the connection.
+    Closed,
+    /// Nothing more arrived within the safety timeout.
+    TimedOut,
+}
+
+/// One raw reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub end: End,
+    /// The write before this read failed (the server had closed the connection).
+    pub write_failed: bool,
+}
+
+/// The comparable form of `reply`.
+pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reply.bytes.len() + 32);
+    if reply.write_failed {
+        out.extend_from_slice(b"<write failed: connection closed>");
+    }
+    let bytes = &reply.bytes;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') else {
+            out.extend_from_slice(&bytes[pos..]);
+            break;
+        };
+        let line = &bytes[pos..pos + nl + 1];
+        pos += nl + 1;
+        let content = trim_line_end(line);
+        let ending = &line[content.len()..];
+        if let Some(data_len) = value_line(content, &mut out, cas) {
+            out.extend_from_slice(ending);
+            // The data block is opaque: copy it without looking for lines inside.
+            let data_end = (pos + data_len + 2).min(bytes.len());
+            out.extend_from_slice(&bytes[pos..data_end]);
+            pos = data_end;
+        } else if content.starts_with(b"VERSION ") {
+            out.extend_from_slice(b"VERSION <version>");
+            out.extend_from_slice(ending);
+        } else if content.starts_with(b"STAT ") && matches!(expect, Expect::Stats) {
+            stat_line(content, &mut out);
+            out.extend_from_slice(ending);
+        } else if content.starts_with(b"STAT ") && matches!(expect, Expect::StatsShape) {
+            if !well_formed_stat(content) {
+                out.extend_from_slice(b"<malformed> ");
+                out.extend_from_slice(line);
+            }
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    match reply.end {
+        End::Complete => {}
+        End::Closed => out.extend_from_slice(b"<connection closed>"),
+        End::TimedOut => out.extend_from_slice(b"<timed out waiting for more>"),
+    }
+    out
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// If `content` is `VALUE <key> <flags> <bytes> [<cas>]`, writes its normalised form and
+/// returns the length of the data block that follows.
+fn value_line(content: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) -> Option<usize> {
+    if !content.starts_with(b"VALUE ") {
+        return None;
+    }
+    let tokens: Vec<&[u8]> = content.split(|&b| b == b' ').collect();
+    if !(tokens.len() == 4 || tokens.len() == 5) {
+        return None;
+    }
+    let data_len: usize = std::str::from_utf8(tokens[3]).ok()?.parse().ok()?;
+    out.extend_from_slice(&content[..content.len() - tokens.last().map_or(0, |t| t.len())]);
+    match tokens.get(4) {
+        Some(token) => match std::str::from_utf8(token)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok())
+        {
+            Some(value) => out.extend_from_slice(format!("<cas{}>", cas.label(value)).as_bytes()),
+            None => out.extend_from_slice(token),
+        },
+        None => out.extend_from_slice(tokens[3]),
+    }
+    Some(data_len)
+}
+
+fn stat_line(content: &[u8], out: &mut Vec<u8>) {
+    let rest = &content[b"STAT ".len()..];
+    let (name, _value) = match rest.iter().position(|&b| b == b' ') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let compared = std::str::from_utf8(name).is_ok_and(|n| COMPARED_STATS.contains(&n));
+    if compared {
+        out.extend_from_slice(content);
+    } else {
+        out.extend_from_slice(b"STAT ");
+        out.extend_from_slice(name);
+        out.extend_from_slice(b" <value>");
+    }
+}
+
+/// `STAT <name> <value>`: a non-empty name without spaces, then a non-empty value.
+fn well_formed_stat(content: &[u8]) -> bool {
+    let rest = &content[b"STAT ".len()..];
+    match rest.iter().position(|&b| b == b' ') {
+        Some(at) => at > 0 && at + 1 < rest.len(),
+        None => false,
+    }
+}

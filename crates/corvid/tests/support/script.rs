@@ -1,0 +1,360 @@
+//! The script language: what to send to a server and how to tell that its reply is complete.
+//!
+//! A script is a text file, one directive per line (see docs/testing.md):
+//!
+//! ```text
+//! # comment
+//! args -I 2m                      server flags (before any step)
+//! conn other                      switch to (or open) the connection named `other`
+//! send "set a 0 0 1\r\nx\r\n"     one write of the concatenated parts
+//! send-split 1 "get a\r\n"        the same, written N bytes at a time
+//! queue " k1"                     append to the next write without writing yet
+//! expect lines 1                  read a reply of N lines
+//! expect until "END\r\n" [N]      read until the Nth occurrence of the bytes
+//! expect bytes N                  read exactly N bytes
+//! expect close                    read until the server closes the connection
+//! expect stats                    read STAT lines and their terminator, normalised as stats
+//! expect stats-shape              the same, but only the shape of each line is compared
+//! repeat i 100 199                repeat the lines up to `end` with ${i} = 100..=199
+//! end
+//! ```
+//!
+//! A quoted part understands `\r \n \t \0 \\ \" \$ \xHH`, `${casN}` (the Nth distinct CAS
+//! value this server has shown, so `cas` commands work against both servers), and a
+//! repetition suffix: `"x"*1048576`.
+
+use std::fmt;
+
+/// A parsed script.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub name: String,
+    pub args: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// One step with the script line it came from, for reports.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub line: usize,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Conn(String),
+    /// Bytes to write; `chunk` splits the write into pieces of that many bytes.
+    Send {
+        parts: Vec<Part>,
+        chunk: Option<usize>,
+        flush: bool,
+    },
+    Expect(Expect),
+}
+
+#[derive(Debug, Clone)]
+pub enum Part {
+    Bytes(Vec<u8>),
+    /// The server-specific CAS value labelled N (1-based) by the normaliser.
+    Cas(usize),
+}
+
+/// When a reply is complete. The read timeout is only a safety net behind these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Lines(usize),
+    Until(Vec<u8>, usize),
+    Bytes(usize),
+    Close,
+    Stats,
+    StatsShape,
+}
+
+#[derive(Debug)]
+pub struct ParseError {
+    pub script: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.script, self.line, self.message)
+    }
+}
+
+impl Script {
+    pub fn parse(name: &str, text: &str) -> Result<Script, ParseError> {
+        let lines: Vec<(usize, String)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        let mut script = Script {
+            name: name.to_string(),
+            args: Vec::new(),
+            steps: Vec::new(),
+        };
+        let err = |line: usize, message: String| ParseError {
+            script: name.to_string(),
+            line,
+            message,
+        };
+        parse_block(&lines, &mut script).map_err(|(line, m)| err(line, m))?;
+        Ok(script)
+    }
+}
+
+type LineError = (usize, String);
+
+fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), LineError> {
+    let mut i = 0;
+    while i < lines.len() {
+        let (number, raw) = &lines[i];
+        let number = *number;
+        let text = raw.trim();
+        i += 1;
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let (word, rest) = split_word(text);
+        match word {
+            "args" => {
+                if !script.steps.is_empty() {
+                    return Err((number, "`args` must come before the first step".into()));
+                }
+                script
+                    .args
+                    .extend(rest.split_whitespace().map(String::from));
+            }
+            "conn" => {
+                let name = rest.trim();
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err((number, "`conn` takes one connection name".into()));
+                }
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Conn(name.to_string()),
+                });
+            }
+            "send" | "queue" => {
+                let parts = parse_parts(rest).map_err(|m| (number, m))?;
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Send {
+                        parts,
+                        chunk: None,
+                        flush: word == "send",
+                    },
+                });
+            }
+            "send-split" => {
+                let (n, rest) = split_word(rest);
+                let chunk: usize = n.parse().ok().filter(|&c| c > 0).ok_or((
+                    number,
+                    format!("`send-split` needs a positive chunk size, got {n:?}"),
+                ))?;
+                let parts = parse_parts(rest).map_err(|m| (number, m))?;
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Send {
+                        parts,
+                        chunk: Some(chunk),
+                        flush: true,
+                    },
+                });
+            }
+            "expect" => {
+                let expect = parse_expect(rest).map_err(|m| (number, m))?;
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Expect(expect),
+                });
+            }
+            "repeat" => {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                let [var, from, to] = words[..] else {
+                    return Err((number, "usage: repeat <var> <from> <to>".into()));
+                };
+                let from: i64 = from
+                    .parse()
+                    .map_err(|_| (number, format!("bad number {from:?}")))?;
+                let to: i64 = to
+                    .parse()
+                    .map_err(|_| (number, format!("bad number {to:?}")))?;
+                let body_start = i;
+                let mut depth = 1;
+                while i < lines.len() {
+                    let (w, _) = split_word(lines[i].1.trim());
+                    if w == "repeat" {
+                        depth += 1;
+                    } else if w == "end" {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+                if i == lines.len() {
+                    return Err((number, "`repeat` without `end`".into()));
+                }
+                let body = &lines[body_start..i];
+                i += 1;
+                let pattern = format!("${{{var}}}");
+                for value in from..=to {
+                    let expanded: Vec<(usize, String)> = body
+                        .iter()
+                        .map(|(n, l)| (*n, l.replace(&pattern, &value.to_string())))
+                        .collect();
+                    parse_block(&expanded, script)?;
+                }
+            }
+            "end" => return Err((number, "`end` without `repeat`".into())),
+            other => return Err((number, format!("unknown directive {other:?}"))),
+        }
+    }
+    Ok(())
+}
+
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(at) => (&text[..at], text[at..].trim_start()),
+        None => (text, ""),
+    }
+}
+
+fn parse_expect(rest: &str) -> Result<Expect, String> {
+    let (kind, rest) = split_word(rest);
+    let number = |s: &str| -> Result<usize, String> {
+        s.trim()
+            .parse()
+            .map_err(|_| format!("expected a number, got {s:?}"))
+    };
+    match kind {
+        "lines" => Ok(Expect::Lines(number(rest)?)),
+        "bytes" => Ok(Expect::Bytes(number(rest)?)),
+        "close" => Ok(Expect::Close),
+        "stats" => Ok(Expect::Stats),
+        "stats-shape" => Ok(Expect::StatsShape),
+        "until" => {
+            let (bytes, after) = parse_quoted(rest)?;
+            let mut plain = Vec::new();
+            for part in bytes {
+                match part {
+                    Part::Bytes(b) => plain.extend(b),
+                    Part::Cas(_) => return Err("`until` cannot use ${cas}".into()),
+                }
+            }
+            if plain.is_empty() {
+                return Err("`until` needs a non-empty terminator".into());
+            }
+            let count = if after.trim().is_empty() {
+                1
+            } else {
+                number(after)?
+            };
+            Ok(Expect::Until(plain, count))
+        }
+        other => Err(format!("unknown expectation {other:?}")),
+    }
+}
+
+/// A sequence of quoted strings, each optionally repeated with `*N`.
+fn parse_parts(mut rest: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (mut quoted, after) = parse_quoted(rest)?;
+        rest = after;
+        if let Some(after_star) = rest.strip_prefix('*') {
+            let digits: String = after_star
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            let times: usize = digits
+                .parse()
+                .map_err(|_| "`*` must be followed by a count".to_string())?;
+            rest = &after_star[digits.len()..];
+            let mut bytes = Vec::new();
+            for part in &quoted {
+                match part {
+                    Part::Bytes(b) => bytes.extend_from_slice(b),
+                    Part::Cas(_) => return Err("cannot repeat a ${cas}".into()),
+                }
+            }
+            quoted = vec![Part::Bytes(bytes.repeat(times))];
+        }
+        parts.extend(quoted);
+    }
+    if parts.is_empty() {
+        return Err("nothing to send".into());
+    }
+    Ok(parts)
+}
+
+/// One `"..."` at the front of `text`: its parts and the text after the closing quote.
+fn parse_quoted(text: &str) -> Result<(Vec<Part>, &str), String> {
+    let text = text.trim_start();
+    let body = text
+        .strip_prefix('"')
+        .ok_or_else(|| format!("expected a quoted string at {text:?}"))?;
+    let bytes = body.as_bytes();
+    let mut parts = Vec::new();
+    let mut current = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                if !current.is_empty() {
+                    parts.push(Part::Bytes(current));
+                }
+                return Ok((parts, &body[i + 1..]));
+            }
+            b'\\' => {
+                let escape = *bytes.get(i + 1).ok_or("dangling backslash")?;
+                i += 2;
+                match escape {
+                    b'r' => current.push(b'\r'),
+                    b'n' => current.push(b'\n'),
+                    b't' => current.push(b'\t'),
+                    b'0' => current.push(0),
+                    b'\\' | b'"' | b'$' => current.push(escape),
+                    b'x' => {
+                        let hex = body.get(i..i + 2).ok_or("\\x needs two hex digits")?;
+                        let value = u8::from_str_radix(hex, 16)
+                            .map_err(|_| format!("bad hex escape \\x{hex}"))?;
+                        current.push(value);
+                        i += 2;
+                    }
+                    other => return Err(format!("unknown escape \\{}", other as char)),
+                }
+            }
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                let close = body[i..].find('}').ok_or("unterminated ${")? + i;
+                let name = &body[i + 2..close];
+                let n: usize = name
+                    .strip_prefix("cas")
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        format!("unknown variable ${{{name}}} (only ${{casN}} at run time)")
+                    })?;
+                if !current.is_empty() {
+                    parts.push(Part::Bytes(std::mem::take(&mut current)));
+                }
+                parts.push(Part::Cas(n));
+                i = close + 1;
+            }
+            b => {
+                current.push(b);
+                i += 1;
+            }
+        }
+    }
+    Err("unterminated quoted string".into())
+}
