@@ -277,7 +277,14 @@ impl Connection {
             }
             text::Parse::Error { error, consumed } => {
                 let mut reply = Reply::new(&mut self.output, env.pool);
-                reply.line(error.reply());
+                // memcached checks -A before the shutdown mode.
+                if error == text::ProtocolError::InvalidShutdownMode
+                    && !env.ctx.config.allow_shutdown
+                {
+                    reply.line(text::SHUTDOWN_NOT_ENABLED);
+                } else {
+                    reply.line(error.reply());
+                }
                 self.input.consume(consumed);
                 return Step::Served;
             }

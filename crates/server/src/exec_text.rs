@@ -174,7 +174,7 @@ pub(crate) fn execute(
                 }
                 match store.store(mode, key, &after[..bytes], flags, exptime) {
                     Ok(outcome) => reply.unless(noreply, outcome_line(outcome)),
-                    Err(e) => refuse(e, command, key, reply, ctx),
+                    Err(e) => refuse(e, command, key, noreply, reply, ctx),
                 }
                 return Action::Done { data: block };
             }
@@ -190,7 +190,7 @@ pub(crate) fn execute(
                     }
                 }
                 Err(e) => {
-                    refuse(e, command, key, reply, ctx);
+                    refuse(e, command, key, noreply, reply, ctx);
                     return Action::Swallow { bytes: block };
                 }
             }
@@ -261,6 +261,7 @@ fn refuse(
     error: StoreError,
     command: StoreCommand,
     key: &[u8],
+    noreply: bool,
     reply: &mut Reply<'_>,
     ctx: &Ctx<'_>,
 ) {
@@ -268,7 +269,7 @@ fn refuse(
         StoreError::OutOfMemory => text::SERVER_ERROR_OUT_OF_MEMORY_STORING,
         _ => text::SERVER_ERROR_TOO_LARGE,
     };
-    reply.line(line);
+    reply.unless(noreply, line);
     // memcached drops the old value of a `set` that failed, so that a client never
     // reads data older than what it just tried to write.
     if matches!(command, StoreCommand::Set) {
