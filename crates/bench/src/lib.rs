@@ -1,0 +1,75 @@
+//! `corvid bench`: a load generator for memcached-protocol servers (text, meta and
+//! binary, over TCP or a Unix socket), closed or open loop, with HdrHistogram latencies
+//! and every reply checked for correctness.
+//!
+//! It must never hide a problem to look fast: latency is timed from when a request was
+//! due (so stalls are not coordinated away), every value read back is verified, and
+//! anything unexpected is counted as an error rather than skipped. It also must not be
+//! the bottleneck: the request path does not allocate in the steady state.
+
+mod config;
+mod connection;
+mod content;
+mod distribution;
+mod error;
+mod flags;
+mod report;
+mod rng;
+mod run;
+mod wire;
+mod worker;
+
+pub use config::{Config, Ratio, Stop, Target};
+pub use distribution::{KeyDistSpec, SizeDist};
+pub use error::BenchError;
+pub use report::{Latency, OpReport, Report};
+pub use run::run;
+pub use wire::Protocol;
+
+use clap::Parser;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Entry point for `corvid bench`; `args` are the arguments after `bench`.
+/// Exit status: 0 clean, 1 errors were counted, 2 bad flags, 3 the run could not happen.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let flags = match flags::Flags::try_parse_from(
+        std::iter::once(OsString::from("corvid bench")).chain(args),
+    ) {
+        Ok(flags) => flags,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let config = match flags.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("corvid bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match run(&config) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("corvid bench: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    if flags.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("corvid bench: cannot encode the report: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    } else {
+        print!("{}", report.table());
+    }
+    if report.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
