@@ -35,6 +35,8 @@ pub(crate) struct Segment {
     pub(crate) max_cas: AtomicU64,
     /// TTL bucket it was opened for.
     pub(crate) bucket: AtomicU32,
+    /// Items in it that the index links to; at zero the segment is all garbage.
+    pub(crate) live: AtomicU32,
 }
 
 impl Segment {
@@ -44,6 +46,7 @@ impl Segment {
         self.last_write.store(0, Ordering::Relaxed);
         self.max_cas.store(0, Ordering::Relaxed);
         self.bucket.store(bucket as u32, Ordering::Relaxed);
+        self.live.store(0, Ordering::Relaxed);
         self.state.store(OPEN, Ordering::Release);
     }
 

@@ -305,6 +305,7 @@ impl Store {
             t.remove(pos);
             t.items -= 1;
             t.bytes -= it.size();
+            self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
             drop(t);
             bump(&shard.counters.reclaimed);
             // SAFETY: the item was linked until just now under the write lock we held; its
@@ -403,6 +404,7 @@ impl Store {
     /// Looks up `key` without counting or recording the access.
     pub fn peek(&self, key: &[u8]) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
+        self.tick(now);
         self.lookup(key, now, false).ok()
     }
 
@@ -616,9 +618,11 @@ impl Store {
     fn publish(&self, t: &mut Table, h: u64, found: Option<(usize, usize)>, off: usize, cas: u64) {
         self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
+        self.seg_of(off).live.fetch_add(1, Ordering::Relaxed);
         match found {
             Some((pos, old)) => {
                 t.bytes -= self.item(old).size();
+                self.seg_of(old).live.fetch_sub(1, Ordering::Relaxed);
                 t.replace(pos, h, off);
             }
             None => {
@@ -768,6 +772,7 @@ impl Store {
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= it.size();
+                self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
                 if why.is_some() {
                     bump(&shard.counters.reclaimed);
                 }
@@ -1043,9 +1048,13 @@ impl Store {
         false
     }
 
-    /// Whether every item in the segment is dead (checked with the segment unpinned, so
-    /// its counters are final).
+    /// Whether every item in the segment is dead: garbage, expired or flushed (checked with
+    /// the segment unpinned, so its counters are final).
     fn segment_dead(&self, seg: &Segment, now: u64) -> bool {
+        // Everything in it overwritten or deleted.
+        if seg.live.load(Ordering::Relaxed) == 0 && seg.write_off.load(Ordering::Relaxed) > 0 {
+            return true;
+        }
         let md = seg.max_deadline.load(Ordering::Relaxed);
         if md != 0 && md != u64::MAX && now >= md + SWEEP_MARGIN {
             return true;
@@ -1128,6 +1137,7 @@ impl Store {
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
+                seg.live.fetch_sub(1, Ordering::Relaxed);
                 drop(t);
                 // SAFETY: as above; the atomic word may still be written by a pinned reader.
                 let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
