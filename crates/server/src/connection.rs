@@ -58,16 +58,22 @@ pub(crate) struct Env<'w> {
     pub(crate) pool: &'w mut BufferPool,
 }
 
+/// How a value read into a reservation is committed and answered, per protocol.
+pub(crate) enum Finish {
+    /// A classic text storage command.
+    Text { mode: StoreMode, noreply: bool },
+}
+
 /// A storage command whose value is arriving.
 pub(crate) enum Pending {
     /// Nothing in progress: parse the next request.
     Idle,
-    /// Reading a value straight into its store reservation, then its "\r\n".
+    /// Reading a value straight into its store reservation, then (text protocols) its
+    /// "\r\n".
     Value {
         reservation: Reservation<'static>,
         filled: usize,
-        mode: StoreMode,
-        noreply: bool,
+        finish: Finish,
     },
     /// Discarding the data block of a refused storage command.
     Swallow { remaining: usize },
@@ -310,8 +316,7 @@ impl Connection {
                 self.pending = Pending::Value {
                     reservation,
                     filled: 0,
-                    mode,
-                    noreply,
+                    finish: Finish::Text { mode, noreply },
                 };
                 Step::Progress
             }
@@ -361,8 +366,7 @@ impl Connection {
         self.input.consume(2);
         let Pending::Value {
             reservation,
-            mode,
-            noreply,
+            finish,
             ..
         } = std::mem::replace(&mut self.pending, Pending::Idle)
         else {
@@ -370,11 +374,15 @@ impl Connection {
         };
         let mut reply = Reply::new(&mut self.output, env.pool);
         WorkerStats::bump(&env.ctx.worker.cmd_set, 1);
-        if terminated {
-            exec_text::commit(reservation, mode, noreply, &mut reply);
-        } else {
-            drop(reservation);
-            reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+        match finish {
+            Finish::Text { mode, noreply } => {
+                if terminated {
+                    exec_text::commit(reservation, mode, noreply, &mut reply);
+                } else {
+                    drop(reservation);
+                    reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+                }
+            }
         }
         Step::Served
     }
