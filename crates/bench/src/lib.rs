@@ -28,6 +28,7 @@ pub use wire::Protocol;
 
 use clap::Parser;
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Entry point for `corvid bench`; `args` are the arguments after `bench`.
@@ -56,17 +57,19 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    if flags.json {
+    let text = if flags.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(e) => {
                 eprintln!("corvid bench: cannot encode the report: {e}");
                 return ExitCode::from(3);
             }
         }
     } else {
-        print!("{}", report.table());
-    }
+        report.table()
+    };
+    // A closed stdout (`| head`) is the reader's choice, not a failure of the run.
+    let _ = std::io::stdout().write_all(text.as_bytes());
     if report.errors > 0 {
         ExitCode::from(1)
     } else {

@@ -199,7 +199,11 @@ impl Worker {
                     timeout = timeout.min(d.saturating_duration_since(now));
                 }
                 if interval.is_some() && next_due > now {
-                    timeout = timeout.min(next_due - now);
+                    // epoll sleeps in whole milliseconds, rounded up: sleep the whole
+                    // milliseconds before the next send is due and spin the rest, or
+                    // every request would start up to a millisecond late.
+                    let gap = next_due - now;
+                    timeout = timeout.min(Duration::from_millis(gap.as_millis() as u64));
                 }
             } else if let Some(until) = drain_until {
                 timeout = timeout.min(until.saturating_duration_since(now));
