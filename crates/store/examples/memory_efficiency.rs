@@ -41,6 +41,7 @@ fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
     let check = (200_000 / value_len).clamp(1, 1000) as u64;
     let mut held = 0;
     let mut n: u64 = 0;
+    let mut since_check = 0;
     loop {
         let key = format!("memtier-{n}");
         match s.store(StoreMode::Set, key.as_bytes(), &value, 0, 0) {
@@ -48,7 +49,9 @@ fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
             other => panic!("set {key}: {other:?}"),
         }
         n += 1;
-        if n % check == 0 {
+        since_check += 1;
+        if since_check == check {
+            since_check = 0;
             let st = s.stats();
             if st.evictions > 0 {
                 break;
