@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             // A request depends on its own line only, never on bytes after it.
             assert_eq!(parse(&data[..consumed]), result);
         }
-        Parse::Error { error, consumed } => {
+        Parse::Error { error, consumed, .. } => {
             assert!(consumed > 0 && consumed <= data.len());
             assert_eq!(data[consumed - 1], b'\n');
             let reply = error.reply();

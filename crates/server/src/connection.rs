@@ -281,7 +281,12 @@ impl Connection {
                 }
                 return self.fill(env);
             }
-            text::Parse::Error { error, consumed } => {
+            text::Parse::Error {
+                error,
+                consumed,
+                attempted,
+            } => {
+                exec_text::attempted(attempted, &env.ctx);
                 let mut reply = Reply::new(&mut self.output, env.pool);
                 // memcached checks -A before the shutdown mode.
                 if error == text::ProtocolError::InvalidShutdownMode

@@ -150,8 +150,8 @@ pub(crate) fn execute(
                     reply.value(item, with_cas);
                 }
             }
+            // memcached counts gat keys as touches only, not as gets.
             WorkerStats::bump(&ctx.worker.cmd_touch, n);
-            WorkerStats::bump(&ctx.worker.cmd_get, n);
             reply.line(text::END);
         }
         Request::Store {
@@ -215,7 +215,7 @@ pub(crate) fn execute(
                 }
             }
             DeltaOutcome::NotFound => reply.unless(noreply, text::NOT_FOUND),
-            DeltaOutcome::NonNumeric => reply.line(text::CLIENT_ERROR_NON_NUMERIC),
+            DeltaOutcome::NonNumeric => reply.unless(noreply, text::CLIENT_ERROR_NON_NUMERIC),
         },
         Request::Touch {
             key,
@@ -254,6 +254,29 @@ pub(crate) fn execute(
         Request::Stats { args } => stats_command(args, reply, ctx),
     }
     Action::Done { data: 0 }
+}
+
+/// What memcached still does for a line it rejects (see [`text::Attempt`]): the
+/// lookups' values are dropped at once, only their counters remain.
+pub(crate) fn attempted(attempt: text::Attempt<'_>, ctx: &Ctx<'_>) {
+    match attempt {
+        text::Attempt::Nothing => {}
+        text::Attempt::Flush => WorkerStats::bump(&ctx.worker.cmd_flush, 1),
+        text::Attempt::Lookups { touch, keys } => {
+            for key in keys {
+                match touch {
+                    Some(exptime) => {
+                        WorkerStats::bump(&ctx.worker.cmd_touch, 1);
+                        drop(ctx.store.get_and_touch(key, exptime));
+                    }
+                    None => {
+                        WorkerStats::bump(&ctx.worker.cmd_get, 1);
+                        drop(ctx.store.get(key));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A storage command the store refused before any data was read.

@@ -182,14 +182,55 @@ pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConf
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", config.threads);
     stat(out, "conn_yields", t.conn_yields);
+    // memcached's slab, LRU-crawler and logger machinery has no counterpart here; the
+    // names stay, at zero, so that dashboards and exporters find every stat they expect.
+    for name in [
+        "hash_power_level",
+        "hash_bytes",
+        "hash_is_expanding",
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+        "slabs_moved",
+        "lru_crawler_running",
+        "lru_crawler_starts",
+        "lru_maintainer_juggles",
+        "malloc_fails",
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+        "unexpected_napi_ids",
+        "round_robin_fallback",
+    ] {
+        stat(out, name, 0);
+    }
     stat(out, "bytes", s.bytes);
     stat(out, "curr_items", s.curr_items);
     stat(out, "total_items", s.total_items);
+    stat(out, "slab_global_page_pool", 0);
     stat(out, "expired_unfetched", s.expired_unfetched);
     stat(out, "evicted_unfetched", s.evicted_unfetched);
     stat(out, "evicted_active", 0);
     stat(out, "evictions", s.evictions);
     stat(out, "reclaimed", s.reclaimed);
+    for name in [
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "lru_bumps_dropped",
+    ] {
+        stat(out, name, 0);
+    }
 }
 
 /// Appends `stats settings` (without `END`).
@@ -245,14 +286,70 @@ pub fn write_settings(out: &mut Vec<u8>, config: &ServerConfig, store: &Store) {
     stat(out, "item_size_max", sc.item_size_max);
     stat(out, "maxconns_fast", "yes");
     stat(out, "hashpower_init", 0);
-    stat(out, "flush_enabled", "yes");
-    stat(out, "dump_enabled", "no");
+    // Settings of memcached subsystems Corvid does not have, reported with memcached's
+    // defaults so that configuration checkers see a familiar shape.
+    for (name, value) in [
+        ("slab_reassign", "yes"),
+        ("slab_automove", "1"),
+        ("slab_automove_ratio", "0.80"),
+        ("slab_automove_window", "30"),
+        ("slab_chunk_max", "524288"),
+        ("lru_crawler", "yes"),
+        ("lru_crawler_sleep", "100"),
+        ("lru_crawler_tocrawl", "0"),
+        ("tail_repair_time", "0"),
+        ("flush_enabled", "yes"),
+        ("dump_enabled", "yes"),
+        ("hash_algorithm", "murmur3"),
+        ("lru_maintainer_thread", "yes"),
+        ("lru_segmented", "yes"),
+        ("hot_lru_pct", "20"),
+        ("warm_lru_pct", "40"),
+        ("hot_max_factor", "0.20"),
+        ("warm_max_factor", "2.00"),
+        ("temp_lru", "no"),
+        ("temporary_ttl", "61"),
+    ] {
+        stat(out, name, value);
+    }
     stat(
         out,
         "idle_timeout",
         config.idle_timeout.map(|d| d.as_secs()).unwrap_or(0),
     );
-    stat(out, "segment_size", sc.segment_size);
+    for (name, value) in [
+        ("watcher_logbuf_size", "262144"),
+        ("worker_logbuf_size", "65536"),
+        ("read_buf_mem_limit", "0"),
+        ("track_sizes", "no"),
+        ("inline_ascii_response", "no"),
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+        ("ssl_enabled", "no"),
+        ("ssl_chain_cert", "(null)"),
+        ("ssl_key", "(null)"),
+        ("ssl_verify_mode", "0"),
+        ("ssl_keyformat", "1"),
+        ("ssl_ciphers", "NULL"),
+        ("ssl_ca_cert", "NULL"),
+        ("ssl_wbuf_size", "16384"),
+        ("ssl_session_cache", "no"),
+        ("ssl_kernel_tls", "no"),
+        ("ssl_min_version", "tlsv1.2"),
+        ("num_napi_ids", "(null)"),
+        ("memory_file", "(null)"),
+    ] {
+        stat(out, name, value);
+    }
 }
 
 /// Appends `stats conns` lines for one connection.

@@ -46,11 +46,26 @@ pub enum Parse<'a> {
     /// not a `get`/`gets`, or a complete line that looks like an HTTP request (memcached
     /// drops those silently).
     Incomplete { close: bool },
-    /// A bad line: reply with `error.reply()`, drop `consumed` bytes, carry on.
+    /// A bad line: reply with `error.reply()`, drop `consumed` bytes, carry on. First
+    /// perform what memcached still does for such a line: see [`Attempt`].
     Error {
         error: ProtocolError,
         consumed: usize,
+        attempted: Attempt<'a>,
     },
+}
+
+/// Side effects memcached performs for a line it then rejects. They show only in
+/// `stats` (and, for `gat`, in the touched items' lifetimes), but they are observable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// None.
+    Nothing,
+    /// `flush_all` counts in `cmd_flush` before its arguments are checked.
+    Flush,
+    /// A multi-get with a too-long key: the keys before it are looked up (and touched,
+    /// with `touch`'s exptime, for `gat`), counting as usual, but no value is sent.
+    Lookups { touch: Option<i64>, keys: Keys<'a> },
 }
 
 /// Parses one request from the front of `buf` (the connection's unread bytes).
@@ -78,7 +93,11 @@ pub fn parse(buf: &[u8]) -> Parse<'_> {
     };
     match command(line) {
         Ok(request) => Parse::Request { request, consumed },
-        Err(Reject::Error(error)) => Parse::Error { error, consumed },
+        Err(Reject::Error(error, attempted)) => Parse::Error {
+            error,
+            consumed,
+            attempted,
+        },
         Err(Reject::Close) => Parse::Incomplete { close: true },
     }
 }
@@ -96,18 +115,18 @@ fn must_close_unterminated(buf: &[u8]) -> bool {
     !(rest.starts_with(b"get ") || rest.starts_with(b"gets "))
 }
 
-enum Reject {
-    Error(ProtocolError),
+enum Reject<'a> {
+    Error(ProtocolError, Attempt<'a>),
     Close,
 }
 
-impl From<ProtocolError> for Reject {
+impl From<ProtocolError> for Reject<'_> {
     fn from(error: ProtocolError) -> Self {
-        Reject::Error(error)
+        Reject::Error(error, Attempt::Nothing)
     }
 }
 
-type Outcome<'a> = Result<Request<'a>, Reject>;
+type Outcome<'a> = Result<Request<'a>, Reject<'a>>;
 
 /// Dispatches on the command token in memcached's own order: the first byte picks a
 /// family, and the token count is checked per command before any argument is read.
@@ -186,15 +205,15 @@ fn noreply(tokens: &Tokens<'_>) -> bool {
     tokens.get(tokens.ntokens() - 2) == b"noreply"
 }
 
-fn fail(error: ProtocolError, noreply: bool) -> Reject {
+fn fail(error: ProtocolError, noreply: bool) -> Reject<'static> {
     if noreply {
-        Reject::Error(ProtocolError::Silenced)
+        ProtocolError::Silenced.into()
     } else {
-        Reject::Error(error)
+        error.into()
     }
 }
 
-fn key<'a>(tokens: &Tokens<'a>, noreply: bool) -> Result<&'a [u8], Reject> {
+fn key<'a>(tokens: &Tokens<'a>, noreply: bool) -> Result<&'a [u8], Reject<'a>> {
     let key = tokens.get(1);
     if key.len() > MAX_KEY_LENGTH {
         return Err(fail(ProtocolError::BadFormat, noreply));
@@ -210,9 +229,25 @@ fn retrieval<'a>(tokens: &Tokens<'a>, kind: GetKind, touch: bool) -> Outcome<'a>
         (None, tokens.from(1))
     };
     // memcached answers a multi-get with one too-long key with the error alone, even
-    // for keys before it, so the whole line is checked before anything is looked up.
-    if keys.into_iter().any(|key| key.len() > MAX_KEY_LENGTH) {
-        return Err(ProtocolError::BadFormat.into());
+    // for keys before it (it looks those up, then discards their values).
+    let raw = keys.as_bytes();
+    let mut scan = keys;
+    loop {
+        let before = scan.as_bytes();
+        match scan.next() {
+            None => break,
+            Some(key) if key.len() > MAX_KEY_LENGTH => {
+                let prefix = Keys::new(&raw[..raw.len() - before.len()]);
+                return Err(Reject::Error(
+                    ProtocolError::BadFormat,
+                    Attempt::Lookups {
+                        touch: exptime.map(i64::from),
+                        keys: prefix,
+                    },
+                ));
+            }
+            Some(_) => {}
+        }
     }
     Ok(match exptime {
         Some(exptime) => Request::Gat {
@@ -327,7 +362,12 @@ fn flush_all<'a>(tokens: &Tokens<'a>) -> Outcome<'a> {
     // after it is ignored.
     let has_delay = ntokens != if noreply { 3 } else { 2 };
     let exptime = if has_delay {
-        i32_field(tokens.get(1)).ok_or_else(|| fail(ProtocolError::InvalidExptime, noreply))?
+        i32_field(tokens.get(1)).ok_or_else(|| {
+            match fail(ProtocolError::InvalidExptime, noreply) {
+                Reject::Error(error, _) => Reject::Error(error, Attempt::Flush),
+                close => close,
+            }
+        })?
     } else {
         0
     };

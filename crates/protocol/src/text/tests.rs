@@ -12,7 +12,9 @@ fn request(buf: &[u8]) -> (Request<'_>, usize) {
 
 fn error(buf: &[u8]) -> ProtocolError {
     match parse(buf) {
-        Parse::Error { error, consumed } => {
+        Parse::Error {
+            error, consumed, ..
+        } => {
             assert_eq!(consumed, buf.len(), "an error drops exactly its line");
             error
         }
@@ -847,4 +849,49 @@ fn every_error_reply_ends_in_crlf_except_silenced() {
         assert!(error.reply().ends_with(b"\r\n"), "{error:?}");
     }
     assert!(ProtocolError::Silenced.reply().is_empty());
+}
+
+#[test]
+fn multiget_with_a_too_long_key_still_looks_up_the_keys_before_it() {
+    // memcached 1.6.18: `get a b <251 bytes> c` counts get_hits/get_misses for a and b,
+    // then answers only CLIENT_ERROR bad command line format.
+    let line = format!("get a b {} c\r\n", "k".repeat(251));
+    match parse(line.as_bytes()) {
+        Parse::Error {
+            error: ProtocolError::BadFormat,
+            attempted: Attempt::Lookups { touch: None, keys },
+            ..
+        } => assert_eq!(keys.collect::<Vec<_>>(), vec![&b"a"[..], b"b"]),
+        other => panic!("unexpected {other:?}"),
+    }
+    let line = format!("gat 10 {} c\r\n", "k".repeat(251));
+    match parse(line.as_bytes()) {
+        Parse::Error {
+            attempted:
+                Attempt::Lookups {
+                    touch: Some(10),
+                    keys,
+                },
+            ..
+        } => assert!(keys.is_empty()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_rejected_flush_all_still_counts_as_a_flush() {
+    match parse(b"flush_all abc\r\n") {
+        Parse::Error {
+            attempted: Attempt::Flush,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    match parse(b"flush_all 1 2 3 4\r\n") {
+        Parse::Error {
+            attempted: Attempt::Nothing,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
 }
