@@ -334,8 +334,13 @@ impl Store {
     // ----- reads
 
     /// Finds and pins the live item for `key`. `mark` records the access (fetched, time).
-    fn lookup(&self, key: &[u8], now: u64, mark: bool) -> Result<ItemRef<'_>, Option<Dead>> {
-        let h = index::hash(self.seed, key);
+    fn lookup(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: u64,
+        mark: bool,
+    ) -> Result<ItemRef<'_>, Option<Dead>> {
         let si = index::shard_of(h);
         let shard = &self.shards[si];
         let t = shard.table.read();
@@ -355,18 +360,25 @@ impl Store {
         shard.pinned.fetch_add(1, Ordering::Relaxed);
         // SAFETY: pinned above.
         let (life, access) = unsafe {
-            if mark {
-                (
-                    it.life().fetch_or(FETCHED, Ordering::Relaxed),
-                    it.access().swap(self.rel(now), Ordering::Relaxed),
-                )
-            } else {
-                (
-                    it.life().load(Ordering::Relaxed),
-                    it.access().load(Ordering::Relaxed),
-                )
-            }
+            (
+                it.life().load(Ordering::Relaxed),
+                it.access().load(Ordering::Relaxed),
+            )
         };
+        if mark {
+            // Written only when they change, so a hot item's header line is not bounced
+            // between readers' caches on every hit.
+            let rel_now = self.rel(now);
+            // SAFETY: pinned above.
+            unsafe {
+                if life & FETCHED == 0 {
+                    it.life().fetch_or(FETCHED, Ordering::Relaxed);
+                }
+                if access != rel_now {
+                    it.access().store(rel_now, Ordering::Relaxed);
+                }
+            }
+        }
         Ok(ItemRef {
             store: self,
             it,
@@ -382,9 +394,10 @@ impl Store {
     pub fn get(&self, key: &[u8]) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
         self.tick(now);
-        let c = &self.counters(key);
+        let h = index::hash(self.seed, key);
+        let c = &self.shards[index::shard_of(h)].counters;
         bump(&c.cmd_get);
-        match self.lookup(key, now, true) {
+        match self.lookup(key, h, now, true) {
             Ok(item) => {
                 bump(&c.get_hits);
                 Some(item)
@@ -405,7 +418,8 @@ impl Store {
     pub fn peek(&self, key: &[u8]) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
         self.tick(now);
-        self.lookup(key, now, false).ok()
+        self.lookup(key, index::hash(self.seed, key), now, false)
+            .ok()
     }
 
     /// Sets a new expiry on `key`; true if the item was there.
@@ -422,9 +436,10 @@ impl Store {
     fn touch_item(&self, key: &[u8], exptime: i64) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
         self.tick(now);
-        let c = self.counters(key);
+        let h = index::hash(self.seed, key);
+        let c = &self.shards[index::shard_of(h)].counters;
         bump(&c.cmd_touch);
-        let Ok(item) = self.lookup(key, now, true) else {
+        let Ok(item) = self.lookup(key, h, now, true) else {
             bump(&c.touch_misses);
             return None;
         };
