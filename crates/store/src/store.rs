@@ -760,10 +760,9 @@ impl Store {
                 bump(&c.total_items);
                 StoreOutcome::Stored { cas }
             }
-            Err(DeriveError::Abort(())) => {
-                bump(&c.store_too_large);
-                StoreOutcome::NotStored
-            }
+            // memcached 1.6.18 answers NOT_STORED and counts nothing when the result would
+            // exceed -I.
+            Err(DeriveError::Abort(())) => StoreOutcome::NotStored,
             Err(DeriveError::NoMemory) => {
                 bump(&c.store_no_memory);
                 StoreOutcome::NotStored

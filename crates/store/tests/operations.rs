@@ -574,3 +574,21 @@ fn reset_stats_keeps_gauges() {
     assert_eq!((st.get_hits, st.total_items), (0, 0));
     assert_eq!(st.curr_items, 1);
 }
+
+#[test]
+fn append_beyond_item_size_max_is_not_stored() {
+    let (s, _) = store();
+    let big = vec![b'x'; 1_048_000];
+    set(&s, b"a", &big);
+    assert_eq!(
+        s.store(StoreMode::Append, b"a", &[b'y'; 1000], 0, 0)
+            .unwrap(),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(value(&s, b"a").unwrap().len(), 1_048_000);
+    assert_eq!(
+        s.stats().store_too_large,
+        0,
+        "memcached counts nothing here"
+    );
+}
