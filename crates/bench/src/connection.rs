@@ -184,11 +184,18 @@ impl Connection {
             if self.in_end == self.input.len() {
                 self.make_room();
             }
+            let room = self.input.len() - self.in_end;
             match self.stream.read(&mut self.input[self.in_end..]) {
                 Ok(0) => return Err(Broken),
                 Ok(n) => {
                     self.in_end += n;
                     completed += self.settle(protocol, content, now, tally)?;
+                    if n < room {
+                        // A short read emptied the socket; on Linux new data raises a
+                        // new edge, so the read that would only say EAGAIN is skipped
+                        // (one syscall per reply saved, which is the client's budget).
+                        return Ok(completed);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(completed),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
