@@ -31,6 +31,9 @@ pub struct Tally {
     /// Requests that were never answered: their connection broke or the drain timed out.
     pub lost: u64,
     pub broken_connections: u64,
+    /// Open loop: requests that were due before the run ended but were never sent,
+    /// because every connection's window was full.
+    pub unsent: u64,
     /// Time from the start of the phase to the last reply.
     pub elapsed: Duration,
 }
@@ -57,6 +60,7 @@ impl Tally {
             server_errors: 0,
             lost: 0,
             broken_connections: 0,
+            unsent: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -87,6 +91,7 @@ impl Tally {
         self.server_errors += other.server_errors;
         self.lost += other.lost;
         self.broken_connections += other.broken_connections;
+        self.unsent += other.unsent;
         self.elapsed = self.elapsed.max(other.elapsed);
     }
 }
@@ -154,6 +159,9 @@ pub struct Report {
     pub server_errors: u64,
     pub lost: u64,
     pub broken_connections: u64,
+    /// Open loop only: requests due before the end that never went out (the target
+    /// rate was not reached). Not counted in `requests` or in the latencies.
+    pub unsent: u64,
     pub latency: Latency,
     pub get: OpReport,
     pub set: OpReport,
@@ -216,6 +224,7 @@ impl Report {
             server_errors: tally.server_errors,
             lost: tally.lost,
             broken_connections: tally.broken_connections,
+            unsent: tally.unsent,
             latency: Latency::of(&all),
             get: op(Op::Get as usize),
             set: op(Op::Set as usize),
@@ -270,6 +279,13 @@ impl Report {
             "errors {} (wrong values {}, server errors {}, lost {}; broken connections {})\n",
             self.errors, self.wrong_values, self.server_errors, self.lost, self.broken_connections
         );
+        if self.unsent > 0 {
+            out += &format!(
+                "behind schedule: {} requests were due but never sent (raise --pipeline or \
+                 --connections, or the server cannot sustain --rate)\n",
+                self.unsent
+            );
+        }
         out
     }
 }

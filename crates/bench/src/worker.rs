@@ -145,6 +145,15 @@ impl Worker {
         loop {
             let sending = remaining > 0 && deadline.is_none_or(|d| now < d) && live > 0;
             if !sending {
+                if let (Some(interval), None) = (interval, drain_until) {
+                    // Requests that fell due before the end but never went out: a
+                    // server that cannot keep up with --rate must not look better for it.
+                    let end = deadline.map_or(now, |d| d.min(now));
+                    if next_due < end && remaining > 0 {
+                        let due = (end - next_due).as_secs_f64() / interval.as_secs_f64();
+                        tally.unsent = (due.ceil() as u64).min(remaining);
+                    }
+                }
                 if outstanding == 0 || live == 0 {
                     break;
                 }

@@ -250,3 +250,29 @@ fn refused_connection_is_an_error_not_a_hang() {
         Err(bench::BenchError::Connect { .. })
     ));
 }
+
+#[test]
+fn open_loop_reports_requests_it_could_not_send() {
+    let server = Memcached::tcp();
+    let mut c = server.config();
+    // One connection, one request in flight, a rate no server reaches.
+    c.connections = 1;
+    c.pipeline = 1;
+    c.rate = Some(10_000_000.0);
+    c.stop = Stop::After(Duration::from_millis(300));
+    let report = bench::run(&c).unwrap();
+    assert_eq!(report.errors, 0);
+    assert!(report.requests > 0);
+    assert!(
+        report.unsent > report.requests,
+        "unsent {} vs sent {}",
+        report.unsent,
+        report.requests
+    );
+    // The requests that did go out waited for their turn, and that wait is latency.
+    assert!(
+        report.latency.p50_us > 1000.0,
+        "p50 {}",
+        report.latency.p50_us
+    );
+}
