@@ -297,24 +297,28 @@ impl Store {
     }
 
     /// Removes a dead item found by a reader, if the index still points at it.
-    fn unlink_dead(&self, h: u64, off: usize, why: Dead) {
+    fn unlink_dead(&self, h: u64, off: usize, now: u64) {
         let shard = &self.shards[index::shard_of(h)];
-        let it = self.item(off);
         let mut t = shard.table.write();
-        if let Some(pos) = t.find_at(h, off) {
-            t.remove(pos);
-            t.items -= 1;
-            t.bytes -= it.size();
-            self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
-            drop(t);
-            bump(&shard.counters.reclaimed);
-            // SAFETY: the item was linked until just now under the write lock we held; its
-            // segment cannot be reused before a reclaimer walks it, which reads this same
-            // atomic word: both are plain reads of a still-mapped heap.
-            let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
-            if why == Dead::Expired && !fetched {
-                bump(&shard.counters.expired_unfetched);
-            }
+        let Some(pos) = t.find_at(h, off) else {
+            return;
+        };
+        // Between the reader's lock and this one the item may have been unlinked and its
+        // offset reused by a newer item with the same tag: judge what is there now.
+        let it = self.item(off);
+        let Some(why) = self.dead(it, now) else {
+            return;
+        };
+        t.remove(pos);
+        t.items -= 1;
+        t.bytes -= it.size();
+        self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: still under the write lock that kept the item linked until now.
+        let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
+        drop(t);
+        bump(&shard.counters.reclaimed);
+        if why == Dead::Expired && !fetched {
+            bump(&shard.counters.expired_unfetched);
         }
     }
 
@@ -350,7 +354,7 @@ impl Store {
         let it = self.item(off);
         if let Some(why) = self.dead(it, now) {
             drop(t);
-            self.unlink_dead(h, off, why);
+            self.unlink_dead(h, off, now);
             return Err(Some(why));
         }
         // Pinned under the shard lock: a reclaimer removes the entry under the write lock
@@ -665,9 +669,9 @@ impl Store {
                 return Err(DeriveError::Missing);
             };
             let old = self.item(old_off);
-            if let Some(why) = self.dead(old, now) {
+            if self.dead(old, now).is_some() {
                 drop(t);
-                self.unlink_dead(h, old_off, why);
+                self.unlink_dead(h, old_off, now);
                 return Err(DeriveError::Missing);
             }
             let old_seg = self.seg_of(old_off);
