@@ -33,31 +33,67 @@ fn scenario(server: &Server) {
     assert!(!versions[0].1.is_empty(), "{name}: empty version");
 
     c.flush().expect("flush");
-    assert_eq!(c.get::<String>("k").expect("get"), None, "{name}: miss after flush");
+    assert_eq!(
+        c.get::<String>("k").expect("get"),
+        None,
+        "{name}: miss after flush"
+    );
 
     // set / get, with flags and binary data.
     c.set("k", "v1", 0).expect("set");
-    assert_eq!(c.get::<String>("k").expect("get").as_deref(), Some("v1"), "{name}");
+    assert_eq!(
+        c.get::<String>("k").expect("get").as_deref(),
+        Some("v1"),
+        "{name}"
+    );
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     c.set("bin", binary.as_slice(), 0).expect("set binary");
-    assert_eq!(c.get::<Vec<u8>>("bin").expect("get binary"), Some(binary), "{name}");
+    assert_eq!(
+        c.get::<Vec<u8>>("bin").expect("get binary"),
+        Some(binary),
+        "{name}"
+    );
     c.set("empty", "", 0).expect("set empty");
-    assert_eq!(c.get::<String>("empty").expect("get empty").as_deref(), Some(""), "{name}");
+    assert_eq!(
+        c.get::<String>("empty").expect("get empty").as_deref(),
+        Some(""),
+        "{name}"
+    );
 
     // add / replace / append / prepend. The crate maps NOT_STORED to Ok, so the refusals
     // are checked by their (absent) effect.
     c.add("k", "other", 0).expect("add over an existing key");
     c.add("fresh", "a", 0).expect("add a new key");
     c.replace("nope", "x", 0).expect("replace of a missing key");
-    assert_eq!(c.get::<String>("nope").expect("get"), None, "{name}: replace created a key");
-    assert_eq!(c.get::<String>("k").expect("get").as_deref(), Some("v1"), "{name}: add overwrote");
+    assert_eq!(
+        c.get::<String>("nope").expect("get"),
+        None,
+        "{name}: replace created a key"
+    );
+    assert_eq!(
+        c.get::<String>("k").expect("get").as_deref(),
+        Some("v1"),
+        "{name}: add overwrote"
+    );
     c.replace("k", "v2", 0).expect("replace");
-    assert_eq!(c.get::<String>("k").expect("get").as_deref(), Some("v2"), "{name}");
+    assert_eq!(
+        c.get::<String>("k").expect("get").as_deref(),
+        Some("v2"),
+        "{name}"
+    );
     c.append("k", ">").expect("append");
     c.prepend("k", "<").expect("prepend");
-    assert_eq!(c.get::<String>("k").expect("get").as_deref(), Some("<v2>"), "{name}");
+    assert_eq!(
+        c.get::<String>("k").expect("get").as_deref(),
+        Some("<v2>"),
+        "{name}"
+    );
     c.append("nope", "x").expect("append to a missing key");
-    assert_eq!(c.get::<String>("nope").expect("get"), None, "{name}: append created a key");
+    assert_eq!(
+        c.get::<String>("nope").expect("get"),
+        None,
+        "{name}: append created a key"
+    );
 
     // gets / cas: the first writer with the current CAS wins, a stale CAS loses.
     let (_, _, cas) = c
@@ -65,9 +101,19 @@ fn scenario(server: &Server) {
         .expect("gets")
         .expect("k exists");
     let cas = cas.expect("gets returns a CAS");
-    assert!(c.cas("k", "v3", 0, cas).expect("cas"), "{name}: cas with the current value");
-    assert!(!c.cas("k", "v4", 0, cas).expect("cas"), "{name}: cas with a stale value");
-    assert_eq!(c.get::<String>("k").expect("get").as_deref(), Some("v3"), "{name}");
+    assert!(
+        c.cas("k", "v3", 0, cas).expect("cas"),
+        "{name}: cas with the current value"
+    );
+    assert!(
+        !c.cas("k", "v4", 0, cas).expect("cas"),
+        "{name}: cas with a stale value"
+    );
+    assert_eq!(
+        c.get::<String>("k").expect("get").as_deref(),
+        Some("v3"),
+        "{name}"
+    );
 
     // Multi-get.
     let many: HashMap<String, String> = c.gets(&["k", "fresh", "missing"]).expect("multi-get");
@@ -77,33 +123,70 @@ fn scenario(server: &Server) {
     // incr / decr, wrap and floor.
     c.set("n", 10u64, 0).expect("set number");
     assert_eq!(c.increment("n", 5).expect("incr"), 15, "{name}");
-    assert_eq!(c.decrement("n", 20).expect("decr"), 0, "{name}: decr floors at 0");
+    assert_eq!(
+        c.decrement("n", 20).expect("decr"),
+        0,
+        "{name}: decr floors at 0"
+    );
     c.set("n", u64::MAX, 0).expect("set max");
-    assert_eq!(c.increment("n", 2).expect("incr"), 1, "{name}: incr wraps at 2^64");
-    assert!(c.increment("missing", 1).is_err(), "{name}: incr of a missing key");
-    assert!(c.increment("k", 1).is_err(), "{name}: incr of a non-numeric value");
+    assert_eq!(
+        c.increment("n", 2).expect("incr"),
+        1,
+        "{name}: incr wraps at 2^64"
+    );
+    assert!(
+        c.increment("missing", 1).is_err(),
+        "{name}: incr of a missing key"
+    );
+    assert!(
+        c.increment("k", 1).is_err(),
+        "{name}: incr of a non-numeric value"
+    );
 
     // touch / delete.
-    assert!(c.touch("k", 100).expect("touch"), "{name}: touch a present key");
-    assert!(!c.touch("missing", 100).expect("touch"), "{name}: touch a missing key");
-    assert!(c.delete("k").expect("delete"), "{name}: delete a present key");
-    assert!(!c.delete("k").expect("delete"), "{name}: delete a missing key");
+    assert!(
+        c.touch("k", 100).expect("touch"),
+        "{name}: touch a present key"
+    );
+    assert!(
+        !c.touch("missing", 100).expect("touch"),
+        "{name}: touch a missing key"
+    );
+    assert!(
+        c.delete("k").expect("delete"),
+        "{name}: delete a present key"
+    );
+    assert!(
+        !c.delete("k").expect("delete"),
+        "{name}: delete a missing key"
+    );
     assert_eq!(c.get::<String>("k").expect("get"), None, "{name}");
 
     // A value close to the default 1 MiB item limit, and one over it.
     let big = vec![b'x'; 1_000_000];
     c.set("big", big.as_slice(), 0).expect("set 1 MB");
-    assert_eq!(c.get::<Vec<u8>>("big").expect("get 1 MB").map(|v| v.len()), Some(big.len()));
+    assert_eq!(
+        c.get::<Vec<u8>>("big").expect("get 1 MB").map(|v| v.len()),
+        Some(big.len())
+    );
     let too_big = vec![b'x'; 1_048_577];
-    assert!(c.set("big", too_big.as_slice(), 0).is_err(), "{name}: over -I is refused");
-    c.set("after", "ok", 0).expect("the connection still works after a refused value");
+    assert!(
+        c.set("big", too_big.as_slice(), 0).is_err(),
+        "{name}: over -I is refused"
+    );
+    c.set("after", "ok", 0)
+        .expect("the connection still works after a refused value");
 
     // Not exercised: the crate's `stats()` (0.21) stops at the first STAT line and leaves
     // the rest unread; the differential scripts cover stats instead.
 
     // flush with a delay leaves items visible until it passes.
     c.flush_with_delay(100).expect("flush_all 100");
-    assert_eq!(c.get::<String>("after").expect("get").as_deref(), Some("ok"), "{name}");
+    assert_eq!(
+        c.get::<String>("after").expect("get").as_deref(),
+        Some("ok"),
+        "{name}"
+    );
     c.flush().expect("flush");
     assert_eq!(c.get::<String>("after").expect("get"), None, "{name}");
 }

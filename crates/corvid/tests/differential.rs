@@ -72,6 +72,7 @@ scripts! {
     sizes_small_limit,
     stats,
     storage,
+    tokens,
 }
 
 /// The harness itself: memcached against memcached must show no difference, or a script

@@ -38,7 +38,6 @@ pub const COMPARED_STATS: &[&str] = &[
     "listen_disabled_num",
     "threads",
     "curr_items",
-    "total_items",
     "evictions",
     // stats settings
     "maxbytes",
