@@ -73,6 +73,7 @@ scripts! {
     stats,
     storage,
     tokens,
+    unix_socket,
 }
 
 /// The harness itself: memcached against memcached must show no difference, or a script

@@ -198,12 +198,8 @@ impl Server {
         Server::start(Implementation::Corvid, args, Transport::Unix)
     }
 
-    /// Either implementation over TCP.
-    pub fn start_tcp(implementation: Implementation, args: &[&str]) -> Server {
-        Server::start(implementation, args, Transport::Tcp)
-    }
-
-    fn start(implementation: Implementation, args: &[&str], transport: Transport) -> Server {
+    /// Either implementation, over either transport.
+    pub fn start(implementation: Implementation, args: &[&str], transport: Transport) -> Server {
         let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let dir = TempDir::new(implementation.name());
@@ -368,8 +364,9 @@ impl Drop for Server {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Transport {
+/// How clients reach a server: TCP on 127.0.0.1, or a Unix socket (`-s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
     Tcp,
     Unix,
 }

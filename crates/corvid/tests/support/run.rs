@@ -38,8 +38,8 @@ pub fn compare(
 ) -> Result<(), String> {
     let args: Vec<&str> = script.args.iter().map(String::as_str).collect();
     let mut sides = [
-        Side::new(Server::start_tcp(reference, &args)),
-        Side::new(Server::start_tcp(subject, &args)),
+        Side::new(Server::start(reference, &args, script.transport)),
+        Side::new(Server::start(subject, &args, script.transport)),
     ];
     let mut mismatches = Vec::new();
     let mut framing = Vec::new();

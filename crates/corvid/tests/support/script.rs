@@ -5,6 +5,7 @@
 //! ```text
 //! # comment
 //! args -I 2m                      server flags (before any step)
+//! transport unix                  talk over a Unix socket instead of TCP (before any step)
 //! conn other                      switch to (or open) the connection named `other`
 //! send "set a 0 0 1\r\nx\r\n"     one write of the concatenated parts
 //! send-split 1 "get a\r\n"        the same, written N bytes at a time
@@ -25,11 +26,14 @@
 
 use std::fmt;
 
+use super::Transport;
+
 /// A parsed script.
 #[derive(Debug, Clone)]
 pub struct Script {
     pub name: String,
     pub args: Vec<String>,
+    pub transport: Transport,
     pub steps: Vec<Step>,
 }
 
@@ -93,6 +97,7 @@ impl Script {
         let mut script = Script {
             name: name.to_string(),
             args: Vec::new(),
+            transport: Transport::Tcp,
             steps: Vec::new(),
         };
         let err = |line: usize, message: String| ParseError {
@@ -126,6 +131,16 @@ fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), Lin
                 script
                     .args
                     .extend(rest.split_whitespace().map(String::from));
+            }
+            "transport" => {
+                if !script.steps.is_empty() {
+                    return Err((number, "`transport` must come before the first step".into()));
+                }
+                script.transport = match rest.trim() {
+                    "tcp" => Transport::Tcp,
+                    "unix" => Transport::Unix,
+                    other => return Err((number, format!("unknown transport {other:?}"))),
+                };
             }
             "conn" => {
                 let name = rest.trim();
