@@ -151,3 +151,63 @@ fn script_parser_rejects_mistakes_with_line_numbers() {
         assert_eq!(err.line, line, "{text:?}: {err}");
     }
 }
+
+#[test]
+fn normaliser_labels_cas_values_and_masks_only_what_may_differ() {
+    use support::normalise::{normalise, CasLabels, End, Reply};
+    let reply = |bytes: &[u8]| Reply {
+        bytes: bytes.to_vec(),
+        end: End::Complete,
+        write_failed: false,
+    };
+    let mut cas = CasLabels::default();
+    // The data block is opaque even when it looks like a VALUE or VERSION line.
+    let got = normalise(
+        &reply(b"VALUE a 1 16 77\r\nVERSION 9 VALUE \r\nVALUE b 0 1 5\r\nx\r\nVALUE c 0 1 77\r\ny\r\nEND\r\n"),
+        &Expect::Until(b"END\r\n".to_vec(), 1),
+        &mut cas,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "VALUE a 1 16 <cas1>\r\nVERSION 9 VALUE \r\nVALUE b 0 1 <cas2>\r\nx\r\nVALUE c 0 1 <cas1>\r\ny\r\nEND\r\n"
+    );
+    assert_eq!(
+        (cas.value(1), cas.value(2), cas.value(3)),
+        (Some(77), Some(5), None)
+    );
+
+    let got = normalise(&reply(b"VERSION 1.6.18\r\n"), &Expect::Lines(1), &mut cas);
+    assert_eq!(got, b"VERSION <version>\r\n");
+
+    let got = normalise(
+        &reply(b"STAT pid 42\r\nSTAT curr_items 3\r\nEND\r\n"),
+        &Expect::Stats,
+        &mut cas,
+    );
+    assert_eq!(got, b"STAT pid <value>\r\nSTAT curr_items 3\r\nEND\r\n");
+
+    let got = normalise(
+        &reply(b"STAT items:1:number 3\r\nSTAT broken\r\nEND\r\n"),
+        &Expect::StatsShape,
+        &mut cas,
+    );
+    assert_eq!(got, b"<malformed> STAT broken\r\nEND\r\n");
+
+    let got = normalise(
+        &reply(b"HD c5\r\nVA 2 c77 f0 kc1\r\nHD\r\nEN\r\n"),
+        &Expect::Lines(4),
+        &mut cas,
+    );
+    assert_eq!(got, b"HD c<cas2>\r\nVA 2 c<cas1> f0 kc1\r\nHD\r\nEN\r\n");
+
+    let closed = Reply {
+        bytes: b"ERR".to_vec(),
+        end: End::Closed,
+        write_failed: true,
+    };
+    let got = normalise(&closed, &Expect::Close, &mut cas);
+    assert_eq!(
+        got,
+        b"<write failed: connection closed>ERR<connection closed>"
+    );
+}

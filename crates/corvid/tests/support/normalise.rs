@@ -130,6 +130,13 @@ pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8>
             let data_end = (pos + data_len + 2).min(bytes.len());
             out.extend_from_slice(&bytes[pos..data_end]);
             pos = data_end;
+        } else if let Some(data_len) = meta_line(content, &mut out, cas) {
+            out.extend_from_slice(ending);
+            if let Some(data_len) = data_len {
+                let data_end = (pos + data_len + 2).min(bytes.len());
+                out.extend_from_slice(&bytes[pos..data_end]);
+                pos = data_end;
+            }
         } else if content.starts_with(b"VERSION ") {
             out.extend_from_slice(b"VERSION <version>");
             out.extend_from_slice(ending);
@@ -180,6 +187,41 @@ fn value_line(content: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) -> Option<
         },
         None => out.extend_from_slice(tokens[3]),
     }
+    Some(data_len)
+}
+
+/// Meta protocol reply codes whose return flags may carry a CAS (`c<number>`).
+const META_REPLIES: &[&[u8]] = &[b"VA", b"HD", b"EN", b"NF", b"NS", b"EX"];
+
+/// If `content` is a meta reply, writes it with `c<cas>` flags labelled and returns
+/// `Some(data length)` for `VA <len> ...`, `Some(None)` for the others.
+fn meta_line(content: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) -> Option<Option<usize>> {
+    let mut tokens = content.split(|&b| b == b' ');
+    let code = tokens.next()?;
+    if !META_REPLIES.contains(&code) {
+        return None;
+    }
+    // Built aside so a malformed line leaves `out` untouched and is copied verbatim.
+    let mut line = code.to_vec();
+    let mut data_len = None;
+    if code == b"VA" {
+        let len = tokens.next()?;
+        data_len = Some(std::str::from_utf8(len).ok()?.parse().ok()?);
+        line.push(b' ');
+        line.extend_from_slice(len);
+    }
+    for token in tokens {
+        line.push(b' ');
+        let number = token
+            .strip_prefix(b"c")
+            .filter(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok());
+        match number {
+            Some(value) => line.extend_from_slice(format!("c<cas{}>", cas.label(value)).as_bytes()),
+            None => line.extend_from_slice(token),
+        }
+    }
+    out.extend_from_slice(&line);
     Some(data_len)
 }
 
