@@ -50,6 +50,17 @@ impl Segment {
         self.state.store(OPEN, Ordering::Release);
     }
 
+    /// Prepares the spare segment to receive the survivors of an eviction.
+    pub(crate) fn reset_for_copy(&self, bucket: usize) {
+        self.write_off.store(0, Ordering::Relaxed);
+        self.max_deadline.store(0, Ordering::Relaxed);
+        self.last_write.store(0, Ordering::Relaxed);
+        self.max_cas.store(0, Ordering::Relaxed);
+        self.bucket.store(bucket as u32, Ordering::Relaxed);
+        self.live.store(0, Ordering::Relaxed);
+        self.state.store(RECLAIMING, Ordering::Release);
+    }
+
     pub(crate) fn unpin(&self) {
         // Release: the pin holder's reads (and writes, for a writer) happen before whoever
         // sees zero and reuses the memory.
@@ -71,4 +82,16 @@ pub(crate) struct Pool {
     pub(crate) sealed: std::collections::VecDeque<u32>,
     /// Reclaimed segments still pinned by readers.
     pub(crate) draining: Vec<u32>,
+    /// Once eviction has begun, one empty segment kept aside: recently read items of an
+    /// evicted segment are copied into it instead of being dropped.
+    pub(crate) spare: Option<u32>,
+}
+
+/// Where an eviction copies the items worth keeping.
+pub(crate) struct Keep {
+    pub(crate) seg: u32,
+    /// Bytes written so far.
+    pub(crate) off: usize,
+    /// At most this many bytes are kept, so every eviction frees at least the rest.
+    pub(crate) limit: usize,
 }

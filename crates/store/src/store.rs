@@ -8,7 +8,7 @@ use crate::index::{self, Table};
 use crate::item::{ItemRef, Reservation};
 use crate::layout::{self, Header, ItemPtr, DEADLINE_MASK, FETCHED, WIN};
 use crate::numeric;
-use crate::segments::{Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
+use crate::segments::{Keep, Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::stats::{bump, Counters, StoreStats};
 use crate::ttl;
 use parking_lot::{Mutex, RwLock};
@@ -81,6 +81,9 @@ const EPOCH_LEAD: u64 = 1 << 24;
 /// A sealed segment whose newest deadline passed is reclaimed this many seconds later, so a
 /// touch racing with the sweep on another thread (reading a slightly older clock) is safe.
 const SWEEP_MARGIN: u64 = 1;
+
+/// Heaps smaller than this many segments do not keep a spare for eviction survivors.
+const MIN_SEGMENTS_FOR_SPARE: usize = 16;
 
 #[repr(align(128))]
 struct Shard {
@@ -158,10 +161,15 @@ impl Store {
         }
         let heap = Heap::new(nsegs * seg_size)?;
         let segs: Box<[Segment]> = (0..nsegs).map(|_| Segment::default()).collect();
-        let pool = Pool {
+        let mut pool = Pool {
             free: (0..nsegs as u32).rev().collect(),
             ..Pool::default()
         };
+        if nsegs >= MIN_SEGMENTS_FOR_SPARE {
+            // The last segment: the stack hands out the others first.
+            pool.spare = pool.free.first().copied();
+            pool.free.remove(0);
+        }
         let buckets = (0..ttl::BUCKETS).map(|_| Mutex::new(None)).collect();
         let shards = (0..1usize << index::SHARD_BITS)
             .map(|_| Shard {
@@ -984,7 +992,10 @@ impl Store {
                     self.seal(s);
                 }
             }
-            let s = self.take_segment(now)?;
+            // None: an eviction left room in this bucket's open segment; just retry.
+            let Some(s) = self.take_segment(now, b, size)? else {
+                continue;
+            };
             let mut open = self.buckets[b].lock();
             if open.is_none() {
                 self.segs[s as usize].open(b);
@@ -1003,20 +1014,22 @@ impl Store {
         self.pool.lock().sealed.push_back(s);
     }
 
-    /// A free segment: from the pool, else reclaimed from the dead, else evicted.
-    fn take_segment(&self, now: u64) -> Result<u32, StoreError> {
+    /// A free segment for bucket `b`, which needs `need` bytes: from the pool, else
+    /// reclaimed from the dead, else evicted. `None` when an eviction instead installed its
+    /// survivors as `b`'s open segment with room for `need`.
+    fn take_segment(&self, now: u64, b: usize, need: usize) -> Result<Option<u32>, StoreError> {
         for _ in 0..self.segs.len() * 2 + 8 {
             {
                 let mut pool = self.pool.lock();
                 if let Some(s) = pool.free.pop() {
-                    return Ok(s);
+                    return Ok(Some(s));
                 }
                 if let Some(i) = pool
                     .draining
                     .iter()
                     .position(|&s| self.segs[s as usize].unpinned())
                 {
-                    return Ok(pool.draining.swap_remove(i));
+                    return Ok(Some(pool.draining.swap_remove(i)));
                 }
             }
             if self.sweep_at(now) > 0 {
@@ -1034,11 +1047,42 @@ impl Store {
                     .and_then(|i| pool.sealed.remove(i))
             };
             match victim {
-                Some(s) => {
-                    self.segs[s as usize]
-                        .state
-                        .store(RECLAIMING, Ordering::Relaxed);
-                    self.clear(s, now, false);
+                Some(v) => {
+                    let seg = &self.segs[v as usize];
+                    seg.state.store(RECLAIMING, Ordering::Relaxed);
+                    let bucket = seg.bucket.load(Ordering::Relaxed) as usize;
+                    let spare = self.pool.lock().spare.take();
+                    let mut keep = spare.map(|sp| {
+                        self.segs[sp as usize].reset_for_copy(bucket);
+                        Keep {
+                            seg: sp,
+                            off: 0,
+                            limit: self.seg_size / 2,
+                        }
+                    });
+                    self.clear(v, now, false, keep.as_mut());
+                    match keep {
+                        Some(k) if k.off > 0 => {
+                            if self.place_survivors(k, v, b, need) {
+                                return Ok(None);
+                            }
+                        }
+                        Some(k) => {
+                            self.segs[k.seg as usize]
+                                .state
+                                .store(FREE, Ordering::Relaxed);
+                            self.pool.lock().spare = Some(k.seg);
+                        }
+                        None if self.segs.len() >= MIN_SEGMENTS_FOR_SPARE => {
+                            // The spare was used up (or its victim still pinned): set the
+                            // segment just freed aside, and evict again.
+                            let mut pool = self.pool.lock();
+                            if pool.spare.is_none() {
+                                pool.spare = pool.free.pop();
+                            }
+                        }
+                        None => {}
+                    }
                 }
                 None => {
                     if !self.steal_open() {
@@ -1048,6 +1092,29 @@ impl Store {
             }
         }
         Err(StoreError::OutOfMemory)
+    }
+
+    /// After eviction of `v` copied survivors into the spare: the spare becomes the open
+    /// segment of the bucket `b` that needed room (if it has none and `need` still fits),
+    /// and `v`, now free, becomes the spare. Returns true in that case; otherwise the spare
+    /// is sealed and `v` stays free for the caller.
+    fn place_survivors(&self, k: Keep, v: u32, b: usize, need: usize) -> bool {
+        let seg = &self.segs[k.seg as usize];
+        let mut open = self.buckets[b].lock();
+        if open.is_some() || k.off + need > self.seg_size {
+            self.seal(k.seg);
+            return false;
+        }
+        seg.bucket.store(b as u32, Ordering::Relaxed);
+        seg.state.store(OPEN, Ordering::Release);
+        *open = Some(k.seg);
+        drop(open);
+        let mut pool = self.pool.lock();
+        if let Some(i) = pool.free.iter().rposition(|&x| x == v) {
+            pool.free.swap_remove(i);
+            pool.spare = Some(v);
+        }
+        true
     }
 
     /// Seals some bucket's open segment so it can be evicted (every segment is open and the
@@ -1127,7 +1194,7 @@ impl Store {
             };
             if taken {
                 seg.state.store(RECLAIMING, Ordering::Relaxed);
-                self.clear(s as u32, now, true);
+                self.clear(s as u32, now, true, None);
                 n += 1;
             }
         }
@@ -1136,10 +1203,15 @@ impl Store {
 
     /// Unlinks every item of a segment taken out of circulation (no writer can hold a pin
     /// on it any more), then frees it, or parks it until readers drop their pins.
-    fn clear(&self, s: u32, now: u64, release: bool) {
+    ///
+    /// With `keep`, live items read since the segment was last written to are copied into
+    /// the spare segment (up to its limit) and stay linked there: eviction keeps what is
+    /// being read, at the cost of one copy, and only while that is cheap.
+    fn clear(&self, s: u32, now: u64, release: bool, mut keep: Option<&mut Keep>) {
         let seg = &self.segs[s as usize];
         let base = s as usize * self.seg_size;
         let end = seg.write_off.load(Ordering::Acquire);
+        let written = seg.last_write.load(Ordering::Relaxed);
         let mut off = 0;
         while off < end {
             let at = base + off;
@@ -1152,6 +1224,13 @@ impl Store {
             let shard = &self.shards[index::shard_of(h)];
             let mut t = shard.table.write();
             if let Some(pos) = t.find_at(h, at) {
+                if let Some(k) = keep.as_deref_mut() {
+                    if self.keep_item(&mut t, k, pos, h, it, size, written, now) {
+                        seg.live.fetch_sub(1, Ordering::Relaxed);
+                        off += size;
+                        continue;
+                    }
+                }
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
@@ -1191,6 +1270,60 @@ impl Store {
         } else {
             pool.draining.push(s);
         }
+    }
+
+    /// Copies a linked item of an evicted segment into the spare if it was read since it
+    /// was written there, and points its slot at the copy. Runs under the item's shard
+    /// write lock, so no writer can replace the item meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    fn keep_item(
+        &self,
+        t: &mut Table,
+        k: &mut Keep,
+        pos: usize,
+        h: u64,
+        it: ItemPtr,
+        size: usize,
+        written: u64,
+        now: u64,
+    ) -> bool {
+        if k.off + size > k.limit || self.dead(it, now).is_some() {
+            return false;
+        }
+        // SAFETY: linked item, shard write lock held.
+        let (life, access) = unsafe {
+            (
+                it.life().load(Ordering::Relaxed),
+                it.access().load(Ordering::Relaxed),
+            )
+        };
+        if life & FETCHED == 0 || self.epoch + u64::from(access) <= written {
+            return false;
+        }
+        let dst_seg = &self.segs[k.seg as usize];
+        let at = k.seg as usize * self.seg_size + k.off;
+        let dst = self.item(at);
+        // SAFETY: `dst` lies in the spare, which only this thread holds and no index entry
+        // points into yet; `it` is linked and its bytes past the two atomic words never
+        // change. Both are 4-aligned and `size` bytes long, in different segments.
+        unsafe {
+            dst.access().store(access, Ordering::Relaxed);
+            dst.life().store(life, Ordering::Relaxed);
+            std::ptr::copy_nonoverlapping(it.p.add(8), dst.p.add(8), size - 8);
+        }
+        k.off += size;
+        let d = self.abs_deadline(life);
+        dst_seg
+            .max_deadline
+            .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
+        dst_seg.last_write.store(now, Ordering::Relaxed);
+        dst_seg
+            .max_cas
+            .fetch_max(dst.cas_value(), Ordering::Relaxed);
+        dst_seg.live.fetch_add(1, Ordering::Relaxed);
+        dst_seg.write_off.store(k.off, Ordering::Relaxed);
+        t.replace(pos, h, at);
+        true
     }
 
     // ----- stats

@@ -155,19 +155,39 @@ fn no_lost_updates_no_torn_values() {
 fn eviction_under_readers_holding_pins() {
     // 4 segments of 1 MiB and ~6 MB of writes per thread: constant eviction while readers
     // hold ItemRefs across other operations.
-    let s = Store::new(StoreConfig {
-        memory_limit: 4 << 20,
-        ..StoreConfig::default()
-    })
+    evict_while_reading(4, false);
+}
+
+#[test]
+fn eviction_copying_read_items_under_readers() {
+    // 16 segments (so a spare exists) and a clock that moves: evictions copy recently read
+    // items forward while other threads read, pin and overwrite them.
+    evict_while_reading(16, true);
+}
+
+fn evict_while_reading(mib: usize, ticking: bool) {
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let s = Store::with_clock(
+        StoreConfig {
+            memory_limit: mib << 20,
+            ..StoreConfig::default()
+        },
+        clock.clone(),
+    )
     .unwrap();
+    let rounds = 6_000 * mib / 4;
     std::thread::scope(|scope| {
         for t in 0..THREADS {
             let s = &s;
+            let clock = &clock;
             scope.spawn(move || {
                 let mut rng = Rng(0x1234_5678 + t as u64 * 104_729);
                 let mut held = Vec::new();
-                for i in 0..6_000 {
-                    let key = format!("k{}", rng.below(2_000));
+                for i in 0..rounds {
+                    if ticking && t == 0 && i % 50 == 0 {
+                        clock.advance(1);
+                    }
+                    let key = format!("k{}", rng.below(2_000 * mib as u64 / 4));
                     if rng.below(2) == 0 {
                         let v = make_value(key.as_bytes(), &mut rng);
                         match s.store(StoreMode::Set, key.as_bytes(), &v, 0, 0) {

@@ -197,3 +197,40 @@ fn many_ttls_on_a_small_heap_still_store() {
         );
     }
 }
+
+#[test]
+fn eviction_keeps_items_that_are_being_read() {
+    let (s, c) = store_with(StoreConfig {
+        memory_limit: 16 << 20,
+        ..StoreConfig::default()
+    });
+    let hot: Vec<String> = (0..50).map(|i| format!("hot{i}")).collect();
+    for k in &hot {
+        s.store(StoreMode::Set, k.as_bytes(), k.as_bytes(), 0, 0)
+            .unwrap();
+    }
+    let v = vec![b'c'; 2000];
+    for round in 0..40 {
+        c.advance(1);
+        for k in &hot {
+            let item = s
+                .get(k.as_bytes())
+                .unwrap_or_else(|| panic!("{k} lost in round {round}"));
+            assert_eq!(item.value(), k.as_bytes());
+        }
+        for i in 0..1000 {
+            s.store(
+                StoreMode::Set,
+                format!("cold{round}-{i}").as_bytes(),
+                &v,
+                0,
+                0,
+            )
+            .unwrap();
+        }
+    }
+    let st = s.stats();
+    assert!(st.evictions > 20_000, "{st:?}");
+    assert!(s.peek(b"cold0-0").is_none(), "cold items are evicted");
+    assert_eq!(st.evicted_active, 0, "no read item was evicted");
+}
