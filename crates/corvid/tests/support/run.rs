@@ -252,7 +252,14 @@ struct Side {
     conns: BTreeMap<String, Conn>,
     current: String,
     cas: CasLabels,
+    /// Read timeout for this side. After its first timeout a side is out of step with the
+    /// script and every later expectation would wait in vain, so it drops to `IMPATIENT`:
+    /// a server that stops answering fails a script in seconds, not minutes.
+    patience: Duration,
 }
+
+/// The read timeout of a side that has already timed out once.
+const IMPATIENT: Duration = Duration::from_millis(150);
 
 struct Conn {
     stream: Option<Stream>,
@@ -273,16 +280,18 @@ impl Side {
             conns: BTreeMap::new(),
             current: DEFAULT_CONN.to_string(),
             cas: CasLabels::default(),
+            patience: read_timeout(),
         }
     }
 
     fn conn(&mut self) -> &mut Conn {
         let server = &self.server;
+        let patience = self.patience;
         self.conns.entry(self.current.clone()).or_insert_with(|| {
             // A server that died or refuses connections gives a closed connection: the
             // comparison then shows it, instead of the harness panicking halfway.
             let stream = server.try_connect().ok().and_then(|s| {
-                s.set_read_timeout(Some(read_timeout())).ok()?;
+                s.set_read_timeout(Some(patience)).ok()?;
                 s.set_write_timeout(Some(read_timeout())).ok()?;
                 Some(s)
             });
@@ -323,6 +332,12 @@ impl Side {
         let sent = std::mem::take(&mut conn.sent);
         let write_failed = std::mem::replace(&mut conn.write_failed, false);
         let (bytes, end) = conn.read(expect);
+        if end == End::TimedOut && self.patience > IMPATIENT {
+            self.patience = IMPATIENT;
+            for stream in self.conns.values().filter_map(|c| c.stream.as_ref()) {
+                let _ = stream.set_read_timeout(Some(IMPATIENT));
+            }
+        }
         (
             Reply {
                 bytes,
