@@ -1063,7 +1063,10 @@ impl Store {
                     self.clear(v, now, false, keep.as_mut());
                     match keep {
                         Some(k) if k.off > 0 => {
-                            if self.place_survivors(k, v, b, need) {
+                            // Not folded into the guard: a false return has sealed the spare,
+                            // which must not fall through to the arm below.
+                            let placed = self.place_survivors(k, v, b, need);
+                            if placed {
                                 return Ok(None);
                             }
                         }
