@@ -165,7 +165,7 @@ impl Store {
             free: (0..nsegs as u32).rev().collect(),
             ..Pool::default()
         };
-        if nsegs >= MIN_SEGMENTS_FOR_SPARE {
+        if cfg.evict && nsegs >= MIN_SEGMENTS_FOR_SPARE {
             // The last segment: the stack hands out the others first.
             pool.spare = pool.free.first().copied();
             pool.free.remove(0);
