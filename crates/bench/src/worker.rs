@@ -165,7 +165,10 @@ impl Worker {
             if sending {
                 match interval {
                     None => {
-                        // Closed loop: top each ready connection up to its window.
+                        // Closed loop: top each ready connection up to its window. The
+                        // clock is read again so that parsing the last batch of replies
+                        // is not charged to the next requests.
+                        now = Instant::now();
                         for &i in &ready {
                             while remaining > 0
                                 && !self.conns[i].broken
