@@ -138,8 +138,6 @@ impl Default for Settings {
 
 impl Settings {
     /// The TCP port to listen on, or `None` when TCP is off (`-p 0`, or `-s`).
-    // Offered to main, which may still test the fields itself.
-    #[allow(dead_code)]
     pub fn tcp_port(&self) -> Option<u16> {
         (self.unix_socket.is_none() && self.port != 0).then_some(self.port)
     }
@@ -162,8 +160,6 @@ impl SettingsError {
 
     /// The status memcached exits with for the same mistake: 1 for syntax errors and
     /// most bad numbers, 64 (EX_USAGE) for the checks it makes after reading all flags.
-    // Offered to main for exact parity; until it uses it, every failure exits 64.
-    #[allow(dead_code)]
     pub fn exit_code(&self) -> i32 {
         self.exit_code
     }
