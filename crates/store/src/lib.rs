@@ -3,7 +3,12 @@
 //! counting and flushing.
 //!
 //! It must never do IO, parse or compose protocol bytes, block on anything but its own
-//! short critical sections, or panic on anything a client sent.
+//! short critical sections, panic on anything a client sent, or let a reader see bytes
+//! that are being written or reused (see `segments` for the pin rules).
+//!
+//! Shape: one mmap'd heap cut into segments (`heap`, `segments`), items appended to the
+//! open segment of their TTL bucket (`ttl`, `layout`), a sharded index of 8-byte slots
+//! (`index`), memcached's rules in `store`. docs/store.md has the design and the numbers.
 //!
 //! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
 //! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
