@@ -113,7 +113,21 @@ pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8>
     if reply.write_failed {
         out.extend_from_slice(b"<write failed: connection closed>");
     }
-    let bytes = &reply.bytes;
+    if matches!(expect, Expect::Frames(_)) {
+        frames(&reply.bytes, &mut out, cas);
+    } else {
+        lines(&reply.bytes, expect, &mut out, cas);
+    }
+    match reply.end {
+        End::Complete => {}
+        End::Closed => out.extend_from_slice(b"<connection closed>"),
+        End::TimedOut => out.extend_from_slice(b"<timed out waiting for more>"),
+    }
+    out
+}
+
+/// Text protocol replies, line by line, with data blocks copied as they are.
+fn lines(bytes: &[u8], expect: &Expect, out: &mut Vec<u8>, cas: &mut CasLabels) {
     let mut pos = 0;
     while pos < bytes.len() {
         let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') else {
@@ -124,13 +138,13 @@ pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8>
         pos += nl + 1;
         let content = trim_line_end(line);
         let ending = &line[content.len()..];
-        if let Some(data_len) = value_line(content, &mut out, cas) {
+        if let Some(data_len) = value_line(content, out, cas) {
             out.extend_from_slice(ending);
             // The data block is opaque: copy it without looking for lines inside.
             let data_end = (pos + data_len + 2).min(bytes.len());
             out.extend_from_slice(&bytes[pos..data_end]);
             pos = data_end;
-        } else if let Some(data_len) = meta_line(content, &mut out, cas) {
+        } else if let Some(data_len) = meta_line(content, out, cas) {
             out.extend_from_slice(ending);
             if let Some(data_len) = data_len {
                 let data_end = (pos + data_len + 2).min(bytes.len());
@@ -141,7 +155,7 @@ pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8>
             out.extend_from_slice(b"VERSION <version>");
             out.extend_from_slice(ending);
         } else if content.starts_with(b"STAT ") && matches!(expect, Expect::Stats) {
-            stat_line(content, &mut out);
+            stat_line(content, out);
             out.extend_from_slice(ending);
         } else if content.starts_with(b"STAT ") && matches!(expect, Expect::StatsShape) {
             if !well_formed_stat(content) {
@@ -152,12 +166,73 @@ pub fn normalise(reply: &Reply, expect: &Expect, cas: &mut CasLabels) -> Vec<u8>
             out.extend_from_slice(line);
         }
     }
-    match reply.end {
-        End::Complete => {}
-        End::Closed => out.extend_from_slice(b"<connection closed>"),
-        End::TimedOut => out.extend_from_slice(b"<timed out waiting for more>"),
+}
+
+/// Binary protocol responses, one text line per frame: header fields by name, the CAS
+/// labelled like text CAS values, the version body and stats values masked as in text.
+fn frames(bytes: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) {
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some(h) = bytes.get(at..at + 24) else {
+            out.extend_from_slice(b"<partial header> ");
+            out.extend_from_slice(escape(&bytes[at..]).as_bytes());
+            return;
+        };
+        let key_len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let extras_len = h[4] as usize;
+        let body_len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        let cas_value =
+            u64::from_be_bytes([h[16], h[17], h[18], h[19], h[20], h[21], h[22], h[23]]);
+        let Some(body) = bytes.get(at + 24..at + 24 + body_len) else {
+            out.extend_from_slice(b"<partial frame> ");
+            out.extend_from_slice(escape(&bytes[at..]).as_bytes());
+            return;
+        };
+        at += 24 + body_len;
+        let extras = body.get(..extras_len).unwrap_or(body);
+        let key = body
+            .get(extras_len..extras_len + key_len)
+            .unwrap_or_default();
+        let value = body.get(extras_len + key_len..).unwrap_or_default();
+        let cas_text = match cas_value {
+            0 => "0".to_string(),
+            v => format!("<cas{}>", cas.label(v)),
+        };
+        let (opcode, magic) = (h[1], h[0]);
+        let value_text = if magic == 0x81 && opcode == 0x0b && !value.is_empty() {
+            "<version>".to_string()
+        } else if magic == 0x81 && opcode == 0x10 && !key.is_empty() {
+            let compared = std::str::from_utf8(key).is_ok_and(|k| COMPARED_STATS.contains(&k));
+            if compared {
+                escape(value)
+            } else {
+                "<value>".to_string()
+            }
+        } else {
+            escape(value)
+        };
+        out.extend_from_slice(
+            format!(
+                "frame magic={magic:02x} opcode={opcode:02x} datatype={:02x} status={:04x} \
+                 opaque={:08x} cas={cas_text} extras=\"{}\" key=\"{}\" value=\"{value_text}\" \
+                 (lengths key={key_len} extras={extras_len} body={body_len})\n",
+                h[5],
+                u16::from_be_bytes([h[6], h[7]]),
+                u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
+                escape(extras),
+                escape(key),
+            )
+            .as_bytes(),
+        );
     }
-    out
+}
+
+fn escape(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect()
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

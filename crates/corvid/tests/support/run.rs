@@ -311,11 +311,15 @@ impl Side {
         for part in parts {
             match part {
                 Part::Bytes(b) => bytes.extend_from_slice(b),
+                // A CAS this server never showed: send a value no item can have, so the
+                // server answers (and the earlier missing VALUE line is already reported).
                 Part::Cas(label) => {
-                    // A CAS this server never showed: send a value no item can have, so the
-                    // server answers (and the earlier missing VALUE line is already reported).
                     let value = self.cas.value(*label).unwrap_or(u64::MAX);
                     bytes.extend_from_slice(value.to_string().as_bytes());
+                }
+                Part::CasBinary(label) => {
+                    let value = self.cas.value(*label).unwrap_or(u64::MAX);
+                    bytes.extend_from_slice(&value.to_be_bytes());
                 }
             }
         }
@@ -356,7 +360,9 @@ impl Conn {
         }
         let bytes = std::mem::take(&mut self.pending);
         self.sent.extend_from_slice(&bytes);
-        let Some(stream) = self.stream.as_mut() else {
+        // Once the close has been seen, a write "fails" without trying: whether the kernel
+        // would still accept it depends on timing (FIN or RST), and reports must not.
+        let Some(stream) = self.stream.as_mut().filter(|_| !self.closed) else {
             self.write_failed = true;
             return;
         };
@@ -424,6 +430,15 @@ fn complete(buf: &[u8], expect: &Expect) -> Option<usize> {
         }
         Expect::Bytes(n) => (buf.len() >= *n).then_some(*n),
         Expect::Close => None,
+        Expect::Frames(n) => {
+            let mut at = 0;
+            for _ in 0..*n {
+                let header = buf.get(at..at + 24)?;
+                let body = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+                at += 24 + body as usize;
+            }
+            (buf.len() >= at).then_some(at)
+        }
         Expect::Stats | Expect::StatsShape => {
             // STAT lines, then one line that is not (END, RESET, ERROR, OK, ...).
             let mut start = 0;

@@ -16,6 +16,10 @@
 //! expect close                    read until the server closes the connection
 //! expect stats                    read STAT lines and their terminator, normalised as stats
 //! expect stats-shape              the same, but only the shape of each line is compared
+//! expect frames N                 read N binary-protocol response frames
+//! frame 0x01 key "k" extras "\x00\x00\x00\x05\x00\x00\x00\x00" value "v" cas ${cas1} opaque 7
+//!                                 write one binary request frame (all fields optional but
+//!                                 the opcode; `queue-frame` appends without writing)
 //! repeat i 100 199                repeat the lines up to `end` with ${i} = 100..=199
 //! end
 //! ```
@@ -59,8 +63,10 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub enum Part {
     Bytes(Vec<u8>),
-    /// The server-specific CAS value labelled N (1-based) by the normaliser.
+    /// The server-specific CAS value labelled N (1-based) by the normaliser, in decimal.
     Cas(usize),
+    /// The same, as the 8 big-endian bytes of a binary header.
+    CasBinary(usize),
 }
 
 /// When a reply is complete. The read timeout is only a safety net behind these.
@@ -72,6 +78,8 @@ pub enum Expect {
     Close,
     Stats,
     StatsShape,
+    /// Binary protocol: this many response frames (24-byte header + body).
+    Frames(usize),
 }
 
 #[derive(Debug)]
@@ -179,6 +187,17 @@ fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), Lin
                     },
                 });
             }
+            "frame" | "queue-frame" => {
+                let parts = parse_frame(rest).map_err(|m| (number, m))?;
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Send {
+                        parts,
+                        chunk: None,
+                        flush: word == "frame",
+                    },
+                });
+            }
             "expect" => {
                 let expect = parse_expect(rest).map_err(|m| (number, m))?;
                 script.steps.push(Step {
@@ -253,15 +272,10 @@ fn parse_expect(rest: &str) -> Result<Expect, String> {
         "close" => Ok(Expect::Close),
         "stats" => Ok(Expect::Stats),
         "stats-shape" => Ok(Expect::StatsShape),
+        "frames" => Ok(Expect::Frames(number(rest)?)),
         "until" => {
             let (bytes, after) = parse_quoted(rest)?;
-            let mut plain = Vec::new();
-            for part in bytes {
-                match part {
-                    Part::Bytes(b) => plain.extend(b),
-                    Part::Cas(_) => return Err("`until` cannot use ${cas}".into()),
-                }
-            }
+            let plain = plain(bytes, "`until`")?;
             if plain.is_empty() {
                 return Err("`until` needs a non-empty terminator".into());
             }
@@ -276,6 +290,92 @@ fn parse_expect(rest: &str) -> Result<Expect, String> {
     }
 }
 
+/// Plain bytes of a quoted field (no `${cas}` inside).
+fn plain(parts: Vec<Part>, what: &str) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    for part in parts {
+        match part {
+            Part::Bytes(b) => bytes.extend(b),
+            _ => return Err(format!("{what} cannot use ${{cas}}")),
+        }
+    }
+    Ok(bytes)
+}
+
+fn parse_number(word: &str) -> Result<u64, String> {
+    let parsed = match word.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => word.parse(),
+    };
+    parsed.map_err(|_| format!("expected a number, got {word:?}"))
+}
+
+/// `frame <opcode> [key "..."] [extras "..."] [value "..."] [cas N|${casN}] [opaque N]
+/// [vbucket N] [magic N] [datatype N]`: a binary request with the lengths filled in.
+fn parse_frame(rest: &str) -> Result<Vec<Part>, String> {
+    let (opcode, mut rest) = split_word(rest);
+    let opcode = u8::try_from(parse_number(opcode)?).map_err(|_| "opcode is one byte")?;
+    let (mut key, mut extras, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut magic, mut datatype, mut vbucket, mut opaque) = (0x80u8, 0u8, 0u16, 0u32);
+    let mut cas = Part::Bytes(vec![0; 8]);
+    while !rest.trim().is_empty() {
+        let (field, after) = split_word(rest);
+        rest = after;
+        match field {
+            "key" | "extras" | "value" => {
+                let (parts, after) = parse_repeated(rest)?;
+                rest = after;
+                let bytes = plain(parts, field)?;
+                match field {
+                    "key" => key = bytes,
+                    "extras" => extras = bytes,
+                    _ => value = bytes,
+                }
+            }
+            "cas" => {
+                let (word, after) = split_word(rest);
+                rest = after;
+                cas = match word.strip_prefix("${cas").and_then(|w| w.strip_suffix('}')) {
+                    Some(n) => Part::CasBinary(
+                        n.parse()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| format!("bad cas label {word:?}"))?,
+                    ),
+                    None => Part::Bytes(parse_number(word)?.to_be_bytes().to_vec()),
+                };
+            }
+            "opaque" | "vbucket" | "magic" | "datatype" => {
+                let (word, after) = split_word(rest);
+                rest = after;
+                let n = parse_number(word)?;
+                let too_big = || format!("{field} {n} does not fit");
+                match field {
+                    "opaque" => opaque = u32::try_from(n).map_err(|_| too_big())?,
+                    "vbucket" => vbucket = u16::try_from(n).map_err(|_| too_big())?,
+                    "magic" => magic = u8::try_from(n).map_err(|_| too_big())?,
+                    _ => datatype = u8::try_from(n).map_err(|_| too_big())?,
+                }
+            }
+            other => return Err(format!("unknown frame field {other:?}")),
+        }
+    }
+    let key_len = u16::try_from(key.len()).map_err(|_| "key longer than 65535")?;
+    let extras_len = u8::try_from(extras.len()).map_err(|_| "extras longer than 255")?;
+    let body =
+        u32::try_from(key.len() + extras.len() + value.len()).map_err(|_| "body too long")?;
+    let mut header = vec![magic, opcode];
+    header.extend_from_slice(&key_len.to_be_bytes());
+    header.extend_from_slice(&[extras_len, datatype]);
+    header.extend_from_slice(&vbucket.to_be_bytes());
+    header.extend_from_slice(&body.to_be_bytes());
+    header.extend_from_slice(&opaque.to_be_bytes());
+    let mut tail = extras;
+    tail.extend_from_slice(&key);
+    tail.extend_from_slice(&value);
+    Ok(vec![Part::Bytes(header), cas, Part::Bytes(tail)])
+}
+
 /// A sequence of quoted strings, each optionally repeated with `*N`.
 fn parse_parts(mut rest: &str) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
@@ -284,32 +384,34 @@ fn parse_parts(mut rest: &str) -> Result<Vec<Part>, String> {
         if rest.is_empty() {
             break;
         }
-        let (mut quoted, after) = parse_quoted(rest)?;
+        let (quoted, after) = parse_repeated(rest)?;
         rest = after;
-        if let Some(after_star) = rest.strip_prefix('*') {
-            let digits: String = after_star
-                .chars()
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            let times: usize = digits
-                .parse()
-                .map_err(|_| "`*` must be followed by a count".to_string())?;
-            rest = &after_star[digits.len()..];
-            let mut bytes = Vec::new();
-            for part in &quoted {
-                match part {
-                    Part::Bytes(b) => bytes.extend_from_slice(b),
-                    Part::Cas(_) => return Err("cannot repeat a ${cas}".into()),
-                }
-            }
-            quoted = vec![Part::Bytes(bytes.repeat(times))];
-        }
         parts.extend(quoted);
     }
     if parts.is_empty() {
         return Err("nothing to send".into());
     }
     Ok(parts)
+}
+
+/// One quoted string at the front of `text`, repeated if a `*N` follows it.
+fn parse_repeated(text: &str) -> Result<(Vec<Part>, &str), String> {
+    let (quoted, rest) = parse_quoted(text)?;
+    let Some(after_star) = rest.strip_prefix('*') else {
+        return Ok((quoted, rest));
+    };
+    let digits: String = after_star
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let times: usize = digits
+        .parse()
+        .map_err(|_| "`*` must be followed by a count".to_string())?;
+    let bytes = plain(quoted, "a repetition")?;
+    Ok((
+        vec![Part::Bytes(bytes.repeat(times))],
+        &after_star[digits.len()..],
+    ))
 }
 
 /// One `"..."` at the front of `text`: its parts and the text after the closing quote.
