@@ -823,6 +823,7 @@ impl Store {
         self.tick(now);
         let c = self.counters(key);
         let result = std::cell::Cell::new(0u64);
+        let grew = std::cell::Cell::new(false);
         let res = self.derive(
             key,
             now,
@@ -841,8 +842,10 @@ impl Store {
                 } else {
                     n.saturating_sub(delta)
                 });
+                let vlen = numeric::render(result.get(), v.len()).len();
+                grew.set(vlen > v.len());
                 Ok(Plan {
-                    vlen: numeric::render(result.get(), v.len()).len(),
+                    vlen,
                     flags: old.flags(),
                     deadline: self.abs_deadline(life),
                     access: self.epoch + u64::from(access),
@@ -860,6 +863,11 @@ impl Store {
         match res {
             Ok(cas) => {
                 bump(if incr { &c.incr_hits } else { &c.decr_hits });
+                // memcached links a new item (counted) only when the number outgrows the
+                // old value; otherwise it rewrites in place.
+                if grew.get() {
+                    bump(&c.total_items);
+                }
                 DeltaOutcome::Value {
                     value: result.get(),
                     cas,

@@ -592,3 +592,14 @@ fn append_beyond_item_size_max_is_not_stored() {
         "memcached counts nothing here"
     );
 }
+
+#[test]
+fn incr_counts_a_new_item_only_when_it_grows() {
+    let (s, _) = store();
+    set(&s, b"n", b"9");
+    assert_eq!(s.stats().total_items, 1);
+    s.delta(b"n", 1, true); // "10": outgrows "9"
+    assert_eq!(s.stats().total_items, 2);
+    s.delta(b"n", 1, true); // "11": in place
+    assert_eq!(s.stats().total_items, 2);
+}
