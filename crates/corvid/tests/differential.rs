@@ -60,6 +60,7 @@ scripts! {
     flush,
     incr_decr,
     keys,
+    large_values,
     long_lines,
     multiget,
     noreply,

@@ -199,6 +199,13 @@ fn run_step(
             }
             None
         }
+        Action::Close => {
+            for side in sides.iter_mut() {
+                // Dropping the stream closes the socket, with whatever it had unread.
+                side.conns.remove(&side.current);
+            }
+            None
+        }
         Action::Send {
             parts,
             chunk,
@@ -381,8 +388,9 @@ impl Conn {
 
     fn read(&mut self, expect: &Expect) -> (Vec<u8>, End) {
         let mut chunk = vec![0u8; 64 * 1024];
+        let mut scan = Scan::default();
         loop {
-            if let Some(n) = complete(&self.unread, expect) {
+            if let Some(n) = scan.complete(&self.unread, expect) {
                 let rest = self.unread.split_off(n);
                 return (std::mem::replace(&mut self.unread, rest), End::Complete);
             }
@@ -407,53 +415,84 @@ impl Conn {
     }
 }
 
-/// How many bytes of `buf` make up the whole reply, once they have all arrived.
-fn complete(buf: &[u8], expect: &Expect) -> Option<usize> {
-    match expect {
-        Expect::Lines(n) => {
-            if *n == 0 {
-                return Some(0);
-            }
-            buf.iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'\n')
-                .nth(n - 1)
-                .map(|(i, _)| i + 1)
-        }
-        Expect::Until(terminator, count) => {
-            let mut from = 0;
-            for _ in 0..*count {
-                let at = find(&buf[from..], terminator)?;
-                from += at + terminator.len();
-            }
-            Some(from)
-        }
-        Expect::Bytes(n) => (buf.len() >= *n).then_some(*n),
-        Expect::Close => None,
-        Expect::Frames(n) => {
-            let mut at = 0;
-            for _ in 0..*n {
-                let header = buf.get(at..at + 24)?;
-                let body = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-                at += 24 + body as usize;
-            }
-            (buf.len() >= at).then_some(at)
-        }
-        Expect::Stats | Expect::StatsShape => {
-            // STAT lines, then one line that is not (END, RESET, ERROR, OK, ...).
-            let mut start = 0;
-            while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-                let line = &buf[start..start + nl + 1];
-                start += nl + 1;
-                if !line.starts_with(b"STAT ") {
-                    return Some(start);
+/// Where the search for the end of a reply stands, so each arriving chunk is looked at
+/// once: a 30 MB multi-get reply arrives in hundreds of reads.
+#[derive(Default)]
+struct Scan {
+    /// Bytes before this offset are already accounted for.
+    pos: usize,
+    /// Lines or terminators found so far.
+    found: usize,
+}
+
+impl Scan {
+    /// How many bytes of `buf` make up the whole reply, once they have all arrived.
+    fn complete(&mut self, buf: &[u8], expect: &Expect) -> Option<usize> {
+        match expect {
+            Expect::Lines(n) => {
+                while self.found < *n {
+                    let nl = buf[self.pos..].iter().position(|&b| b == b'\n')?;
+                    self.pos += nl + 1;
+                    self.found += 1;
                 }
+                Some(self.pos)
             }
-            None
+            Expect::Until(terminator, count) => {
+                while self.found < *count {
+                    match find(&buf[self.pos..], terminator) {
+                        Some(at) => {
+                            self.pos += at + terminator.len();
+                            self.found += 1;
+                        }
+                        None => {
+                            // The terminator may straddle this chunk and the next one.
+                            let keep = terminator.len() - 1;
+                            self.pos = self.pos.max(buf.len().saturating_sub(keep));
+                            return None;
+                        }
+                    }
+                }
+                Some(self.pos)
+            }
+            Expect::Bytes(n) => (buf.len() >= *n).then_some(*n),
+            Expect::Close => None,
+            Expect::Frames(n) => {
+                while self.found < *n {
+                    let header = buf.get(self.pos..self.pos + 24)?;
+                    let body = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+                    let end = self.pos + 24 + body as usize;
+                    if buf.len() < end {
+                        return None;
+                    }
+                    self.pos = end;
+                    self.found += 1;
+                }
+                Some(self.pos)
+            }
+            Expect::Stats | Expect::StatsShape => {
+                // STAT lines, then one line that is not (END, RESET, ERROR, OK, ...).
+                while let Some(nl) = buf[self.pos..].iter().position(|&b| b == b'\n') {
+                    let line = &buf[self.pos..self.pos + nl + 1];
+                    self.pos += nl + 1;
+                    if !line.starts_with(b"STAT ") {
+                        return Some(self.pos);
+                    }
+                }
+                None
+            }
         }
     }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(at) = haystack[from..].iter().position(|&b| b == first) {
+        let start = from + at;
+        if haystack[start + 1..].starts_with(rest) {
+            return Some(start);
+        }
+        from = start + 1;
+    }
+    None
 }

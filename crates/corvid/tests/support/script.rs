@@ -7,6 +7,7 @@
 //! args -I 2m                      server flags (before any step)
 //! transport unix                  talk over a Unix socket instead of TCP (before any step)
 //! conn other                      switch to (or open) the connection named `other`
+//! close                           the client closes the current connection
 //! send "set a 0 0 1\r\nx\r\n"     one write of the concatenated parts
 //! send-split 1 "get a\r\n"        the same, written N bytes at a time
 //! queue " k1"                     append to the next write without writing yet
@@ -51,6 +52,8 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum Action {
     Conn(String),
+    /// The client closes the current connection; naming it again opens a new one.
+    Close,
     /// Bytes to write; `chunk` splits the write into pieces of that many bytes.
     Send {
         parts: Vec<Part>,
@@ -158,6 +161,15 @@ fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), Lin
                 script.steps.push(Step {
                     line: number,
                     action: Action::Conn(name.to_string()),
+                });
+            }
+            "close" => {
+                if !rest.trim().is_empty() {
+                    return Err((number, "`close` takes no arguments".into()));
+                }
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::Close,
                 });
             }
             "send" | "queue" => {
