@@ -210,3 +210,62 @@ fn memcached_passes_the_client_scenario_over_a_unix_socket() {
 fn corvid_passes_the_client_scenario_over_a_unix_socket() {
     scenario(&Server::corvid_unix(&[]));
 }
+
+/// Several clients on several connections (so on both worker threads) hammering the same
+/// keys: no increment and no successful compare-and-swap may be lost.
+fn concurrent_updates(server: &Server) {
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 300;
+    let name = server.implementation().name();
+    let setup = client_for(server);
+    setup.set("counter", 0u64, 0).expect("set counter");
+    setup.set("cas-counter", 0u64, 0).expect("set cas-counter");
+
+    let cas_wins: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let c = client_for(server);
+                    let mut wins = 0;
+                    for _ in 0..ROUNDS {
+                        c.increment("counter", 1).expect("incr");
+                        let (value, _, cas) = c
+                            .get::<(String, u32, Option<u64>)>("cas-counter")
+                            .expect("gets")
+                            .expect("cas-counter exists");
+                        let next = value.parse::<u64>().expect("a number") + 1;
+                        let cas = cas.expect("gets returns a CAS");
+                        if c.cas("cas-counter", next, 0, cas).expect("cas") {
+                            wins += 1;
+                        }
+                    }
+                    wins
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread"))
+            .sum()
+    });
+
+    let counter: Option<u64> = setup.get("counter").expect("get counter");
+    assert_eq!(counter, Some(THREADS * ROUNDS), "{name}: lost increments");
+    let cas_counter: Option<u64> = setup.get("cas-counter").expect("get cas-counter");
+    assert_eq!(
+        cas_counter,
+        Some(cas_wins),
+        "{name}: the value must count exactly the successful cas commands"
+    );
+    assert!(cas_wins > 0, "{name}: no cas ever succeeded");
+}
+
+#[test]
+fn memcached_loses_no_concurrent_update() {
+    concurrent_updates(&Server::memcached(&[]));
+}
+
+#[test]
+fn corvid_loses_no_concurrent_update() {
+    concurrent_updates(&Server::corvid(&[]));
+}
