@@ -16,6 +16,7 @@ mod flags;
 mod report;
 mod rng;
 mod run;
+mod timer;
 mod wire;
 mod worker;
 

@@ -10,6 +10,7 @@ use crate::distribution::KeyDist;
 use crate::error::BenchError;
 use crate::report::Tally;
 use crate::rng::Rng;
+use crate::timer::Timer;
 use crate::wire::Protocol;
 use mio::{Events, Interest, Poll, Token};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,9 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Upper bound on one poll, so deadlines are noticed even when nothing happens.
 const TICK: Duration = Duration::from_millis(100);
+
+/// The open-loop timer's token; connections use their index.
+const TIMER: Token = Token(usize::MAX);
 
 /// Live counters the main thread reads once a second for the progress line.
 #[derive(Debug, Default)]
@@ -53,6 +57,36 @@ pub enum Phase {
     Measure { requests: u64 },
 }
 
+/// Requests in flight per connection while prefilling, whatever the measured pipeline.
+const PREFILL_DEPTH: usize = 16;
+
+/// The running state of one phase: what is left to send, what is owed, and when.
+struct Plan {
+    phase: Phase,
+    start: Instant,
+    /// Requests not yet sent.
+    remaining: u64,
+    /// Requests sent and not yet answered, over all connections.
+    outstanding: usize,
+    /// Connections not retired.
+    live: usize,
+    /// Requests in flight allowed per connection.
+    window: usize,
+    deadline: Option<Instant>,
+    /// Open loop: time between sends; `None` is closed loop.
+    interval: Option<Duration>,
+    /// Open loop: when the next request is due.
+    next_due: Instant,
+    /// Prefill: the next key id to set.
+    prefill_next: u64,
+}
+
+impl Plan {
+    fn sending(&self, now: Instant) -> bool {
+        self.remaining > 0 && self.live > 0 && self.deadline.is_none_or(|d| now < d)
+    }
+}
+
 pub struct Worker {
     poll: Poll,
     events: Events,
@@ -65,6 +99,9 @@ pub struct Worker {
     ids: Vec<u64>,
     /// Connections with unsent requests, flushed once per turn.
     dirty: Vec<usize>,
+    /// Open loop: the connection the next due request tries first.
+    next_conn: usize,
+    timer: Timer,
 }
 
 impl Worker {
@@ -91,6 +128,10 @@ impl Worker {
                 config.multiget,
             ));
         }
+        let timer = Timer::new().map_err(BenchError::Poll)?;
+        timer
+            .register(poll.registry(), TIMER)
+            .map_err(BenchError::Poll)?;
         Ok(Worker {
             poll,
             events: Events::with_capacity(1024),
@@ -102,59 +143,74 @@ impl Worker {
             config: config.clone(),
             ids: vec![0; config.multiget],
             dirty: Vec::with_capacity(connections),
+            next_conn: 0,
+            timer,
         })
+    }
+
+    fn plan(&self, phase: Phase) -> Plan {
+        let start = Instant::now();
+        let live = self.conns.iter().filter(|c| !c.broken).count();
+        let mut plan = Plan {
+            phase,
+            start,
+            remaining: 0,
+            outstanding: 0,
+            live,
+            window: self.config.pipeline,
+            deadline: None,
+            interval: None,
+            next_due: start,
+            prefill_next: 0,
+        };
+        match phase {
+            Phase::Prefill { first, step } => {
+                plan.remaining = self.config.keys.saturating_sub(first).div_ceil(step);
+                plan.window = self.config.pipeline.max(PREFILL_DEPTH);
+                plan.prefill_next = first;
+            }
+            Phase::Measure { requests } => {
+                plan.remaining = requests;
+                if let Stop::After(d) = self.config.stop {
+                    plan.deadline = Some(start + d);
+                }
+                plan.interval = self
+                    .config
+                    .rate
+                    .map(|rate| Duration::from_secs_f64(self.config.threads as f64 / rate));
+            }
+        }
+        plan
     }
 
     /// Runs one phase to its end and returns what it saw.
     pub fn run(&mut self, phase: Phase, progress: &Progress) -> Result<Tally, BenchError> {
         let mut tally = Tally::new();
         let mut published = [0u64; 4];
-        let start = Instant::now();
-        let (mut remaining, deadline, window, interval) = match phase {
-            Phase::Prefill { first, step } => {
-                let owned = self.config.keys.saturating_sub(first).div_ceil(step);
-                (owned, None, self.config.pipeline.max(PREFILL_DEPTH), None)
-            }
-            Phase::Measure { requests } => {
-                let deadline = match self.config.stop {
-                    Stop::After(d) => Some(start + d),
-                    Stop::Requests(_) => None,
-                };
-                let interval = self
-                    .config
-                    .rate
-                    .map(|rate| Duration::from_secs_f64(self.config.threads as f64 / rate));
-                (requests, deadline, self.config.pipeline, interval)
-            }
-        };
-        let mut prefill_next = match phase {
-            Phase::Prefill { first, .. } => first,
-            Phase::Measure { .. } => 0,
-        };
-        let mut next_due = start;
-        let mut rr = 0usize;
+        let mut plan = self.plan(phase);
         let mut drain_until: Option<Instant> = None;
-        let mut last_reply = start;
-        let mut now = start;
-        // Connections that may take more requests in closed loop: all of them at first,
-        // then only those that just got replies, so a turn costs O(events), not
-        // O(connections).
-        let mut ready: Vec<usize> = (0..self.conns.len()).collect();
-        let mut outstanding = 0usize;
-        let mut live = self.conns.iter().filter(|c| !c.broken).count();
+        let mut last_reply = plan.start;
+        if plan.interval.is_none() {
+            // Closed loop fills every window once here; after that a connection is
+            // topped up the moment its replies are read, so the server gets the next
+            // request while the client is still reading the other connections.
+            let now = Instant::now();
+            for i in 0..self.conns.len() {
+                self.top_up(&mut plan, i, now);
+            }
+        }
+        let mut now = Instant::now();
         loop {
-            let sending = remaining > 0 && deadline.is_none_or(|d| now < d) && live > 0;
+            let sending = plan.sending(now);
+            if sending && plan.interval.is_some() {
+                self.send_due(&mut plan, now);
+            }
+            self.flush_dirty(&mut plan, &mut tally);
             if !sending {
-                if let (Some(interval), None) = (interval, drain_until) {
-                    // Requests that fell due before the end but never went out: a
-                    // server that cannot keep up with --rate must not look better for it.
-                    let end = deadline.map_or(now, |d| d.min(now));
-                    if next_due < end && remaining > 0 {
-                        let due = (end - next_due).as_secs_f64() / interval.as_secs_f64();
-                        tally.unsent = (due.ceil() as u64).min(remaining);
-                    }
+                if drain_until.is_none() {
+                    tally.unsent = plan.unsent(now);
                 }
-                if outstanding == 0 || live == 0 {
+                if plan.outstanding == 0 || plan.live == 0 {
                     break;
                 }
                 let until = *drain_until.get_or_insert(now + DRAIN);
@@ -162,115 +218,109 @@ impl Worker {
                     break;
                 }
             }
-            if sending {
-                match interval {
-                    None => {
-                        // Closed loop: top each ready connection up to its window. The
-                        // clock is read again so that parsing the last batch of replies
-                        // is not charged to the next requests.
-                        now = Instant::now();
-                        for &i in &ready {
-                            while remaining > 0
-                                && !self.conns[i].broken
-                                && self.conns[i].outstanding() < window
-                            {
-                                self.send_next(i, phase, &mut prefill_next, now);
-                                remaining -= 1;
-                                outstanding += 1;
-                            }
-                        }
-                    }
-                    Some(interval) => {
-                        // Open loop: every request that is due goes out, stamped with the
-                        // time it was due; if every window is full it waits, and its
-                        // waiting is counted in its latency.
-                        let n = self.conns.len();
-                        'due: while remaining > 0 && next_due <= now {
-                            let mut tries = 0;
-                            while self.conns[rr].broken || self.conns[rr].outstanding() >= window {
-                                rr = (rr + 1) % n;
-                                tries += 1;
-                                if tries == n {
-                                    break 'due;
-                                }
-                            }
-                            self.send_next(rr, phase, &mut prefill_next, next_due);
-                            rr = (rr + 1) % n;
-                            next_due += interval;
-                            remaining -= 1;
-                            outstanding += 1;
-                        }
-                    }
-                }
-                self.flush_dirty(&mut tally, &mut outstanding, &mut live);
-            }
-            ready.clear();
-            let mut timeout = TICK;
-            if sending {
-                if let Some(d) = deadline {
-                    timeout = timeout.min(d.saturating_duration_since(now));
-                }
-                if interval.is_some() && next_due > now {
-                    // epoll sleeps in whole milliseconds, rounded up: sleep the whole
-                    // milliseconds before the next send is due and spin the rest, or
-                    // every request would start up to a millisecond late.
-                    let gap = next_due - now;
-                    timeout = timeout.min(Duration::from_millis(gap.as_millis() as u64));
-                }
-            } else if let Some(until) = drain_until {
-                timeout = timeout.min(until.saturating_duration_since(now));
+            let timeout = match drain_until {
+                Some(until) => until.saturating_duration_since(now).min(TICK),
+                None => plan.timeout(now),
+            };
+            if let Some(gap) = plan.until_due(now) {
+                self.timer.arm(gap).map_err(BenchError::Poll)?;
             }
             if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(BenchError::Poll(e));
                 }
             }
-            now = Instant::now();
-            for event in self.events.iter() {
+            // Taken out for the loop so that sending (which needs `&mut self`) can happen
+            // while walking the events; swapped back after, so nothing is allocated.
+            let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+            for event in events.iter() {
+                if event.token() == TIMER {
+                    self.timer.clear();
+                    continue;
+                }
                 let i = event.token().0;
-                let conn = &mut self.conns[i];
-                if conn.broken {
+                if self.conns[i].broken {
                     continue;
                 }
                 let mut ok = true;
                 if event.is_writable() {
-                    ok = conn.flush().is_ok();
+                    ok = self.conns[i].flush().is_ok();
                 }
                 if ok && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-                    match conn.receive(self.protocol, &self.content, now, &mut tally) {
+                    let read_at = Instant::now();
+                    match self.conns[i].receive(self.protocol, &self.content, read_at, &mut tally) {
                         Ok(0) => {}
                         Ok(n) => {
-                            last_reply = now;
-                            outstanding -= n;
-                            ready.push(i);
+                            last_reply = read_at;
+                            plan.outstanding -= n;
+                            if plan.interval.is_none() && plan.sending(read_at) {
+                                self.top_up(&mut plan, i, Instant::now());
+                                ok = self.conns[i].flush().is_ok();
+                            }
                         }
                         Err(_) => ok = false,
                     }
                 }
                 if !ok {
-                    retire(conn, &self.poll, &mut tally, &mut outstanding, &mut live);
+                    self.retire(&mut plan, &mut tally, i);
                 }
             }
+            self.events = events;
             progress.publish(&tally, &mut published);
+            now = Instant::now();
         }
-        for conn in &mut self.conns {
-            if !conn.broken && conn.outstanding() > 0 {
+        for i in 0..self.conns.len() {
+            if !self.conns[i].broken && self.conns[i].outstanding() > 0 {
                 // Replies still missing after the drain: the connection is out of step
-                // with whatever arrives later, so retire it.
-                retire(conn, &self.poll, &mut tally, &mut outstanding, &mut live);
+                // with whatever arrives later, so retire it (lost, not broken).
+                self.retire(&mut plan, &mut tally, i);
                 tally.broken_connections -= 1;
             }
         }
         progress.publish(&tally, &mut published);
-        tally.elapsed = last_reply.saturating_duration_since(start);
+        tally.elapsed = last_reply.saturating_duration_since(plan.start);
         Ok(tally)
     }
 
-    fn send_next(&mut self, i: usize, phase: Phase, prefill_next: &mut u64, start: Instant) {
-        let request = match phase {
+    /// Closed loop: sends until connection `i` has a full window in flight.
+    fn top_up(&mut self, plan: &mut Plan, i: usize, now: Instant) {
+        while plan.remaining > 0
+            && !self.conns[i].broken
+            && self.conns[i].outstanding() < plan.window
+        {
+            self.send_next(plan, i, now);
+        }
+    }
+
+    /// Open loop: every request that is due goes out, stamped with the time it was due;
+    /// if every window is full it waits, and its waiting is counted in its latency.
+    fn send_due(&mut self, plan: &mut Plan, now: Instant) {
+        let (Some(interval), n) = (plan.interval, self.conns.len()) else {
+            return;
+        };
+        while plan.remaining > 0 && plan.next_due <= now {
+            let mut tries = 0;
+            while self.conns[self.next_conn].broken
+                || self.conns[self.next_conn].outstanding() >= plan.window
+            {
+                self.next_conn = (self.next_conn + 1) % n;
+                tries += 1;
+                if tries == n {
+                    return;
+                }
+            }
+            let due = plan.next_due;
+            self.send_next(plan, self.next_conn, due);
+            self.next_conn = (self.next_conn + 1) % n;
+            plan.next_due += interval;
+        }
+    }
+
+    fn send_next(&mut self, plan: &mut Plan, i: usize, start: Instant) {
+        let request = match plan.phase {
             Phase::Prefill { step, .. } => {
-                let id = *prefill_next;
-                *prefill_next += step;
+                let id = plan.prefill_next;
+                plan.prefill_next += step;
                 let len = self.content.value_size().sample(&mut self.rng);
                 Request::Set { id, len }
             }
@@ -296,32 +346,56 @@ impl Worker {
             self.dirty.push(i);
         }
         conn.send(request, self.protocol, &self.content, start);
+        plan.remaining -= 1;
+        plan.outstanding += 1;
     }
 
-    fn flush_dirty(&mut self, tally: &mut Tally, outstanding: &mut usize, live: &mut usize) {
-        for i in self.dirty.drain(..) {
-            let conn = &mut self.conns[i];
-            if !conn.broken && conn.flush().is_err() {
-                retire(conn, &self.poll, tally, outstanding, live);
+    fn flush_dirty(&mut self, plan: &mut Plan, tally: &mut Tally) {
+        while let Some(i) = self.dirty.pop() {
+            if !self.conns[i].broken && self.conns[i].flush().is_err() {
+                self.retire(plan, tally, i);
             }
         }
     }
+
+    /// Takes a broken connection out of service; what it owed is counted as lost.
+    fn retire(&mut self, plan: &mut Plan, tally: &mut Tally, i: usize) {
+        let conn = &mut self.conns[i];
+        plan.outstanding -= conn.outstanding();
+        conn.abandon(tally);
+        tally.broken_connections += 1;
+        plan.live -= 1;
+        let _ = self.poll.registry().deregister(conn.stream.source());
+    }
 }
 
-/// Takes a broken connection out of service; what it owed is counted as lost.
-fn retire(
-    conn: &mut Connection,
-    poll: &Poll,
-    tally: &mut Tally,
-    outstanding: &mut usize,
-    live: &mut usize,
-) {
-    *outstanding -= conn.outstanding();
-    conn.abandon(tally);
-    tally.broken_connections += 1;
-    *live -= 1;
-    let _ = poll.registry().deregister(conn.stream.source());
-}
+impl Plan {
+    /// How long the loop may sleep in epoll.
+    fn timeout(&self, now: Instant) -> Duration {
+        match self.deadline {
+            Some(d) => TICK.min(d.saturating_duration_since(now)),
+            None => TICK,
+        }
+    }
 
-/// Requests in flight per connection while prefilling, whatever the measured pipeline.
-const PREFILL_DEPTH: usize = 16;
+    /// Open loop, while sending: how long until the next request is due, if it is not
+    /// due yet (when it is overdue, the loop is waiting for a window, i.e. for replies).
+    fn until_due(&self, now: Instant) -> Option<Duration> {
+        let due_later = self.interval.is_some() && self.next_due > now && self.sending(now);
+        due_later.then(|| self.next_due - now)
+    }
+
+    /// Open loop: requests that fell due before the end but never went out. A server
+    /// that cannot keep up with --rate must not look better for it.
+    fn unsent(&self, now: Instant) -> u64 {
+        let Some(interval) = self.interval else {
+            return 0;
+        };
+        let end = self.deadline.map_or(now, |d| d.min(now));
+        if self.next_due >= end || self.remaining == 0 {
+            return 0;
+        }
+        let due = (end - self.next_due).as_secs_f64() / interval.as_secs_f64();
+        (due.ceil() as u64).min(self.remaining)
+    }
+}
