@@ -39,14 +39,47 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
-/// The bytes memcached stores after incr/decr: the decimal number, right-padded with spaces
-/// to the old length when it fits there (memcached rewrites in place), else exactly the digits.
-pub fn render(value: u64, old_len: usize) -> Vec<u8> {
-    let mut out = value.to_string().into_bytes();
-    if out.len() < old_len {
-        out.resize(old_len, b' ');
+/// The decimal digits of an incr/decr result, in a stack buffer (no allocation on the
+/// counter path).
+#[derive(Debug, Clone, Copy)]
+pub struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    pub fn new(mut value: u64) -> Digits {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        Digits { buf, start }
     }
-    out
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Length of the stored value replacing one of `old_len` bytes: memcached rewrites a
+    /// number that got shorter in place, padded with spaces to the old length; a longer
+    /// one gets a new item of exactly its digits.
+    pub fn stored_len(&self, old_len: usize) -> usize {
+        self.as_bytes().len().max(old_len)
+    }
+
+    /// Writes the stored value (digits, then space padding) into `out`, which is
+    /// `stored_len` bytes.
+    pub fn write_padded(&self, out: &mut [u8]) {
+        let digits = self.as_bytes();
+        out[..digits.len()].copy_from_slice(digits);
+        out[digits.len()..].fill(b' ');
+    }
 }
 
 #[cfg(test)]
@@ -83,9 +116,17 @@ mod tests {
 
     #[test]
     fn render_pads_in_place() {
-        assert_eq!(render(5, 3), b"5  ");
-        assert_eq!(render(11, 2), b"11");
-        assert_eq!(render(100, 2), b"100");
-        assert_eq!(render(1, 20), b"1                   ");
+        assert_eq!(Digits::new(0).as_bytes(), b"0");
+        assert_eq!(Digits::new(u64::MAX).as_bytes(), b"18446744073709551615");
+        let padded = |v: u64, old: usize| {
+            let d = Digits::new(v);
+            let mut out = vec![0; d.stored_len(old)];
+            d.write_padded(&mut out);
+            out
+        };
+        assert_eq!(padded(5, 3), b"5  ");
+        assert_eq!(padded(11, 2), b"11");
+        assert_eq!(padded(100, 2), b"100");
+        assert_eq!(padded(1, 20), b"1                   ");
     }
 }

@@ -597,7 +597,10 @@ impl Store {
                 }
                 Some((_, off)) => {
                     let cur = self.item(off).cas_value();
-                    if cur != want {
+                    // memcached never matches a CAS of 0 (nor any CAS under -C, where
+                    // items carry none): such a cas is always EXISTS, counted as badval.
+                    let comparable = want != 0 && self.cfg.cas_enabled;
+                    if cur != want || !comparable {
                         if opts.invalidate && want < cur {
                             stale = true;
                         } else {
@@ -783,8 +786,25 @@ impl Store {
         }
     }
 
-    /// Removes `key`; true if a live item was there.
+    /// Removes `key`; true if a live item was there. Counts `delete_hits`/`delete_misses`.
     pub fn delete(&self, key: &[u8]) -> bool {
+        let (live, counters) = self.remove(key);
+        bump(if live {
+            &counters.delete_hits
+        } else {
+            &counters.delete_misses
+        });
+        live
+    }
+
+    /// Removes `key` without counting a delete: what memcached does to the old value of
+    /// a `set` it refused (too large, out of memory), so no stale value outlives a write
+    /// the client believes it attempted.
+    pub fn unlink(&self, key: &[u8]) -> bool {
+        self.remove(key).0
+    }
+
+    fn remove(&self, key: &[u8]) -> (bool, &Counters) {
         let now = self.clock.now();
         self.tick(now);
         let h = index::hash(self.seed, key);
@@ -807,12 +827,7 @@ impl Store {
             None => false,
         };
         drop(t);
-        bump(if live {
-            &shard.counters.delete_hits
-        } else {
-            &shard.counters.delete_misses
-        });
-        live
+        (live, &shard.counters)
     }
 
     /// incr (`incr` true) or decr by `delta` on a decimal value. The new value keeps the
@@ -842,7 +857,7 @@ impl Store {
                 } else {
                     n.saturating_sub(delta)
                 });
-                let vlen = numeric::render(result.get(), v.len()).len();
+                let vlen = numeric::Digits::new(result.get()).stored_len(v.len());
                 grew.set(vlen > v.len());
                 Ok(Plan {
                     vlen,
@@ -854,11 +869,7 @@ impl Store {
                     cas: self.new_cas(),
                 })
             },
-            |old, out| {
-                // SAFETY: `old` is pinned by derive.
-                let v = unsafe { old.value() };
-                out.copy_from_slice(&numeric::render(result.get(), v.len()));
-            },
+            |_old, out| numeric::Digits::new(result.get()).write_padded(out),
         );
         match res {
             Ok(cas) => {
