@@ -3,6 +3,7 @@
 //! `protocol::text`).
 
 use crate::connection::{Ctx, Pinned};
+use crate::detail::Event;
 use crate::stats::{self, WorkerStats};
 use crate::worker::BUFFER_SIZE;
 use channel::{BufferPool, SendQueue};
@@ -130,7 +131,14 @@ pub(crate) fn execute(
             let mut n = 0;
             for key in keys {
                 n += 1;
-                if let Some(item) = store.get(key) {
+                let item = store.get(key);
+                ctx.stats.detail.record(
+                    key,
+                    Event::Get {
+                        hit: item.is_some(),
+                    },
+                );
+                if let Some(item) = item {
                     reply.value(item, with_cas);
                 }
             }
@@ -146,7 +154,14 @@ pub(crate) fn execute(
             let mut n = 0;
             for key in keys {
                 n += 1;
-                if let Some(item) = store.get_and_touch(key, exptime) {
+                let item = store.get_and_touch(key, exptime);
+                ctx.stats.detail.record(
+                    key,
+                    Event::Get {
+                        hit: item.is_some(),
+                    },
+                );
+                if let Some(item) = item {
                     reply.value(item, with_cas);
                 }
             }
@@ -165,6 +180,11 @@ pub(crate) fn execute(
         } => {
             let mode = store_mode(command, cas);
             let block = bytes + 2;
+            let waiting = after.len() < block && line_len + block <= BUFFER_SIZE;
+            if waiting {
+                return Action::NeedData;
+            }
+            ctx.stats.detail.record(key, Event::Set);
             if after.len() >= block {
                 // The whole value is buffered: one copy into the store.
                 WorkerStats::bump(&ctx.worker.cmd_set, 1);
@@ -177,9 +197,6 @@ pub(crate) fn execute(
                     Err(e) => refuse(e, command, key, noreply, reply, ctx),
                 }
                 return Action::Done { data: block };
-            }
-            if line_len + block <= BUFFER_SIZE {
-                return Action::NeedData;
             }
             match store.reserve(key, bytes, flags, exptime) {
                 Ok(reservation) => {
@@ -196,6 +213,7 @@ pub(crate) fn execute(
             }
         }
         Request::Delete { key, noreply } => {
+            ctx.stats.detail.record(key, Event::Delete);
             let line = if store.delete(key) {
                 text::DELETED
             } else {
@@ -267,11 +285,13 @@ pub(crate) fn attempted(attempt: text::Attempt<'_>, ctx: &Ctx<'_>) {
                 match touch {
                     Some(exptime) => {
                         WorkerStats::bump(&ctx.worker.cmd_touch, 1);
-                        drop(ctx.store.get_and_touch(key, exptime));
+                        let hit = ctx.store.get_and_touch(key, exptime).is_some();
+                        ctx.stats.detail.record(key, Event::Get { hit });
                     }
                     None => {
                         WorkerStats::bump(&ctx.worker.cmd_get, 1);
-                        drop(ctx.store.get(key));
+                        let hit = ctx.store.get(key).is_some();
+                        ctx.stats.detail.record(key, Event::Get { hit });
                     }
                 }
             }
@@ -296,7 +316,7 @@ fn refuse(
     // memcached drops the old value of a `set` that failed, so that a client never
     // reads data older than what it just tried to write.
     if matches!(command, StoreCommand::Set) {
-        ctx.store.delete(key);
+        ctx.store.unlink(key);
     }
 }
 
@@ -308,7 +328,7 @@ fn stats_command(mut args: text::Keys<'_>, reply: &mut Reply<'_>, ctx: &Ctx<'_>)
             out.extend_from_slice(text::END);
         }),
         Some(b"settings") => reply.compose(|out| {
-            stats::write_settings(out, ctx.config, ctx.store);
+            stats::write_settings(out, ctx.stats, ctx.config, ctx.store);
             out.extend_from_slice(text::END);
         }),
         Some(b"reset") => {
@@ -335,8 +355,18 @@ fn stats_command(mut args: text::Keys<'_>, reply: &mut Reply<'_>, ctx: &Ctx<'_>)
         }),
         Some(b"sizes") => reply.line(b"STAT sizes_status disabled\r\nEND\r\n"),
         Some(b"detail") => match args.next() {
-            Some(b"on") | Some(b"off") => reply.line(text::OK),
-            Some(b"dump") => reply.line(text::END),
+            Some(b"on") => {
+                ctx.stats.detail.set_enabled(true);
+                reply.line(text::OK);
+            }
+            Some(b"off") => {
+                ctx.stats.detail.set_enabled(false);
+                reply.line(text::OK);
+            }
+            Some(b"dump") => reply.compose(|out| {
+                ctx.stats.detail.dump(out);
+                out.extend_from_slice(text::END);
+            }),
             _ => reply.line(text::CLIENT_ERROR_STATS_DETAIL_USAGE),
         },
         Some(_) => reply.line(text::ERROR),

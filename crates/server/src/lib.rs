@@ -20,6 +20,7 @@
 mod acceptor;
 mod config;
 mod connection;
+mod detail;
 mod exec_text;
 mod run_queue;
 mod stats;

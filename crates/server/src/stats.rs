@@ -52,6 +52,8 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     /// 1 while listening, 0 once shutdown began.
     pub accepting: AtomicU64,
+    /// `stats detail` per-prefix counters.
+    pub detail: crate::detail::DetailStats,
     started: Instant,
 }
 
@@ -63,6 +65,7 @@ impl ServerStats {
             curr_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             accepting: AtomicU64::new(1),
+            detail: crate::detail::DetailStats::default(),
             started: Instant::now(),
         }
     }
@@ -234,7 +237,12 @@ pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConf
 }
 
 /// Appends `stats settings` (without `END`).
-pub fn write_settings(out: &mut Vec<u8>, config: &ServerConfig, store: &Store) {
+pub fn write_settings(
+    out: &mut Vec<u8>,
+    stats: &ServerStats,
+    config: &ServerConfig,
+    store: &Store,
+) {
     let sc = store.config();
     stat(out, "maxbytes", sc.memory_limit);
     stat(out, "maxconns", config.max_conns);
@@ -264,7 +272,11 @@ pub fn write_settings(out: &mut Vec<u8>, config: &ServerConfig, store: &Store) {
     stat(out, "num_threads", config.threads);
     stat(out, "num_threads_per_udp", config.threads);
     stat(out, "stat_key_prefix", ":");
-    stat(out, "detail_enabled", "no");
+    stat(
+        out,
+        "detail_enabled",
+        if stats.detail.enabled() { "yes" } else { "no" },
+    );
     stat(out, "reqs_per_event", config.reqs_per_event);
     stat(
         out,
