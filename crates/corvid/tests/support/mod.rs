@@ -9,6 +9,7 @@ pub mod normalise;
 pub mod run;
 pub mod script;
 pub mod show;
+pub mod text;
 
 use std::fs;
 use std::io::Read;
