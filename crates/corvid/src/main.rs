@@ -1,1 +1,223 @@
-fn main() {}
+//! `corvid`: a memcached-compatible cache server. Flags and defaults are memcached's, so
+//! existing init scripts work unchanged. This file only turns flags into the store and
+//! server configurations and starts them: no serving logic lives here.
+
+mod settings;
+
+use server::{ProtocolMode, Server, ServerConfig};
+use settings::{Command, Settings};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+use store::{Store, StoreConfig};
+
+/// Exit status when the server cannot start (bind failure, bad store config): EX_OSERR.
+const EXIT_START_FAILED: u8 = 71;
+
+fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "bench") {
+        args.remove(0);
+        return bench::main(args);
+    }
+    let settings = match settings::parse_args(args) {
+        Ok(Command::Serve(s)) => s,
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1));
+        }
+    };
+    for warning in &settings.warnings {
+        eprintln!("{warning}");
+    }
+    if !settings.maxconns_fast {
+        eprintln!(
+            "-o no_maxconns_fast: connections over -c are always refused at once \
+             (ERROR Too many open connections), as with maxconns_fast"
+        );
+    }
+    match serve(&settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failed to start: {e}");
+            ExitCode::from(EXIT_START_FAILED)
+        }
+    }
+}
+
+fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let store_config = StoreConfig {
+        memory_limit: settings.memory_limit,
+        item_size_max: settings.item_size_max,
+        evict: !settings.no_evict,
+        cas_enabled: !settings.cas_disabled,
+        ..StoreConfig::default()
+    };
+    // The store lives as long as the process: leaking it gives every worker and every
+    // pinned item a plain `&'static` reference instead of reference counting per get.
+    let store: &'static Store = Box::leak(Box::new(Store::new(store_config)?));
+    let config = server_config(settings)?;
+    let server = Server::bind(config, store)?;
+    if settings.enable_coredumps {
+        raise_core_limit();
+    }
+    if settings.daemonize {
+        daemonize(settings.verbose > 0)?;
+    }
+    if settings.lock_memory {
+        lock_memory();
+    }
+    if let Some(path) = &settings.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            format!(
+                "Could not open the pid file {} for writing: {e}",
+                path.display()
+            )
+        })?;
+    }
+    if let Some(user) = &settings.user {
+        drop_privileges(user)?;
+    }
+    if settings.verbose > 0 {
+        for addr in server.local_addrs() {
+            eprintln!("listening on {addr}");
+        }
+    }
+    let result = server.run();
+    if let Some(path) = &settings.pid_file {
+        // memcached removes its pid file on a clean exit.
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
+    Ok(())
+}
+
+/// `-d`: detach from the terminal. Called before any thread exists (the server spawns
+/// its threads in `run`), which `fork` requires.
+fn daemonize(keep_stdio: bool) -> Result<(), String> {
+    // SAFETY: single-threaded at this point; daemon() forks and the parent exits.
+    if unsafe { libc::daemon(0, i32::from(keep_stdio)) } != 0 {
+        return Err(format!(
+            "failed to daemon() in order to daemonize: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// `-k`: lock all current and future pages in memory; memcached warns and carries on
+/// when the limit does not allow it.
+fn lock_memory() {
+    // SAFETY: mlockall only changes the process's paging; failure is reported.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        eprintln!(
+            "warning: -k: failed to lock memory ({}); carrying on without it",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// `-r`: let the process dump core of any size.
+fn raise_core_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass; failure is reported.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &unlimited) } != 0 {
+        eprintln!("failed to ensure corefile creation");
+    }
+}
+
+fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error>> {
+    let tcp = match s.tcp_port() {
+        Some(port) => tcp_addresses(&s.listen, port)?,
+        None => Vec::new(),
+    };
+    Ok(ServerConfig {
+        tcp,
+        unix_socket: s.unix_socket.clone(),
+        unix_mask: s.unix_mask,
+        threads: s.threads,
+        max_conns: s.max_conns,
+        reqs_per_event: s.reqs_per_event,
+        allow_shutdown: s.allow_shutdown,
+        verbose: s.verbose,
+        idle_timeout: (s.idle_timeout > 0).then(|| Duration::from_secs(s.idle_timeout)),
+        protocol: match s.protocol {
+            settings::ProtocolMode::Auto => ProtocolMode::Auto,
+            settings::ProtocolMode::Ascii => ProtocolMode::Ascii,
+            settings::ProtocolMode::Binary => ProtocolMode::Binary,
+        },
+        backlog: i32::try_from(s.backlog).unwrap_or(i32::MAX),
+        flush_enabled: s.flush_enabled,
+        tcp_port: s.port,
+        udp_port: s.udp_port,
+        interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),
+        ..ServerConfig::default()
+    })
+}
+
+/// memcached's `-l`: hosts or addresses, each optionally with `:port`; none means every
+/// interface, IPv4 and IPv6.
+fn tcp_addresses(listen: &[String], port: u16) -> Result<Vec<SocketAddr>, String> {
+    if listen.is_empty() {
+        let mut all = vec![SocketAddr::from(([0, 0, 0, 0], port))];
+        if ipv6_available() {
+            all.push(SocketAddr::from(([0u16; 8], port)));
+        }
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for entry in listen {
+        let with_port = if entry.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{entry}]:{port}")
+        } else if entry.starts_with('[') && entry.ends_with(']') {
+            format!("{entry}:{port}")
+        } else if entry.contains(':') {
+            entry.clone()
+        } else {
+            format!("{entry}:{port}")
+        };
+        let addrs = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve listen address {entry}: {e}"))?;
+        out.extend(addrs);
+    }
+    out.dedup();
+    Ok(out)
+}
+
+fn ipv6_available() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// `-u`: switch to this user after binding, as memcached does when started as root.
+fn drop_privileges(user: &str) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let name = std::ffi::CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
+    // SAFETY: getpwnam reads a NUL-terminated string and returns a pointer to static
+    // storage or null; we copy the ids out before any other call could overwrite it.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(format!("can't find the user {user} to switch to"));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record (see above).
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: plain syscalls on integer ids; failure is reported through the return value.
+    if unsafe { libc::setgid(gid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
+        return Err(format!("failed to assume identity of user {user}"));
+    }
+    Ok(())
+}

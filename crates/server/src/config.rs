@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// Listen backlog (`-b`).
     pub backlog: i32,
+    /// `flush_all` allowed (`-F` turns it off).
+    pub flush_enabled: bool,
     /// Protocol negotiation (`-B`).
     pub protocol: ProtocolMode,
     /// Values shown by `stats settings` that the server does not otherwise use.
@@ -65,6 +67,7 @@ impl Default for ServerConfig {
             verbose: 0,
             idle_timeout: None,
             backlog: 1024,
+            flush_enabled: true,
             protocol: ProtocolMode::Auto,
             tcp_port: 11211,
             udp_port: 0,

@@ -288,11 +288,17 @@ impl Connection {
             } => {
                 exec_text::attempted(attempted, &env.ctx);
                 let mut reply = Reply::new(&mut self.output, env.pool);
-                // memcached checks -A before the shutdown mode.
+                // memcached checks -A before the shutdown mode, and -F before the
+                // flush delay.
                 if error == text::ProtocolError::InvalidShutdownMode
                     && !env.ctx.config.allow_shutdown
                 {
                     reply.line(text::SHUTDOWN_NOT_ENABLED);
+                } else if attempted == text::Attempt::Flush
+                    && !env.ctx.config.flush_enabled
+                    && error != text::ProtocolError::Silenced
+                {
+                    reply.line(text::CLIENT_ERROR_FLUSH_NOT_ALLOWED);
                 } else {
                     reply.line(error.reply());
                 }

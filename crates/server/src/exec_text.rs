@@ -250,6 +250,10 @@ pub(crate) fn execute(
         }
         Request::FlushAll { exptime, noreply } => {
             WorkerStats::bump(&ctx.worker.cmd_flush, 1);
+            if !ctx.config.flush_enabled {
+                reply.unless(noreply, text::CLIENT_ERROR_FLUSH_NOT_ALLOWED);
+                return Action::Done { data: 0 };
+            }
             store.flush_all(exptime);
             reply.unless(noreply, text::OK);
         }

@@ -310,7 +310,10 @@ pub fn write_settings(
         ("lru_crawler_sleep", "100"),
         ("lru_crawler_tocrawl", "0"),
         ("tail_repair_time", "0"),
-        ("flush_enabled", "yes"),
+        (
+            "flush_enabled",
+            if config.flush_enabled { "yes" } else { "no" },
+        ),
         ("dump_enabled", "yes"),
         ("hash_algorithm", "murmur3"),
         ("lru_maintainer_thread", "yes"),
