@@ -23,6 +23,9 @@ enum Listener {
 const SIGNAL: Token = Token(usize::MAX - 1);
 const WAKE: Token = Token(usize::MAX - 2);
 
+/// How often the acceptor reclaims expired and flushed segments.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reply to a client over the connection limit, as memcached sends it.
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
@@ -156,8 +159,11 @@ impl Acceptor {
         }
         let mut next = 0usize;
         let mut events = Events::with_capacity(256);
+        let mut last_sweep = std::time::Instant::now();
         'serve: loop {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            // Wake at least once a second to reclaim expired segments here, so a mass
+            // expiry never lands on some request's path.
+            if let Err(e) = self.poll.poll(&mut events, Some(SWEEP_INTERVAL)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -179,6 +185,10 @@ impl Acceptor {
             }
             if self.shutdown.requested.load(Relaxed) {
                 break;
+            }
+            if last_sweep.elapsed() >= SWEEP_INTERVAL {
+                last_sweep = std::time::Instant::now();
+                self.store.sweep();
             }
         }
         // Stop accepting first, then let workers finish what is in flight.

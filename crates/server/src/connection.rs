@@ -64,6 +64,15 @@ pub(crate) enum Finish {
     Text { mode: StoreMode, noreply: bool },
 }
 
+impl Finish {
+    /// Whether "\r\n" follows the value on the wire (text and meta; not binary).
+    fn has_terminator(&self) -> bool {
+        match self {
+            Finish::Text { .. } => true,
+        }
+    }
+}
+
 /// A storage command whose value is arriving.
 pub(crate) enum Pending {
     /// Nothing in progress: parse the next request.
@@ -80,7 +89,7 @@ pub(crate) enum Pending {
 }
 
 /// What one step of input processing achieved.
-enum Step {
+pub(crate) enum Step {
     /// A request was answered.
     Served,
     /// Bytes moved; keep going.
@@ -91,24 +100,31 @@ enum Step {
     Close,
 }
 
+/// Which protocol family a connection speaks, decided by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     Undecided,
+    /// Classic text and meta commands.
     Text,
+    /// memcached's binary protocol.
+    Binary,
 }
 
+/// Fields are crate-visible so that each protocol's connection logic can live in its
+/// own file (`impl Connection` blocks in `exec_*.rs`).
 pub(crate) struct Connection {
-    stream: Stream,
-    input: ReadBuffer,
-    output: SendQueue<Pinned>,
-    pending: Pending,
-    info: Arc<ConnInfo>,
-    dialect: Dialect,
-    mode: ProtocolMode,
-    /// Reading paused until output drains (backpressure), or for good (shutdown).
-    paused: bool,
-    reading_stopped: bool,
-    closing: bool,
+    pub(crate) stream: Stream,
+    pub(crate) input: ReadBuffer,
+    pub(crate) output: SendQueue<Pinned>,
+    pub(crate) pending: Pending,
+    pub(crate) info: Arc<ConnInfo>,
+    pub(crate) dialect: Dialect,
+    pub(crate) mode: ProtocolMode,
+    /// Reading paused until output drains (backpressure).
+    pub(crate) paused: bool,
+    /// Shutdown: no new requests, only flushing.
+    pub(crate) reading_stopped: bool,
+    pub(crate) closing: bool,
 }
 
 impl Connection {
@@ -230,7 +246,7 @@ impl Connection {
     }
 
     /// Reads more input into the buffer.
-    fn fill(&mut self, env: &mut Env<'_>) -> Step {
+    pub(crate) fn fill(&mut self, env: &mut Env<'_>) -> Step {
         match self.input.fill(env.pool, &mut self.stream, MAX_LINE) {
             Outcome::Done(0) => Step::Close,
             Outcome::Done(n) => {
@@ -261,17 +277,28 @@ impl Connection {
             return self.fill(env);
         }
         if self.dialect == Dialect::Undecided {
-            if self.input.data()[0] == 0x80 || self.mode == ProtocolMode::Binary {
-                // The binary protocol arrives with its own issue; until then a binary
-                // client is told nothing and disconnected rather than misparsed.
-                return Step::Close;
-            }
-            self.dialect = Dialect::Text;
+            // memcached's -B: auto decides by the first byte (0x80 is a binary request
+            // magic); ascii and binary force one.
+            self.dialect = match self.mode {
+                ProtocolMode::Ascii => Dialect::Text,
+                ProtocolMode::Binary => Dialect::Binary,
+                ProtocolMode::Auto if self.input.data()[0] == 0x80 => Dialect::Binary,
+                ProtocolMode::Auto => Dialect::Text,
+            };
         }
-        self.step_text(env)
+        match self.dialect {
+            Dialect::Binary => self.step_binary(env),
+            Dialect::Text | Dialect::Undecided => self.step_text(env),
+        }
     }
 
-    fn step_text(&mut self, env: &mut Env<'_>) -> Step {
+    /// The binary protocol arrives with its own issue; until then a binary client is
+    /// disconnected rather than misparsed.
+    fn step_binary(&mut self, _env: &mut Env<'_>) -> Step {
+        Step::Close
+    }
+
+    pub(crate) fn step_text(&mut self, env: &mut Env<'_>) -> Step {
         let buffered = self.input.data();
         let (request, consumed) = match text::parse(buffered) {
             text::Parse::Request { request, consumed } => (request, consumed),
@@ -344,12 +371,12 @@ impl Connection {
     }
 
     /// A large value: copy what is buffered, read the rest straight into the
-    /// reservation, then check the "\r\n" and commit.
-    fn continue_value(&mut self, env: &mut Env<'_>) -> Step {
+    /// reservation, then (text protocols) check the "\r\n" and commit.
+    pub(crate) fn continue_value(&mut self, env: &mut Env<'_>) -> Step {
         let Pending::Value {
             reservation,
             filled,
-            ..
+            finish,
         } = &mut self.pending
         else {
             return Step::Progress;
@@ -370,11 +397,16 @@ impl Connection {
                 Outcome::Abort(_) => Step::Close,
             };
         }
-        if self.input.len() < 2 {
-            return self.fill(env);
-        }
-        let terminated = &self.input.data()[..2] == b"\r\n";
-        self.input.consume(2);
+        let terminated = if finish.has_terminator() {
+            if self.input.len() < 2 {
+                return self.fill(env);
+            }
+            let ok = &self.input.data()[..2] == b"\r\n";
+            self.input.consume(2);
+            ok
+        } else {
+            true
+        };
         let Pending::Value {
             reservation,
             finish,
