@@ -55,6 +55,7 @@ scripts! {
     cas_disabled,
     commands,
     delete_touch,
+    disabled_commands,
     errors,
     expiry,
     flush,

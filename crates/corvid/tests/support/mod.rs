@@ -33,6 +33,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// A port picked by the kernel can be taken by someone else before the server binds it.
 const PORT_ATTEMPTS: usize = 5;
 
+/// Why a server did not come up.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The exit status, if the process exited (rather than hanging without accepting).
+    pub code: Option<i32>,
+    /// What the process wrote to stdout and stderr.
+    pub output: String,
+    /// A readable account: command line, status, output.
+    pub report: String,
+}
+
 /// Which implementation a `Server` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
@@ -201,8 +212,25 @@ impl Server {
 
     /// Either implementation, over either transport.
     pub fn start(implementation: Implementation, args: &[&str], transport: Transport) -> Server {
-        let mut last_failure = String::new();
-        for _ in 0..PORT_ATTEMPTS {
+        Server::try_start(implementation, args, transport).unwrap_or_else(|refusal| {
+            panic!(
+                "{} did not start: {}",
+                implementation.name(),
+                refusal.report
+            )
+        })
+    }
+
+    /// Like `start`, but a server that exits or never accepts is an `Err`, for tests of
+    /// command lines a server must refuse.
+    pub fn try_start(
+        implementation: Implementation,
+        args: &[&str],
+        transport: Transport,
+    ) -> Result<Server, Refusal> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let dir = TempDir::new(implementation.name());
             let (endpoint, mut full_args) = match transport {
                 Transport::Tcp => {
@@ -246,44 +274,53 @@ impl Server {
                 dir,
             };
             match server.wait_until_accepting() {
-                Ok(()) => return server,
-                Err(failure) => {
+                Ok(()) => return Ok(server),
+                Err(refusal) => {
                     // Someone else took the port between our probe and the server's bind.
                     let port_taken = matches!(transport, Transport::Tcp)
-                        && (failure.contains("in use") || failure.contains("EADDRINUSE"));
-                    last_failure = failure;
-                    if !port_taken {
-                        break;
+                        && (refusal.output.contains("in use")
+                            || refusal.output.contains("EADDRINUSE"));
+                    if !port_taken || attempt == PORT_ATTEMPTS {
+                        return Err(refusal);
                     }
                 }
             }
         }
-        panic!("{} did not start: {last_failure}", implementation.name());
     }
 
     /// Polls with a connection attempt until the server accepts one, it exits, or the
     /// startup deadline passes.
-    fn wait_until_accepting(&mut self) -> Result<(), String> {
+    fn wait_until_accepting(&mut self) -> Result<(), Refusal> {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "{} {:?} exited with {status} before accepting connections; its output:\n{}",
-                    self.implementation.name(),
-                    self.args,
-                    self.log()
-                ));
+                let output = self.log();
+                return Err(Refusal {
+                    code: status.code(),
+                    report: format!(
+                        "{} {:?} exited with {status} before accepting connections; its \
+                         output:\n{output}",
+                        self.implementation.name(),
+                        self.args,
+                    ),
+                    output,
+                });
             }
             if self.try_connect().is_ok() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} {:?} accepted no connection within {STARTUP_DEADLINE:?}; its output:\n{}",
-                    self.implementation.name(),
-                    self.args,
-                    self.log()
-                ));
+                let output = self.log();
+                return Err(Refusal {
+                    code: None,
+                    report: format!(
+                        "{} {:?} accepted no connection within {STARTUP_DEADLINE:?}; its \
+                         output:\n{output}",
+                        self.implementation.name(),
+                        self.args,
+                    ),
+                    output,
+                });
             }
             std::thread::sleep(POLL_INTERVAL);
         }

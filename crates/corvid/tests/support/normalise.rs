@@ -57,6 +57,8 @@ pub const COMPARED_STATS: &[&str] = &[
     "auth_enabled_ascii",
     "item_size_max",
     "flush_enabled",
+    "dump_enabled",
+    "maxconns_fast",
     "idle_timeout",
     // stats sizes
     "sizes_status",
