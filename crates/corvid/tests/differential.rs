@@ -69,6 +69,7 @@ scripts! {
     retrieval,
     shutdown,
     shutdown_enabled,
+    shutdown_graceful,
     sizes,
     sizes_large_limit,
     sizes_small_limit,
