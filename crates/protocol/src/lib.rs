@@ -4,4 +4,5 @@
 //! and appends reply bytes to a buffer. It must never do IO, never touch the cache,
 //! never panic on any input and never allocate per request.
 
+pub mod binary;
 pub mod text;
