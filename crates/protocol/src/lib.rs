@@ -5,4 +5,5 @@
 //! never panic on any input and never allocate per request.
 
 pub mod binary;
+pub mod meta;
 pub mod text;
