@@ -1,5 +1,5 @@
 //! Bytes in, bytes out: the one place where Corvid talks to the operating system's
-//! stream sockets.
+//! sockets (streams and datagrams).
 //!
 //! Every IO call answers one of three [`Outcome`]s: progress was made (`Done`), nothing
 //! can happen until the socket is ready again (`Retry`), or the channel is finished
@@ -15,8 +15,10 @@
 //! ```
 //!
 //! This crate must never know about a protocol or the cache: it moves bytes, keeps the
-//! per-connection buffers ([`ReadBuffer`], [`SendQueue`]) and their pool ([`BufferPool`]).
+//! per-connection buffers ([`ReadBuffer`], [`SendQueue`]) and their pool ([`BufferPool`]),
+//! and frames UDP [`datagram`]s as memcached does.
 
+pub mod datagram;
 mod outcome;
 mod pool;
 mod read_buffer;
