@@ -454,6 +454,16 @@ impl Scan {
                 }
                 Some(self.pos)
             }
+            Expect::Line(prefix) => {
+                while let Some(nl) = buf[self.pos..].iter().position(|&b| b == b'\n') {
+                    let line = &buf[self.pos..self.pos + nl + 1];
+                    self.pos += nl + 1;
+                    if line.starts_with(prefix) {
+                        return Some(self.pos);
+                    }
+                }
+                None
+            }
             Expect::Bytes(n) => (buf.len() >= *n).then_some(*n),
             Expect::Close => None,
             Expect::Frames(n) => {

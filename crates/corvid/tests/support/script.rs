@@ -13,6 +13,7 @@
 //! queue " k1"                     append to the next write without writing yet
 //! expect lines 1                  read a reply of N lines
 //! expect until "END\r\n" [N]      read until the Nth occurrence of the bytes
+//! expect line "VERSION "          read through the first line that starts with the bytes
 //! expect bytes N                  read exactly N bytes
 //! expect close                    read until the server closes the connection
 //! expect stats                    read STAT lines and their terminator, normalised as stats
@@ -77,6 +78,8 @@ pub enum Part {
 pub enum Expect {
     Lines(usize),
     Until(Vec<u8>, usize),
+    /// Through the first line that starts with these bytes.
+    Line(Vec<u8>),
     Bytes(usize),
     Close,
     Stats,
@@ -285,6 +288,13 @@ fn parse_expect(rest: &str) -> Result<Expect, String> {
         "stats" => Ok(Expect::Stats),
         "stats-shape" => Ok(Expect::StatsShape),
         "frames" => Ok(Expect::Frames(number(rest)?)),
+        "line" => {
+            let (bytes, after) = parse_quoted(rest)?;
+            if !after.trim().is_empty() {
+                return Err(format!("unexpected {after:?} after the line prefix"));
+            }
+            Ok(Expect::Line(plain(bytes, "`line`")?))
+        }
         "until" => {
             let (bytes, after) = parse_quoted(rest)?;
             let plain = plain(bytes, "`until`")?;
