@@ -13,7 +13,8 @@
 //! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
 //! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
 //! [`Store::claim_win`] (one winner per item version) and [`Store::vivify`] (placeholder on
-//! a miss whose creator wins).
+//! a miss whose creator wins), and in `store/meta.rs` the meta commands' own operations:
+//! [`Store::meta_get`], [`Store::meta_delete`], [`Store::meta_delta`].
 
 mod clock;
 mod config;
@@ -33,4 +34,7 @@ pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};
 pub use stats::StoreStats;
-pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};
+pub use store::{
+    CommitOptions, DeltaOutcome, InvalidateOutcome, MetaDelete, MetaDeleteOutcome, MetaDelta,
+    MetaDeltaOutcome, MetaRead, Store, StoreMode, StoreOutcome,
+};

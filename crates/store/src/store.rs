@@ -12,6 +12,9 @@ use crate::segments::{Keep, Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::stats::{bump, Counters, StoreStats};
 use crate::ttl;
 use parking_lot::{Mutex, RwLock};
+
+mod meta;
+pub use meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -51,8 +54,12 @@ pub struct CommitOptions {
     /// Give the new item this CAS instead of a fresh one (meta `E`).
     pub new_cas: Option<u64>,
     /// Meta `I` on a set: when `compare_cas` is older than the item's CAS the value is still
-    /// stored, marked stale, instead of failing with Exists.
+    /// stored, marked stale (keeping the old item's handed-out win token), instead of
+    /// failing with Exists.
     pub invalidate: bool,
+    /// Meta `ms` with `N` in append/prepend mode: on a miss, store the value as a new item
+    /// (with the reservation's own flags and expiry) instead of answering NotStored.
+    pub vivify_on_miss: bool,
 }
 
 /// What `invalidate` found.
@@ -456,6 +463,12 @@ impl Store {
             return None;
         };
         bump(&c.touch_hits);
+        self.retime(&item, exptime, now);
+        Some(item)
+    }
+
+    /// Gives a pinned item a new expiry in place.
+    pub(crate) fn retime(&self, item: &ItemRef<'_>, exptime: i64, now: u64) {
         let d = exptime::deadline(exptime, now);
         let rel = self.rel_deadline(d);
         // SAFETY: the item is pinned by `item`.
@@ -473,7 +486,6 @@ impl Store {
         self.seg_of(item.heap_off)
             .max_deadline
             .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
-        Some(item)
     }
 
     fn counters(&self, key: &[u8]) -> &Counters {
@@ -577,7 +589,19 @@ impl Store {
         let c = &shard.counters;
         bump(&c.cmd_set);
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
-            return self.concat(r, mode == StoreMode::Append, now);
+            return match self.concat(r, mode == StoreMode::Append, opts, now) {
+                None => self.commit_reserved(
+                    r,
+                    StoreMode::Add,
+                    CommitOptions {
+                        compare_cas: None,
+                        vivify_on_miss: false,
+                        ..opts
+                    },
+                    win,
+                ),
+                Some(outcome) => outcome,
+            };
         }
         let compare = match mode {
             StoreMode::Cas(v) => Some(v),
@@ -589,6 +613,7 @@ impl Store {
         let found = t.find(r.hash, |o| self.key_matches(o, key));
         let old = found.filter(|&(_, off)| self.dead(self.item(off), now).is_none());
         let mut stale = false;
+        let mut inherit_win = false;
         if let Some(want) = compare {
             match old {
                 None => {
@@ -603,6 +628,11 @@ impl Store {
                     if cur != want || !comparable {
                         if opts.invalidate && want < cur {
                             stale = true;
+                            // memcached keeps the token: whoever won the recache still
+                            // holds it, so readers of the stale value see Z, not W.
+                            // SAFETY: linked item, shard write lock held.
+                            inherit_win =
+                                unsafe { self.item(off).life().load(Ordering::Relaxed) } & WIN != 0;
                         } else {
                             bump(&c.cas_badval);
                             return StoreOutcome::Exists;
@@ -634,7 +664,7 @@ impl Store {
             if stale {
                 r.it.set_stale();
             }
-            if win {
+            if win || inherit_win {
                 r.it.life().fetch_or(WIN, Ordering::Relaxed);
             }
         }
@@ -732,7 +762,14 @@ impl Store {
         }
     }
 
-    fn concat(&self, r: &Reservation<'_>, append: bool, now: u64) -> StoreOutcome {
+    /// Append/prepend. None: the key is missing and the caller asked to vivify.
+    fn concat(
+        &self,
+        r: &Reservation<'_>,
+        append: bool,
+        opts: CommitOptions,
+        now: u64,
+    ) -> Option<StoreOutcome> {
         // SAFETY: the reservation pins its item.
         let (key, extra) = unsafe { (r.it.key(), r.it.value()) };
         let c = &self.shards[r.shard].counters;
@@ -740,11 +777,15 @@ impl Store {
             key,
             now,
             |old| {
+                // memcached's simplified CAS check for append/prepend.
+                if opts.compare_cas.is_some_and(|want| want != old.cas_value()) {
+                    return Err(StoreOutcome::Exists);
+                }
                 let vlen = old.vlen() + extra.len();
                 if memcached_item_size(key.len(), vlen, old.flags(), self.cfg.cas_enabled)
                     > self.cfg.item_size_max
                 {
-                    return Err(());
+                    return Err(StoreOutcome::NotStored);
                 }
                 // SAFETY: `old` is pinned by derive.
                 let life = unsafe { old.life().load(Ordering::Relaxed) };
@@ -755,7 +796,7 @@ impl Store {
                     access: now,
                     fetched: false,
                     stale: false,
-                    cas: self.new_cas(),
+                    cas: opts.new_cas.unwrap_or_else(|| self.new_cas()),
                 })
             },
             |old, out| {
@@ -770,20 +811,21 @@ impl Store {
                 }
             },
         );
-        match res {
+        Some(match res {
             Ok(cas) => {
                 bump(&c.total_items);
                 StoreOutcome::Stored { cas }
             }
             // memcached 1.6.18 answers NOT_STORED and counts nothing when the result would
-            // exceed -I.
-            Err(DeriveError::Abort(())) => StoreOutcome::NotStored,
+            // exceed -I; EXISTS for a CAS mismatch.
+            Err(DeriveError::Abort(outcome)) => outcome,
             Err(DeriveError::NoMemory) => {
                 bump(&c.store_no_memory);
                 StoreOutcome::NotStored
             }
+            Err(DeriveError::Missing) if opts.vivify_on_miss => return None,
             Err(DeriveError::Missing) => StoreOutcome::NotStored,
-        }
+        })
     }
 
     /// Removes `key`; true if a live item was there. Counts `delete_hits`/`delete_misses`.
