@@ -25,6 +25,7 @@ fn set(s: &Store, k: &[u8], v: &[u8], exptime: i64) -> u64 {
 const READ: MetaRead = MetaRead {
     bump: true,
     touch: None,
+    vivify: None,
 };
 
 #[test]
@@ -35,11 +36,11 @@ fn meta_get_counts_touch_hits_and_respects_no_bump() {
     c.advance(5);
     let quiet = MetaRead {
         bump: false,
-        touch: None,
+        ..READ
     };
-    assert!(!s.meta_get(b"k", quiet).expect("hit").fetched_before());
+    assert!(!s.meta_get(b"k", quiet).expect("hit").0.fetched_before());
     // `u` left no trace: the next read still sees an unfetched item accessed 5 s ago.
-    let i = s.meta_get(b"k", READ).expect("hit");
+    let (i, _) = s.meta_get(b"k", READ).expect("hit");
     assert!(!i.fetched_before());
     assert_eq!(i.last_access_ago(), 5);
     drop(i);
@@ -47,15 +48,25 @@ fn meta_get_counts_touch_hits_and_respects_no_bump() {
         .meta_get(
             b"k",
             MetaRead {
-                bump: true,
                 touch: Some(100),
+                ..READ
             },
         )
-        .expect("hit");
+        .expect("hit")
+        .0;
     assert_eq!(touched.ttl_remaining(), 100);
     drop(touched);
+    let viv = MetaRead {
+        vivify: Some((30, Some(99))),
+        ..READ
+    };
+    let (i, created) = s.meta_get(b"new", viv).expect("vivified");
+    assert!(created && i.win_claimed());
+    assert_eq!((i.value(), i.cas(), i.ttl_remaining()), (&b""[..], 99, 30));
+    drop(i);
+    assert!(!s.meta_get(b"new", viv).expect("hit").1);
     let st = s.stats();
-    assert_eq!((st.get_hits, st.get_misses, st.touch_hits), (2, 1, 1));
+    assert_eq!((st.get_hits, st.get_misses, st.touch_hits), (4, 1, 1));
 }
 
 #[test]
@@ -63,7 +74,7 @@ fn exactly_one_winner_per_item_version() {
     let (s, _) = store();
     assert!(s.vivify_with(b"k", 30, Some(99)).expect("room"));
     assert!(!s.vivify_with(b"k", 30, None).expect("room"));
-    let i = s.meta_get(b"k", READ).expect("placeholder");
+    let (i, _) = s.meta_get(b"k", READ).expect("placeholder");
     assert_eq!((i.value(), i.cas()), (&b""[..], 99));
     assert!(i.win_claimed());
     assert!(!s.claim_win(&i));
@@ -78,7 +89,7 @@ fn exactly_one_winner_per_item_version() {
         },
     );
     assert!(matches!(out, MetaDeleteOutcome::Kept { .. }));
-    let i = s.meta_get(b"k", READ).expect("stale");
+    let (i, _) = s.meta_get(b"k", READ).expect("stale");
     assert!(i.is_stale() && !i.win_claimed());
     assert_eq!(i.ttl_remaining(), 60);
     assert!(s.claim_win(&i));

@@ -15,6 +15,9 @@ pub struct MetaRead {
     pub bump: bool,
     /// `T`: set this exptime on a hit (then counted as a touch, as memcached does).
     pub touch: Option<i64>,
+    /// `N` (with `E`): on a miss create an empty placeholder with this exptime (and CAS),
+    /// whose win token the caller holds; counted as a hit, not a miss.
+    pub vivify: Option<(i64, Option<u64>)>,
 }
 
 /// What `md` does.
@@ -85,7 +88,33 @@ enum DeltaAbort {
 impl Store {
     /// `mg`: a lookup counted as memcached counts it (a hit with `touch` as a touch hit,
     /// anything else as a get), touching the item in place when asked.
-    pub fn meta_get(&self, key: &[u8], read: MetaRead) -> Option<ItemRef<'_>> {
+    /// The flag is true when this call created the item (`vivify`).
+    pub fn meta_get(&self, key: &[u8], read: MetaRead) -> Option<(ItemRef<'_>, bool)> {
+        match self.meta_lookup(key, read, read.vivify.is_none()) {
+            Some(item) => Some((item, false)),
+            None => {
+                let (exptime, cas) = read.vivify?;
+                let created = match self.vivify_with(key, exptime, cas) {
+                    Ok(created) => created,
+                    Err(_) => {
+                        self.count_miss(key);
+                        return None;
+                    }
+                };
+                // The placeholder (or whatever a racing writer put there) is read as a hit.
+                let item = self.meta_lookup(key, read, true)?;
+                Some((item, created))
+            }
+        }
+    }
+
+    fn count_miss(&self, key: &[u8]) {
+        let c = self.counters(key);
+        bump(&c.cmd_get);
+        bump(&c.get_misses);
+    }
+
+    fn meta_lookup(&self, key: &[u8], read: MetaRead, count_miss: bool) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
         self.tick(now);
         let h = index::hash(self.seed, key);
@@ -105,6 +134,7 @@ impl Store {
                 }
                 Some(item)
             }
+            Err(_) if !count_miss => None,
             Err(why) => {
                 bump(&c.cmd_get);
                 bump(&c.get_misses);
