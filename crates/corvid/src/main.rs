@@ -142,8 +142,14 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         Some(port) => tcp_addresses(&s.listen, port)?,
         None => Vec::new(),
     };
+    // memcached binds UDP on the same interfaces as TCP; a Unix socket turns both off.
+    let udp = match s.unix_socket {
+        None if s.udp_port != 0 => tcp_addresses(&s.listen, s.udp_port)?,
+        _ => Vec::new(),
+    };
     Ok(ServerConfig {
         tcp,
+        udp,
         unix_socket: s.unix_socket.clone(),
         unix_mask: s.unix_mask,
         threads: s.threads,

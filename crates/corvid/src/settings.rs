@@ -515,10 +515,6 @@ impl Builder {
         if udp_port != 0 && !self.port_given {
             s.port = udp_port;
         }
-        if udp_port != 0 && s.unix_socket.is_none() {
-            let line = format!("-U {udp_port}: UDP is not yet supported (issue 7); ignored");
-            self.warn(line);
-        }
         Ok(self.settings)
     }
 }

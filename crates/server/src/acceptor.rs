@@ -32,6 +32,8 @@ const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 pub(crate) struct Acceptor {
     poll: Poll,
     listeners: Vec<Listener>,
+    /// Bound UDP sockets; every worker serves a duplicate of each.
+    udp: Vec<std::net::UdpSocket>,
     config: Arc<ServerConfig>,
     store: &'static Store,
     stats: Arc<ServerStats>,
@@ -66,6 +68,26 @@ fn listen_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// A UDP socket as memcached sets one up: address reuse, v6 only for v6, and send and
+/// receive buffers as large as the system allows (a multi-get reply leaves in a burst).
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // The kernel caps these at its maximum; a refusal only leaves the default.
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_SIZE);
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_SIZE);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Socket buffer size asked for UDP sockets.
+const UDP_BUFFER_SIZE: usize = 4 << 20;
+
 impl Acceptor {
     pub(crate) fn bind(
         config: Arc<ServerConfig>,
@@ -94,7 +116,14 @@ impl Acceptor {
             })?;
             listeners.push(Listener::Tcp(l));
         }
-        if listeners.is_empty() {
+        let mut udp = Vec::new();
+        for addr in &config.udp {
+            udp.push(bind_udp(*addr).map_err(|source| ServerError::Listen {
+                what: format!("udp {addr}"),
+                source,
+            })?);
+        }
+        if listeners.is_empty() && udp.is_empty() {
             return Err(ServerError::NoListeners);
         }
         for (i, l) in listeners.iter_mut().enumerate() {
@@ -126,6 +155,7 @@ impl Acceptor {
         Ok(Acceptor {
             poll,
             listeners,
+            udp,
             config,
             store,
             stats,
@@ -155,6 +185,10 @@ impl Acceptor {
                 self.stats.clone(),
                 self.shutdown.clone(),
                 registry.clone(),
+                self.udp
+                    .iter()
+                    .map(std::net::UdpSocket::try_clone)
+                    .collect::<io::Result<_>>()?,
             )?);
         }
         let mut next = 0usize;
@@ -194,6 +228,7 @@ impl Acceptor {
         // Stop accepting first, then let workers finish what is in flight.
         self.stats.accepting.store(0, Relaxed);
         self.listeners.clear();
+        self.udp.clear();
         if let Some(path) = &self.config.unix_socket {
             let _ = std::fs::remove_file(path);
         }

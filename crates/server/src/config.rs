@@ -20,6 +20,8 @@ pub enum ProtocolMode {
 pub struct ServerConfig {
     /// TCP addresses to listen on (empty: no TCP).
     pub tcp: Vec<SocketAddr>,
+    /// UDP addresses to serve (`-U`; empty: no UDP).
+    pub udp: Vec<SocketAddr>,
     /// Unix socket path (`-s`).
     pub unix_socket: Option<PathBuf>,
     /// Permissions of the Unix socket (`-a`, octal).
@@ -58,6 +60,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             tcp: Vec::new(),
+            udp: Vec::new(),
             unix_socket: None,
             unix_mask: 0o700,
             threads: 4,

@@ -25,6 +25,7 @@ mod exec_text;
 mod run_queue;
 mod stats;
 mod stream;
+mod udp;
 mod worker;
 
 pub use config::{ProtocolMode, ServerConfig};

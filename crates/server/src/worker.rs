@@ -101,6 +101,8 @@ pub(crate) struct Worker {
     shutdown: Arc<Shutdown>,
     registry: Arc<ConnRegistry>,
     stopping: Option<Instant>,
+    /// This worker's duplicates of the UDP sockets, which every worker serves.
+    udp: crate::udp::UdpPorts,
 }
 
 use crate::stats::unix_now;
@@ -113,8 +115,10 @@ impl Worker {
         stats: Arc<ServerStats>,
         shutdown: Arc<Shutdown>,
         registry: Arc<ConnRegistry>,
+        udp: Vec<std::net::UdpSocket>,
     ) -> std::io::Result<WorkerHandle> {
         let poll = Poll::new()?;
+        let udp = crate::udp::UdpPorts::new(udp, poll.registry())?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let queue = Arc::new(RunQueue::new(waker));
         let mut worker = Worker {
@@ -130,6 +134,7 @@ impl Worker {
             shutdown,
             registry,
             stopping: None,
+            udp,
         };
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -265,6 +270,9 @@ impl Worker {
     }
 
     fn drive(&mut self, token: Token) {
+        if self.udp.owns(token) {
+            return self.drive_udp(token);
+        }
         let Some(slot) = self.conns.get_mut(token.0) else {
             return;
         };
@@ -290,6 +298,27 @@ impl Worker {
                     self.close(token);
                 }
             }
+        }
+    }
+
+    /// Serves datagrams from one UDP socket; none once shutdown has begun.
+    fn drive_udp(&mut self, token: Token) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let mut env = Env {
+            ctx: Ctx {
+                store: self.store,
+                stats: &self.stats,
+                worker: &self.stats.workers[self.id],
+                config: &self.config,
+                shutdown: &self.shutdown,
+                registry: &self.registry,
+            },
+            pool: &mut self.pool,
+        };
+        if self.udp.drive(token, &mut env) == Drive::Yielded {
+            self.ready.push(token);
         }
     }
 

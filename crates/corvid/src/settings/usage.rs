@@ -29,7 +29,7 @@ pub(super) fn help() -> String {
 /// Corvid, and print a warning; `[refused]` ones would weaken security if ignored.
 const HELP: &str = "\
 -p, --port=<num>          TCP port to listen on; 0 turns TCP off (default: 11211)
--U, --udp-port=<num>      UDP port to listen on (default: 0, off) [ignored: UDP not yet supported]
+-U, --udp-port=<num>      UDP port to listen on (default: 0, off)
 -s, --unix-socket=<file>  listen on a UNIX socket instead of TCP and UDP
 -a, --unix-mask=<mask>    octal permissions of the UNIX socket (default: 700)
 -A, --enable-shutdown     allow the text \"shutdown\" command

@@ -1,0 +1,566 @@
+//! The UDP transport (`-U`): text and meta requests in datagrams, answered the way
+//! memcached 1.6 answers them.
+//!
+//! Every worker serves every UDP socket (a duplicate of the bound descriptor, registered
+//! in the worker's own poll), as memcached's threads share theirs: the kernel gives each
+//! datagram to one reader, and replies go back to its sender. Nothing outlives a
+//! datagram: a request must fit in one, and one that does not (a value cut short, a line
+//! without its newline) is dropped and counted, where memcached would keep the rest and
+//! mix it up with whatever datagram came next.
+//!
+//! Replies are cut into memcached's "response objects", because each is framed on its own
+//! (sequence numbers from 0, `total` its own datagram count): one per request, and for
+//! `get`/`gets`/`gat`/`gats` one per key (a miss is an empty one, the last key's carries
+//! `END`). memcached sends them at the end of the datagram and after every retrieval
+//! command; an empty one goes out as a bare header unless it directly follows one just
+//! sent; a `noreply` one is not sent. [`plan`] reproduces that, so the datagrams match
+//! 1.6.18's byte for byte.
+
+use crate::connection::{Ctx, Drive, Env, Pinned};
+use crate::exec_text::{self, Action, Reply};
+use crate::stats::WorkerStats;
+use channel::datagram::{self, FrameHeader, Malformed, Received};
+use channel::{BufferPool, Outcome, SendQueue};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use protocol::text::{self, Keys, Request};
+use std::collections::VecDeque;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+/// Poll tokens of UDP sockets count down from just below the worker's waker
+/// (`usize::MAX`), far from the small slab keys of connections.
+const FIRST_TOKEN: usize = usize::MAX - 1;
+/// More UDP sockets than any `-l` list yields.
+const MAX_SOCKETS: usize = 1 << 16;
+/// Reply datagrams a worker holds while the socket's send buffer is full. Beyond this the
+/// rest of a reply is dropped (UDP promises no delivery) rather than buffered without
+/// bound.
+const MAX_UNSENT_BYTES: usize = 4 << 20;
+
+/// Datagrams a worker dropped without answering, by reason. memcached has no counter for
+/// these; `-vv` logs each one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Drops {
+    /// Eight bytes or fewer: no request after the frame header.
+    pub(crate) short: u64,
+    /// A frame header announcing other than one datagram.
+    pub(crate) fragmented: u64,
+    /// A request not complete within its datagram (line or value cut short).
+    pub(crate) incomplete: u64,
+    /// A line memcached answers by closing a stream (HTTP, over-long): the whole
+    /// datagram's replies are dropped, as memcached drops them.
+    pub(crate) closed: u64,
+    /// Reply datagrams that could not be sent (send error, or too many waiting).
+    pub(crate) unsent: u64,
+}
+
+/// One response object: a span of the collected reply bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Response {
+    start: usize,
+    end: usize,
+    /// A `noreply` request: nothing to send.
+    skip: bool,
+}
+
+impl Response {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// A reply datagram waiting for room in the socket's send buffer.
+struct Unsent {
+    socket: usize,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// One worker's side of the UDP sockets.
+pub(crate) struct UdpPorts {
+    sockets: Vec<UdpSocket>,
+    /// Receive buffer, big enough for any datagram (allocated with the first socket).
+    input: Vec<u8>,
+    output: SendQueue<Pinned>,
+    /// Reply bytes of the responses not yet sent.
+    replies: Vec<u8>,
+    responses: Vec<Response>,
+    unsent: VecDeque<Unsent>,
+    unsent_bytes: usize,
+    pub(crate) drops: Drops,
+}
+
+impl UdpPorts {
+    /// Takes this worker's duplicates of the bound sockets and registers them in its poll.
+    pub(crate) fn new(sockets: Vec<UdpSocket>, registry: &Registry) -> std::io::Result<UdpPorts> {
+        if sockets.len() > MAX_SOCKETS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "too many UDP sockets",
+            ));
+        }
+        for (i, socket) in sockets.iter().enumerate() {
+            socket.set_nonblocking(true)?;
+            // Edge-triggered, registered once; writable wakes a worker holding unsent
+            // replies.
+            registry.register(
+                &mut SourceFd(&socket.as_raw_fd()),
+                Token(FIRST_TOKEN - i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+        }
+        let input = if sockets.is_empty() {
+            Vec::new()
+        } else {
+            vec![0; datagram::MAX_RECEIVE]
+        };
+        Ok(UdpPorts {
+            sockets,
+            input,
+            output: SendQueue::new(),
+            replies: Vec::new(),
+            responses: Vec::new(),
+            unsent: VecDeque::new(),
+            unsent_bytes: 0,
+            drops: Drops::default(),
+        })
+    }
+
+    /// Whether `token` is one of the UDP sockets' (rather than a connection's).
+    pub(crate) fn owns(&self, token: Token) -> bool {
+        self.index(token).is_some()
+    }
+
+    fn index(&self, token: Token) -> Option<usize> {
+        let i = FIRST_TOKEN.checked_sub(token.0)?;
+        (i < self.sockets.len()).then_some(i)
+    }
+
+    /// Sends what waits, then serves datagrams from the socket of `token`: until it has
+    /// none (`Wait`), or `-R` of them (`Yielded`: drive again next turn, so that
+    /// connections get their turn).
+    pub(crate) fn drive(&mut self, token: Token, env: &mut Env<'_>) -> Drive {
+        let Some(socket) = self.index(token) else {
+            return Drive::Wait;
+        };
+        for _ in 0..env.ctx.config.reqs_per_event.max(1) {
+            // Backpressure: read nothing while replies wait for the send buffer.
+            if !self.send_unsent(env) {
+                return Drive::Wait;
+            }
+            match datagram::recv_from(&self.sockets[socket], &mut self.input) {
+                Received::Datagram { len, from } => self.serve(socket, len, from, env),
+                Received::Retry => return Drive::Wait,
+                // One datagram lost (an ICMP error surfacing, say); the socket serves on.
+                Received::Abort(_) => {}
+            }
+        }
+        WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
+        Drive::Yielded
+    }
+
+    /// Answers one datagram.
+    fn serve(&mut self, socket: usize, len: usize, from: SocketAddr, env: &mut Env<'_>) {
+        // Requests borrow from the datagram while replies are recorded in `self`.
+        let input = std::mem::take(&mut self.input);
+        self.answer(&input[..len], socket, from, env);
+        self.input = input;
+        self.output.release_if_empty(env.pool);
+    }
+
+    fn answer(&mut self, datagram: &[u8], socket: usize, from: SocketAddr, env: &mut Env<'_>) {
+        let verbose = env.ctx.config.verbose > 1;
+        let (header, payload) = match FrameHeader::parse(datagram) {
+            Ok(parsed) => parsed,
+            Err(malformed) => {
+                match malformed {
+                    Malformed::Short(_) => self.drops.short += 1,
+                    Malformed::Fragmented(_) => self.drops.fragmented += 1,
+                }
+                if verbose {
+                    eprintln!("udp {from}: dropped: {malformed}");
+                }
+                return;
+            }
+        };
+        WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
+        let reply_to = Destination {
+            socket,
+            to: from,
+            request_id: header.request_id,
+        };
+        let mut pos = 0;
+        while pos < payload.len() {
+            let mut reply = Reply::new(&mut self.output, env.pool);
+            let (line, action, lookups) =
+                match execute_text_request(&payload[pos..], &mut reply, &env.ctx) {
+                    Executed::Answered {
+                        line,
+                        action,
+                        lookups,
+                    } => (line, action, lookups),
+                    Executed::Incomplete { close: false } => {
+                        self.drop_incomplete(from, verbose, env.pool);
+                        break;
+                    }
+                    Executed::Incomplete { close: true } => {
+                        // memcached closes a stream here, and for UDP that discards
+                        // every reply of the datagram not yet sent.
+                        self.drops.closed += 1;
+                        self.discard(env.pool);
+                        return;
+                    }
+                };
+            match action {
+                Action::Done { data } => pos += line + data,
+                Action::Swallow { bytes } => pos = (pos + line + bytes).min(payload.len()),
+                Action::Close => {
+                    // quit (or an allowed shutdown): an empty response, sent, and the
+                    // rest of the datagram ignored.
+                    self.collect(None);
+                    if let Some(last) = self.responses.last_mut() {
+                        last.skip = false;
+                    }
+                    break;
+                }
+                // The value is not all in this datagram (a reservation, if any, is
+                // dropped and leaves no trace), or a reply outgrew what one request may
+                // queue: nothing of this request is sent.
+                _ => {
+                    self.drop_incomplete(from, verbose, env.pool);
+                    break;
+                }
+            }
+            self.collect(lookups);
+            // memcached writes its responses out after every retrieval command.
+            if lookups.is_some() {
+                self.transmit(reply_to, env);
+            }
+        }
+        self.transmit(reply_to, env);
+    }
+
+    fn drop_incomplete(&mut self, from: SocketAddr, verbose: bool, pool: &mut BufferPool) {
+        self.drops.incomplete += 1;
+        if verbose {
+            eprintln!("udp {from}: dropped a request not complete in its datagram");
+        }
+        // Whatever the request began to answer is not sent.
+        self.output.clear(pool);
+    }
+
+    /// Forgets every reply of the datagram.
+    fn discard(&mut self, pool: &mut BufferPool) {
+        self.output.clear(pool);
+        self.replies.clear();
+        self.responses.clear();
+    }
+
+    /// Moves one request's reply out of the send queue into `replies` (dropping the pins
+    /// of large values on the way) and records its response objects: one per key of a
+    /// retrieval (`lookups`), else one.
+    fn collect(&mut self, lookups: Option<Keys<'_>>) {
+        let start = self.replies.len();
+        // Writing into a Vec takes everything and cannot fail.
+        let _ = self.output.flush(&mut self.replies);
+        let end = self.replies.len();
+        if end == start {
+            self.responses.push(Response {
+                start,
+                end,
+                skip: true,
+            });
+            return;
+        }
+        let before = self.responses.len();
+        if let Some(keys) = lookups {
+            for (from, to) in split_lookups(&self.replies[start..end], keys) {
+                self.responses.push(Response {
+                    start: start + from,
+                    end: start + to,
+                    skip: false,
+                });
+            }
+        }
+        if self.responses.len() == before {
+            self.responses.push(Response {
+                start,
+                end,
+                skip: false,
+            });
+        }
+    }
+
+    /// Sends the recorded responses, as [`plan`] says, and forgets them.
+    fn transmit(&mut self, dest: Destination, env: &mut Env<'_>) {
+        for response in plan(&self.responses) {
+            let bytes = &self.replies[response.start..response.end];
+            let mut out = Outbox {
+                socket: &self.sockets[dest.socket],
+                index: dest.socket,
+                unsent: &mut self.unsent,
+                unsent_bytes: &mut self.unsent_bytes,
+                drops: &mut self.drops,
+                worker: env.ctx.worker,
+            };
+            datagram::frame(dest.request_id, bytes, |d| out.send(d, dest.to));
+        }
+        self.responses.clear();
+        self.replies.clear();
+    }
+
+    /// Sends replies held back by a full send buffer; true when none remain.
+    fn send_unsent(&mut self, env: &mut Env<'_>) -> bool {
+        while let Some(front) = self.unsent.front() {
+            match datagram::send_to(&self.sockets[front.socket], &front.bytes, front.to) {
+                Outcome::Done(n) => WorkerStats::bump(&env.ctx.worker.bytes_written, n as u64),
+                Outcome::Retry => return false,
+                Outcome::Abort(_) => self.drops.unsent += 1,
+            }
+            if let Some(sent) = self.unsent.pop_front() {
+                self.unsent_bytes -= sent.bytes.len();
+            }
+        }
+        true
+    }
+}
+
+/// Where the replies of one datagram go.
+#[derive(Clone, Copy)]
+struct Destination {
+    socket: usize,
+    to: SocketAddr,
+    request_id: u16,
+}
+
+/// Sends reply datagrams in order, holding them back while the send buffer is full.
+struct Outbox<'a> {
+    socket: &'a UdpSocket,
+    index: usize,
+    unsent: &'a mut VecDeque<Unsent>,
+    unsent_bytes: &'a mut usize,
+    drops: &'a mut Drops,
+    worker: &'a WorkerStats,
+}
+
+impl Outbox<'_> {
+    /// False when the rest of this reply is not worth sending.
+    fn send(&mut self, datagram: &[u8], to: SocketAddr) -> bool {
+        if self.unsent.is_empty() {
+            match datagram::send_to(self.socket, datagram, to) {
+                Outcome::Done(n) => {
+                    WorkerStats::bump(&self.worker.bytes_written, n as u64);
+                    return true;
+                }
+                Outcome::Retry => {}
+                Outcome::Abort(_) => {
+                    self.drops.unsent += 1;
+                    return false;
+                }
+            }
+        }
+        if *self.unsent_bytes + datagram.len() > MAX_UNSENT_BYTES {
+            self.drops.unsent += 1;
+            return false;
+        }
+        *self.unsent_bytes += datagram.len();
+        self.unsent.push_back(Unsent {
+            socket: self.index,
+            to,
+            bytes: datagram.to_vec(),
+        });
+        true
+    }
+}
+
+/// Which recorded responses memcached 1.6 puts on the wire, in order. It sends one
+/// response at a time and, once one is out, retires every empty response directly
+/// behind it unsent (its write bookkeeping sees nothing left to write there); a
+/// `noreply` response at the head is retired without sending anything.
+fn plan(responses: &[Response]) -> impl Iterator<Item = &Response> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while let Some(r) = responses.get(i) {
+            i += 1;
+            if r.skip {
+                continue;
+            }
+            while responses.get(i).is_some_and(Response::is_empty) {
+                i += 1;
+            }
+            return Some(r);
+        }
+        None
+    })
+}
+
+/// Splits a retrieval reply (`VALUE` blocks, then `END`) into one span per key, in key
+/// order: a hit's span is its block, a miss's is empty, and the last key's span runs to
+/// the end (taking `END`). Empty when the reply does not have that shape.
+fn split_lookups(reply: &[u8], keys: Keys<'_>) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    let mut keys = keys.peekable();
+    while let Some(key) = keys.next() {
+        let start = at;
+        if let Some(len) = value_block_len(&reply[at..], key) {
+            at += len;
+        }
+        if keys.peek().is_none() {
+            at = reply.len();
+        }
+        spans.push((start, at));
+    }
+    spans
+}
+
+/// The length of the `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` block at the
+/// front of `reply`, if there is one for `key`.
+fn value_block_len(reply: &[u8], key: &[u8]) -> Option<usize> {
+    let rest = reply.strip_prefix(b"VALUE ")?;
+    // Keys hold no spaces and no "\r\n", so the first "\r\n" ends the header line.
+    let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+    let mut fields = rest[..line_end].split(|&b| b == b' ');
+    if fields.next()? != key {
+        return None;
+    }
+    let _flags = fields.next()?;
+    let bytes: usize = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    let total = b"VALUE ".len() + line_end + 2 + bytes + 2;
+    (total <= reply.len()).then_some(total)
+}
+
+/// What executing the request at the front of a text buffer did.
+pub(crate) enum Executed<'a> {
+    /// No whole request line yet; `close` when memcached would close a stream now.
+    Incomplete { close: bool },
+    /// The request line (`line` bytes) was answered into the reply, or refused with
+    /// memcached's error. `action` says what follows it; `lookups` are the keys of a
+    /// retrieval (`get`, `gets`, `gat`, `gats`).
+    Answered {
+        line: usize,
+        action: Action,
+        lookups: Option<Keys<'a>>,
+    },
+}
+
+/// Parses and executes one text request from the front of `buffered`, with memcached's
+/// error precedence for refused lines. `Connection::step_text` does the same for streams;
+/// a new text command family (meta) belongs in both, or better in one shared place.
+pub(crate) fn execute_text_request<'a>(
+    buffered: &'a [u8],
+    reply: &mut Reply<'_>,
+    ctx: &Ctx<'_>,
+) -> Executed<'a> {
+    let (request, consumed) = match text::parse(buffered) {
+        text::Parse::Request { request, consumed } => (request, consumed),
+        text::Parse::Incomplete { close } => return Executed::Incomplete { close },
+        text::Parse::Error {
+            error,
+            consumed,
+            attempted,
+        } => {
+            exec_text::attempted(attempted, ctx);
+            // memcached checks -A before the shutdown mode, and -F before the flush
+            // delay.
+            if error == text::ProtocolError::InvalidShutdownMode && !ctx.config.allow_shutdown {
+                reply.line(text::SHUTDOWN_NOT_ENABLED);
+            } else if attempted == text::Attempt::Flush
+                && !ctx.config.flush_enabled
+                && error != text::ProtocolError::Silenced
+            {
+                reply.line(text::CLIENT_ERROR_FLUSH_NOT_ALLOWED);
+            } else {
+                reply.line(error.reply());
+            }
+            return Executed::Answered {
+                line: consumed,
+                action: Action::Done { data: 0 },
+                lookups: None,
+            };
+        }
+    };
+    let lookups = match request {
+        Request::Get { keys, .. } | Request::Gat { keys, .. } => Some(keys),
+        _ => None,
+    };
+    let action = exec_text::execute(request, consumed, &buffered[consumed..], reply, ctx);
+    Executed::Answered {
+        line: consumed,
+        action,
+        lookups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: usize, end: usize, skip: bool) -> Response {
+        Response { start, end, skip }
+    }
+
+    fn sent(responses: &[Response]) -> Vec<Response> {
+        plan(responses).copied().collect()
+    }
+
+    #[test]
+    fn empty_responses_behind_a_sent_one_are_retired_unsent() {
+        // `version` then `get miss hit` in one datagram: VERSION, (miss), VALUE..END.
+        let list = [r(0, 16, false), r(16, 16, false), r(16, 30, false)];
+        assert_eq!(sent(&list), [list[0], list[2]]);
+        // `get miss miss` alone: the first miss goes out as a bare header.
+        let list = [r(0, 0, false), r(0, 0, false), r(0, 5, false)];
+        assert_eq!(sent(&list), [list[0], list[2]]);
+        // `version` then `quit`: quit's empty response is retired.
+        let list = [r(0, 16, false), r(16, 16, false)];
+        assert_eq!(sent(&list), [list[0]]);
+    }
+
+    #[test]
+    fn noreply_responses_are_skipped_without_retiring_what_follows() {
+        // `set ... noreply` then `quit`: quit's bare header is sent.
+        let list = [r(0, 0, true), r(0, 0, false)];
+        assert_eq!(sent(&list), [list[1]]);
+        // But a noreply behind a sent response is retired with it.
+        let list = [r(0, 8, false), r(8, 8, true), r(8, 8, false)];
+        assert_eq!(sent(&list), [list[0]]);
+    }
+
+    fn keys(line: &'static [u8]) -> Keys<'static> {
+        match text::parse(line) {
+            text::Parse::Request {
+                request: Request::Get { keys, .. },
+                ..
+            } => keys,
+            _ => panic!("not a get"),
+        }
+    }
+
+    #[test]
+    fn retrieval_replies_split_per_key_with_end_on_the_last() {
+        let reply = b"VALUE a 0 1\r\nx\r\nVALUE c 5 3 77\r\nabc\r\nEND\r\n";
+        let spans = split_lookups(reply, keys(b"get a b c\r\n"));
+        assert_eq!(spans, [(0, 16), (16, 16), (16, reply.len())]);
+        // Trailing misses: the last (empty) key takes END.
+        let spans = split_lookups(b"VALUE a 0 1\r\nx\r\nEND\r\n", keys(b"get a m m\r\n"));
+        assert_eq!(spans, [(0, 16), (16, 16), (16, 21)]);
+        // Repeated keys, and a value that looks like a VALUE line.
+        let reply =
+            b"VALUE k 0 13\r\nVALUE k 0 1\r\n\r\nVALUE k 0 13\r\nVALUE k 0 1\r\n\r\nEND\r\n";
+        let spans = split_lookups(reply, keys(b"get k k\r\n"));
+        assert_eq!(spans, [(0, 29), (29, reply.len())]);
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_not_split() {
+        assert_eq!(
+            split_lookups(b"SERVER_ERROR x\r\n", keys(b"get a b\r\n")),
+            [(0, 0), (0, 16)]
+        );
+        assert_eq!(value_block_len(b"VALUE a 0 99\r\nshort\r\n", b"a"), None);
+        assert_eq!(value_block_len(b"VALUE a 0 x\r\n", b"a"), None);
+        assert_eq!(value_block_len(b"VALUE b 0 1\r\nx\r\n", b"a"), None);
+    }
+}
