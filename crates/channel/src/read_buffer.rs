@@ -13,6 +13,7 @@ pub struct ReadBuffer {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    short: bool,
 }
 
 impl ReadBuffer {
@@ -86,11 +87,21 @@ impl ReadBuffer {
                 self.buf.resize(target, 0);
             }
         }
+        let offered = self.buf.len() - self.end;
         let result = outcome::read(source, &mut self.buf[self.end..]);
         if let Outcome::Done(n) = result {
             self.end += n;
+            self.short = n < offered;
         }
         result
+    }
+
+    /// Whether the last successful `fill` got fewer bytes than it had room for: the
+    /// socket had nothing more at that moment. With edge-triggered readiness, bytes that
+    /// arrive later raise a new edge, so the caller may wait for it instead of spending
+    /// a `read` that would only say EAGAIN.
+    pub fn last_fill_was_short(&self) -> bool {
+        self.short
     }
 
     /// Takes up to `dst.len()` buffered bytes into `dst`, for values that are read
@@ -163,6 +174,20 @@ mod tests {
         rb.consume(7);
         assert_eq!(rb.fill(&mut pool, &mut src, 8), Outcome::Done(7));
         assert_eq!(rb.data(), b"789abcde");
+    }
+
+    #[test]
+    fn a_read_smaller_than_the_room_offered_is_short() {
+        let mut pool = BufferPool::new(16, 2);
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"abc";
+        rb.fill(&mut pool, &mut src, 16);
+        assert!(rb.last_fill_was_short());
+        let data = [1u8; 40];
+        let mut src: &[u8] = &data;
+        let mut rb = ReadBuffer::new();
+        rb.fill(&mut pool, &mut src, 16);
+        assert!(!rb.last_fill_was_short());
     }
 
     #[test]

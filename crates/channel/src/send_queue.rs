@@ -30,6 +30,8 @@ enum Segment<P> {
 /// How many iovecs one `writev` carries: well under IOV_MAX (1024 on Linux), and enough
 /// that a pipelined batch rarely needs a second call.
 const IOVECS_PER_CALL: usize = 64;
+/// Gather lists up to this long are built in a small array.
+const SMALL_GATHER: usize = 4;
 
 /// Queued output of one connection.
 #[derive(Debug)]
@@ -134,18 +136,14 @@ impl<P: Payload> SendQueue<P> {
     pub fn flush<W: Write + ?Sized>(&mut self, sink: &mut W) -> Outcome {
         let mut written = 0;
         while self.pending > 0 {
-            let mut iov = [IoSlice::new(&[]); IOVECS_PER_CALL];
-            let mut count = 0;
-            for (i, segment) in self.segments.iter().take(IOVECS_PER_CALL).enumerate() {
-                let bytes = match segment {
-                    Segment::Scratch { start, end } => &self.scratch[*start..*end],
-                    Segment::Pinned(p) => p.bytes(),
-                };
-                let skip = if i == 0 { self.front_sent } else { 0 };
-                iov[i] = IoSlice::new(&bytes[skip..]);
-                count += 1;
-            }
-            match outcome::writev(sink, &iov[..count]) {
+            // Most flushes carry a reply or two: a small gather list is cheaper to build
+            // than a full one.
+            let outcome = if self.segments.len() <= SMALL_GATHER {
+                self.write_some::<SMALL_GATHER, W>(sink)
+            } else {
+                self.write_some::<IOVECS_PER_CALL, W>(sink)
+            };
+            match outcome {
                 Outcome::Done(n) => {
                     written += n;
                     self.advance(n);
@@ -155,6 +153,22 @@ impl<P: Payload> SendQueue<P> {
             }
         }
         Outcome::Done(written)
+    }
+
+    /// One `writev` of up to `N` segments.
+    fn write_some<const N: usize, W: Write + ?Sized>(&self, sink: &mut W) -> Outcome {
+        let mut iov = [IoSlice::new(&[]); N];
+        let mut count = 0;
+        for (i, segment) in self.segments.iter().take(N).enumerate() {
+            let bytes = match segment {
+                Segment::Scratch { start, end } => &self.scratch[*start..*end],
+                Segment::Pinned(p) => p.bytes(),
+            };
+            let skip = if i == 0 { self.front_sent } else { 0 };
+            iov[i] = IoSlice::new(&bytes[skip..]);
+            count += 1;
+        }
+        outcome::writev(sink, &iov[..count])
     }
 
     fn advance(&mut self, mut n: usize) {

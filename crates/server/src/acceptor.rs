@@ -23,6 +23,8 @@ enum Listener {
 const SIGNAL: Token = Token(usize::MAX - 1);
 const WAKE: Token = Token(usize::MAX - 2);
 
+/// How often the acceptor advances the store's cached clock.
+const CLOCK_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 /// How often the acceptor reclaims expired and flushed segments.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -195,9 +197,9 @@ impl Acceptor {
         let mut events = Events::with_capacity(256);
         let mut last_sweep = std::time::Instant::now();
         'serve: loop {
-            // Wake at least once a second to reclaim expired segments here, so a mass
-            // expiry never lands on some request's path.
-            if let Err(e) = self.poll.poll(&mut events, Some(SWEEP_INTERVAL)) {
+            // Wake every tick to advance the store's clock, and once a second reclaim
+            // expired segments here, so a mass expiry never lands on a request's path.
+            if let Err(e) = self.poll.poll(&mut events, Some(CLOCK_TICK)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -220,6 +222,7 @@ impl Acceptor {
             if self.shutdown.requested.load(Relaxed) {
                 break;
             }
+            self.store.refresh_clock();
             if last_sweep.elapsed() >= SWEEP_INTERVAL {
                 last_sweep = std::time::Instant::now();
                 self.store.sweep();

@@ -105,7 +105,6 @@ pub(crate) struct Worker {
     udp: crate::udp::UdpPorts,
 }
 
-use crate::stats::unix_now;
 
 impl Worker {
     pub(crate) fn spawn(
@@ -167,7 +166,7 @@ impl Worker {
         let info = Arc::new(ConnInfo {
             fd: i64::from(fd),
             addr: stream.peer(),
-            last_cmd: AtomicU64::new(unix_now()),
+            last_cmd: AtomicU64::new(self.store.now()),
         });
         let registry_key = self.registry.add(info.clone());
         crate::stats::WorkerStats::bump(&self.stats.workers[self.id].total_connections, 1);
@@ -189,7 +188,7 @@ impl Worker {
             if let Some(slot) = self.conns.get_mut(key) {
                 slot.conn.stop_reading();
             }
-            self.drive(Token(key));
+            self.drive(Token(key), false);
         }
     }
 
@@ -216,7 +215,7 @@ impl Worker {
                 if event.token() == WAKER {
                     more_tasks = true;
                 } else {
-                    self.drive(event.token());
+                    self.drive(event.token(), true);
                 }
             }
             if more_tasks {
@@ -227,7 +226,7 @@ impl Worker {
             }
             let ready = std::mem::take(&mut self.ready);
             for token in &ready {
-                self.drive(*token);
+                self.drive(*token, false);
             }
             // Hand the vector's storage back so the ready list does not reallocate.
             let mut ready = ready;
@@ -254,7 +253,7 @@ impl Worker {
     }
 
     fn close_idle(&mut self, idle: Duration) {
-        let now = unix_now();
+        let now = self.store.now();
         let stale: Vec<usize> = self
             .conns
             .iter()
@@ -269,7 +268,8 @@ impl Worker {
         }
     }
 
-    fn drive(&mut self, token: Token) {
+    /// Drives one connection; `event` says a readiness event (not the ready list) woke it.
+    fn drive(&mut self, token: Token, event: bool) {
         if self.udp.owns(token) {
             return self.drive_udp(token);
         }
@@ -287,7 +287,7 @@ impl Worker {
             },
             pool: &mut self.pool,
         };
-        match slot.conn.drive(&mut env) {
+        match slot.conn.drive(&mut env, event) {
             Drive::Wait => {}
             Drive::Yielded => self.ready.push(token),
             Drive::Close => self.close(token),

@@ -220,6 +220,12 @@ impl Store {
         self.clock.now()
     }
 
+    /// Brings the store's clock up to date (see [`SystemClock::ticked`]); the server calls
+    /// it a few times a second.
+    pub fn refresh_clock(&self) {
+        self.clock.refresh();
+    }
+
     // ----- time and item helpers
 
     fn rel(&self, t: u64) -> u32 {
@@ -633,6 +639,8 @@ impl Store {
                             // SAFETY: linked item, shard write lock held.
                             inherit_win =
                                 unsafe { self.item(off).life().load(Ordering::Relaxed) } & WIN != 0;
+                            // memcached counts the stale store as a CAS hit.
+                            bump(&c.cas_hits);
                         } else {
                             bump(&c.cas_badval);
                             return StoreOutcome::Exists;
