@@ -62,6 +62,8 @@ pub(crate) struct Env<'w> {
 pub(crate) enum Finish {
     /// A classic text storage command.
     Text { mode: StoreMode, noreply: bool },
+    /// A binary storage command (its value has no terminator).
+    Binary(crate::exec_binary::Commit),
 }
 
 impl Finish {
@@ -69,6 +71,7 @@ impl Finish {
     fn has_terminator(&self) -> bool {
         match self {
             Finish::Text { .. } => true,
+            Finish::Binary(_) => false,
         }
     }
 }
@@ -292,12 +295,6 @@ impl Connection {
         }
     }
 
-    /// The binary protocol arrives with its own issue; until then a binary client is
-    /// disconnected rather than misparsed.
-    fn step_binary(&mut self, _env: &mut Env<'_>) -> Step {
-        Step::Close
-    }
-
     pub(crate) fn step_text(&mut self, env: &mut Env<'_>) -> Step {
         let buffered = self.input.data();
         let (request, consumed) = match text::parse(buffered) {
@@ -426,6 +423,7 @@ impl Connection {
                     reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
                 }
             }
+            Finish::Binary(commit) => self.finish_binary(reservation, commit, env),
         }
         Step::Served
     }

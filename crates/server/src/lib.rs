@@ -21,6 +21,7 @@ mod acceptor;
 mod config;
 mod connection;
 mod detail;
+mod exec_binary;
 mod exec_text;
 mod run_queue;
 mod stats;
