@@ -62,6 +62,8 @@ pub(crate) struct Env<'w> {
 pub(crate) enum Finish {
     /// A classic text storage command.
     Text { mode: StoreMode, noreply: bool },
+    /// A meta `ms`; its command line is kept to compose the reply.
+    Meta { line: Box<[u8]> },
     /// A binary storage command (its value has no terminator).
     Binary(crate::exec_binary::Commit),
 }
@@ -71,6 +73,7 @@ impl Finish {
     fn has_terminator(&self) -> bool {
         match self {
             Finish::Text { .. } => true,
+            Finish::Meta { .. } => true,
             Finish::Binary(_) => false,
         }
     }
@@ -296,6 +299,11 @@ impl Connection {
     }
 
     pub(crate) fn step_text(&mut self, env: &mut Env<'_>) -> Step {
+        if matches!(self.pending, Pending::Idle)
+            && crate::exec_meta::meta_line(self.input.data()).is_some()
+        {
+            return self.step_meta(env);
+        }
         let buffered = self.input.data();
         let (request, consumed) = match text::parse(buffered) {
             text::Parse::Request { request, consumed } => (request, consumed),
@@ -422,6 +430,9 @@ impl Connection {
                     drop(reservation);
                     reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
                 }
+            }
+            Finish::Meta { line } => {
+                crate::exec_meta::finish_set(&line, reservation, terminated, &mut reply, &env.ctx)
             }
             Finish::Binary(commit) => self.finish_binary(reservation, commit, env),
         }

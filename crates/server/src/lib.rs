@@ -22,6 +22,7 @@ mod config;
 mod connection;
 mod detail;
 mod exec_binary;
+mod exec_meta;
 mod exec_text;
 mod run_queue;
 mod stats;

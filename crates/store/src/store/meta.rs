@@ -274,13 +274,7 @@ impl Store {
                         return Err(DeltaAbort::Exists);
                     }
                     // SAFETY: `old` is pinned by derive.
-                    let (v, life, access) = unsafe {
-                        (
-                            old.value(),
-                            old.life().load(Ordering::Relaxed),
-                            old.access().load(Ordering::Relaxed),
-                        )
-                    };
+                    let (v, life) = unsafe { (old.value(), old.life().load(Ordering::Relaxed)) };
                     let n = numeric::parse_value(v).ok_or(DeltaAbort::NonNumeric)?;
                     result.set(if m.incr {
                         n.wrapping_add(m.delta)
@@ -294,11 +288,12 @@ impl Store {
                         None => self.abs_deadline(life),
                     };
                     ttl.set(exptime::remaining(deadline, now));
+                    // memcached's ma bumps the item: its last access becomes now.
                     Ok(Plan {
                         vlen,
                         flags: old.flags(),
                         deadline,
-                        access: self.epoch + u64::from(access),
+                        access: now,
                         fetched: life & FETCHED != 0,
                         stale: false,
                         cas: m.new_cas.unwrap_or_else(|| self.new_cas()),
