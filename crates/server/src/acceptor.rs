@@ -192,6 +192,12 @@ impl Acceptor {
                     .map(std::net::UdpSocket::try_clone)
                     .collect::<io::Result<_>>()?,
             )?);
+            // memcached counts each thread's UDP socket as an open connection.
+            let udp = self.udp.len() as u64;
+            self.stats.curr_connections.fetch_add(udp, Relaxed);
+            if let Some(worker) = self.stats.workers.get(id) {
+                crate::stats::WorkerStats::bump(&worker.total_connections, udp);
+            }
         }
         let mut next = 0usize;
         let mut events = Events::with_capacity(256);
