@@ -341,11 +341,13 @@ fn corvid_matches_memcached_datagram_for_datagram() {
 fn a_request_cut_short_is_dropped_and_the_next_datagram_served() {
     let corvid = start(Implementation::Corvid, &[]);
     let socket = client(&corvid);
-    let cases: [&[u8]; 4] = [
+    let cases: [&[u8]; 5] = [
         b"set v 0 0 3\r\n",
         b"set v 0 0 10\r\nabc\r\n",
         b"set v 0 0 2000000\r\nabc\r\n",
         b"version\r\nset v 0 0 5\r\nab",
+        // A binary `version` (magic 0x80): not served over UDP yet, so dropped.
+        b"\x80\x0b\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
     ];
     for (i, payload) in cases.iter().enumerate() {
         let replies = exchange(&socket, &request(i as u16, payload), 0x7000, "corvid");
@@ -459,4 +461,70 @@ fn a_real_client_works_over_udp() {
         c.flush_with_delay(0).expect("flush_all 0");
         assert_eq!(get("large"), b"END\r\n", "{name}");
     }
+}
+
+/// Garbage of every shape (no header, bad headers, binary noise, command fragments, huge
+/// and empty datagrams) neither stops corvid nor leaves anything behind for the next
+/// client.
+#[test]
+fn hostile_datagrams_leave_the_server_serving() {
+    let corvid = start(Implementation::Corvid, &["-t", "2"]);
+    let noise = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    noise.connect(corvid.addr).expect("connect");
+    let words: [&[u8]; 12] = [
+        b"get ",
+        b"set k 0 0 ",
+        b"\r\n",
+        b"\n",
+        b"gat ",
+        b"incr ",
+        b"noreply",
+        b" 99999999999",
+        b"\x80",
+        b"\x00",
+        b"quit",
+        b"stats ",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift: deterministic, so a failure reproduces.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..3000u32 {
+        let mut d = match next() % 4 {
+            0 => Vec::new(),
+            1 => header(i as u16, (next() % 3) as u16, (next() % 3) as u16, 0),
+            _ => header(i as u16, 0, 1, 0),
+        };
+        let len = match next() % 10 {
+            0 => 60_000,
+            _ => (next() % 300) as usize,
+        };
+        while d.len() < len {
+            if next() % 2 == 0 {
+                d.extend_from_slice(words[(next() % words.len() as u64) as usize]);
+            } else {
+                d.push(next() as u8);
+            }
+        }
+        // The kernel may refuse a burst (ENOBUFS); what matters is what arrives.
+        let _ = noise.send(&d);
+    }
+    let socket = client(&corvid);
+    let replies = exchange(
+        &socket,
+        &request(1, b"set after 0 0 2\r\nok\r\nget after\r\n"),
+        2,
+        "corvid",
+    );
+    let joined: Vec<u8> = replies.iter().flat_map(|d| d[8..].to_vec()).collect();
+    assert_eq!(
+        joined,
+        b"STORED\r\nVALUE after 0 2\r\nok\r\nEND\r\n",
+        "{}",
+        show(&replies)
+    );
 }

@@ -19,6 +19,7 @@
 use crate::connection::{Ctx, Drive, Env, Pinned};
 use crate::exec_text::{self, Action, Reply};
 use crate::stats::WorkerStats;
+use crate::ProtocolMode;
 use channel::datagram::{self, FrameHeader, Malformed, Received};
 use channel::{BufferPool, Outcome, SendQueue};
 use mio::unix::SourceFd;
@@ -48,6 +49,9 @@ pub(crate) struct Drops {
     pub(crate) fragmented: u64,
     /// A request not complete within its datagram (line or value cut short).
     pub(crate) incomplete: u64,
+    /// A binary-protocol request (memcached answers those; Corvid's binary execution is
+    /// bound to stream connections so far).
+    pub(crate) binary: u64,
     /// A line memcached answers by closing a stream (HTTP, over-long): the whole
     /// datagram's replies are dropped, as memcached drops them.
     pub(crate) closed: u64,
@@ -185,6 +189,13 @@ impl UdpPorts {
             }
         };
         WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
+        if payload[0] == 0x80 && env.ctx.config.protocol != ProtocolMode::Ascii {
+            self.drops.binary += 1;
+            if verbose {
+                eprintln!("udp {from}: dropped a binary request");
+            }
+            return;
+        }
         let reply_to = Destination {
             socket,
             to: from,
