@@ -65,6 +65,8 @@ scripts! {
     modes,
     modes_ascii,
     modes_binary,
+    disabled,
+    pipeline,
 }
 
 /// A script file that no test runs would be a silent gap.

@@ -273,3 +273,42 @@ fn binary_commands_move_memcacheds_counters() {
         assert_eq!(counts, [4, 2, 2, 1, 1, 1], "{name}");
     }
 }
+
+#[test]
+fn incr_that_creates_counts_as_memcached_counts() {
+    let mut seen = Vec::new();
+    for server in [Server::memcached(&[]), Server::corvid(&[])] {
+        let mut s = connect(&server);
+        let incr = |key: &[u8], exptime: u32| {
+            let mut f = header(0x05, key.len() as u16, 20, 20 + key.len() as u32, 0);
+            f.extend_from_slice(&1u64.to_be_bytes());
+            f.extend_from_slice(&5u64.to_be_bytes());
+            f.extend_from_slice(&exptime.to_be_bytes());
+            f.extend_from_slice(key);
+            f
+        };
+        // Created, then incremented, then a miss that may not create.
+        let mut batch = incr(b"c", 0);
+        batch.extend(incr(b"c", 0));
+        batch.extend(incr(b"d", u32::MAX));
+        s.write_all(&batch).expect("send");
+        let values: Vec<(u16, Vec<u8>)> = (0..3)
+            .map(|_| {
+                let r = read_response(&mut s);
+                (r.status, r.value)
+            })
+            .collect();
+        let counts: Vec<u64> = [
+            "incr_misses",
+            "incr_hits",
+            "cmd_set",
+            "total_items",
+            "curr_items",
+        ]
+        .iter()
+        .map(|n| stat(&mut s, n))
+        .collect();
+        seen.push((values, counts));
+    }
+    assert_eq!(seen[1], seen[0], "corvid (right) against memcached (left)");
+}

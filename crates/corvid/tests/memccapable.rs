@@ -31,7 +31,9 @@ fn memccapable(server: &Server) {
     // Both halves ran: a suite that skipped the binary tests would still say "passed".
     for test in ["ascii set", "binary set", "binary getkq", "binary stat"] {
         assert!(
-            stdout.lines().any(|l| l.starts_with(test) && l.contains("[pass]")),
+            stdout
+                .lines()
+                .any(|l| l.starts_with(test) && l.contains("[pass]")),
             "memccapable against {name} did not pass {test:?}:\n{stdout}"
         );
     }

@@ -429,11 +429,17 @@ fn store_command(
         _ => (0, 0),
     };
     // A CAS turns set, add and replace into a compare-and-swap; append and prepend
-    // compare it against the item they extend.
+    // compare it against the item they extend. Under -C memcached's items have no room
+    // for the request's CAS, so storage commands ignore it.
+    let cas = if ctx.store.config().cas_enabled {
+        r.cas
+    } else {
+        0
+    };
     let mode = match kind {
         StoreKind::Append => StoreMode::Append,
         StoreKind::Prepend => StoreMode::Prepend,
-        _ if r.cas != 0 => StoreMode::Cas(r.cas),
+        _ if cas != 0 => StoreMode::Cas(cas),
         StoreKind::Set => StoreMode::Set,
         StoreKind::Add => StoreMode::Add,
         StoreKind::Replace => StoreMode::Replace,
@@ -464,7 +470,7 @@ fn store_command(
         quiet,
     };
     let concat = matches!(kind, StoreKind::Append | StoreKind::Prepend);
-    if concat && cas_conflict(ctx, r) {
+    if concat && cas != 0 && cas_conflict(ctx, r) {
         drop(reservation);
         WorkerStats::bump(&ctx.worker.cmd_set, 1);
         out.error(r.opcode, Status::KeyExists, r.opaque);
@@ -502,7 +508,15 @@ fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_>, ctx: &Ctx<
     if cas_conflict(ctx, r) {
         return out.error(r.opcode, Status::KeyExists, r.opaque);
     }
-    let (value, cas) = match ctx.store.delta(r.key, delta, incr) {
+    // A miss that creates the item is not an incr miss in memcached's counters; looking
+    // first keeps the store from counting one.
+    let create = e != u32::MAX && ctx.store.peek(r.key).is_none();
+    let outcome = if create {
+        DeltaOutcome::NotFound
+    } else {
+        ctx.store.delta(r.key, delta, incr)
+    };
+    let (value, cas) = match outcome {
         DeltaOutcome::Value { value, cas } => (value, cas),
         DeltaOutcome::NonNumeric => return out.error(r.opcode, Status::NonNumeric, r.opaque),
         DeltaOutcome::NotFound if e == u32::MAX => {
