@@ -92,6 +92,9 @@ pub(crate) enum Pending {
     },
     /// Discarding the data block of a refused storage command.
     Swallow { remaining: usize },
+    /// A text multi-get paused at the output high watermark; its line is still at the
+    /// head of the input, answered up to `resume` bytes into it.
+    Lookups { resume: usize },
 }
 
 /// What one step of input processing achieved.
@@ -157,14 +160,18 @@ impl Connection {
         &mut self.stream
     }
 
-    /// Waiting for a new command with nothing queued: what `idle_timeout` may close.
+    /// Waiting for a command line, with nothing queued: what `idle_timeout` may close.
+    /// Like memcached, this includes a line begun but not finished (a slowloris client),
+    /// but not a value being waited for (its line, with its newline, is buffered).
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.pending, Pending::Idle) && self.input.is_empty() && self.output.is_empty()
+        matches!(self.pending, Pending::Idle)
+            && self.output.is_empty()
+            && !self.input.data().contains(&b'\n')
     }
 
-    /// Nothing left to send.
+    /// Nothing left to send, and no reply half composed.
     pub(crate) fn is_drained(&self) -> bool {
-        self.output.is_empty()
+        self.output.is_empty() && !matches!(self.pending, Pending::Lookups { .. })
     }
 
     /// Shutdown: answer nothing new; only flush what is queued.
@@ -195,7 +202,10 @@ impl Connection {
         }
         let mut served = 0;
         let mut yielded = false;
-        while !self.closing && !self.reading_stopped {
+        // A paused multi-get is a reply already begun: it is finished even at shutdown.
+        while !self.closing
+            && (!self.reading_stopped || matches!(self.pending, Pending::Lookups { .. }))
+        {
             if self.output.pending() >= env.ctx.config.output_high_watermark {
                 if !self.flush(env) {
                     return Drive::Close;
@@ -248,7 +258,24 @@ impl Connection {
         let outcome = self.output.flush(&mut self.stream);
         let sent = before - self.output.pending();
         WorkerStats::bump(&env.ctx.worker.bytes_written, sent as u64);
-        !matches!(outcome, Outcome::Abort(_))
+        if matches!(outcome, Outcome::Abort(_)) {
+            self.abandon_lookups(env);
+            return false;
+        }
+        true
+    }
+
+    /// The client left during a paused multi-get: memcached would have looked up (and
+    /// counted) every key before writing, so the rest are looked up now, unanswered.
+    fn abandon_lookups(&mut self, env: &mut Env<'_>) {
+        let Pending::Lookups { resume } = self.pending else {
+            return;
+        };
+        self.pending = Pending::Idle;
+        let line = self.input.data();
+        if let text::Parse::Request { request, .. } = text::parse(line) {
+            exec_text::resume_lookups(request, line, resume, None, &env.ctx);
+        }
     }
 
     /// Reads more input into the buffer.
@@ -278,6 +305,7 @@ impl Connection {
                 return self.fill(env);
             }
             Pending::Value { .. } => return self.continue_value(env),
+            Pending::Lookups { .. } => return self.step_text(env),
         }
         if self.input.is_empty() {
             return self.fill(env);
@@ -304,6 +332,13 @@ impl Connection {
         {
             return self.step_meta(env);
         }
+        let resume = match self.pending {
+            Pending::Lookups { resume } => {
+                self.pending = Pending::Idle;
+                resume
+            }
+            _ => 0,
+        };
         let buffered = self.input.data();
         let (request, consumed) = match text::parse(buffered) {
             text::Parse::Request { request, consumed } => (request, consumed),
@@ -340,7 +375,11 @@ impl Connection {
         };
         let after = &buffered[consumed..];
         let mut reply = Reply::new(&mut self.output, env.pool);
-        let action = exec_text::execute(request, consumed, after, &mut reply, &env.ctx);
+        let action = if resume > 0 {
+            exec_text::resume_lookups(request, buffered, resume, Some(&mut reply), &env.ctx)
+        } else {
+            exec_text::execute(request, consumed, after, &mut reply, &env.ctx)
+        };
         match action {
             Action::Done { data } => {
                 self.input.consume(consumed + data);
@@ -371,6 +410,10 @@ impl Connection {
             Action::Close => {
                 self.input.consume(consumed);
                 Step::Close
+            }
+            Action::Paused { resume } => {
+                self.pending = Pending::Lookups { resume };
+                Step::Progress
             }
         }
     }

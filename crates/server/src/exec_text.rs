@@ -32,6 +32,10 @@ pub(crate) enum Action {
     Swallow { bytes: usize },
     /// Close the connection after flushing.
     Close,
+    /// A multi-get stopped at the output high watermark, so that one request line cannot
+    /// queue unbounded output. Its line stays buffered; answer the rest with
+    /// [`resume_lookups`] from the key `resume` bytes into the line, once output drains.
+    Paused { resume: usize },
 }
 
 /// Reply composition over a connection's send queue.
@@ -55,6 +59,11 @@ impl<'a> Reply<'a> {
         if !noreply {
             self.line(bytes);
         }
+    }
+
+    /// Unsent output bytes.
+    fn pending(&self) -> usize {
+        self.out.pending()
     }
 
     /// Composes into scratch with `f`, then queues what it wrote.
@@ -127,47 +136,16 @@ pub(crate) fn execute(
     let store = ctx.store;
     match request {
         Request::Get { kind, keys } => {
-            let with_cas = matches!(kind, GetKind::Gets);
-            let mut n = 0;
-            for key in keys {
-                n += 1;
-                let item = store.get(key);
-                ctx.stats.detail.record(
-                    key,
-                    Event::Get {
-                        hit: item.is_some(),
-                    },
-                );
-                if let Some(item) = item {
-                    reply.value(item, with_cas);
-                }
-            }
-            WorkerStats::bump(&ctx.worker.cmd_get, n);
-            reply.line(text::END);
+            let line = after.as_ptr() as usize - line_len;
+            return lookups(kind, None, keys, line, 0, Some(reply), ctx);
         }
         Request::Gat {
             kind,
             exptime,
             keys,
         } => {
-            let with_cas = matches!(kind, GetKind::Gets);
-            let mut n = 0;
-            for key in keys {
-                n += 1;
-                let item = store.get_and_touch(key, exptime);
-                ctx.stats.detail.record(
-                    key,
-                    Event::Get {
-                        hit: item.is_some(),
-                    },
-                );
-                if let Some(item) = item {
-                    reply.value(item, with_cas);
-                }
-            }
-            // memcached counts gat keys as touches only, not as gets.
-            WorkerStats::bump(&ctx.worker.cmd_touch, n);
-            reply.line(text::END);
+            let line = after.as_ptr() as usize - line_len;
+            return lookups(kind, Some(exptime), keys, line, 0, Some(reply), ctx);
         }
         Request::Store {
             command,
@@ -274,6 +252,87 @@ pub(crate) fn execute(
             reply.line(text::SHUTDOWN_NOT_ENABLED);
         }
         Request::Stats { args } => stats_command(args, reply, ctx),
+    }
+    Action::Done { data: 0 }
+}
+
+/// Continues a multi-get paused by [`Action::Paused`]: `request` is its line parsed again
+/// from `line` (the head of the read buffer), `resume` where it stopped. With no `reply`
+/// (the client left) the remaining keys are still looked up and counted, as memcached
+/// composes a whole multi-get before writing any of it.
+pub(crate) fn resume_lookups(
+    request: Request<'_>,
+    line: &[u8],
+    resume: usize,
+    reply: Option<&mut Reply<'_>>,
+    ctx: &Ctx<'_>,
+) -> Action {
+    let start = line.as_ptr() as usize;
+    match request {
+        Request::Get { kind, keys } => lookups(kind, None, keys, start, resume, reply, ctx),
+        Request::Gat {
+            kind,
+            exptime,
+            keys,
+        } => lookups(kind, Some(exptime), keys, start, resume, reply, ctx),
+        // The line was a multi-get when it paused and is still buffered unchanged.
+        _ => Action::Close,
+    }
+}
+
+/// get/gets (`touch` None) and gat/gats: answers the keys from `resume` bytes into the
+/// line (which starts at address `line`) until the output reaches its high watermark.
+fn lookups(
+    kind: GetKind,
+    touch: Option<i64>,
+    keys: text::Keys<'_>,
+    line: usize,
+    resume: usize,
+    mut reply: Option<&mut Reply<'_>>,
+    ctx: &Ctx<'_>,
+) -> Action {
+    let with_cas = matches!(kind, GetKind::Gets);
+    let store = ctx.store;
+    let mut n = 0;
+    let mut paused = None;
+    for key in keys {
+        let at = key.as_ptr() as usize - line;
+        if at < resume {
+            continue;
+        }
+        // At least one key per call, so a paused get always progresses.
+        let full = reply
+            .as_ref()
+            .is_some_and(|r| r.pending() >= ctx.config.output_high_watermark);
+        if n > 0 && full {
+            paused = Some(at);
+            break;
+        }
+        n += 1;
+        let item = match touch {
+            None => store.get(key),
+            Some(exptime) => store.get_and_touch(key, exptime),
+        };
+        ctx.stats.detail.record(
+            key,
+            Event::Get {
+                hit: item.is_some(),
+            },
+        );
+        if let (Some(item), Some(reply)) = (item, reply.as_mut()) {
+            reply.value(item, with_cas);
+        }
+    }
+    // memcached counts gat keys as touches only, not as gets.
+    match touch {
+        None => WorkerStats::bump(&ctx.worker.cmd_get, n),
+        Some(_) => WorkerStats::bump(&ctx.worker.cmd_touch, n),
+    }
+    if let Some(resume) = paused {
+        return Action::Paused { resume };
+    }
+    if let Some(reply) = reply {
+        reply.line(text::END);
     }
     Action::Done { data: 0 }
 }
