@@ -197,3 +197,45 @@ fn responses_carry_memcacheds_bytes() {
     assert_eq!(out[8..12], [0, 0, 0, 5]);
     assert_eq!(&out[24..], b"pid42");
 }
+
+#[test]
+fn every_opcode_and_length_mix_is_judged_safely() {
+    // What the server relies on: a command needs at most a few hundred bytes buffered
+    // before it runs, decodes once they are there, and never claims a value larger than
+    // its body; swallowing never counts bytes that the frame did not claim.
+    let keys = [0u16, 1, 2, 250, 251, 65535];
+    let extras = [0u8, 3, 4, 8, 20, 255];
+    let bodies = [0u32, 1, 4, 8, 21, 250, 258, 270, 65535 + 255, u32::MAX];
+    let mut buf = vec![0u8; 24 + 255 + 65535];
+    for opcode in 0..=255u8 {
+        for &key_len in &keys {
+            for &extras_len in &extras {
+                for &body_len in &bodies {
+                    let h = header(opcode, key_len, extras_len, body_len);
+                    buf[..24].copy_from_slice(&h.to_bytes());
+                    let claimed = usize::from(key_len) + usize::from(extras_len);
+                    match check(&h) {
+                        Frame::Command(command) => {
+                            assert!(claimed <= body_len as usize, "{h:?}");
+                            assert!(h.head_len() <= 24 + 20 + 250, "{h:?}");
+                            assert_eq!(decode(&h, command, &buf[..h.head_len() - 1]), None);
+                            let r = decode(&h, command, &buf).expect("head buffered");
+                            assert_eq!(r.key.len(), usize::from(key_len));
+                            assert_eq!(r.value_len + claimed, body_len as usize);
+                            assert_eq!(r.opcode, opcode);
+                        }
+                        Frame::Unknown { swallow } => {
+                            assert!(claimed <= body_len as usize, "{h:?}");
+                            assert!(swallow <= body_len as usize, "{h:?}");
+                        }
+                        Frame::Fatal(status) => assert!(matches!(
+                            status,
+                            Status::UnknownCommand | Status::InvalidArguments
+                        )),
+                        Frame::Drop => panic!("a request magic is never dropped: {h:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
