@@ -53,6 +53,24 @@ impl Heap {
         unsafe { self.base.as_ptr().add(off) }
     }
 
+    /// Faults in the pages of a range in one call, before items are written there: a
+    /// segment of fresh memory otherwise takes a page fault every 4 KiB as it fills
+    /// (measured: 44% of server CPU with 64 KiB values). Pages already present cost only
+    /// a page-table walk. Advice only: on kernels without MADV_POPULATE_WRITE (before
+    /// 5.14) the pages fault in one by one as before.
+    pub(crate) fn populate(&self, off: usize, len: usize) {
+        debug_assert!(off + len <= self.len);
+        // SAFETY: the range lies inside our mapping; populating writes nothing visible
+        // (fresh anonymous pages read as zero either way).
+        unsafe {
+            libc::madvise(
+                self.base.as_ptr().add(off).cast(),
+                len,
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
+    }
+
     /// Gives the pages of a range back to the kernel (they read as zero afterwards), so that
     /// memory freed by a flush or a mass expiry stops counting in RSS.
     pub(crate) fn release(&self, off: usize, len: usize) {

@@ -1091,6 +1091,9 @@ impl Store {
             {
                 let mut pool = self.pool.lock();
                 if let Some(s) = pool.free.pop() {
+                    drop(pool);
+                    self.heap
+                        .populate(s as usize * self.seg_size, self.seg_size);
                     return Ok(Some(s));
                 }
                 if let Some(i) = pool
@@ -1203,6 +1206,11 @@ impl Store {
             }
         }
         false
+    }
+
+    /// Free segments kept with their pages resident: an eighth of the heap, at least 4.
+    fn warm_reserve(&self) -> usize {
+        (self.segs.len() / 8).max(4)
     }
 
     /// Whether every item in the segment is dead: garbage, expired or flushed (checked with
@@ -1333,7 +1341,11 @@ impl Store {
         let mut pool = self.pool.lock();
         seg.state.store(FREE, Ordering::Relaxed);
         if seg.unpinned() {
-            if release {
+            // Keep a reserve of warm free segments: giving pages back only to fault them in
+            // again on the next write costs a fault per 4 KiB (measured: most of the
+            // server's CPU with 64 KiB values overwritten in place). Beyond the reserve,
+            // pages go back to the kernel so a flush or a mass expiry shrinks RSS.
+            if release && pool.free.len() >= self.warm_reserve() {
                 // Nobody can reach the segment: no entries, no pins, and only this thread
                 // holds it (it is in no list).
                 self.heap.release(base, self.seg_size);
