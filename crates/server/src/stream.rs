@@ -25,6 +25,14 @@ impl Stream {
             Stream::Unix(_) => "unix:".to_string(),
         }
     }
+
+    /// Closes the sending direction (FIN after everything written), keeping reads open.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
 }
 
 impl Read for Stream {

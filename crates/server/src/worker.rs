@@ -25,6 +25,9 @@ pub(crate) const BUFFER_SIZE: usize = 16 * 1024;
 const POOL_KEEP: usize = 64;
 /// How long a shutting-down worker waits for slow readers to take their replies.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
+/// Reads a lingering connection may discard per turn, so that a client that keeps
+/// sending cannot hold its worker past the drain deadline.
+const LINGER_READS: usize = 64;
 
 /// What `stats conns` shows of one connection, shared with the registry.
 #[derive(Debug)]
@@ -84,6 +87,41 @@ impl WorkerHandle {
 struct Slot {
     conn: Connection,
     registry_key: usize,
+    /// Shutdown: replies all written, write side closed, input being discarded.
+    lingering: bool,
+}
+
+/// Where a lingering connection stands.
+enum Linger {
+    /// The peer closed (or the socket failed): close it now.
+    Closed,
+    /// Nothing to read now; the next readiness event continues.
+    Waiting,
+    /// The read budget ran out with input left: continue next turn.
+    More,
+}
+
+impl Slot {
+    /// Shutdown with every reply written: half-close, then discard what the client still
+    /// sends until it closes. Closing with unread input would make the kernel reset the
+    /// connection and drop replies still in flight to the client.
+    fn linger(&mut self) -> Linger {
+        if !self.lingering {
+            self.lingering = true;
+            if self.conn.stream_mut().shutdown_write().is_err() {
+                return Linger::Closed;
+            }
+        }
+        let mut sink = [0u8; 16 * 1024];
+        for _ in 0..LINGER_READS {
+            match channel::read(self.conn.stream_mut(), &mut sink) {
+                channel::Outcome::Done(_) => {}
+                channel::Outcome::Retry => return Linger::Waiting,
+                channel::Outcome::Abort(_) => return Linger::Closed,
+            }
+        }
+        Linger::More
+    }
 }
 
 pub(crate) struct Worker {
@@ -176,6 +214,7 @@ impl Worker {
         entry.insert(Slot {
             conn: Connection::new(stream, info, self.config.protocol),
             registry_key,
+            lingering: false,
         });
         // Data may already be waiting; the edge may have fired before registration.
         self.ready.push(token);
@@ -293,9 +332,13 @@ impl Worker {
             Drive::Close => self.close(token),
         }
         if self.stopping.is_some() {
-            if let Some(slot) = self.conns.get(token.0) {
+            if let Some(slot) = self.conns.get_mut(token.0) {
                 if slot.conn.is_drained() {
-                    self.close(token);
+                    match slot.linger() {
+                        Linger::Closed => self.close(token),
+                        Linger::More => self.ready.push(token),
+                        Linger::Waiting => {}
+                    }
                 }
             }
         }
