@@ -13,7 +13,7 @@ use crate::exec_text::{Reply, COPY_MAX};
 use crate::stats::WorkerStats;
 use crate::worker::BUFFER_SIZE;
 use channel::{BufferPool, SendQueue};
-use protocol::meta::{self, Command, Debug, Facts, Mode, Request, Status};
+use protocol::meta::{self, Command, Debug, Facts, MetaError, Mode, Request, Status};
 use std::io::Write as _;
 use store::{
     memcached_item_size, CommitOptions, ItemRef, MetaDelete, MetaDeleteOutcome, MetaDelta,
@@ -283,7 +283,18 @@ fn get(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ct
         touch: f.set_ttl,
         vivify: f.vivify.map(|n| (n, f.new_cas)),
     };
-    let Some((item, created)) = ctx.store.meta_get(req.key(), read) else {
+    let found = ctx.store.meta_get(req.key(), read);
+    if req.opaque_too_long() {
+        // memcached notices only while composing the reply: the lookup has counted.
+        let counter = match found {
+            Some(_) if f.set_ttl.is_some() => &ctx.worker.cmd_touch,
+            _ => &ctx.worker.cmd_get,
+        };
+        WorkerStats::bump(counter, 1);
+        out.push_copy(pool, MetaError::OpaqueTooLong.reply());
+        return;
+    }
+    let Some((item, created)) = found else {
         WorkerStats::bump(&ctx.worker.cmd_get, 1);
         if !f.quiet {
             if f.key || f.opaque.is_some() {
@@ -430,7 +441,18 @@ fn arithmetic(
         binary_key: f.base64,
         ..Facts::default()
     };
-    let status = match ctx.store.meta_delta(req.key(), m) {
+    let outcome = ctx.store.meta_delta(req.key(), m);
+    if req.opaque_too_long()
+        && !matches!(
+            outcome,
+            MetaDeltaOutcome::NonNumeric | MetaDeltaOutcome::NoMemory
+        )
+    {
+        // memcached notices only while composing the reply, after the arithmetic.
+        out.push_copy(pool, MetaError::OpaqueTooLong.reply());
+        return;
+    }
+    let status = match outcome {
         MetaDeltaOutcome::Value {
             value, cas, ttl, ..
         } => {

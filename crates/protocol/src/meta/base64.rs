@@ -14,27 +14,39 @@ fn value(c: u8) -> Option<u32> {
     }))
 }
 
-/// Decodes `src` into `out`; None if it is not whole padded base64 or does not fit.
+/// Decodes `src` into `out` the way memcached's decoder does: bytes outside the alphabet
+/// are skipped, the remaining count must be a multiple of 4, and decoding ends with the
+/// first group holding padding. None if that fails or the result does not fit `out`.
 pub(crate) fn decode(src: &[u8], out: &mut [u8]) -> Option<usize> {
-    if src.is_empty() || !src.len().is_multiple_of(4) {
+    let sextet = |c: u8| if c == b'=' { Some(0) } else { value(c) };
+    let count = src.iter().filter(|&&c| sextet(c).is_some()).count();
+    if count == 0 || !count.is_multiple_of(4) || count / 4 * 3 > out.len() {
         return None;
     }
     let mut n = 0;
-    let quads = src.len() / 4;
-    for (i, quad) in src.chunks_exact(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return None;
+    let mut group = [0u32; 4];
+    let mut filled = 0;
+    let mut pad = 0;
+    for &c in src {
+        let Some(v) = sextet(c) else {
+            continue;
+        };
+        if c == b'=' {
+            pad += 1;
         }
-        let mut acc = 0u32;
-        for &c in &quad[..4 - pad] {
-            acc = (acc << 6) | value(c)?;
-        }
-        acc <<= 6 * pad as u32;
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        for &b in &bytes[..3 - pad] {
-            *out.get_mut(n)? = b;
-            n += 1;
+        group[filled] = v;
+        filled += 1;
+        if filled == 4 {
+            let acc = (group[0] << 18) | (group[1] << 12) | (group[2] << 6) | group[3];
+            out[n..n + 3].copy_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            n += 3;
+            filled = 0;
+            if pad > 0 {
+                if pad > 2 {
+                    return None;
+                }
+                return Some(n - pad);
+            }
         }
     }
     Some(n)

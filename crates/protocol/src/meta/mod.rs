@@ -64,6 +64,12 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The opaque token is longer than memcached echoes: `mg` and `ma` must do their work,
+    /// then answer [`MetaError::OpaqueTooLong`] instead of their reply.
+    pub fn opaque_too_long(&self) -> bool {
+        self.flags.opaque.is_some_and(|o| o.len() > MAX_OPAQUE)
+    }
+
     /// The key as the client wrote it (base64 text under `b`), for echoing with `k`.
     pub fn wire_key(&self) -> &'a [u8] {
         self.raw_key
@@ -226,8 +232,10 @@ pub fn parse(line: &[u8]) -> Result<Request<'_>, Rejected> {
         }
         _ => {}
     }
-    // Checked after the flags and the mode, as memcached does when it builds the reply.
-    if flags.opaque.is_some_and(|o| o.len() > MAX_OPAQUE) {
+    // Checked after the flags and the mode, as memcached does. mg and ma find out only
+    // when they compose the reply, after the lookup or the arithmetic: the server
+    // answers the error then (see `Request::opaque_too_long`).
+    if req.opaque_too_long() && matches!(command, Command::Set | Command::Delete) {
         return Err(reject(MetaError::OpaqueTooLong));
     }
     Ok(req)

@@ -42,7 +42,8 @@ pub(crate) fn u64_token(token: &[u8]) -> Option<u64> {
     (wrapped as i64 >= 0).then_some(wrapped)
 }
 
-/// `safe_strtol` into an int32: strtol's range, then nothing above `i32::MAX`.
+/// `safe_strtol` into an int32: strtol's range (64-bit long), then memcached stores the
+/// long into an int32 unchecked, so larger values wrap.
 pub(crate) fn i32_token(token: &[u8]) -> Option<i32> {
     let (negative, n) = decimal(token)?;
     let v: i64 = if negative {
@@ -53,9 +54,5 @@ pub(crate) fn i32_token(token: &[u8]) -> Option<i32> {
     } else {
         i64::try_from(n).ok()?
     };
-    if v > i64::from(i32::MAX) {
-        return None;
-    }
-    // memcached stores the long into an int32 without a lower bound check.
     Some(v as i32)
 }
