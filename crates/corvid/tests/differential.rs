@@ -60,6 +60,7 @@ scripts! {
     expiry,
     flush,
     incr_decr,
+    interleave,
     keys,
     large_values,
     long_lines,
