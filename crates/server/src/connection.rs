@@ -133,6 +133,9 @@ pub(crate) struct Connection {
     pub(crate) paused: bool,
     /// Shutdown: no new requests, only flushing.
     pub(crate) reading_stopped: bool,
+    /// The socket was drained by a short read and no readiness event came since: a read
+    /// now would only say EAGAIN. Saves one syscall per request.
+    pub(crate) drained: bool,
     pub(crate) closing: bool,
 }
 
@@ -148,6 +151,7 @@ impl Connection {
             mode,
             paused: false,
             reading_stopped: false,
+            drained: false,
             closing: false,
         }
     }
@@ -190,7 +194,10 @@ impl Connection {
 
     /// Makes all the progress possible now: flush, read and answer requests (at most
     /// `-R` of them), flush again.
-    pub(crate) fn drive(&mut self, env: &mut Env<'_>) -> Drive {
+    pub(crate) fn drive(&mut self, env: &mut Env<'_>, event: bool) -> Drive {
+        if event {
+            self.drained = false;
+        }
         if !self.flush(env) {
             return Drive::Close;
         }
@@ -228,7 +235,7 @@ impl Connection {
             }
         }
         if served > 0 {
-            self.info.last_cmd.store(crate::stats::unix_now(), Relaxed);
+            self.info.last_cmd.store(env.ctx.store.now(), Relaxed);
         }
         if !self.flush(env) {
             return Drive::Close;
@@ -280,10 +287,14 @@ impl Connection {
 
     /// Reads more input into the buffer.
     pub(crate) fn fill(&mut self, env: &mut Env<'_>) -> Step {
+        if self.drained {
+            return Step::Wait;
+        }
         match self.input.fill(env.pool, &mut self.stream, MAX_LINE) {
             Outcome::Done(0) => Step::Close,
             Outcome::Done(n) => {
                 WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
+                self.drained = self.input.last_fill_was_short();
                 Step::Progress
             }
             Outcome::Retry => Step::Wait,
@@ -435,9 +446,14 @@ impl Connection {
                 *filled += self.input.take_into(&mut dst[*filled..]);
                 return Step::Progress;
             }
+            if self.drained {
+                return Step::Wait;
+            }
+            let room = dst.len() - *filled;
             return match channel::read(&mut self.stream, &mut dst[*filled..]) {
                 Outcome::Done(n) => {
                     *filled += n;
+                    self.drained = n < room;
                     WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
                     Step::Progress
                 }
