@@ -37,6 +37,9 @@ pub(crate) struct Segment {
     pub(crate) bucket: AtomicU32,
     /// Items in it that the index links to; at zero the segment is all garbage.
     pub(crate) live: AtomicU32,
+    /// Items ever linked from it since it was opened: with `live`, the share of its
+    /// bytes still in use, which picks the cheapest segment to compact.
+    pub(crate) linked: AtomicU32,
 }
 
 impl Segment {
@@ -47,6 +50,7 @@ impl Segment {
         self.max_cas.store(0, Ordering::Relaxed);
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
+        self.linked.store(0, Ordering::Relaxed);
         self.state.store(OPEN, Ordering::Release);
     }
 
@@ -58,6 +62,7 @@ impl Segment {
         self.max_cas.store(0, Ordering::Relaxed);
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
+        self.linked.store(0, Ordering::Relaxed);
         self.state.store(RECLAIMING, Ordering::Release);
     }
 
@@ -69,6 +74,16 @@ impl Segment {
 
     pub(crate) fn unpinned(&self) -> bool {
         self.pins.load(Ordering::Acquire) == 0
+    }
+
+    /// Bytes of it still linked, estimated from the share of its items still live.
+    pub(crate) fn live_bytes(&self) -> usize {
+        let linked = self.linked.load(Ordering::Relaxed) as usize;
+        if linked == 0 {
+            return 0;
+        }
+        let live = (self.live.load(Ordering::Relaxed) as usize).min(linked);
+        self.write_off.load(Ordering::Relaxed) * live / linked
     }
 }
 
@@ -94,4 +109,6 @@ pub(crate) struct Keep {
     pub(crate) off: usize,
     /// At most this many bytes are kept, so every eviction frees at least the rest.
     pub(crate) limit: usize,
+    /// Keep every live item that fits (compaction), not only those read since written.
+    pub(crate) all: bool,
 }

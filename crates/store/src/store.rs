@@ -687,6 +687,7 @@ impl Store {
         self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
         self.seg_of(off).live.fetch_add(1, Ordering::Relaxed);
+        self.seg_of(off).linked.fetch_add(1, Ordering::Relaxed);
         match found {
             Some((pos, old)) => {
                 t.bytes -= self.item(old).size();
@@ -1110,13 +1111,32 @@ impl Store {
             if !self.cfg.evict {
                 return Err(StoreError::OutOfMemory);
             }
-            // FIFO: the oldest sealed segment nobody holds a pin on.
-            let victim = {
+            // Compaction first: the unpinned sealed segment with the fewest live bytes,
+            // if they fit in half a segment, has all its live items moved and nothing is
+            // lost (an overwrite-heavy load otherwise evicts live data while most of the
+            // heap is garbage). Else FIFO: the oldest unpinned one, keeping only what was
+            // read since it was written.
+            let (victim, compact) = {
                 let mut pool = self.pool.lock();
-                pool.sealed
+                let emptiest = pool
+                    .sealed
                     .iter()
-                    .position(|&s| self.segs[s as usize].unpinned())
-                    .and_then(|i| pool.sealed.remove(i))
+                    .enumerate()
+                    .filter(|(_, &s)| self.segs[s as usize].unpinned())
+                    .map(|(i, &s)| (i, self.segs[s as usize].live_bytes()))
+                    .min_by_key(|&(_, bytes)| bytes);
+                match emptiest {
+                    Some((i, bytes)) if bytes <= self.seg_size / 2 => {
+                        (pool.sealed.remove(i), true)
+                    }
+                    _ => (
+                        pool.sealed
+                            .iter()
+                            .position(|&s| self.segs[s as usize].unpinned())
+                            .and_then(|i| pool.sealed.remove(i)),
+                        false,
+                    ),
+                }
             };
             match victim {
                 Some(v) => {
@@ -1130,6 +1150,7 @@ impl Store {
                             seg: sp,
                             off: 0,
                             limit: self.seg_size / 2,
+                            all: compact,
                         }
                     });
                     self.clear(v, now, false, keep.as_mut());
@@ -1381,7 +1402,7 @@ impl Store {
                 it.access().load(Ordering::Relaxed),
             )
         };
-        if life & FETCHED == 0 || self.epoch + u64::from(access) <= written {
+        if !k.all && (life & FETCHED == 0 || self.epoch + u64::from(access) <= written) {
             return false;
         }
         let dst_seg = &self.segs[k.seg as usize];
@@ -1405,6 +1426,7 @@ impl Store {
             .max_cas
             .fetch_max(dst.cas_value(), Ordering::Relaxed);
         dst_seg.live.fetch_add(1, Ordering::Relaxed);
+        dst_seg.linked.fetch_add(1, Ordering::Relaxed);
         dst_seg.write_off.store(k.off, Ordering::Relaxed);
         t.replace(pos, h, at);
         true

@@ -234,3 +234,37 @@ fn eviction_keeps_items_that_are_being_read() {
     assert!(s.peek(b"cold0-0").is_none(), "cold items are evicted");
     assert_eq!(st.evicted_active, 0, "no read item was evicted");
 }
+
+#[test]
+fn overwrites_compact_segments_instead_of_evicting_live_data() {
+    // 16 MiB heap, 4 MiB of live data (1,000 keys of 4 KiB) overwritten at random 20
+    // times over: most of the heap becomes garbage scattered over every segment. Nothing
+    // live may be evicted; compaction must find the room.
+    let (s, _c) = store_with(StoreConfig {
+        memory_limit: 16 << 20,
+        ..StoreConfig::default()
+    });
+    let keys = 1_000u64;
+    let mut version = vec![0u64; keys as usize];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..20 * keys {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = if round < keys { round } else { x % keys };
+        version[k as usize] = round;
+        let mut v = vec![0u8; 4096];
+        v[..8].copy_from_slice(&round.to_le_bytes());
+        let out = s.store(StoreMode::Set, format!("k{k}").as_bytes(), &v, 0, 0);
+        assert!(matches!(out, Ok(StoreOutcome::Stored { .. })), "{out:?}");
+    }
+    let st = s.stats();
+    assert_eq!(st.evictions, 0, "{st:?}");
+    assert_eq!(st.curr_items, keys);
+    for k in 0..keys {
+        let item = s.get(format!("k{k}").as_bytes()).expect("every key survives");
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&item.value()[..8]);
+        assert_eq!(u64::from_le_bytes(head), version[k as usize], "key {k}");
+    }
+}
