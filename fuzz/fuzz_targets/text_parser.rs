@@ -6,7 +6,11 @@ use libfuzzer_sys::fuzz_target;
 use protocol::text::{parse, Keys, Parse, Request, MAX_KEY_LENGTH};
 
 fn check_key(key: &[u8]) {
-    assert!(!key.is_empty() && key.len() <= MAX_KEY_LENGTH, "key length {}", key.len());
+    assert!(
+        !key.is_empty() && key.len() <= MAX_KEY_LENGTH,
+        "key length {}",
+        key.len()
+    );
     assert!(!key.contains(&b' ') && !key.contains(&b'\n') && !key.contains(&0));
 }
 
@@ -43,7 +47,9 @@ fuzz_target!(|data: &[u8]| {
             // A request depends on its own line only, never on bytes after it.
             assert_eq!(parse(&data[..consumed]), result);
         }
-        Parse::Error { error, consumed, .. } => {
+        Parse::Error {
+            error, consumed, ..
+        } => {
             assert!(consumed > 0 && consumed <= data.len());
             assert_eq!(data[consumed - 1], b'\n');
             let reply = error.reply();
