@@ -9,7 +9,7 @@
 //! line to compose the reply once the value is in.
 
 use crate::connection::{Connection, Ctx, Env, Finish, Pending, Pinned, Step};
-use crate::exec_text::{Reply, COPY_MAX};
+use crate::exec_text::{Action, Reply, COPY_MAX};
 use crate::stats::WorkerStats;
 use crate::worker::BUFFER_SIZE;
 use channel::{BufferPool, SendQueue};
@@ -73,58 +73,44 @@ impl Connection {
                 return self.skip(consumed, rejected.swallow, available);
             }
         };
-        let (out, pool) = (&mut self.output, &mut *env.pool);
-        match req.command {
-            Command::NoOp => out.push_copy(pool, MN),
-            Command::Debug => debug(&req, out, pool, &ctx),
-            Command::Get => get(&req, out, pool, &ctx),
-            Command::Delete => delete(&req, out, pool, &ctx),
-            Command::Arithmetic => arithmetic(&req, out, pool, &ctx),
-            Command::Set => {
-                let block = req.datalen + 2;
-                if available < block && consumed + block <= BUFFER_SIZE {
-                    // A small value not all here yet: parse the line again when it is.
-                    return self.fill(env);
+        let block = req.datalen + 2;
+        if req.command == Command::Set && available < block {
+            if consumed + block <= BUFFER_SIZE {
+                // A small value not all here yet: parse the line again when it is.
+                return self.fill(env);
+            }
+            let reservation = match reserve(&req, &ctx) {
+                Ok(r) => r,
+                Err(e) => {
+                    refuse(&req, e, &mut self.output, env.pool, &ctx);
+                    return self.skip(consumed, block, available);
                 }
-                let after = &buffered[consumed..];
-                let reservation = match reserve(&req, &ctx) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        refuse(&req, e, out, pool, &ctx);
-                        return self.skip(consumed, block, available);
-                    }
-                };
-                if available >= block {
-                    WorkerStats::bump(&ctx.worker.cmd_set, 1);
-                    let mut reservation = reservation;
-                    if &after[req.datalen..block] == b"\r\n" {
-                        reservation
-                            .value_mut()
-                            .copy_from_slice(&after[..req.datalen]);
-                        commit(&req, reservation, out, pool, &ctx);
-                    } else {
-                        drop(reservation);
-                        // Errors are never quiet.
-                        out.push_copy(pool, BAD_DATA_CHUNK);
-                    }
-                    self.input.consume(consumed + block);
-                    return Step::Served;
-                }
-                // The line is kept to compose the reply once the value is in.
-                let finish = Finish::Meta {
-                    line: line.to_vec().into_boxed_slice(),
-                };
+            };
+            // Read straight into the store; the line is kept to compose the reply.
+            let finish = Finish::Meta {
+                line: line.to_vec().into_boxed_slice(),
+            };
+            self.input.consume(consumed);
+            self.pending = Pending::Value {
+                reservation,
+                filled: 0,
+                finish,
+            };
+            return Step::Progress;
+        }
+        let after = &buffered[consumed..];
+        match execute(&req, after, &mut self.output, env.pool, &ctx) {
+            Action::Done { data } => {
+                self.input.consume(consumed + data);
+                Step::Served
+            }
+            Action::Swallow { bytes } => self.skip(consumed, bytes, available),
+            // `execute` answers everything else whole.
+            _ => {
                 self.input.consume(consumed);
-                self.pending = Pending::Value {
-                    reservation,
-                    filled: 0,
-                    finish,
-                };
-                return Step::Progress;
+                Step::Served
             }
         }
-        self.input.consume(consumed);
-        Step::Served
     }
 
     /// Drops the line and `swallow` bytes of data block after it (some maybe not here yet).
@@ -137,6 +123,76 @@ impl Connection {
         self.pending = Pending::Swallow { remaining: swallow };
         Step::Progress
     }
+}
+
+/// For transports that hand over a request whole (UDP datagrams): answers the meta
+/// command at the front of `buffered` into `out`. None when the front is not a complete
+/// meta line (then it is a classic one). Returns the line's length with its "\n", and
+/// what follows it: `Done { data }` (the data block answered), `Swallow` (a refused
+/// block), or `NeedData` (an `ms` whose block is not all in `buffered`; nothing was done).
+pub(crate) fn execute_buffered(
+    buffered: &[u8],
+    out: &mut SendQueue<Pinned>,
+    pool: &mut BufferPool,
+    ctx: &Ctx<'_>,
+) -> Option<(usize, Action)> {
+    let (line, consumed) = meta_line(buffered)?;
+    let req = match meta::parse(line) {
+        Ok(req) => req,
+        Err(rejected) => {
+            out.push_copy(pool, rejected.error.reply());
+            let action = match rejected.swallow {
+                0 => Action::Done { data: 0 },
+                bytes => Action::Swallow { bytes },
+            };
+            return Some((consumed, action));
+        }
+    };
+    let after = &buffered[consumed..];
+    if req.command == Command::Set && after.len() < req.datalen + 2 {
+        return Some((consumed, Action::NeedData));
+    }
+    Some((consumed, execute(&req, after, out, pool, ctx)))
+}
+
+/// Executes a parsed request; for `ms`, `after` holds its whole data block.
+fn execute(
+    req: &Request<'_>,
+    after: &[u8],
+    out: &mut SendQueue<Pinned>,
+    pool: &mut BufferPool,
+    ctx: &Ctx<'_>,
+) -> Action {
+    match req.command {
+        Command::NoOp => out.push_copy(pool, MN),
+        Command::Debug => debug(req, out, pool, ctx),
+        Command::Get => get(req, out, pool, ctx),
+        Command::Delete => delete(req, out, pool, ctx),
+        Command::Arithmetic => arithmetic(req, out, pool, ctx),
+        Command::Set => {
+            let block = req.datalen + 2;
+            let mut reservation = match reserve(req, ctx) {
+                Ok(r) => r,
+                Err(e) => {
+                    refuse(req, e, out, pool, ctx);
+                    return Action::Swallow { bytes: block };
+                }
+            };
+            WorkerStats::bump(&ctx.worker.cmd_set, 1);
+            if &after[req.datalen..block] == b"\r\n" {
+                reservation
+                    .value_mut()
+                    .copy_from_slice(&after[..req.datalen]);
+                commit(req, reservation, out, pool, ctx);
+            } else {
+                drop(reservation);
+                // Errors are never quiet.
+                out.push_copy(pool, BAD_DATA_CHUNK);
+            }
+            return Action::Done { data: block };
+        }
+    }
+    Action::Done { data: 0 }
 }
 
 /// Completes a large `ms` whose value was read into `reservation`.

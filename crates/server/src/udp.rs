@@ -203,26 +203,41 @@ impl UdpPorts {
         };
         let mut pos = 0;
         while pos < payload.len() {
-            let mut reply = Reply::new(&mut self.output, env.pool);
-            let (line, action, lookups) =
-                match execute_text_request(&payload[pos..], &mut reply, &env.ctx) {
-                    Executed::Answered {
-                        line,
-                        action,
-                        lookups,
-                    } => (line, action, lookups),
-                    Executed::Incomplete { close: false } => {
-                        self.drop_incomplete(from, verbose, env.pool);
-                        break;
-                    }
-                    Executed::Incomplete { close: true } => {
-                        // memcached closes a stream here, and for UDP that discards
-                        // every reply of the datagram not yet sent.
-                        self.drops.closed += 1;
-                        self.discard(env.pool);
-                        return;
-                    }
-                };
+            let meta = crate::exec_meta::execute_buffered(
+                &payload[pos..],
+                &mut self.output,
+                env.pool,
+                &env.ctx,
+            );
+            let executed = match meta {
+                Some((line, action)) => Executed::Answered {
+                    line,
+                    action,
+                    lookups: None,
+                },
+                None => {
+                    let mut reply = Reply::new(&mut self.output, env.pool);
+                    execute_text_request(&payload[pos..], &mut reply, &env.ctx)
+                }
+            };
+            let (line, action, lookups) = match executed {
+                Executed::Answered {
+                    line,
+                    action,
+                    lookups,
+                } => (line, action, lookups),
+                Executed::Incomplete { close: false } => {
+                    self.drop_incomplete(from, verbose, env.pool);
+                    break;
+                }
+                Executed::Incomplete { close: true } => {
+                    // memcached closes a stream here, and for UDP that discards
+                    // every reply of the datagram not yet sent.
+                    self.drops.closed += 1;
+                    self.discard(env.pool);
+                    return;
+                }
+            };
             match action {
                 Action::Done { data } => pos += line + data,
                 Action::Swallow { bytes } => pos = (pos + line + bytes).min(payload.len()),
