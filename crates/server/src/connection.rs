@@ -136,6 +136,10 @@ pub(crate) struct Connection {
     /// The socket was drained by a short read and no readiness event came since: a read
     /// now would only say EAGAIN. Saves one syscall per request.
     pub(crate) drained: bool,
+    /// A readiness event reported the peer's end-of-stream. It may have come on the same
+    /// edge as the last bytes, so a short read proves nothing any more: read on until the
+    /// end is seen, or the connection would wait forever for an edge that never comes.
+    pub(crate) read_closed: bool,
     pub(crate) closing: bool,
 }
 
@@ -152,6 +156,7 @@ impl Connection {
             paused: false,
             reading_stopped: false,
             drained: false,
+            read_closed: false,
             closing: false,
         }
     }
@@ -294,7 +299,7 @@ impl Connection {
             Outcome::Done(0) => Step::Close,
             Outcome::Done(n) => {
                 WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
-                self.drained = self.input.last_fill_was_short();
+                self.drained = !self.read_closed && self.input.last_fill_was_short();
                 Step::Progress
             }
             Outcome::Retry => Step::Wait,
@@ -453,7 +458,7 @@ impl Connection {
             return match channel::read(&mut self.stream, &mut dst[*filled..]) {
                 Outcome::Done(n) => {
                     *filled += n;
-                    self.drained = n < room;
+                    self.drained = !self.read_closed && n < room;
                     WorkerStats::bump(&env.ctx.worker.bytes_read, n as u64);
                     Step::Progress
                 }

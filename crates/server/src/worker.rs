@@ -254,6 +254,11 @@ impl Worker {
                 if event.token() == WAKER {
                     more_tasks = true;
                 } else {
+                    if event.is_read_closed() && !self.udp.owns(event.token()) {
+                        if let Some(slot) = self.conns.get_mut(event.token().0) {
+                            slot.conn.read_closed = true;
+                        }
+                    }
                     self.drive(event.token(), true);
                 }
             }
