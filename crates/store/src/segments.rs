@@ -12,7 +12,7 @@
 //! the segment, so once reclamation has removed the entries, pins can only go down. A
 //! segment is reused only when both hold: no entries, no pins.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub(crate) const FREE: u8 = 0;
 pub(crate) const OPEN: u8 = 1;
@@ -37,9 +37,11 @@ pub(crate) struct Segment {
     pub(crate) bucket: AtomicU32,
     /// Items in it that the index links to; at zero the segment is all garbage.
     pub(crate) live: AtomicU32,
-    /// Items ever linked from it since it was opened: with `live`, the share of its
-    /// bytes still in use, which picks the cheapest segment to compact.
-    pub(crate) linked: AtomicU32,
+    /// Bytes of the items in it that the index links to: what compacting it would move.
+    pub(crate) live_bytes: AtomicUsize,
+    /// Its pages are resident (written before and not given back): reusing it costs no
+    /// page faults.
+    pub(crate) warm: AtomicBool,
 }
 
 impl Segment {
@@ -50,7 +52,7 @@ impl Segment {
         self.max_cas.store(0, Ordering::Relaxed);
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
-        self.linked.store(0, Ordering::Relaxed);
+        self.live_bytes.store(0, Ordering::Relaxed);
         self.state.store(OPEN, Ordering::Release);
     }
 
@@ -62,7 +64,7 @@ impl Segment {
         self.max_cas.store(0, Ordering::Relaxed);
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
-        self.linked.store(0, Ordering::Relaxed);
+        self.live_bytes.store(0, Ordering::Relaxed);
         self.state.store(RECLAIMING, Ordering::Release);
     }
 
@@ -76,14 +78,21 @@ impl Segment {
         self.pins.load(Ordering::Acquire) == 0
     }
 
-    /// Bytes of it still linked, estimated from the share of its items still live.
+    /// An item of `size` bytes in it became linked from the index.
+    pub(crate) fn link(&self, size: usize) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        self.live_bytes.fetch_add(size, Ordering::Relaxed);
+    }
+
+    /// An item of `size` bytes in it stopped being linked.
+    pub(crate) fn unlink(&self, size: usize) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.live_bytes.fetch_sub(size, Ordering::Relaxed);
+    }
+
+    /// Bytes of it still linked.
     pub(crate) fn live_bytes(&self) -> usize {
-        let linked = self.linked.load(Ordering::Relaxed) as usize;
-        if linked == 0 {
-            return 0;
-        }
-        let live = (self.live.load(Ordering::Relaxed) as usize).min(linked);
-        self.write_off.load(Ordering::Relaxed) * live / linked
+        self.live_bytes.load(Ordering::Relaxed)
     }
 }
 

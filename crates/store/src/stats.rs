@@ -40,6 +40,8 @@ macro_rules! counters {
             pub total_segments: u64,
             /// Heap segments holding data (open or sealed).
             pub used_segments: u64,
+            /// Heap segments whose pages are resident (their bytes count in RSS).
+            pub resident_segments: u64,
             /// Bytes of the hash index (outside the heap).
             pub index_bytes: u64,
         }

@@ -333,7 +333,7 @@ impl Store {
         t.remove(pos);
         t.items -= 1;
         t.bytes -= it.size();
-        self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
+        self.seg_of(off).unlink(it.size());
         // SAFETY: still under the write lock that kept the item linked until now.
         let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
         drop(t);
@@ -620,6 +620,7 @@ impl Store {
         let old = found.filter(|&(_, off)| self.dead(self.item(off), now).is_none());
         let mut stale = false;
         let mut inherit_win = false;
+        let mut inherit_life = None;
         if let Some(want) = compare {
             match old {
                 None => {
@@ -637,8 +638,11 @@ impl Store {
                             // memcached keeps the token: whoever won the recache still
                             // holds it, so readers of the stale value see Z, not W.
                             // SAFETY: linked item, shard write lock held.
-                            inherit_win =
-                                unsafe { self.item(off).life().load(Ordering::Relaxed) } & WIN != 0;
+                            let old_life = unsafe { self.item(off).life().load(Ordering::Relaxed) };
+                            inherit_win = old_life & WIN != 0;
+                            // ...and the TTL: a late write must not outlive the data it
+                            // was computed from.
+                            inherit_life = Some(old_life);
                             // memcached counts the stale store as a CAS hit.
                             bump(&c.cas_hits);
                         } else {
@@ -675,6 +679,19 @@ impl Store {
             if win || inherit_win {
                 r.it.life().fetch_or(WIN, Ordering::Relaxed);
             }
+            if let Some(old_life) = inherit_life {
+                let life = r.it.life();
+                let cur = life.load(Ordering::Relaxed);
+                life.store(
+                    (cur & !DEADLINE_MASK) | (old_life & DEADLINE_MASK),
+                    Ordering::Relaxed,
+                );
+                let d = self.abs_deadline(old_life);
+                // The sweep judges a segment by its newest deadline; keep that an upper bound.
+                self.seg_of(r.heap_off)
+                    .max_deadline
+                    .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
+            }
         }
         self.publish(&mut t, r.hash, found, r.heap_off, cas);
         drop(t);
@@ -686,12 +703,11 @@ impl Store {
     fn publish(&self, t: &mut Table, h: u64, found: Option<(usize, usize)>, off: usize, cas: u64) {
         self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
-        self.seg_of(off).live.fetch_add(1, Ordering::Relaxed);
-        self.seg_of(off).linked.fetch_add(1, Ordering::Relaxed);
+        self.seg_of(off).link(size);
         match found {
             Some((pos, old)) => {
                 t.bytes -= self.item(old).size();
-                self.seg_of(old).live.fetch_sub(1, Ordering::Relaxed);
+                self.seg_of(old).unlink(self.item(old).size());
                 t.replace(pos, h, off);
             }
             None => {
@@ -869,7 +885,7 @@ impl Store {
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= it.size();
-                self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
+                self.seg_of(off).unlink(it.size());
                 if why.is_some() {
                     bump(&shard.counters.reclaimed);
                 }
@@ -1126,9 +1142,7 @@ impl Store {
                     .map(|(i, &s)| (i, self.segs[s as usize].live_bytes()))
                     .min_by_key(|&(_, bytes)| bytes);
                 match emptiest {
-                    Some((i, bytes)) if bytes <= self.seg_size / 2 => {
-                        (pool.sealed.remove(i), true)
-                    }
+                    Some((i, bytes)) if bytes <= self.seg_size / 2 => (pool.sealed.remove(i), true),
                     _ => (
                         pool.sealed
                             .iter()
@@ -1327,7 +1341,7 @@ impl Store {
             if let Some(pos) = t.find_at(h, at) {
                 if let Some(k) = keep.as_deref_mut() {
                     if self.keep_item(&mut t, k, pos, h, it, size, written, now) {
-                        seg.live.fetch_sub(1, Ordering::Relaxed);
+                        seg.unlink(size);
                         off += size;
                         continue;
                     }
@@ -1335,7 +1349,7 @@ impl Store {
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
-                seg.live.fetch_sub(1, Ordering::Relaxed);
+                seg.unlink(size);
                 drop(t);
                 // SAFETY: as above; the atomic word may still be written by a pinned reader.
                 let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
@@ -1425,8 +1439,7 @@ impl Store {
         dst_seg
             .max_cas
             .fetch_max(dst.cas_value(), Ordering::Relaxed);
-        dst_seg.live.fetch_add(1, Ordering::Relaxed);
-        dst_seg.linked.fetch_add(1, Ordering::Relaxed);
+        dst_seg.link(size);
         dst_seg.write_off.store(k.off, Ordering::Relaxed);
         t.replace(pos, h, at);
         true

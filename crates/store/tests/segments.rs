@@ -262,9 +262,38 @@ fn overwrites_compact_segments_instead_of_evicting_live_data() {
     assert_eq!(st.evictions, 0, "{st:?}");
     assert_eq!(st.curr_items, keys);
     for k in 0..keys {
-        let item = s.get(format!("k{k}").as_bytes()).expect("every key survives");
+        let item = s
+            .get(format!("k{k}").as_bytes())
+            .expect("every key survives");
         let mut head = [0u8; 8];
         head.copy_from_slice(&item.value()[..8]);
         assert_eq!(u64::from_le_bytes(head), version[k as usize], "key {k}");
     }
+}
+
+#[test]
+fn overwrites_keep_resident_memory_near_the_live_data() {
+    // 64 MiB heap, 4 MiB live, overwritten 20 times over. A log that only appends would
+    // touch all 64 segments; compacting mostly-dead segments keeps the footprint (and so
+    // RSS) near the live data plus the warm reserve of free segments.
+    let (s, _c) = store_with(StoreConfig {
+        memory_limit: 64 << 20,
+        ..StoreConfig::default()
+    });
+    let keys = 1_000u64;
+    let v = vec![7u8; 4096];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..20 * keys {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = if round < keys { round } else { x % keys };
+        let out = s.store(StoreMode::Set, format!("k{k}").as_bytes(), &v, 0, 0);
+        assert!(matches!(out, Ok(StoreOutcome::Stored { .. })), "{out:?}");
+    }
+    let st = s.stats();
+    assert_eq!(st.evictions, 0, "{st:?}");
+    assert_eq!(st.curr_items, keys);
+    assert!(st.resident_segments <= 32, "{st:?}");
+    eprintln!("resident segments: {} of 64", st.resident_segments);
 }
