@@ -58,6 +58,7 @@ scripts! {
     disabled_commands,
     errors,
     expiry,
+    fairness,
     flush,
     incr_decr,
     interleave,
@@ -78,6 +79,7 @@ scripts! {
     storage,
     tokens,
     unix_socket,
+
 }
 
 /// Scripts for protocols corvid does not serve yet (meta, binary), in tests/scripts/later/.
