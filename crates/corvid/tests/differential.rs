@@ -79,12 +79,11 @@ scripts! {
     storage,
     tokens,
     unix_socket,
-
 }
 
-/// Scripts for protocols corvid does not serve yet (meta, binary), in tests/scripts/later/.
-/// Only the self-check below runs them, which keeps them valid until they move up into
-/// tests/scripts/ and the `scripts!` list, the day corvid speaks their protocol.
+/// Scripts for commands corvid has not decided to serve (memcached's admin commands), in
+/// tests/scripts/later/. Only the self-check below runs them, which keeps them valid until
+/// they move up into tests/scripts/ and the `scripts!` list.
 fn later_scripts() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(scripts_dir().join("later"))
         .map(|dir| {
