@@ -1107,11 +1107,16 @@ impl Store {
         for _ in 0..self.segs.len() * 2 + 8 {
             {
                 let mut pool = self.pool.lock();
-                if let Some(s) = pool.free.pop() {
-                    drop(pool);
-                    self.heap
-                        .populate(s as usize * self.seg_size, self.seg_size);
-                    return Ok(Some(s));
+                if let Some(&s) = pool.free.last() {
+                    // Faulting in cold memory costs more than moving the survivors of a
+                    // mostly dead segment, and compacting keeps RSS near the live data.
+                    let warm = self.segs[s as usize].warm.load(Ordering::Relaxed);
+                    if warm || !self.cfg.evict || !self.worth_compacting(&pool) {
+                        pool.free.pop();
+                        drop(pool);
+                        self.warm_up(s);
+                        return Ok(Some(s));
+                    }
                 }
                 if let Some(i) = pool
                     .draining
@@ -1157,7 +1162,17 @@ impl Store {
                     let seg = &self.segs[v as usize];
                     seg.state.store(RECLAIMING, Ordering::Relaxed);
                     let bucket = seg.bucket.load(Ordering::Relaxed) as usize;
-                    let spare = self.pool.lock().spare.take();
+                    let spare = {
+                        let mut pool = self.pool.lock();
+                        // Compaction needs somewhere to move the survivors to.
+                        match pool.spare.take() {
+                            None if compact => pool.free.pop(),
+                            spare => spare,
+                        }
+                    };
+                    if let Some(sp) = spare {
+                        self.warm_up(sp);
+                    }
                     let mut keep = spare.map(|sp| {
                         self.segs[sp as usize].reset_for_copy(bucket);
                         Keep {
@@ -1246,6 +1261,24 @@ impl Store {
     /// Free segments kept with their pages resident: an eighth of the heap, at least 4.
     fn warm_reserve(&self) -> usize {
         (self.segs.len() / 8).max(4)
+    }
+
+    /// Whether an unpinned sealed segment is at most a quarter live: moving its survivors
+    /// costs less than faulting in a cold free segment.
+    fn worth_compacting(&self, pool: &Pool) -> bool {
+        pool.sealed.iter().any(|&s| {
+            let seg = &self.segs[s as usize];
+            seg.unpinned() && seg.live_bytes() <= self.seg_size / 4
+        })
+    }
+
+    /// Faults a segment's pages in at once (one madvise) unless they are resident already.
+    fn warm_up(&self, s: u32) {
+        let seg = &self.segs[s as usize];
+        if !seg.warm.swap(true, Ordering::Relaxed) {
+            self.heap
+                .populate(s as usize * self.seg_size, self.seg_size);
+        }
     }
 
     /// Whether every item in the segment is dead: garbage, expired or flushed (checked with
@@ -1384,6 +1417,7 @@ impl Store {
                 // Nobody can reach the segment: no entries, no pins, and only this thread
                 // holds it (it is in no list).
                 self.heap.release(base, self.seg_size);
+                self.segs[s as usize].warm.store(false, Ordering::Relaxed);
             }
             pool.free.push(s);
         } else {
@@ -1464,6 +1498,11 @@ impl Store {
         s.total_segments = self.segs.len() as u64;
         let pool = self.pool.lock();
         s.used_segments = (self.segs.len() - pool.free.len()) as u64;
+        s.resident_segments = self
+            .segs
+            .iter()
+            .filter(|seg| seg.warm.load(Ordering::Relaxed))
+            .count() as u64;
         s.index_bytes = footprint as u64;
         s
     }
