@@ -233,3 +233,56 @@ fn append_with_cas_and_vivify() {
     ));
     assert_eq!(s.peek(b"k").expect("item").value(), b"ba");
 }
+
+#[test]
+fn a_late_stale_store_keeps_the_ttl_and_in_place_arithmetic_keeps_the_mark() {
+    let (s, clock) = store();
+    let old = set(&s, b"k", b"5", 100);
+    let invalidate = MetaDelete {
+        invalidate: true,
+        ..MetaDelete::default()
+    };
+    assert!(matches!(
+        s.meta_delete(b"k", invalidate),
+        MetaDeleteOutcome::Kept { .. }
+    ));
+    clock.advance(10);
+    let mut r = s.reserve(b"k", 1, 0, 0).expect("room");
+    r.value_mut().copy_from_slice(b"7");
+    let opts = CommitOptions {
+        compare_cas: Some(old),
+        invalidate: true,
+        ..CommitOptions::default()
+    };
+    assert!(matches!(
+        r.commit_with(StoreMode::Set, opts),
+        StoreOutcome::Stored { .. }
+    ));
+    let i = s.peek(b"k").expect("stored");
+    assert_eq!((i.value(), i.ttl_remaining()), (&b"7"[..], 90));
+    assert!(s.claim_win(&i));
+    drop(i);
+    let incr = MetaDelta {
+        incr: true,
+        delta: 1,
+        compare_cas: None,
+        new_cas: None,
+        exptime: None,
+        vivify: None,
+    };
+    assert!(matches!(
+        s.meta_delta(b"k", incr),
+        MetaDeltaOutcome::Value { value: 8, .. }
+    ));
+    let i = s.peek(b"k").expect("in place");
+    assert!(i.is_stale() && i.win_claimed());
+    drop(i);
+    // A longer number is a new item: fresh.
+    let grow = MetaDelta { delta: 100, ..incr };
+    assert!(matches!(
+        s.meta_delta(b"k", grow),
+        MetaDeltaOutcome::Value { value: 108, .. }
+    ));
+    let i = s.peek(b"k").expect("new");
+    assert!(!i.is_stale() && !i.win_claimed());
+}

@@ -2,7 +2,7 @@
 //! with memcached 1.6.18's counting. Kept apart from the classic operations they share
 //! their machinery with.
 
-use super::{bump, exptime, index, numeric, DeriveError, Plan, Store, FETCHED};
+use super::{bump, exptime, index, numeric, DeriveError, Plan, Store, FETCHED, WIN};
 use crate::config::StoreError;
 use crate::item::ItemRef;
 use crate::{CommitOptions, StoreMode, StoreOutcome};
@@ -265,6 +265,7 @@ impl Store {
         loop {
             let result = std::cell::Cell::new(0u64);
             let grew = std::cell::Cell::new(false);
+            let token_out = std::cell::Cell::new(false);
             let ttl = std::cell::Cell::new(-1i64);
             let res = self.derive(
                 key,
@@ -283,6 +284,10 @@ impl Store {
                     });
                     let vlen = numeric::Digits::new(result.get()).stored_len(v.len());
                     grew.set(vlen > v.len());
+                    // memcached rewrites a number that still fits in place, keeping the
+                    // item's stale mark and handed-out token; a longer one is a new item.
+                    let in_place = !grew.get();
+                    token_out.set(in_place && life & WIN != 0);
                     let deadline = match m.exptime {
                         Some(e) => exptime::deadline(e, now),
                         None => self.abs_deadline(life),
@@ -295,7 +300,7 @@ impl Store {
                         deadline,
                         access: now,
                         fetched: life & FETCHED != 0,
-                        stale: false,
+                        stale: in_place && old.is_stale(),
                         cas: m.new_cas.unwrap_or_else(|| self.new_cas()),
                     })
                 },
@@ -303,6 +308,12 @@ impl Store {
             );
             return match res {
                 Ok(cas) => {
+                    if token_out.get() {
+                        // Only this version: a newer one has its own token.
+                        if let Some(item) = self.peek(key).filter(|i| i.cas() == cas) {
+                            self.claim_win(&item);
+                        }
+                    }
                     bump(if m.incr { &c.incr_hits } else { &c.decr_hits });
                     if grew.get() {
                         bump(&c.total_items);
