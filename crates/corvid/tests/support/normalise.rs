@@ -67,7 +67,7 @@ pub const COMPARED_STATS: &[&str] = &[
 /// CAS values as this server has shown them, in order of first appearance. Scripts refer
 /// to them as `${casN}`; replies show them as `<casN>`, so the comparison checks that the
 /// same items carry the same (or different) CAS on both servers without caring about the
-/// numbers themselves.
+/// numbers themselves. A CAS of 0 ("none", as under -C) is shown as 0, not as its label.
 #[derive(Default, Debug)]
 pub struct CasLabels {
     seen: Vec<u64>,
@@ -259,6 +259,12 @@ fn value_line(content: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) -> Option<
             .ok()
             .and_then(|t| t.parse::<u64>().ok())
         {
+            // 0 means "no CAS" (-C): a fact to compare, not a number to hide. It still takes
+            // a label, so label numbers do not depend on it.
+            Some(0) => {
+                cas.label(0);
+                out.extend_from_slice(b"0");
+            }
             Some(value) => out.extend_from_slice(format!("<cas{}>", cas.label(value)).as_bytes()),
             None => out.extend_from_slice(token),
         },
@@ -294,6 +300,10 @@ fn meta_line(content: &[u8], out: &mut Vec<u8>, cas: &mut CasLabels) -> Option<O
             .filter(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
             .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok());
         match number {
+            Some(0) => {
+                cas.label(0);
+                line.extend_from_slice(b"c0");
+            }
             Some(value) => line.extend_from_slice(format!("c<cas{}>", cas.label(value)).as_bytes()),
             None => line.extend_from_slice(token),
         }
