@@ -8,8 +8,8 @@ use server::{ProtocolMode, Server, ServerConfig};
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 use store::{Store, StoreConfig, SystemClock};
 
 /// Exit status when the server cannot start (bind failure, bad store config): EX_OSERR.

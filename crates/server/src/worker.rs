@@ -143,7 +143,6 @@ pub(crate) struct Worker {
     udp: crate::udp::UdpPorts,
 }
 
-
 impl Worker {
     pub(crate) fn spawn(
         id: usize,
