@@ -60,6 +60,7 @@ scripts! {
     expiry,
     fairness,
     flush,
+    half_close,
     incr_decr,
     interleave,
     keys,

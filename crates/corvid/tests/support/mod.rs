@@ -124,6 +124,14 @@ impl Stream {
             Stream::Unix(s) => s.set_write_timeout(t),
         }
     }
+
+    /// Closes the sending half: the server reads end-of-file but may still answer.
+    pub fn shutdown_write(&self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
 }
 
 impl std::io::Read for Stream {

@@ -199,6 +199,17 @@ fn run_step(
             }
             None
         }
+        Action::HalfClose => {
+            for side in sides.iter_mut() {
+                let conn = side.conn();
+                conn.flush(None);
+                if let Some(stream) = conn.stream.as_ref() {
+                    // A server that already closed makes this fail; the next read says so.
+                    let _ = stream.shutdown_write();
+                }
+            }
+            None
+        }
         Action::Close => {
             for side in sides.iter_mut() {
                 // Dropping the stream closes the socket, with whatever it had unread.

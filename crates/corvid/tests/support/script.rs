@@ -8,6 +8,7 @@
 //! transport unix                  talk over a Unix socket instead of TCP (before any step)
 //! conn other                      switch to (or open) the connection named `other`
 //! close                           the client closes the current connection
+//! half-close                      the client shuts down its sending half only
 //! send "set a 0 0 1\r\nx\r\n"     one write of the concatenated parts
 //! send-split 1 "get a\r\n"        the same, written N bytes at a time
 //! queue " k1"                     append to the next write without writing yet
@@ -55,6 +56,8 @@ pub enum Action {
     Conn(String),
     /// The client closes the current connection; naming it again opens a new one.
     Close,
+    /// The client shuts down its sending half; replies can still be read.
+    HalfClose,
     /// Bytes to write; `chunk` splits the write into pieces of that many bytes.
     Send {
         parts: Vec<Part>,
@@ -173,6 +176,15 @@ fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), Lin
                 script.steps.push(Step {
                     line: number,
                     action: Action::Close,
+                });
+            }
+            "half-close" => {
+                if !rest.trim().is_empty() {
+                    return Err((number, "`half-close` takes no arguments".into()));
+                }
+                script.steps.push(Step {
+                    line: number,
+                    action: Action::HalfClose,
                 });
             }
             "send" | "queue" => {
