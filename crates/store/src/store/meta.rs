@@ -241,7 +241,7 @@ impl Store {
                     t.remove(pos);
                     t.items -= 1;
                     t.bytes -= it.size();
-                    self.seg_of(off).live.fetch_sub(1, Ordering::Relaxed);
+                    self.seg_of(off).unlink(it.size());
                     MetaDeleteOutcome::Deleted
                 }
             }
