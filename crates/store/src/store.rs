@@ -1196,7 +1196,13 @@ impl Store {
                             self.segs[k.seg as usize]
                                 .state
                                 .store(FREE, Ordering::Relaxed);
-                            self.pool.lock().spare = Some(k.seg);
+                            // Another evictor may have set a spare aside meanwhile;
+                            // overwriting it would lose that segment for good.
+                            let mut pool = self.pool.lock();
+                            match pool.spare {
+                                None => pool.spare = Some(k.seg),
+                                Some(_) => pool.free.push(k.seg),
+                            }
                         }
                         None if self.segs.len() >= MIN_SEGMENTS_FOR_SPARE => {
                             // The spare was used up (or its victim still pinned): set the
@@ -1235,9 +1241,13 @@ impl Store {
         *open = Some(k.seg);
         drop(open);
         let mut pool = self.pool.lock();
-        if let Some(i) = pool.free.iter().rposition(|&x| x == v) {
-            pool.free.swap_remove(i);
-            pool.spare = Some(v);
+        // Only when no other evictor has set a spare aside meanwhile: replacing it would
+        // lose that segment for good.
+        if pool.spare.is_none() {
+            if let Some(i) = pool.free.iter().rposition(|&x| x == v) {
+                pool.free.swap_remove(i);
+                pool.spare = Some(v);
+            }
         }
         true
     }
