@@ -256,6 +256,9 @@ fn corvid_rss_stays_bounded_under_a_set_heavy_load() {
     let mut c = TextClient::connect(&server);
     let stats = c.stats();
     assert_ne!(stats["evictions"], "0", "the load never filled the cache");
+    // With eviction on, a full cache makes room: racing evictions once lost segments
+    // until every set failed (store test concurrent_eviction).
+    assert_eq!(refused, 0, "sets refused as out of memory with eviction on");
     assert!(
         peak <= bound_kib,
         "RSS peaked at {peak} KiB under -m 64 with {LOAD_CONNECTIONS} connections; the \
