@@ -169,6 +169,8 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         },
         backlog: i32::try_from(s.backlog).unwrap_or(i32::MAX),
         flush_enabled: s.flush_enabled,
+        dump_enabled: s.dump_enabled,
+        watch_enabled: s.watch_enabled,
         tcp_port: s.port,
         udp_port: s.udp_port,
         interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),

@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// `flush_all` allowed (`-F` turns it off).
     pub flush_enabled: bool,
+    /// Key dumps allowed (`-X` turns them off: `stats cachedump`, `lru_crawler metadump`).
+    pub dump_enabled: bool,
+    /// `watch` allowed (`-W` turns it off).
+    pub watch_enabled: bool,
     /// Protocol negotiation (`-B`).
     pub protocol: ProtocolMode,
     /// Values shown by `stats settings` that the server does not otherwise use.
@@ -71,6 +75,8 @@ impl Default for ServerConfig {
             idle_timeout: None,
             backlog: 1024,
             flush_enabled: true,
+            dump_enabled: true,
+            watch_enabled: true,
             protocol: ProtocolMode::Auto,
             tcp_port: 11211,
             udp_port: 0,

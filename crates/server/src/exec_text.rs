@@ -252,6 +252,21 @@ pub(crate) fn execute(
             reply.line(text::SHUTDOWN_NOT_ENABLED);
         }
         Request::Stats { args } => stats_command(args, reply, ctx),
+        // Corvid has neither log streaming nor key dumps; only the refusals that
+        // -W and -X produce in memcached are reproduced, the rest is an unknown command.
+        Request::Watch => reply.line(if ctx.config.watch_enabled {
+            text::ERROR
+        } else {
+            text::CLIENT_ERROR_WATCH_NOT_ALLOWED
+        }),
+        Request::LruCrawler { mut args } => {
+            let metadump = args.next() == Some(b"metadump");
+            reply.line(if metadump && !ctx.config.dump_enabled {
+                text::ERROR_METADUMP_NOT_ALLOWED
+            } else {
+                text::ERROR
+            })
+        }
     }
     Action::Done { data: 0 }
 }
@@ -400,7 +415,7 @@ fn stats_command(mut args: text::Keys<'_>, reply: &mut Reply<'_>, ctx: &Ctx<'_>)
             reply.line(text::RESET);
         }
         Some(b"conns") => reply.compose(|out| {
-            let now = stats::unix_now();
+            let now = ctx.store.now();
             for c in ctx.registry.snapshot() {
                 let idle =
                     now.saturating_sub(c.last_cmd.load(std::sync::atomic::Ordering::Relaxed));
@@ -416,6 +431,9 @@ fn stats_command(mut args: text::Keys<'_>, reply: &mut Reply<'_>, ctx: &Ctx<'_>)
             stats::write_slabs(out, ctx.store);
             out.extend_from_slice(text::END);
         }),
+        Some(b"cachedump") if !ctx.config.dump_enabled => {
+            reply.line(text::CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED)
+        }
         Some(b"sizes") => reply.line(b"STAT sizes_status disabled\r\nEND\r\n"),
         Some(b"detail") => match args.next() {
             Some(b"on") => {

@@ -314,7 +314,10 @@ pub fn write_settings(
             "flush_enabled",
             if config.flush_enabled { "yes" } else { "no" },
         ),
-        ("dump_enabled", "yes"),
+        (
+            "dump_enabled",
+            if config.dump_enabled { "yes" } else { "no" },
+        ),
         ("hash_algorithm", "murmur3"),
         ("lru_maintainer_thread", "yes"),
         ("lru_segmented", "yes"),

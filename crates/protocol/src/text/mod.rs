@@ -192,6 +192,10 @@ fn command(line: &[u8]) -> Outcome<'_> {
             b"version" => Ok(Request::Version),
             b"quit" => Ok(Request::Quit),
             b"verbosity" => verbosity(&tokens),
+            b"watch" => Ok(Request::Watch),
+            b"lru_crawler" => Ok(Request::LruCrawler {
+                args: tokens.from(1),
+            }),
             // memcached drops connections that speak HTTP to it, without a word.
             _ if tokens.get(ntokens - 2).starts_with(b"HTTP/") => Err(Reject::Close),
             _ => unknown,

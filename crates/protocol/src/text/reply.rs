@@ -48,6 +48,13 @@ pub const SERVER_ERROR_OUT_OF_MEMORY_GET: &[u8] =
 /// Sent to a connection over the `-c` limit, which is then closed.
 pub const ERROR_TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
 /// `shutdown` (with any arguments) when the server was started without `-A`.
+/// `watch` under `-W`.
+pub const CLIENT_ERROR_WATCH_NOT_ALLOWED: &[u8] = b"CLIENT_ERROR watch commands not allowed\r\n";
+/// `stats cachedump` under `-X`.
+pub const CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED: &[u8] =
+    b"CLIENT_ERROR stats cachedump not allowed\r\n";
+/// `lru_crawler metadump` under `-X`.
+pub const ERROR_METADUMP_NOT_ALLOWED: &[u8] = b"ERROR metadump not allowed\r\n";
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
 
 /// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before each hit's data.

@@ -55,6 +55,11 @@ pub enum Request<'a> {
     Shutdown { graceful: bool },
     /// `stats [args]`: the tokens after `stats` (empty for plain `stats`).
     Stats { args: Keys<'a> },
+    /// `watch [args]`: memcached's log streaming. Corvid answers only the refusal under
+    /// `-W` (watch disabled); otherwise `ERROR`, as for any command it does not have.
+    Watch,
+    /// `lru_crawler <args>`: likewise only the `metadump` refusal under `-X`.
+    LruCrawler { args: Keys<'a> },
 }
 
 /// Whether a retrieval returns CAS uniques.

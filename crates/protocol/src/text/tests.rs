@@ -787,15 +787,23 @@ fn stats_arguments_are_passed_through() {
 }
 
 #[test]
-fn meta_and_admin_commands_are_not_handled_yet() {
-    // memcached 1.6.18 answers these; Corvid's text parser does not know them (yet).
-    for line in [
-        &b"mg k v\r\n"[..],
-        b"mn\r\n",
-        b"watch\r\n",
-        b"lru_crawler\r\n",
-    ] {
+fn meta_commands_are_left_to_the_meta_parser() {
+    // The server hands `m?` lines to protocol::meta before this parser sees them.
+    for line in [&b"mg k v\r\n"[..], b"mn\r\n"] {
         assert_eq!(error(line), ProtocolError::UnknownCommand);
+    }
+}
+
+#[test]
+fn watch_and_lru_crawler_parse_so_the_server_can_refuse_them() {
+    // memcached 1.6.18 under -W / -X answers these with refusals the server reproduces.
+    assert_eq!(request(b"watch\r\n").0, Request::Watch);
+    assert_eq!(request(b"watch fetchers\r\n").0, Request::Watch);
+    match request(b"lru_crawler metadump all\r\n").0 {
+        Request::LruCrawler { args } => {
+            assert_eq!(keys(args), vec![&b"metadump"[..], b"all"]);
+        }
+        other => panic!("unexpected {other:?}"),
     }
 }
 
