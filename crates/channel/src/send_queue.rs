@@ -33,6 +33,10 @@ const IOVECS_PER_CALL: usize = 64;
 /// Gather lists up to this long are built in a small array.
 const SMALL_GATHER: usize = 4;
 
+/// Sent scratch bytes are reclaimed once they are at least this many and at least half
+/// the scratch buffer: rare enough that moving the live rest down costs little per byte.
+const COMPACT_MIN: usize = 64 * 1024;
+
 /// Queued output of one connection.
 #[derive(Debug)]
 pub struct SendQueue<P> {
@@ -183,14 +187,45 @@ impl<P: Payload> SendQueue<P> {
             } - self.front_sent;
             if n < len {
                 self.front_sent += n;
-                return;
+                break;
             }
             n -= len;
             self.front_sent = 0;
             self.segments.pop_front();
         }
-        if self.segments.is_empty() {
+        self.reclaim_scratch();
+    }
+
+    /// Drops scratch bytes already sent. Without this, a queue that never quite drains (a
+    /// slow reader kept just under the backpressure watermark) grows its scratch forever,
+    /// and a queue left holding only pinned segments would queue its sent scratch bytes
+    /// again with the next copy (`commit_scratch` counts from the last scratch segment).
+    fn reclaim_scratch(&mut self) {
+        // The first unsent scratch byte (a partly sent front segment counts from where
+        // its sending stopped).
+        let first = self.segments.iter().enumerate().find_map(|(i, s)| match s {
+            Segment::Scratch { start, .. } if i == 0 => Some(start + self.front_sent),
+            Segment::Scratch { start, .. } => Some(*start),
+            Segment::Pinned(_) => None,
+        });
+        let Some(dead) = first else {
             self.scratch.clear();
+            return;
+        };
+        if dead < COMPACT_MIN || dead < self.scratch.len() / 2 {
+            return;
+        }
+        self.scratch.copy_within(dead.., 0);
+        self.scratch.truncate(self.scratch.len() - dead);
+        if let Some(Segment::Scratch { start, .. }) = self.segments.front_mut() {
+            *start += self.front_sent;
+            self.front_sent = 0;
+        }
+        for s in self.segments.iter_mut() {
+            if let Segment::Scratch { start, end } = s {
+                *start -= dead;
+                *end -= dead;
+            }
         }
     }
 
@@ -322,6 +357,66 @@ mod tests {
         q.release_if_empty(&mut pool);
         assert_eq!(q.scratch_capacity(), 0);
         assert_eq!(pool.spare(), 1);
+    }
+
+    #[test]
+    fn sent_scratch_is_never_sent_again_after_a_pinned_tail() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        // A binary-style reply: header copied, value pinned, nothing after it.
+        q.push_copy(&mut pool, b"head1 ");
+        q.push_pinned(b"PPPPPPPP");
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 8,
+            calls_left: 1,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Retry);
+        q.push_copy(&mut pool, b" head2");
+        sink.calls_left = 10;
+        sink.per_call = 100;
+        assert_eq!(q.flush(&mut sink), Outcome::Done(12));
+        assert_eq!(sink.out, b"head1 PPPPPPPP head2");
+    }
+
+    #[test]
+    fn scratch_stays_bounded_when_output_never_drains() {
+        let mut pool = BufferPool::new(16 * 1024, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        let chunk: Vec<u8> = (0..4000).map(|i| (i % 251) as u8).collect();
+        let mut want = Vec::new();
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 800 * 1024,
+            calls_left: 0,
+        };
+        // Replies are added up to 1 MiB, the reader takes 800 KiB: never empty.
+        for _ in 0..200 {
+            while q.pending() < 1 << 20 {
+                q.push_copy(&mut pool, &chunk);
+                want.extend_from_slice(&chunk);
+                if want.len() % 40_000 == 0 {
+                    q.push_pinned(b"pinned");
+                    want.extend_from_slice(b"pinned");
+                }
+            }
+            sink.calls_left = 1;
+            assert!(matches!(
+                q.flush(&mut sink),
+                Outcome::Retry | Outcome::Done(_)
+            ));
+            assert!(q.pending() > 0);
+            assert!(
+                q.scratch_capacity() <= 4 << 20,
+                "scratch grew to {} with {} pending",
+                q.scratch_capacity(),
+                q.pending()
+            );
+        }
+        sink.calls_left = usize::MAX;
+        sink.per_call = usize::MAX;
+        q.flush(&mut sink);
+        assert!(sink.out == want, "the bytes sent differ from those queued");
     }
 
     #[test]
