@@ -106,12 +106,17 @@ pub fn compare(
     }
     let [reference_side, subject_side] = &mut sides;
     let mut report = format!(
-        "script {}: {} step(s) where {} and {} answer differently (args {:?})\n",
+        "script {} (args {:?}): {} step(s) where {} and {} answer differently{}\n",
         script.name,
+        script.args,
         mismatches.len(),
         reference.name(),
         subject.name(),
-        script.args
+        if framing.is_empty() {
+            String::new()
+        } else {
+            format!(", {} problem(s) in the script itself", framing.len())
+        }
     );
     for f in &framing {
         report.push_str(f);
