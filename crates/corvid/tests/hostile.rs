@@ -649,3 +649,48 @@ fn a_client_that_never_reads_is_held_by_backpressure() {
     corvid.connections_drop_to(&mut sentinel.client, 2);
     corvid.settles_to(baseline, "a client that never reads");
 }
+
+#[test]
+fn a_flood_past_the_connection_limit_is_refused_and_forgotten() {
+    let corvid = Watched::corvid(&["-c", "50"]);
+    let mut sentinel = Sentinel::new(&corvid.server);
+    let baseline = corvid.rss_kib();
+    let mut refused = 0;
+    let mut held = Vec::new();
+    for _ in 0..500 {
+        let mut s = corvid.server.connect();
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("set a read timeout");
+        let _ = s.write_all(b"version\r\n");
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 128];
+        while !reply.ends_with(b"\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            }
+        }
+        if reply == b"ERROR Too many open connections\r\n" {
+            refused += 1;
+        } else {
+            assert!(reply.starts_with(b"VERSION "), "{reply:?}");
+            held.push(s);
+        }
+    }
+    assert!(
+        held.len() <= 50,
+        "{} connections served under -c 50",
+        held.len()
+    );
+    assert!(refused >= 450, "only {refused} of 500 refused under -c 50");
+    // The sentinel still works while the limit is reached; once the flood is gone, new
+    // clients are served again.
+    assert!(
+        sentinel.client.get("sentinel0").is_some(),
+        "the sentinel's data"
+    );
+    drop(held);
+    corvid.connections_drop_to(&mut sentinel.client, 1);
+    sentinel.intact(&corvid.server, "a flood past -c");
+    corvid.settles_to(baseline, "a flood past -c");
+}
