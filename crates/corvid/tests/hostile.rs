@@ -694,3 +694,56 @@ fn a_flood_past_the_connection_limit_is_refused_and_forgotten() {
     sentinel.intact(&corvid.server, "a flood past -c");
     corvid.settles_to(baseline, "a flood past -c");
 }
+
+/// The binary protocol's version of the slowloris: `idle_timeout` closes a connection
+/// stuck in a header or in the extras and key after it (memcached's `conn_read`), not
+/// one in the middle of a value (`conn_nread`).
+fn binary_slowloris_is_closed_but_a_slow_value_is_not(server: Server) {
+    let name = server.implementation().name();
+    // SET, key "k", 8 bytes of extras, a 10-byte value.
+    let mut frame = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 19];
+    frame.extend_from_slice(&[0; 12]);
+    frame.extend_from_slice(&[0; 8]);
+    frame.push(b'k');
+    let mut header = server.connect();
+    send_all(&mut header, &frame[..10]);
+    let mut key = server.connect();
+    send_all(&mut key, &frame[..32]);
+    let mut value = server.connect();
+    send_all(&mut value, &frame);
+    send_all(&mut value, b"12345");
+    for (what, s) in [
+        ("a half header", &mut header),
+        ("extras without the key", &mut key),
+    ] {
+        assert!(
+            closes_within(s, Duration::from_secs(6)),
+            "{name}: a connection stuck in {what} survived idle_timeout=1"
+        );
+    }
+    assert!(
+        !closes_within(&mut value, Duration::from_millis(100)),
+        "{name}: a connection in the middle of a binary value was closed"
+    );
+    send_all(&mut value, b"67890");
+    value
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut reply = [0u8; 24];
+    value.read_exact(&mut reply).expect("the SET response");
+    assert_eq!(&reply[..2], &[0x81, 0x01], "{name}: a SET response");
+    assert_eq!(&reply[6..8], &[0, 0], "{name}: status");
+}
+
+#[test]
+fn memcached_closes_a_binary_slowloris() {
+    binary_slowloris_is_closed_but_a_slow_value_is_not(Server::memcached(&[
+        "-o",
+        "idle_timeout=1",
+    ]));
+}
+
+#[test]
+fn corvid_closes_a_binary_slowloris() {
+    binary_slowloris_is_closed_but_a_slow_value_is_not(Server::corvid(&["-o", "idle_timeout=1"]));
+}

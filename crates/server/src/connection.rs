@@ -169,13 +169,17 @@ impl Connection {
         &mut self.stream
     }
 
-    /// Waiting for a command line, with nothing queued: what `idle_timeout` may close.
-    /// Like memcached, this includes a line begun but not finished (a slowloris client),
-    /// but not a value being waited for (its line, with its newline, is buffered).
+    /// Waiting for a command, with nothing queued: what `idle_timeout` may close. Like
+    /// memcached, this includes a command line, or a binary header, extras and key, begun
+    /// but not finished (a slowloris client), but not a value being waited for.
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.pending, Pending::Idle)
-            && self.output.is_empty()
-            && !self.input.data().contains(&b'\n')
+        let input = self.input.data();
+        let mid_command = match self.dialect {
+            Dialect::Binary => protocol::binary::Header::parse(input)
+                .is_some_and(|h| input.len() >= h.head_len()),
+            Dialect::Text | Dialect::Undecided => input.contains(&b'\n'),
+        };
+        matches!(self.pending, Pending::Idle) && self.output.is_empty() && !mid_command
     }
 
     /// Nothing left to send, and no reply half composed.
