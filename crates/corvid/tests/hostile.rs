@@ -265,6 +265,50 @@ fn bad_lengths_keys_and_numbers_get_memcacheds_replies() {
 }
 
 #[test]
+fn hostile_meta_lines_get_memcacheds_replies() {
+    let long_key = "k".repeat(251);
+    let many_flags = vec!["v"; 40].join(" ");
+    let long_opaque = "x".repeat(40);
+    let requests: Vec<Vec<u8>> = vec![
+        b"ms k 2147483647\r\n".to_vec(),
+        b"ms k -1\r\nxx\r\n".to_vec(),
+        b"ms k abc\r\n".to_vec(),
+        b"ms k 99999999999999999999\r\n".to_vec(),
+        format!("ms {long_key} 1\r\nx\r\n").into_bytes(),
+        format!("mg {long_key} v\r\n").into_bytes(),
+        format!("mg k {many_flags}\r\n").into_bytes(),
+        format!("mg k O{long_opaque} v\r\n").into_bytes(),
+        b"mg k b\r\n".to_vec(),
+        b"mg !!!! b v\r\n".to_vec(),
+        b"ma k D18446744073709551616\r\n".to_vec(),
+        b"ma k MZ\r\n".to_vec(),
+        b"ms k 1 MZ\r\nx\r\n".to_vec(),
+        b"md\r\n".to_vec(),
+        b"mg\r\n".to_vec(),
+        b"mn extra\r\n".to_vec(),
+        b"ms k 1 T-1\r\nx\r\nmg k v\r\n".to_vec(),
+        b"mg k N30 v\r\nmg k v\r\n".to_vec(),
+        b"ms k 0\r\n\r\nmg k v s\r\n".to_vec(),
+        b"mg k v v v\r\n".to_vec(),
+        b"mg k\x01\x02 v\r\n".to_vec(),
+    ];
+    let memcached = Server::memcached(&[]);
+    let corvid = Watched::corvid(&[]);
+    let mut sentinel = Sentinel::new(&corvid.server);
+    for request in &requests {
+        let expected = answer(&memcached, request);
+        let got = answer(&corvid.server, request);
+        assert_eq!(
+            got,
+            expected,
+            "reply to {:?}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    sentinel.intact(&corvid.server, "hostile meta lines");
+}
+
+#[test]
 fn garbage_bytes_never_take_the_server_down() {
     let corvid = Watched::corvid(&["-m", "16"]);
     let mut sentinel = Sentinel::new(&corvid.server);
