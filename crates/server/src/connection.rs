@@ -175,8 +175,9 @@ impl Connection {
     pub(crate) fn is_idle(&self) -> bool {
         let input = self.input.data();
         let mid_command = match self.dialect {
-            Dialect::Binary => protocol::binary::Header::parse(input)
-                .is_some_and(|h| input.len() >= h.head_len()),
+            Dialect::Binary => {
+                protocol::binary::Header::parse(input).is_some_and(|h| input.len() >= h.head_len())
+            }
             Dialect::Text | Dialect::Undecided => input.contains(&b'\n'),
         };
         matches!(self.pending, Pending::Idle) && self.output.is_empty() && !mid_command
