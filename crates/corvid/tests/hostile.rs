@@ -791,3 +791,98 @@ fn memcached_closes_a_binary_slowloris() {
 fn corvid_closes_a_binary_slowloris() {
     binary_slowloris_is_closed_but_a_slow_value_is_not(Server::corvid(&["-o", "idle_timeout=1"]));
 }
+
+/// A corvid started under `ulimit -n <limit>`, outside `support::Server` (which has no
+/// way to set a resource limit); killed on drop.
+struct FdLimited {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FdLimited {
+    fn start(limit: u32, args: &[&str]) -> FdLimited {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let port_arg = port.to_string();
+        let mut all = vec!["-p", &port_arg, "-l", "127.0.0.1", "-U", "0", "-t", "2"];
+        all.extend_from_slice(args);
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_corvid"))
+            .args(&all)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start corvid under sh");
+        let limited = FdLimited { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "corvid under ulimit -n {limit} never listened"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        limited
+    }
+}
+
+impl Drop for FdLimited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn clients_waiting_for_descriptors_are_served_once_some_free_up() {
+    // -c far above what 48 descriptors allow: accept itself fails (EMFILE) and clients wait
+    // in the listen backlog. The listener is edge-triggered, so unless the server retries,
+    // they wait forever, even after descriptors free up.
+    let server = FdLimited::start(48, &["-c", "1000"]);
+    let mut served = Vec::new();
+    let mut waiting = Vec::new();
+    for _ in 0..70 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        s.write_all(b"version\r\n").expect("write");
+        waiting.push(s);
+    }
+    let mut buf = [0u8; 64];
+    for mut s in std::mem::take(&mut waiting) {
+        s.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("set a read timeout");
+        match s.read(&mut buf) {
+            Ok(n) if buf[..n].starts_with(b"VERSION ") => served.push(s),
+            _ => waiting.push(s),
+        }
+    }
+    assert!(
+        !waiting.is_empty(),
+        "all 70 clients were served under ulimit -n 48: the test no longer runs out of descriptors"
+    );
+    assert!(served.len() >= 20, "only {} clients served", served.len());
+    let freed = 20;
+    served.truncate(served.len() - freed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut late = 0;
+    for s in &mut waiting {
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("set a read timeout");
+        if let Ok(n) = s.read(&mut buf) {
+            if buf[..n].starts_with(b"VERSION ") {
+                late += 1;
+            }
+        }
+        if late == freed {
+            break;
+        }
+    }
+    assert!(
+        late >= freed / 2,
+        "{late} of {} waiting clients served after {freed} descriptors were freed",
+        waiting.len()
+    );
+}

@@ -202,6 +202,8 @@ impl Acceptor {
         let mut next = 0usize;
         let mut events = Events::with_capacity(256);
         let mut last_sweep = std::time::Instant::now();
+        // Listeners whose accepting stopped short, retried every tick.
+        let mut starved = false;
         'serve: loop {
             // Wake every tick to advance the store's clock, and once a second reclaim
             // expired segments here, so a mass expiry never lands on a request's path.
@@ -222,7 +224,12 @@ impl Acceptor {
                         }
                         break 'serve;
                     }
-                    Token(i) => self.accept_all(i, &workers, &mut next),
+                    Token(i) => starved |= self.accept_all(i, &workers, &mut next),
+                }
+            }
+            if std::mem::take(&mut starved) {
+                for i in 0..self.listeners.len() {
+                    starved |= self.accept_all(i, &workers, &mut next);
                 }
             }
             if self.shutdown.requested.load(Relaxed) {
@@ -250,7 +257,10 @@ impl Acceptor {
         Ok(())
     }
 
-    fn accept_all(&mut self, index: usize, workers: &[WorkerHandle], next: &mut usize) {
+    /// Accepts until the listener has no more. True when it stopped with connections
+    /// possibly still waiting (out of descriptors, interrupted): the listener is
+    /// edge-triggered, so the caller must try again rather than wait for an event.
+    fn accept_all(&mut self, index: usize, workers: &[WorkerHandle], next: &mut usize) -> bool {
         loop {
             let stream = match &self.listeners[index] {
                 Listener::Tcp(l) => match l.accept() {
@@ -279,13 +289,17 @@ impl Acceptor {
         }
     }
 
-    fn accept_error(&self, e: io::Error) {
+    fn accept_error(&self, e: io::Error) -> bool {
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => false,
+            io::ErrorKind::Interrupted => true,
             _ => {
                 if self.config.verbose > 0 {
                     eprintln!("accept(): {e}");
                 }
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays in the backlog until
+                // descriptors or memory free up; no new edge will announce it.
+                true
             }
         }
     }
