@@ -886,3 +886,31 @@ fn clients_waiting_for_descriptors_are_served_once_some_free_up() {
         waiting.len()
     );
 }
+
+/// A client that sends a command every 400 ms is never idle for `idle_timeout=1`:
+/// memcached closes only when more than the timeout (in whole seconds) has passed.
+fn a_steady_client_is_never_closed(server: Server) {
+    let name = server.implementation().name();
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut buf = [0u8; 64];
+    for i in 0..10 {
+        s.write_all(b"version\r\n").expect("write");
+        match s.read(&mut buf) {
+            Ok(n) if buf[..n].starts_with(b"VERSION ") => {}
+            other => panic!("{name}: command {i} every 400 ms: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+#[test]
+fn memcached_keeps_a_steady_client() {
+    a_steady_client_is_never_closed(Server::memcached(&["-o", "idle_timeout=1"]));
+}
+
+#[test]
+fn corvid_keeps_a_steady_client() {
+    a_steady_client_is_never_closed(Server::corvid(&["-o", "idle_timeout=1"]));
+}

@@ -301,8 +301,10 @@ impl Worker {
             .conns
             .iter()
             .filter(|(_, s)| {
+                // Strictly more, as memcached: with whole seconds, `>=` closed a connection
+                // whose last command was a few milliseconds before a second boundary.
                 s.conn.is_idle()
-                    && now.saturating_sub(s.conn.info().last_cmd.load(Relaxed)) >= idle.as_secs()
+                    && now.saturating_sub(s.conn.info().last_cmd.load(Relaxed)) > idle.as_secs()
             })
             .map(|(k, _)| k)
             .collect();
