@@ -24,8 +24,14 @@ fn value(client: usize, i: usize) -> Vec<u8> {
 /// One pipelining client: a writer thread sends batches of `set` + `get` for as long as
 /// the server reads; this thread parses the replies. Returns how many replies arrived
 /// whole, failing if the stream ends in the middle of one.
-fn pipeline(port: u16, id: usize, replies: Arc<AtomicUsize>) -> Result<usize, String> {
+fn pipeline(
+    port: u16,
+    id: usize,
+    replies: Arc<AtomicUsize>,
+    connected: Arc<AtomicUsize>,
+) -> Result<usize, String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    connected.fetch_add(1, Ordering::Relaxed);
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
@@ -130,15 +136,21 @@ fn sigterm_while_fifty_clients_pipeline_finishes_replies_and_exits_zero() {
     };
     let port = server.port();
     let replies = Arc::new(AtomicUsize::new(0));
+    let connected = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
             let replies = replies.clone();
-            std::thread::spawn(move || pipeline(port, id, replies))
+            let connected = connected.clone();
+            std::thread::spawn(move || pipeline(port, id, replies, connected))
         })
         .collect();
-    // Signal once every client is well into its pipeline.
+    // Signal once every client is connected and the pipelines are well under way (a
+    // client connecting after the signal would find the listener closed, which says
+    // nothing about replies in flight).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while replies.load(Ordering::Relaxed) < CLIENTS * 20 {
+    while connected.load(Ordering::Relaxed) < CLIENTS
+        || replies.load(Ordering::Relaxed) < CLIENTS * 20
+    {
         assert!(
             Instant::now() < deadline,
             "only {} replies before the signal",
