@@ -68,6 +68,7 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     // one atomic load per operation instead of a clock read.
     let clock = Arc::new(SystemClock::ticked());
     let store: &'static Store = Box::leak(Box::new(Store::with_clock(store_config, clock)?));
+    raise_fd_limit(settings.max_conns)?;
     let config = server_config(settings)?;
     let server = Server::bind(config, store)?;
     if settings.enable_coredumps {
@@ -101,6 +102,40 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(path);
     }
     result?;
+    Ok(())
+}
+
+/// Descriptors beyond `-c` that the server needs for itself (listeners, epoll, wakers,
+/// the signal pipe, files).
+const RESERVED_FDS: u64 = 64;
+
+/// memcached raises the open-file limit to fit `-c` and refuses to start when it cannot:
+/// otherwise connections beyond the limit would fail at accept, long after start.
+fn raise_fd_limit(max_conns: usize) -> Result<(), String> {
+    let want = max_conns as u64 + RESERVED_FDS;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Ok(());
+    }
+    if lim.rlim_cur >= want {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max.max(want),
+    };
+    // SAFETY: setrlimit reads the struct we pass; failure is reported through the result.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(
+            "failed to set rlimit for open files. Try starting as root or \
+                    requesting smaller maxconns value."
+                .to_string(),
+        );
+    }
     Ok(())
 }
 
