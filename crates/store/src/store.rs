@@ -1148,13 +1148,23 @@ impl Store {
                     .min_by_key(|&(_, bytes)| bytes);
                 match emptiest {
                     Some((i, bytes)) if bytes <= self.seg_size / 2 => (pool.sealed.remove(i), true),
-                    _ => (
-                        pool.sealed
-                            .iter()
-                            .position(|&s| self.segs[s as usize].unpinned())
-                            .and_then(|i| pool.sealed.remove(i)),
-                        false,
-                    ),
+                    _ => {
+                        // Nothing worth compacting any more (a racing writer may have
+                        // taken the candidate seen above): cold free memory comes before
+                        // evicting anything live, and before giving up.
+                        if let Some(s) = pool.free.pop() {
+                            drop(pool);
+                            self.warm_up(s);
+                            return Ok(Some(s));
+                        }
+                        (
+                            pool.sealed
+                                .iter()
+                                .position(|&s| self.segs[s as usize].unpinned())
+                                .and_then(|i| pool.sealed.remove(i)),
+                            false,
+                        )
+                    }
                 }
             };
             match victim {
