@@ -2,55 +2,15 @@
 //! reference) and to corvid, and their normalised replies must be identical byte for byte.
 //! docs/testing.md explains the script language and what is normalised.
 
+#[macro_use]
 mod support;
-
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use support::run::compare;
 use support::script::{Action, Expect, Part, Script};
 use support::Implementation;
 
-fn scripts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts")
-}
-
-fn load(name: &str) -> Script {
-    let path = scripts_dir().join(format!("{name}.script"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    Script::parse(name, &text).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn check(name: &str) {
-    support::memcached_binary();
-    if let Err(report) = compare(
-        &load(name),
-        Implementation::Memcached,
-        Implementation::Corvid,
-    ) {
-        panic!("\n{report}");
-    }
-}
-
-/// One test per script, so `cargo test -p corvid --test differential <name>` runs one, and
-/// a failure names its script.
-macro_rules! scripts {
-    ($($name:ident),* $(,)?) => {
-        const SCRIPTS: &[&str] = &[$(stringify!($name)),*];
-
-        mod corvid_matches_memcached {
-            $(
-                #[test]
-                fn $name() {
-                    super::check(stringify!($name));
-                }
-            )*
-        }
-    };
-}
-
-scripts! {
+differential_suite! {
+    "";
     cas,
     cas_disabled,
     commands,
@@ -86,7 +46,7 @@ scripts! {
 /// tests/scripts/later/. Only the self-check below runs them, which keeps them valid until
 /// they move up into tests/scripts/ and the `scripts!` list.
 fn later_scripts() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(scripts_dir().join("later"))
+    let mut names: Vec<String> = std::fs::read_dir(support::suite::dir("later"))
         .map(|dir| {
             dir.filter_map(|entry| {
                 let path = entry.ok()?.path();
@@ -102,19 +62,13 @@ fn later_scripts() -> Vec<String> {
     names
 }
 
-/// The harness itself: memcached against memcached must show no difference, or a script
-/// depends on timing or the normalisation lets a legitimate difference through.
+/// Scripts waiting in tests/scripts/later/ stay valid: memcached against itself.
 #[test]
-fn memcached_agrees_with_itself() {
+fn later_scripts_stay_valid() {
     let mut failures = Vec::new();
-    let later = later_scripts();
-    let all = SCRIPTS
-        .iter()
-        .copied()
-        .chain(later.iter().map(String::as_str));
-    for name in all {
+    for name in later_scripts() {
         if let Err(report) = compare(
-            &load(name),
+            &support::suite::load("", &name),
             Implementation::Memcached,
             Implementation::Memcached,
         ) {
@@ -122,26 +76,6 @@ fn memcached_agrees_with_itself() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-}
-
-/// A script file that no test runs would be a silent gap.
-#[test]
-fn every_script_file_has_a_test() {
-    let on_disk: BTreeSet<String> = std::fs::read_dir(scripts_dir())
-        .expect("the scripts directory exists")
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            if path.extension()? != "script" {
-                return None;
-            }
-            Some(path.file_stem()?.to_string_lossy().into_owned())
-        })
-        .collect();
-    let listed: BTreeSet<String> = SCRIPTS.iter().map(|s| s.to_string()).collect();
-    assert_eq!(
-        on_disk, listed,
-        "list every tests/scripts/*.script in the scripts! macro"
-    );
 }
 
 #[test]

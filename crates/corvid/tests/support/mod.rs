@@ -9,6 +9,8 @@ pub mod normalise;
 pub mod run;
 pub mod script;
 pub mod show;
+#[macro_use]
+pub mod suite;
 pub mod text;
 
 use std::fs;
