@@ -523,8 +523,8 @@ fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_>, ctx: &Ctx<
             return out.error(r.opcode, Status::KeyNotFound, r.opaque)
         }
         DeltaOutcome::NotFound => {
-            let mut digits = [0u8; 20];
-            let text = decimal(initial, &mut digits);
+            let mut digits = itoa::Buffer::new();
+            let text = digits.format(initial).as_bytes();
             match ctx.store.store(StoreMode::Add, r.key, text, 0, exptime(e)) {
                 Ok(StoreOutcome::Stored { cas }) => (initial, cas),
                 Ok(_) => return out.error(r.opcode, Status::NotStored, r.opaque),
@@ -534,19 +534,6 @@ fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_>, ctx: &Ctx<
     };
     if !quiet {
         out.success(r.opcode, r.opaque, cas, &value.to_be_bytes());
-    }
-}
-
-/// `n` in decimal, written into the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
     }
 }
 

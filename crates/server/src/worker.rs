@@ -124,8 +124,32 @@ impl Slot {
     }
 }
 
-pub(crate) struct Worker {
+/// What a worker shares with the rest of the server, and lends to every command as a
+/// [`Ctx`].
+struct Shared {
     id: usize,
+    config: Arc<ServerConfig>,
+    store: &'static Store,
+    stats: Arc<ServerStats>,
+    shutdown: Arc<Shutdown>,
+    registry: Arc<ConnRegistry>,
+}
+
+impl Shared {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            store: self.store,
+            stats: &self.stats,
+            worker: &self.stats.workers[self.id],
+            config: &self.config,
+            shutdown: &self.shutdown,
+            registry: &self.registry,
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    shared: Shared,
     poll: Poll,
     queue: Arc<RunQueue<Worker>>,
     conns: Slab<Slot>,
@@ -133,11 +157,6 @@ pub(crate) struct Worker {
     /// Connections with work left and no readiness event coming (yielded after `-R`, or
     /// released from backpressure).
     ready: Vec<Token>,
-    config: Arc<ServerConfig>,
-    store: &'static Store,
-    stats: Arc<ServerStats>,
-    shutdown: Arc<Shutdown>,
-    registry: Arc<ConnRegistry>,
     stopping: Option<Instant>,
     /// This worker's duplicates of the UDP sockets, which every worker serves.
     udp: crate::udp::UdpPorts,
@@ -158,17 +177,19 @@ impl Worker {
         let waker = Waker::new(poll.registry(), WAKER)?;
         let queue = Arc::new(RunQueue::new(waker));
         let mut worker = Worker {
-            id,
+            shared: Shared {
+                id,
+                config,
+                store,
+                stats,
+                shutdown,
+                registry,
+            },
             poll,
             queue: queue.clone(),
             conns: Slab::new(),
             pool: BufferPool::new(BUFFER_SIZE, POOL_KEEP),
             ready: Vec::new(),
-            config,
-            store,
-            stats,
-            shutdown,
-            registry,
             stopping: None,
             udp,
         };
@@ -181,7 +202,7 @@ impl Worker {
     fn adopt(&mut self, mut stream: Stream) {
         use std::os::fd::AsRawFd;
         if self.stopping.is_some() {
-            self.stats.curr_connections.fetch_sub(1, Relaxed);
+            self.shared.stats.curr_connections.fetch_sub(1, Relaxed);
             return;
         }
         let fd = match &stream {
@@ -197,21 +218,24 @@ impl Worker {
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
             .is_err()
         {
-            self.stats.curr_connections.fetch_sub(1, Relaxed);
+            self.shared.stats.curr_connections.fetch_sub(1, Relaxed);
             return;
         }
         let info = Arc::new(ConnInfo {
             fd: i64::from(fd),
             addr: stream.peer(),
-            last_cmd: AtomicU64::new(self.store.now()),
+            last_cmd: AtomicU64::new(self.shared.store.now()),
         });
-        let registry_key = self.registry.add(info.clone());
-        crate::stats::WorkerStats::bump(&self.stats.workers[self.id].total_connections, 1);
-        if self.config.verbose > 1 {
+        let registry_key = self.shared.registry.add(info.clone());
+        crate::stats::WorkerStats::bump(
+            &self.shared.stats.workers[self.shared.id].total_connections,
+            1,
+        );
+        if self.shared.config.verbose > 1 {
             eprintln!("<{fd} new client connection");
         }
         entry.insert(Slot {
-            conn: Connection::new(stream, info, self.config.protocol),
+            conn: Connection::new(stream, info, self.shared.config.protocol),
             registry_key,
             lingering: false,
         });
@@ -238,14 +262,14 @@ impl Worker {
         loop {
             let timeout = if !self.ready.is_empty() || more_tasks {
                 Some(Duration::ZERO)
-            } else if self.stopping.is_some() || self.config.idle_timeout.is_some() {
+            } else if self.stopping.is_some() || self.shared.config.idle_timeout.is_some() {
                 Some(Duration::from_millis(100))
             } else {
                 None
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
-                    eprintln!("worker {}: poll failed: {e}", self.id);
+                    eprintln!("worker {}: poll failed: {e}", self.shared.id);
                     return;
                 }
             }
@@ -277,7 +301,7 @@ impl Worker {
             if self.ready.is_empty() {
                 self.ready = ready;
             }
-            if let Some(idle) = self.config.idle_timeout {
+            if let Some(idle) = self.shared.config.idle_timeout {
                 if last_sweep.elapsed() >= Duration::from_secs(1) {
                     last_sweep = Instant::now();
                     self.close_idle(idle);
@@ -296,7 +320,7 @@ impl Worker {
     }
 
     fn close_idle(&mut self, idle: Duration) {
-        let now = self.store.now();
+        let now = self.shared.store.now();
         let stale: Vec<usize> = self
             .conns
             .iter()
@@ -322,14 +346,7 @@ impl Worker {
             return;
         };
         let mut env = Env {
-            ctx: Ctx {
-                store: self.store,
-                stats: &self.stats,
-                worker: &self.stats.workers[self.id],
-                config: &self.config,
-                shutdown: &self.shutdown,
-                registry: &self.registry,
-            },
+            ctx: self.shared.ctx(),
             pool: &mut self.pool,
         };
         match slot.conn.drive(&mut env, event) {
@@ -356,14 +373,7 @@ impl Worker {
             return;
         }
         let mut env = Env {
-            ctx: Ctx {
-                store: self.store,
-                stats: &self.stats,
-                worker: &self.stats.workers[self.id],
-                config: &self.config,
-                shutdown: &self.shutdown,
-                registry: &self.registry,
-            },
+            ctx: self.shared.ctx(),
             pool: &mut self.pool,
         };
         if self.udp.drive(token, &mut env) == Drive::Yielded {
@@ -375,9 +385,9 @@ impl Worker {
         if let Some(mut slot) = self.conns.try_remove(token.0) {
             let _ = self.poll.registry().deregister(slot.conn.stream_mut());
             slot.conn.release(&mut self.pool);
-            self.registry.remove(slot.registry_key);
-            self.stats.curr_connections.fetch_sub(1, Relaxed);
-            if self.config.verbose > 1 {
+            self.shared.registry.remove(slot.registry_key);
+            self.shared.stats.curr_connections.fetch_sub(1, Relaxed);
+            if self.shared.config.verbose > 1 {
                 eprintln!("<{} connection closed.", slot.conn.info().fd);
             }
         }

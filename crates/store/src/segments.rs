@@ -45,7 +45,8 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    pub(crate) fn open(&self, bucket: usize) {
+    /// Empties the segment's bookkeeping for `bucket` and publishes it in `state`.
+    fn reset(&self, bucket: usize, state: u8) {
         self.write_off.store(0, Ordering::Relaxed);
         self.max_deadline.store(0, Ordering::Relaxed);
         self.last_write.store(0, Ordering::Relaxed);
@@ -53,19 +54,17 @@ impl Segment {
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
         self.live_bytes.store(0, Ordering::Relaxed);
-        self.state.store(OPEN, Ordering::Release);
+        self.state.store(state, Ordering::Release);
     }
 
-    /// Prepares the spare segment to receive the survivors of an eviction.
+    /// Makes the segment the open (appended-to) segment of `bucket`.
+    pub(crate) fn open(&self, bucket: usize) {
+        self.reset(bucket, OPEN);
+    }
+
+    /// Prepares the spare segment to receive the survivors of an eviction or compaction.
     pub(crate) fn reset_for_copy(&self, bucket: usize) {
-        self.write_off.store(0, Ordering::Relaxed);
-        self.max_deadline.store(0, Ordering::Relaxed);
-        self.last_write.store(0, Ordering::Relaxed);
-        self.max_cas.store(0, Ordering::Relaxed);
-        self.bucket.store(bucket as u32, Ordering::Relaxed);
-        self.live.store(0, Ordering::Relaxed);
-        self.live_bytes.store(0, Ordering::Relaxed);
-        self.state.store(RECLAIMING, Ordering::Release);
+        self.reset(bucket, RECLAIMING);
     }
 
     pub(crate) fn unpin(&self) {
