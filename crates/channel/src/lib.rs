@@ -24,7 +24,7 @@ mod pool;
 mod read_buffer;
 mod send_queue;
 
-pub use outcome::{read, writev, Abort, Outcome};
+pub use outcome::{read, read_vectored, writev, Abort, Outcome};
 pub use pool::BufferPool;
 pub use read_buffer::ReadBuffer;
 pub use send_queue::{Payload, SendQueue};

@@ -1,6 +1,6 @@
 //! The three outcomes of an IO call, and the translation of `std::io` results into them.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 
 /// What an IO call achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,23 @@ pub fn read<R: Read + ?Sized>(source: &mut R, buf: &mut [u8]) -> Outcome {
     );
     loop {
         match source.read(buf) {
+            Ok(0) => return Outcome::Abort(Abort::Closed),
+            Ok(n) => return Outcome::Done(n),
+            Err(e) => {
+                if let Some(outcome) = classify(&e) {
+                    return outcome;
+                }
+            }
+        }
+    }
+}
+
+/// Reads once into a scatter list (`readv`), retrying only on EINTR. The parts must not
+/// all be empty.
+pub fn read_vectored<R: Read + ?Sized>(source: &mut R, bufs: &mut [IoSliceMut<'_>]) -> Outcome {
+    debug_assert!(bufs.iter().any(|b| !b.is_empty()));
+    loop {
+        match source.read_vectored(bufs) {
             Ok(0) => return Outcome::Abort(Abort::Closed),
             Ok(n) => return Outcome::Done(n),
             Err(e) => {

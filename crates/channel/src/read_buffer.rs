@@ -5,7 +5,7 @@
 //! remain, so idle connections hold none.
 
 use crate::{outcome, BufferPool, Outcome};
-use std::io::Read;
+use std::io::{IoSliceMut, Read};
 
 /// Unconsumed input of one connection: `buf[start..end]`.
 #[derive(Debug, Default)]
@@ -91,6 +91,36 @@ impl ReadBuffer {
         let result = outcome::read(source, &mut self.buf[self.end..]);
         if let Outcome::Done(n) = result {
             self.end += n;
+            self.short = n < offered;
+        }
+        result
+    }
+
+    /// Reads once into `value` (the rest of a value being received straight into its
+    /// home) and, behind it, into this buffer, which must be empty: the value's "\r\n"
+    /// and whatever the client pipelined after it arrive with the same `readv` instead
+    /// of costing a second read. `Done(n)` counts both parts: the first
+    /// `n.min(value.len())` bytes went into `value`, the rest are buffered here.
+    pub fn fill_behind<R: Read + ?Sized>(
+        &mut self,
+        pool: &mut BufferPool,
+        source: &mut R,
+        value: &mut [u8],
+    ) -> Outcome {
+        debug_assert!(self.is_empty() && !value.is_empty());
+        if self.buf.is_empty() {
+            self.buf = pool.take();
+            let cap = self.buf.capacity();
+            self.buf.resize(cap, 0);
+        }
+        self.start = 0;
+        self.end = 0;
+        let offered = value.len() + self.buf.len();
+        let room = value.len();
+        let mut parts = [IoSliceMut::new(value), IoSliceMut::new(&mut self.buf)];
+        let result = outcome::read_vectored(source, &mut parts);
+        if let Outcome::Done(n) = result {
+            self.end = n.saturating_sub(room);
             self.short = n < offered;
         }
         result
@@ -187,6 +217,46 @@ mod tests {
         let mut src: &[u8] = &data;
         let mut rb = ReadBuffer::new();
         rb.fill(&mut pool, &mut src, 16);
+        assert!(!rb.last_fill_was_short());
+    }
+
+    #[test]
+    fn fill_behind_splits_one_read_between_value_and_buffer() {
+        let mut pool = BufferPool::new(16, 2);
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"valu\r\nget k\r\n";
+        let mut value = [0u8; 4];
+        // A slice's read_vectored fills the parts in order, like readv.
+        assert_eq!(
+            rb.fill_behind(&mut pool, &mut src, &mut value),
+            Outcome::Done(13)
+        );
+        assert_eq!(&value, b"valu");
+        assert_eq!(rb.data(), b"\r\nget k\r\n");
+        assert!(rb.last_fill_was_short());
+
+        // Less than the value: nothing buffered, and the read was short.
+        let mut rb = ReadBuffer::new();
+        let mut src: &[u8] = b"ab";
+        let mut value = [0u8; 4];
+        assert_eq!(
+            rb.fill_behind(&mut pool, &mut src, &mut value),
+            Outcome::Done(2)
+        );
+        assert_eq!(&value[..2], b"ab");
+        assert!(rb.is_empty());
+        assert!(rb.last_fill_was_short());
+
+        // Everything offered was filled: not short.
+        let data = [9u8; 64];
+        let mut src: &[u8] = &data;
+        let mut rb = ReadBuffer::new();
+        let mut value = [0u8; 4];
+        assert_eq!(
+            rb.fill_behind(&mut pool, &mut src, &mut value),
+            Outcome::Done(20)
+        );
+        assert_eq!(rb.len(), 16);
         assert!(!rb.last_fill_was_short());
     }
 
