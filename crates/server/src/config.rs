@@ -4,6 +4,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A size fixed at build time, overridable by an environment variable when building
+/// (`CORVID_COPY_MAX=8192 cargo build --release`), so that `bench/thresholds` can build
+/// variants and measure where a threshold belongs without a runtime knob on the hot path.
+/// A value that is not a plain decimal number fails the build.
+pub(crate) const fn build_size(value: Option<&str>, default: usize) -> usize {
+    let Some(text) = value else {
+        return default;
+    };
+    let bytes = text.as_bytes();
+    assert!(!bytes.is_empty(), "empty build-time size");
+    let mut n = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "build-time size is not a number");
+        n = n * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    n
+}
+
 /// Which protocols a connection may speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolMode {
@@ -84,5 +104,23 @@ impl Default for ServerConfig {
             output_high_watermark: 1 << 20,
             output_low_watermark: 256 << 10,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_size;
+
+    #[test]
+    fn build_sizes_default_or_parse() {
+        assert_eq!(build_size(None, 4096), 4096);
+        assert_eq!(build_size(Some("16384"), 4096), 16384);
+        assert_eq!(build_size(Some("0"), 4096), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a number")]
+    fn build_sizes_refuse_junk() {
+        build_size(Some("16k"), 4096);
     }
 }

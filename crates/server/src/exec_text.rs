@@ -12,8 +12,9 @@ use store::{DeltaOutcome, ItemRef, Reservation, StoreError, StoreMode, StoreOutc
 
 /// Values up to this size are copied into the reply scratch; larger ones are sent by
 /// reference, pinned in the store until written. A copy of a few KiB costs less than
-/// holding a pin and an extra iovec.
-pub(crate) const COPY_MAX: usize = 4096;
+/// holding a pin and an extra iovec (measured: docs/io.md, `bench/thresholds`);
+/// `CORVID_COPY_MAX` at build time overrides it for such measurements.
+pub const COPY_MAX: usize = crate::config::build_size(option_env!("CORVID_COPY_MAX"), 4096);
 
 /// What the connection must do after a request.
 pub(crate) enum Action {

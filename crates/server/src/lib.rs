@@ -31,7 +31,9 @@ mod udp;
 mod worker;
 
 pub use config::{ProtocolMode, ServerConfig};
+pub use exec_text::COPY_MAX as VALUE_COPY_MAX;
 pub use stats::ServerStats;
+pub use worker::BUFFER_SIZE as READ_BUFFER_SIZE;
 
 use std::io;
 use std::sync::Arc;

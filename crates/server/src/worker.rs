@@ -20,7 +20,10 @@ const WAKER: Token = Token(usize::MAX);
 const TASKS_PER_TURN: usize = 64;
 /// Size of pooled read buffers and reply scratch. A request line plus a value up to
 /// this size is served from the read buffer; larger values go straight into the store.
-pub(crate) const BUFFER_SIZE: usize = 16 * 1024;
+/// 16 KiB by measurement (docs/io.md, `bench/thresholds`); `CORVID_READ_BUFFER` at build
+/// time overrides it for such measurements.
+pub const BUFFER_SIZE: usize =
+    crate::config::build_size(option_env!("CORVID_READ_BUFFER"), 16 * 1024);
 /// Spare buffers a worker keeps.
 const POOL_KEEP: usize = 64;
 /// How long a shutting-down worker waits for slow readers to take their replies.
