@@ -180,7 +180,11 @@ impl UdpPorts {
             Err(malformed) => {
                 match malformed {
                     Malformed::Short(_) => self.drops.short += 1,
-                    Malformed::Fragmented(_) => self.drops.fragmented += 1,
+                    Malformed::Fragmented(_) => {
+                        // memcached counts the bytes of any datagram with a payload.
+                        WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
+                        self.drops.fragmented += 1;
+                    }
                 }
                 if verbose {
                     eprintln!("udp {from}: dropped: {malformed}");
