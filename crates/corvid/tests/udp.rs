@@ -213,6 +213,16 @@ fn steps() -> Vec<Step> {
             b"get small\r\nget zz zz\r\nversion\r\n",
         ),
         step(
+            "after 21 requests memcached yields and writes out: the miss is a bare header",
+            41,
+            &[&b"touch zz 0 noreply\r\n".repeat(20)[..], b"version\r\nget zz small\r\n"].concat(),
+        ),
+        step(
+            "one request fewer: the miss is retired behind VERSION",
+            42,
+            &[&b"touch zz 0 noreply\r\n".repeat(19)[..], b"version\r\nget zz small\r\n"].concat(),
+        ),
+        step(
             "storage commands",
             16,
             b"set k 0 0 2\r\nab\r\nadd k 0 0 1\r\nx\r\nappend k 0 0 1\r\nc\r\nprepend k 0 0 1\r\nz\r\nreplace q 0 0 1\r\nx\r\nget k\r\n",

@@ -11,10 +11,10 @@
 //! Replies are cut into memcached's "response objects", because each is framed on its own
 //! (sequence numbers from 0, `total` its own datagram count): one per request, and for
 //! `get`/`gets`/`gat`/`gats` one per key (a miss is an empty one, the last key's carries
-//! `END`). memcached sends them at the end of the datagram and after every retrieval
-//! command; an empty one goes out as a bare header unless it directly follows one just
-//! sent; a `noreply` one is not sent. [`plan`] reproduces that, so the datagrams match
-//! 1.6.18's byte for byte.
+//! `END`). memcached sends them at the end of the datagram, after every retrieval
+//! command, and after every `-R` requests (where it yields); an empty one goes out as a
+//! bare header unless it directly follows one just sent; a `noreply` one is not sent.
+//! [`plan`] reproduces that, so the datagrams match 1.6.18's byte for byte.
 
 use crate::connection::{Ctx, Drive, Env, Pinned};
 use crate::exec_text::{self, Action, Reply};
@@ -205,6 +205,8 @@ impl UdpPorts {
             to: from,
             request_id: header.request_id,
         };
+        let per_turn = env.ctx.config.reqs_per_event.max(1);
+        let mut served = 0usize;
         let mut pos = 0;
         while pos < payload.len() {
             let meta = crate::exec_meta::execute_buffered(
@@ -263,8 +265,13 @@ impl UdpPorts {
                 }
             }
             self.collect(lookups);
+            served += 1;
+            let yields = yields_after(served, per_turn);
+            if yields {
+                WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
+            }
             // memcached writes its responses out after every retrieval command.
-            if lookups.is_some() {
+            if lookups.is_some() || yields {
                 self.transmit(reply_to, env);
             }
         }
@@ -402,6 +409,15 @@ impl Outbox<'_> {
         });
         true
     }
+}
+
+/// Whether memcached yields to other connections after the `served`th request of a
+/// datagram, under `-R per_turn`: after request `per_turn + 1` (the first is read
+/// without being counted) and every `per_turn` requests after that (the 21st, 41st...
+/// by default). It counts a yield and writes its responses out there, which decides
+/// whether an empty response right behind is sent.
+fn yields_after(served: usize, per_turn: usize) -> bool {
+    served > per_turn && (served - 1).is_multiple_of(per_turn)
 }
 
 /// Which recorded responses memcached 1.6 puts on the wire, in order. It sends one
@@ -556,6 +572,16 @@ mod tests {
         // But a noreply behind a sent response is retired with it.
         let list = [r(0, 8, false), r(8, 8, true), r(8, 8, false)];
         assert_eq!(sent(&list), [list[0]]);
+    }
+
+    #[test]
+    fn memcached_yields_after_the_first_r_plus_one_requests_then_every_r() {
+        let at = |per_turn: usize| -> Vec<usize> {
+            (1..=70).filter(|&n| yields_after(n, per_turn)).collect()
+        };
+        assert_eq!(at(20), [21, 41, 61]);
+        assert_eq!(at(3)[..4], [4, 7, 10, 13]);
+        assert_eq!(at(1)[..3], [2, 3, 4]);
     }
 
     fn keys(line: &'static [u8]) -> Keys<'static> {
