@@ -352,13 +352,15 @@ fn a_request_cut_short_is_dropped_and_the_next_datagram_served() {
     // One worker, so the marker's reply cannot overtake the request's.
     let corvid = start(Implementation::Corvid, &["-t", "1"]);
     let socket = client(&corvid);
-    let cases: [&[u8]; 5] = [
+    let cases: [&[u8]; 6] = [
         b"set v 0 0 3\r\n",
         b"set v 0 0 10\r\nabc\r\n",
         b"set v 0 0 2000000\r\nabc\r\n",
         b"version\r\nset v 0 0 5\r\nab",
-        // A binary `version` (magic 0x80): not served over UDP yet, so dropped.
-        b"\x80\x0b\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        // A binary SET of `v` whose 10-byte value has 3 bytes in the datagram.
+        b"\x80\x01\0\x01\x08\0\0\0\0\0\0\x13\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0vabc",
+        // A binary GET whose 5-byte key has 2 bytes in the datagram.
+        b"\x80\0\0\x05\0\0\0\0\0\0\0\x05\0\0\0\0\0\0\0\0\0\0\0\0ab",
     ];
     for (i, payload) in cases.iter().enumerate() {
         let replies = exchange(&socket, &request(i as u16, payload), 0x7000, "corvid");

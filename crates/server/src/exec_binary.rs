@@ -17,7 +17,7 @@ use crate::stats::{self, WorkerStats};
 use crate::worker::BUFFER_SIZE;
 use channel::{BufferPool, SendQueue};
 use protocol::binary::{
-    self, Command, Extras, Frame, Header, Request, ResponseHeader, Status, StoreKind,
+    self, Command, Extras, Frame, Header, Request, ResponseHeader, Status, StoreKind, REQUEST_MAGIC,
 };
 use store::{DeltaOutcome, ItemRef, Reservation, StoreError, StoreMode, StoreOutcome};
 
@@ -48,6 +48,28 @@ enum Action {
     Close { head: usize },
 }
 
+/// What the binary request at the front of a buffer that holds all there is (a UDP
+/// datagram) came to. See [`execute_buffered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Buffered {
+    /// The header, its extras and key, or a value that was not refused are not all in
+    /// the buffer: nothing was answered.
+    Incomplete,
+    /// Not a request (wrong magic): memcached closes, dropping every reply not yet sent.
+    Drop,
+    /// Answered (possibly with nothing, for a quiet command).
+    Answered {
+        /// Bytes the request takes: header, extras, key, value, and what memcached
+        /// swallows after a refusal (which may claim more than the buffer holds).
+        used: usize,
+        /// memcached writes out its replies at this point: after an error or a NOOP,
+        /// unless a refused value is swallowed first.
+        flush: bool,
+        /// Nothing after this request is read (QUIT, or an error that closes a stream).
+        last: bool,
+    },
+}
+
 /// Response composition over a connection's send queue.
 struct Out<'a> {
     queue: &'a mut SendQueue<Pinned>,
@@ -56,6 +78,10 @@ struct Out<'a> {
     /// reads the next request; what it has not written yet is lost if the connection
     /// then turns out to be broken (see [`Frame::Drop`]).
     flush: bool,
+    /// The error just queued refuses a value that memcached swallows before it writes
+    /// anything out (a value too large). A stream answers it at once anyway
+    /// (docs/protocol-binary.md); in a datagram it decides which replies share a write.
+    swallow_first: bool,
 }
 
 impl Out<'_> {
@@ -171,6 +197,7 @@ impl Connection {
             queue: &mut self.output,
             pool: env.pool,
             flush: false,
+            swallow_first: false,
         };
         let command = match binary::check(&header) {
             Frame::Command(command) => command,
@@ -251,6 +278,7 @@ impl Connection {
             queue: &mut self.output,
             pool: env.pool,
             flush: false,
+            swallow_first: false,
         };
         commit.finish(reservation, &mut out);
         if out.flush {
@@ -266,6 +294,80 @@ impl Connection {
         let _ = self.output.flush(&mut self.stream);
         let sent = before - self.output.pending();
         WorkerStats::bump(&env.ctx.worker.bytes_written, sent as u64);
+    }
+}
+
+/// Executes the binary request at the front of `buffered`, which holds all there will
+/// ever be (a UDP datagram's payload from this request on), answering into `queue`.
+///
+/// memcached judges a frame only once its extras and key are in (a stream here judges it
+/// on the header alone, docs/protocol-binary.md): a wrong magic is dropped at once, but a
+/// frame whose extras and key run past the buffer is waited for, so in a datagram it is
+/// never answered.
+pub(crate) fn execute_buffered(
+    buffered: &[u8],
+    queue: &mut SendQueue<Pinned>,
+    pool: &mut BufferPool,
+    ctx: &Ctx<'_>,
+) -> Buffered {
+    let Some(header) = Header::parse(buffered) else {
+        return Buffered::Incomplete;
+    };
+    if header.magic != REQUEST_MAGIC {
+        return Buffered::Drop;
+    }
+    let head = header.head_len();
+    if buffered.len() < head {
+        return Buffered::Incomplete;
+    }
+    let mut out = Out {
+        queue,
+        pool,
+        flush: false,
+        swallow_first: false,
+    };
+    let command = match binary::check(&header) {
+        Frame::Command(command) => command,
+        Frame::Drop => return Buffered::Drop,
+        Frame::Fatal(status) => {
+            out.error(header.opcode, status, header.opaque);
+            return Buffered::Answered {
+                used: head,
+                flush: true,
+                last: true,
+            };
+        }
+        Frame::Unknown { swallow } => {
+            out.error(header.opcode, Status::UnknownCommand, header.opaque);
+            return Buffered::Answered {
+                used: head.saturating_add(swallow),
+                flush: swallow == 0,
+                last: false,
+            };
+        }
+    };
+    let Some(request) = binary::decode(&header, command, buffered) else {
+        return Buffered::Incomplete;
+    };
+    match execute(&request, head, &buffered[head..], &mut out, ctx) {
+        Action::Done { consumed } => Buffered::Answered {
+            used: consumed,
+            flush: out.flush,
+            last: false,
+        },
+        Action::Swallow { head, bytes } => Buffered::Answered {
+            used: head.saturating_add(bytes),
+            flush: out.flush && !out.swallow_first,
+            last: false,
+        },
+        Action::Close { head } => Buffered::Answered {
+            used: head,
+            flush: true,
+            last: true,
+        },
+        // The value runs past the buffer; a reservation made for it is dropped here and
+        // leaves no trace.
+        Action::NeedData | Action::Value { .. } => Buffered::Incomplete,
     }
 }
 
@@ -452,6 +554,9 @@ fn store_command(
                 _ => Status::TooLarge,
             };
             out.error(r.opcode, status, r.opaque);
+            // memcached answers a value too large only once it has swallowed it; out of
+            // memory, it writes the error out first.
+            out.swallow_first = error != StoreError::OutOfMemory;
             // As in text: no value older than a write the client attempted survives it.
             if kind == StoreKind::Set {
                 ctx.store.unlink(r.key);

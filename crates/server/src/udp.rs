@@ -1,29 +1,34 @@
-//! The UDP transport (`-U`): text and meta requests in datagrams, answered the way
-//! memcached 1.6 answers them.
+//! The UDP transport (`-U`): text, meta and binary requests in datagrams, answered the
+//! way memcached 1.6 answers them.
 //!
 //! Every worker serves every UDP socket (a duplicate of the bound descriptor, registered
 //! in the worker's own poll), as memcached's threads share theirs: the kernel gives each
 //! datagram to one reader, and replies go back to its sender. Nothing outlives a
 //! datagram: a request must fit in one, and one that does not (a value cut short, a line
-//! without its newline) is dropped and counted, where memcached would keep the rest and
-//! mix it up with whatever datagram came next.
+//! without its newline, a binary header or key cut short) is dropped and counted, where
+//! memcached would keep the rest and mix it up with whatever datagram came next. The
+//! datagram's first byte picks the protocol of all its requests (0x80: binary), as in
+//! memcached, whatever `-B` says.
 //!
 //! Replies are cut into memcached's "response objects", because each is framed on its own
 //! (sequence numbers from 0, `total` its own datagram count): one per request, and for
 //! `get`/`gets`/`gat`/`gats` one per key (a miss is an empty one, the last key's carries
 //! `END`). memcached sends them at the end of the datagram, after every retrieval
-//! command, and after every `-R` requests (where it yields); an empty one goes out as a
-//! bare header unless it directly follows one just sent; a `noreply` one is not sent.
-//! [`plan`] reproduces that, so the datagrams match 1.6.18's byte for byte.
+//! command, after a binary error or NOOP, and after every `-R` requests (where it
+//! yields); an empty one
+//! goes out as a bare header unless it directly follows one just sent; a `noreply` one
+//! is not sent (a quiet binary command's is an empty one). [`plan`] reproduces that, so
+//! the datagrams match 1.6.18's byte for byte.
 
 use crate::connection::{Ctx, Drive, Env, Pinned};
+use crate::exec_binary::{self, Buffered};
 use crate::exec_text::{self, Action, Reply};
 use crate::stats::WorkerStats;
-use crate::ProtocolMode;
 use channel::datagram::{self, FrameHeader, Malformed, Received};
 use channel::{BufferPool, Outcome, SendQueue};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+use protocol::binary;
 use protocol::text::{self, Keys, Request};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
@@ -47,13 +52,12 @@ pub(crate) struct Drops {
     pub(crate) short: u64,
     /// A frame header announcing other than one datagram.
     pub(crate) fragmented: u64,
-    /// A request not complete within its datagram (line or value cut short).
+    /// A request not complete within its datagram (a line, a binary header or key, or a
+    /// value cut short).
     pub(crate) incomplete: u64,
-    /// A binary-protocol request (memcached answers those; Corvid's binary execution is
-    /// bound to stream connections so far).
-    pub(crate) binary: u64,
-    /// A line memcached answers by closing a stream (HTTP, over-long): the whole
-    /// datagram's replies are dropped, as memcached drops them.
+    /// A line memcached answers by closing a stream (HTTP, over-long), or a binary frame
+    /// with a wrong magic: the whole datagram's replies are dropped, as memcached drops
+    /// them.
     pub(crate) closed: u64,
     /// Reply datagrams that could not be sent (send error, or too many waiting).
     pub(crate) unsent: u64,
@@ -193,89 +197,119 @@ impl UdpPorts {
             }
         };
         WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
-        if payload[0] == 0x80 && env.ctx.config.protocol != ProtocolMode::Ascii {
-            self.drops.binary += 1;
-            if verbose {
-                eprintln!("udp {from}: dropped a binary request");
-            }
-            return;
-        }
         let reply_to = Destination {
             socket,
             to: from,
             request_id: header.request_id,
         };
+        // memcached reads every request of a datagram in the protocol of its first byte,
+        // whatever -B says: 0x80 is binary, anything else text (or meta).
+        let binary = payload[0] == binary::REQUEST_MAGIC;
         let per_turn = env.ctx.config.reqs_per_event.max(1);
         let mut served = 0usize;
         let mut pos = 0;
         while pos < payload.len() {
-            let meta = crate::exec_meta::execute_buffered(
-                &payload[pos..],
-                &mut self.output,
-                env.pool,
-                &env.ctx,
-            );
-            let executed = match meta {
-                Some((line, action)) => Executed::Answered {
-                    line,
-                    action,
-                    lookups: None,
-                },
-                None => {
-                    let mut reply = Reply::new(&mut self.output, env.pool);
-                    execute_text_request(&payload[pos..], &mut reply, &env.ctx)
-                }
+            let input = &payload[pos..];
+            let next = if binary {
+                self.binary_request(input, env)
+            } else {
+                self.text_request(input, env)
             };
-            let (line, action, lookups) = match executed {
-                Executed::Answered {
-                    line,
-                    action,
-                    lookups,
-                } => (line, action, lookups),
-                Executed::Incomplete { close: false } => {
+            let (used, flush) = match next {
+                Next::Served { used, flush } => (used, flush),
+                Next::Last => break,
+                Next::Incomplete => {
                     self.drop_incomplete(from, verbose, env.pool);
                     break;
                 }
-                Executed::Incomplete { close: true } => {
-                    // memcached closes a stream here, and for UDP that discards
-                    // every reply of the datagram not yet sent.
+                Next::Closed => {
+                    // memcached closes a stream here, and for UDP that discards every
+                    // reply of the datagram not yet sent.
                     self.drops.closed += 1;
                     self.discard(env.pool);
                     return;
                 }
             };
-            match action {
-                Action::Done { data } => pos += line + data,
-                Action::Swallow { bytes } => pos = (pos + line + bytes).min(payload.len()),
-                Action::Close => {
-                    // quit (or an allowed shutdown): an empty response, sent, and the
-                    // rest of the datagram ignored.
-                    self.collect(None);
-                    if let Some(last) = self.responses.last_mut() {
-                        last.skip = false;
-                    }
-                    break;
-                }
-                // The value is not all in this datagram (a reservation, if any, is
-                // dropped and leaves no trace), or a reply outgrew what one request may
-                // queue: nothing of this request is sent.
-                _ => {
-                    self.drop_incomplete(from, verbose, env.pool);
-                    break;
-                }
-            }
-            self.collect(lookups);
+            pos = pos.saturating_add(used).min(payload.len());
             served += 1;
             let yields = yields_after(served, per_turn);
             if yields {
                 WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
             }
-            // memcached writes its responses out after every retrieval command.
-            if lookups.is_some() || yields {
+            if flush || yields {
                 self.transmit(reply_to, env);
             }
         }
         self.transmit(reply_to, env);
+    }
+
+    /// Executes the text or meta request at the front of `input`.
+    fn text_request(&mut self, input: &[u8], env: &mut Env<'_>) -> Next {
+        let meta = crate::exec_meta::execute_buffered(input, &mut self.output, env.pool, &env.ctx);
+        let executed = match meta {
+            Some((line, action)) => Executed::Answered {
+                line,
+                action,
+                lookups: None,
+            },
+            None => {
+                let mut reply = Reply::new(&mut self.output, env.pool);
+                execute_text_request(input, &mut reply, &env.ctx)
+            }
+        };
+        let (line, action, lookups) = match executed {
+            Executed::Answered {
+                line,
+                action,
+                lookups,
+            } => (line, action, lookups),
+            Executed::Incomplete { close: false } => return Next::Incomplete,
+            Executed::Incomplete { close: true } => return Next::Closed,
+        };
+        let used = match action {
+            Action::Done { data } => line + data,
+            Action::Swallow { bytes } => line.saturating_add(bytes),
+            Action::Close => {
+                // quit (or an allowed shutdown): an empty response, sent, and the rest
+                // of the datagram ignored.
+                self.collect(None);
+                if let Some(last) = self.responses.last_mut() {
+                    last.skip = false;
+                }
+                return Next::Last;
+            }
+            // The value is not all in this datagram (a reservation, if any, is dropped
+            // and leaves no trace), or a reply outgrew what one request may queue:
+            // nothing of this request is sent.
+            _ => return Next::Incomplete,
+        };
+        self.collect(lookups);
+        // memcached writes its responses out after every retrieval command.
+        Next::Served {
+            used,
+            flush: lookups.is_some(),
+        }
+    }
+
+    /// Executes the binary request at the front of `input`: one response object, sent
+    /// even when empty (a quiet command's), unlike a text `noreply`.
+    fn binary_request(&mut self, input: &[u8], env: &mut Env<'_>) -> Next {
+        match exec_binary::execute_buffered(input, &mut self.output, env.pool, &env.ctx) {
+            Buffered::Answered { used, flush, last } => {
+                self.collect(None);
+                if let Some(response) = self.responses.last_mut() {
+                    response.skip = false;
+                }
+                if last {
+                    Next::Last
+                } else {
+                    Next::Served { used, flush }
+                }
+            }
+            Buffered::Incomplete => Next::Incomplete,
+            // A wrong magic: memcached closes, dropping the datagram's unsent replies.
+            Buffered::Drop => Next::Closed,
+        }
     }
 
     fn drop_incomplete(&mut self, from: SocketAddr, verbose: bool, pool: &mut BufferPool) {
@@ -361,6 +395,20 @@ impl UdpPorts {
         }
         true
     }
+}
+
+/// What became of one request of a datagram.
+enum Next {
+    /// Answered; the next request starts `used` bytes on, and memcached writes out its
+    /// replies here if `flush`.
+    Served { used: usize, flush: bool },
+    /// Answered, and the rest of the datagram is not read (quit, a fatal binary error).
+    Last,
+    /// Not complete within the datagram: dropped, with whatever it began to answer.
+    Incomplete,
+    /// What closes a stream (an HTTP line, a wrong binary magic): every reply of the
+    /// datagram not yet sent is dropped.
+    Closed,
 }
 
 /// Where the replies of one datagram go.
