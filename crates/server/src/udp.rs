@@ -164,7 +164,8 @@ impl UdpPorts {
                 Received::Abort(_) => {}
             }
         }
-        WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
+        // Not a conn_yields: memcached reads one datagram per event and counts only the
+        // yields within a datagram's requests (see `yields_after`).
         Drive::Yielded
     }
 
