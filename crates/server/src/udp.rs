@@ -15,10 +15,9 @@
 //! `get`/`gets`/`gat`/`gats` one per key (a miss is an empty one, the last key's carries
 //! `END`). memcached sends them at the end of the datagram, after every retrieval
 //! command, after a binary error or NOOP, and after every `-R` requests (where it
-//! yields); an empty one
-//! goes out as a bare header unless it directly follows one just sent; a `noreply` one
-//! is not sent (a quiet binary command's is an empty one). [`plan`] reproduces that, so
-//! the datagrams match 1.6.18's byte for byte.
+//! yields); an empty one goes out as a bare header unless it directly follows one just
+//! sent; a `noreply` one is not sent (a quiet binary command's is an empty one, sent).
+//! [`plan`] reproduces that, so the datagrams match 1.6.18's byte for byte.
 
 use crate::connection::{Ctx, Drive, Env, Pinned};
 use crate::exec_binary::{self, Buffered};
@@ -292,8 +291,9 @@ impl UdpPorts {
         }
     }
 
-    /// Executes the binary request at the front of `input`: one response object, sent
-    /// even when empty (a quiet command's), unlike a text `noreply`.
+    /// Executes the binary request at the front of `input`: one response object, never
+    /// skipped as a text `noreply` is: a quiet command's is an empty one, which [`plan`]
+    /// sends as a bare header unless it is right behind a sent one.
     fn binary_request(&mut self, input: &[u8], env: &mut Env<'_>) -> Next {
         match exec_binary::execute_buffered(input, &mut self.output, env.pool, &env.ctx) {
             Buffered::Answered { used, flush, last } => {
