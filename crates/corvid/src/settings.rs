@@ -414,9 +414,6 @@ impl Builder {
                         ))
                     }
                 };
-                if s.protocol == ProtocolMode::Binary {
-                    self.warn("-B binary: binary protocol is not yet supported (issue 6)".into());
-                }
             }
             b'I' => self.item_size_max = item_size(&v)?,
             b'f' => {

@@ -396,10 +396,8 @@ fn protocol_modes() {
     assert!(serve(&["-B", "ascii"]).warnings.is_empty());
     let s = serve(&["--protocol=binary"]);
     assert_eq!(s.protocol, ProtocolMode::Binary);
-    assert_eq!(
-        s.warnings,
-        ["-B binary: binary protocol is not yet supported (issue 6)"]
-    );
+    // Binary is served: no warning any more.
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert_eq!(
         error(&["-B", "http"]),
         (
