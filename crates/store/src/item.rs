@@ -1,13 +1,16 @@
 //! The caller-facing handles: a pinned item to read, a reservation to fill.
 
-use crate::exptime;
-use crate::layout::ItemPtr;
+use crate::exptime::{self, Deadline};
+use crate::layout::{ItemPtr, WIN};
 use crate::store::Store;
 use crate::{CommitOptions, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
 
 /// A live item, pinned: its bytes stay valid (its segment is not reused) until this is
 /// dropped, even if the key is overwritten, deleted or evicted meanwhile.
+///
+/// What can change in a linked item (its deadline, its last access) is captured at lookup,
+/// under the index shard's lock: a pin alone does not make those fields safe to read.
 pub struct ItemRef<'s> {
     pub(crate) store: &'s Store,
     pub(crate) it: ItemPtr,
@@ -16,12 +19,14 @@ pub struct ItemRef<'s> {
     pub(crate) now: u64,
     pub(crate) fetched_before: bool,
     pub(crate) last_access: u64,
+    pub(crate) deadline: Deadline,
 }
 
 // SAFETY: an ItemRef is a read-only view of heap bytes kept valid by its pin; the pin is
 // released through atomics, so any thread may hold, read or drop it.
 unsafe impl Send for ItemRef<'_> {}
-// SAFETY: as above; shared access only reads immutable bytes or atomics.
+// SAFETY: as above; shared access only reads immutable bytes, the atomic bits byte, or the
+// ItemRef's own captured fields.
 unsafe impl Sync for ItemRef<'_> {}
 
 impl ItemRef<'_> {
@@ -45,9 +50,7 @@ impl ItemRef<'_> {
 
     /// Seconds until expiry, -1 when the item never expires (meta `t`).
     pub fn ttl_remaining(&self) -> i64 {
-        // SAFETY: pinned.
-        let life = unsafe { self.it.life().load(Ordering::Relaxed) };
-        exptime::remaining(self.store.abs_deadline(life), self.now)
+        exptime::remaining(self.deadline, self.now)
     }
 
     /// Seconds since the access before this one (meta `l`).
@@ -68,7 +71,7 @@ impl ItemRef<'_> {
     /// Whether a win token was already handed out for this item (meta `Z`).
     pub fn win_claimed(&self) -> bool {
         // SAFETY: pinned.
-        unsafe { self.it.life().load(Ordering::Acquire) & crate::layout::WIN != 0 }
+        unsafe { self.it.bits().load(Ordering::Acquire) & WIN != 0 }
     }
 }
 
@@ -87,6 +90,9 @@ pub struct Reservation<'s> {
     pub(crate) heap_off: usize,
     pub(crate) hash: u64,
     pub(crate) shard: usize,
+    /// When it was reserved (unix seconds): the item's last access once committed, as the
+    /// store always counted it (the segment's last write is that time too).
+    pub(crate) reserved_at: u64,
 }
 
 // SAFETY: the reservation exclusively owns its unpublished bytes; its pin is released
