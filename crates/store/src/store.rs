@@ -1727,3 +1727,6 @@ impl Store {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests;
