@@ -1,6 +1,6 @@
 //! The caller-facing handles: a pinned item to read, a reservation to fill.
 
-use crate::exptime::{self, Deadline};
+use crate::exptime;
 use crate::layout::{ItemPtr, WIN};
 use crate::store::Store;
 use crate::{CommitOptions, StoreMode, StoreOutcome};
@@ -18,8 +18,10 @@ pub struct ItemRef<'s> {
     pub(crate) shard: usize,
     pub(crate) now: u64,
     pub(crate) fetched_before: bool,
-    pub(crate) last_access: u64,
-    pub(crate) deadline: Deadline,
+    /// The slot's last-access field before this lookup (see `layout::encode_access`).
+    pub(crate) access: u16,
+    /// The item's deadline field (seconds since the store's epoch, 0 = never).
+    pub(crate) deadline: u32,
 }
 
 // SAFETY: an ItemRef is a read-only view of heap bytes kept valid by its pin; the pin is
@@ -50,12 +52,14 @@ impl ItemRef<'_> {
 
     /// Seconds until expiry, -1 when the item never expires (meta `t`).
     pub fn ttl_remaining(&self) -> i64 {
-        exptime::remaining(self.deadline, self.now)
+        exptime::remaining(self.store.abs_deadline(self.deadline), self.now)
     }
 
     /// Seconds since the access before this one (meta `l`).
     pub fn last_access_ago(&self) -> u64 {
-        self.now.saturating_sub(self.last_access)
+        // The segment is pinned, so its opening time cannot change.
+        self.now
+            .saturating_sub(self.store.access_time(self.heap_off, self.access))
     }
 
     /// Whether the item had been fetched before this access (meta `h`).
@@ -90,9 +94,10 @@ pub struct Reservation<'s> {
     pub(crate) heap_off: usize,
     pub(crate) hash: u64,
     pub(crate) shard: usize,
-    /// When it was reserved (unix seconds): the item's last access once committed, as the
-    /// store always counted it (the segment's last write is that time too).
-    pub(crate) reserved_at: u64,
+    /// When it was reserved, the item's last access once committed (as the store always
+    /// counted it; the segment's last write is that time too), as the slot's access field:
+    /// relative to the item's segment, which is pinned, so its opening cannot change.
+    pub(crate) access: u16,
 }
 
 // SAFETY: the reservation exclusively owns its unpublished bytes; its pin is released

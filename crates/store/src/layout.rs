@@ -5,15 +5,22 @@
 //! items follow each other in a segment with no padding.
 //!
 //! ```text
-//! 0      u8 atomic  bits: fetched | win | stale | has flags | wide CAS | value-length width - 1 (2 bits)
-//! 1      u8         key length
-//! 2      1..=4 B    value length, little endian, as many bytes as the width says
-//! 2+w    u32 LE     deadline (seconds since the store's epoch, 0 = never)
-//! 6+w    6 or 8 B   CAS, little endian (8 with wide CAS); absent with -C
-//! ..     u32 LE     client flags, only when non-zero
-//! ..     key, value
+//! 0        u8 atomic  bits: fetched | win | stale | has flags | wide CAS | value-length width - 1 (2 bits)
+//! 1        u8         key length k
+//! 2        u32 LE     deadline (seconds since the store's epoch, 0 = never)
+//! 6        k B        key
+//! 6+k      1..=4 B    value length, little endian, as many bytes as the width says (w)
+//! 6+k+w    6 or 8 B   CAS, little endian (8 with wide CAS); absent with -C
+//! ..       u32 LE     client flags, only when non-zero
+//! ..       value
 //! ```
-//! A 15-byte key, a 100-byte value, flags 0 and a CAS below 2^48: 13 bytes of header.
+//! A 15-byte key, a 100-byte value, flags 0 and a CAS below 2^48: 13 bytes besides key and
+//! value.
+//!
+//! The fields read on every lookup sit at fixed offsets, ahead of everything whose size
+//! varies: the key (compared on every index probe whose tag matches) and the deadline
+//! (checked on every lookup and on every commit's look at the item it replaces). Loads whose
+//! address depends on the bits byte made commits measurably slower (docs/store.md).
 //!
 //! Who writes what:
 //! - the bits byte: `fetched` under the item's shard lock (read or write); `win` by whoever
@@ -35,8 +42,10 @@ const STALE: u8 = 1 << 2;
 const HAS_FLAGS: u8 = 1 << 3;
 const WIDE_CAS: u8 = 1 << 4;
 const VW_SHIFT: u32 = 5;
-/// Bytes before the value length: bits, key length.
-const LEN_AT: usize = 2;
+/// Where the deadline is: after the bits byte and the key length.
+const DEADLINE_AT: usize = 2;
+/// Where the key is: after the deadline.
+const KEY_AT: usize = 6;
 /// Longest value the layout can describe (a 4-byte length).
 pub(crate) const VALUE_MAX: usize = u32::MAX as usize;
 /// A CAS below this fits the 6-byte field.
@@ -53,11 +62,7 @@ pub(crate) fn vlen_width(vlen: usize) -> usize {
 }
 
 fn cas_len(cas: bool, wide: bool) -> usize {
-    match (cas, wide) {
-        (false, _) => 0,
-        (true, false) => 6,
-        (true, true) => 8,
-    }
+    usize::from(cas) * if wide { 8 } else { 6 }
 }
 
 /// Whether a CAS fits an item of this shape.
@@ -70,9 +75,9 @@ pub(crate) fn item_size(cas: bool, wide: bool, klen: usize, vlen: usize, flags: 
     header_size(cas, wide, vlen, flags) + klen + vlen
 }
 
-/// Bytes before the key.
+/// Bytes besides key and value.
 pub(crate) fn header_size(cas: bool, wide: bool, vlen: usize, flags: u32) -> usize {
-    LEN_AT + vlen_width(vlen) + 4 + cas_len(cas, wide) + if flags != 0 { 4 } else { 0 }
+    KEY_AT + vlen_width(vlen) + cas_len(cas, wide) + if flags != 0 { 4 } else { 0 }
 }
 
 /// Header fields of a fresh item.
@@ -98,35 +103,61 @@ pub(crate) struct ItemPtr {
     pub(crate) cas: bool,
 }
 
+/// Reads `N` bytes at `p`.
+///
+/// # Safety
+/// `p..p + N` is readable and not written concurrently. Any alignment.
+unsafe fn read<const N: usize>(p: *const u8) -> [u8; N] {
+    // SAFETY: per the contract; [u8; N] has alignment 1.
+    unsafe { p.cast::<[u8; N]>().read() }
+}
+
+/// Writes `N` bytes at `p`.
+///
+/// # Safety
+/// `p..p + N` is writable and nobody reads it concurrently. Any alignment.
+unsafe fn write<const N: usize>(p: *mut u8, b: [u8; N]) {
+    // SAFETY: per the contract; [u8; N] has alignment 1.
+    unsafe { p.cast::<[u8; N]>().write(b) }
+}
+
 impl ItemPtr {
-    /// Writes a complete header and the key. Value bytes are left to the caller.
+    /// Writes the header (all but the CAS, which `set_cas` writes before publication) and
+    /// the key. Value bytes are left to the caller.
     ///
     /// # Safety
     /// `p` has `item_size` writable bytes (any alignment), and nobody else reads them yet.
+    #[inline]
     pub(crate) unsafe fn init(self, h: &Header<'_>) {
         let vw = vlen_width(h.vlen);
         let wide = self.cas && h.wide_cas;
         let bits = ((vw - 1) as u8) << VW_SHIFT
             | if h.flags != 0 { HAS_FLAGS } else { 0 }
             | if wide { WIDE_CAS } else { 0 };
-        let len = (h.vlen as u32).to_le_bytes();
         // SAFETY (whole block): exclusive access to item_size bytes at p, per the contract;
-        // every write is a byte copy, so alignment does not matter.
+        // every field is written as bytes, so alignment does not matter.
         unsafe {
             self.bits().store(bits, Ordering::Relaxed);
             *self.p.add(1) = h.key.len() as u8;
-            std::ptr::copy_nonoverlapping(len.as_ptr(), self.p.add(LEN_AT), vw);
-            self.set_deadline(h.deadline);
-            self.write_cas(bits, 0);
-            if h.flags != 0 {
-                let f = h.flags.to_le_bytes();
-                std::ptr::copy_nonoverlapping(f.as_ptr(), self.p.add(flags_at(self.cas, bits)), 4);
+            write(self.p.add(DEADLINE_AT), h.deadline.to_le_bytes());
+            std::ptr::copy_nonoverlapping(h.key.as_ptr(), self.p.add(KEY_AT), h.key.len());
+            // Exactly `vw` bytes: an item can end right after its length field.
+            let len = (h.vlen as u32).to_le_bytes();
+            let at = self.p.add(len_at(h.key.len()));
+            match vw {
+                1 => *at = len[0],
+                2 => write(at, [len[0], len[1]]),
+                3 => {
+                    write(at, [len[0], len[1]]);
+                    *at.add(2) = len[2];
+                }
+                _ => write(at, len),
             }
-            std::ptr::copy_nonoverlapping(
-                h.key.as_ptr(),
-                self.p.add(key_at(self.cas, bits)),
-                h.key.len(),
-            );
+            // The CAS field is left as it is: every path that publishes the item sets it.
+            if h.flags != 0 {
+                let at = value_at(self.cas, h.key.len(), bits) - 4;
+                write(self.p.add(at), h.flags.to_le_bytes());
+            }
         }
     }
 
@@ -150,51 +181,62 @@ impl ItemPtr {
     /// See the type's contract; additionally the caller holds the item's shard lock (read
     /// or write), or the item is unpublished and its own.
     pub(crate) unsafe fn deadline(self) -> u32 {
-        let mut b = [0u8; 4];
         // SAFETY: the deadline field follows the value length; written only under the
         // shard write lock, which the caller's lock excludes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.p.add(deadline_at(self.shape())), b.as_mut_ptr(), 4)
-        };
-        u32::from_le_bytes(b)
+        u32::from_le_bytes(unsafe { read(self.p.add(DEADLINE_AT)) })
     }
 
     /// # Safety
     /// See the type's contract; additionally the caller holds the item's shard write lock,
     /// or the item is unpublished and its own.
     pub(crate) unsafe fn set_deadline(self, d: u32) {
-        let b = d.to_le_bytes();
         // SAFETY: as `deadline`; the write lock excludes every reader of the field.
-        unsafe {
-            std::ptr::copy_nonoverlapping(b.as_ptr(), self.p.add(deadline_at(self.shape())), 4)
-        };
+        unsafe { write(self.p.add(DEADLINE_AT), d.to_le_bytes()) };
     }
 
     /// Whether the item's CAS field is 8 bytes.
+    #[cfg(test)]
     pub(crate) fn is_wide(self) -> bool {
         self.shape() & WIDE_CAS != 0
     }
 
     /// Whether `cas` can be stored in this item (always, when the store keeps no CAS).
+    #[cfg(test)]
     pub(crate) fn cas_fits(self, cas: u64) -> bool {
         !self.cas || cas_fits(self.is_wide(), cas)
     }
 
+    /// Stores `cas` if it fits the item's CAS field (`cas_fits`); false, and nothing
+    /// written, when it does not. Without CAS kept, nothing to store: true.
+    ///
     /// # Safety
-    /// See the type's contract; additionally the item is not yet published, and
-    /// `cas_fits(cas)`.
-    pub(crate) unsafe fn set_cas(self, cas: u64) {
-        debug_assert!(self.cas_fits(cas));
+    /// See the type's contract; additionally the item is not yet published.
+    pub(crate) unsafe fn set_cas(self, cas: u64) -> bool {
+        let bits = self.shape();
+        if !cas_fits(bits & WIDE_CAS != 0, cas) {
+            return !self.cas;
+        }
         // SAFETY: unpublished item, exclusively ours.
-        unsafe { self.write_cas(self.shape(), cas) };
+        unsafe { self.write_cas(bits, cas) };
+        true
     }
 
     /// # Safety: exclusive access to the item's bytes.
     unsafe fn write_cas(self, bits: u8, cas: u64) {
-        let n = cas_len(self.cas, bits & WIDE_CAS != 0);
+        if !self.cas {
+            return;
+        }
         let b = cas.to_le_bytes();
-        // SAFETY: the CAS field is `n` bytes at cas_at; the caller owns them.
-        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.p.add(cas_at(bits)), n) };
+        // SAFETY: the CAS field is 6 or 8 bytes at cas_at; the caller owns them.
+        unsafe {
+            let at = self.p.add(cas_at(self.klen(), bits));
+            if bits & WIDE_CAS != 0 {
+                write(at, b);
+            } else {
+                write(at, [b[0], b[1], b[2], b[3]]);
+                write(at.add(4), [b[4], b[5]]);
+            }
+        }
     }
 
     /// # Safety
@@ -208,12 +250,21 @@ impl ItemPtr {
         self.shape() & STALE != 0
     }
 
+    fn vlen_of(self, bits: u8) -> usize {
+        // SAFETY: per the type's contract: `vw` bytes of length after the key, immutable.
+        unsafe {
+            let at = self.p.add(len_at(self.klen()));
+            match vw(bits) {
+                1 => usize::from(*at),
+                2 => usize::from(u16::from_le_bytes(read(at))),
+                3 => usize::from(u16::from_le_bytes(read(at))) | usize::from(*at.add(2)) << 16,
+                _ => u32::from_le_bytes(read(at)) as usize,
+            }
+        }
+    }
+
     pub(crate) fn vlen(self) -> usize {
-        let vw = vw(self.shape());
-        let mut b = [0u8; 4];
-        // SAFETY: per the type's contract: `vw` bytes of length at LEN_AT, immutable.
-        unsafe { std::ptr::copy_nonoverlapping(self.p.add(LEN_AT), b.as_mut_ptr(), vw) };
-        u32::from_le_bytes(b) as usize
+        self.vlen_of(self.shape())
     }
 
     pub(crate) fn klen(self) -> usize {
@@ -226,16 +277,16 @@ impl ItemPtr {
             return 0;
         }
         let bits = self.shape();
-        let mut b = [0u8; 8];
         // SAFETY: per the type's contract; the CAS field is immutable once published.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.p.add(cas_at(bits)),
-                b.as_mut_ptr(),
-                cas_len(true, bits & WIDE_CAS != 0),
-            )
-        };
-        u64::from_le_bytes(b)
+            let at = self.p.add(cas_at(self.klen(), bits));
+            if bits & WIDE_CAS != 0 {
+                u64::from_le_bytes(read(at))
+            } else {
+                u64::from(u32::from_le_bytes(read(at)))
+                    | u64::from(u16::from_le_bytes(read(at.add(4)))) << 32
+            }
+        }
     }
 
     pub(crate) fn flags(self) -> u32 {
@@ -243,62 +294,92 @@ impl ItemPtr {
         if bits & HAS_FLAGS == 0 {
             return 0;
         }
-        let mut b = [0u8; 4];
-        // SAFETY: per the type's contract.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.p.add(flags_at(self.cas, bits)), b.as_mut_ptr(), 4)
-        };
-        u32::from_le_bytes(b)
-    }
-
-    fn key_at(self) -> usize {
-        key_at(self.cas, self.shape())
+        let at = value_at(self.cas, self.klen(), bits) - 4;
+        // SAFETY: per the type's contract; the flags sit just before the value.
+        u32::from_le_bytes(unsafe { read(self.p.add(at)) })
     }
 
     /// # Safety: see the type's contract; the slice must not outlive the pin.
     pub(crate) unsafe fn key<'a>(self) -> &'a [u8] {
         // SAFETY: the key was written by `init` and never changes.
-        unsafe { std::slice::from_raw_parts(self.p.add(self.key_at()), self.klen()) }
+        unsafe { std::slice::from_raw_parts(self.p.add(KEY_AT), self.klen()) }
+    }
+
+    /// The key and the item's size, from one read of the bits byte.
+    ///
+    /// # Safety: see the type's contract; the slice must not outlive the pin.
+    pub(crate) unsafe fn key_and_size<'a>(self) -> (&'a [u8], usize) {
+        // SAFETY: as `key`.
+        let key = unsafe { self.key() };
+        (key, self.size())
+    }
+
+    /// Where the value starts, and its length.
+    fn value_span(self) -> (usize, usize) {
+        let bits = self.shape();
+        (value_at(self.cas, self.klen(), bits), self.vlen_of(bits))
     }
 
     /// # Safety: see the type's contract; the slice must not outlive the pin.
     pub(crate) unsafe fn value<'a>(self) -> &'a [u8] {
+        let (at, len) = self.value_span();
         // SAFETY: the value follows the key; written before publication.
-        unsafe { std::slice::from_raw_parts(self.p.add(self.key_at() + self.klen()), self.vlen()) }
+        unsafe { std::slice::from_raw_parts(self.p.add(at), len) }
     }
 
     /// # Safety: the item is unpublished and exclusively the caller's.
     pub(crate) unsafe fn value_mut<'a>(self) -> &'a mut [u8] {
+        let (at, len) = self.value_span();
         // SAFETY: as `value`, plus exclusivity from the caller.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.p.add(self.key_at() + self.klen()), self.vlen())
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.p.add(at), len) }
     }
 
     /// Bytes the item occupies, read back from its header.
     pub(crate) fn size(self) -> usize {
-        self.key_at() + self.klen() + self.vlen()
+        let (at, len) = self.value_span();
+        at + len
     }
 }
 
 fn vw(bits: u8) -> usize {
-    ((bits >> VW_SHIFT) & 3) as usize + 1
+    usize::from((bits >> VW_SHIFT) & 3) + 1
 }
 
-fn deadline_at(bits: u8) -> usize {
-    LEN_AT + vw(bits)
+fn len_at(klen: usize) -> usize {
+    KEY_AT + klen
 }
 
-fn cas_at(bits: u8) -> usize {
-    deadline_at(bits) + 4
+fn cas_at(klen: usize, bits: u8) -> usize {
+    len_at(klen) + vw(bits)
 }
 
-fn flags_at(cas: bool, bits: u8) -> usize {
-    cas_at(bits) + cas_len(cas, bits & WIDE_CAS != 0)
-}
+/// Bytes between the key and the value (length, CAS, flags) for every (CAS kept,
+/// bits >> 3): one load instead of a chain of branches on every value access.
+const MIDDLE: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        // i: CAS kept (bit 4) | value-length width - 1 (bits 2-3) | wide CAS | has flags
+        let vw = ((i >> 2) & 3) + 1;
+        let cas = if i & 16 == 0 {
+            0
+        } else if i & 2 != 0 {
+            8
+        } else {
+            6
+        };
+        let flags = if i & 1 != 0 { 4 } else { 0 };
+        t[i] = (vw + cas + flags) as u8;
+        i += 1;
+    }
+    t
+};
 
-fn key_at(cas: bool, bits: u8) -> usize {
-    flags_at(cas, bits) + if bits & HAS_FLAGS != 0 { 4 } else { 0 }
+// MIDDLE's index relies on where these bits are.
+const _: () = assert!(HAS_FLAGS == 1 << 3 && WIDE_CAS == 1 << 4 && VW_SHIFT == 5);
+
+fn value_at(cas: bool, klen: usize, bits: u8) -> usize {
+    len_at(klen) + usize::from(MIDDLE[usize::from(cas) << 4 | usize::from((bits >> 3) & 0xf)])
 }
 
 // ----- last access, kept in the index slot
@@ -418,7 +499,7 @@ mod tests {
                 *v.last_mut().unwrap() = 2;
             }
             assert!(it.cas_fits(cas_value));
-            it.set_cas(cas_value);
+            assert!(it.set_cas(cas_value));
             assert_eq!(it.deadline(), 0x0102_0304);
             it.set_deadline(7);
             assert_eq!(it.deadline(), 7);
@@ -495,6 +576,13 @@ mod tests {
         };
         assert!(it.cas_fits(NARROW_CAS_END - 1));
         assert!(!it.cas_fits(NARROW_CAS_END));
+        // SAFETY: as above.
+        unsafe {
+            assert!(!it.set_cas(NARROW_CAS_END));
+            assert_eq!(it.cas_value(), 0, "nothing written");
+            assert!(it.set_cas(NARROW_CAS_END - 1));
+            assert_eq!(it.cas_value(), NARROW_CAS_END - 1);
+        }
         let off = ItemPtr { cas: false, ..it };
         assert!(off.cas_fits(u64::MAX), "-C stores no CAS: anything fits");
     }

@@ -146,7 +146,15 @@ struct Plan {
     cas: u64,
 }
 
+/// Where `alloc` put an item: its heap offset, and when its segment opened (what the
+/// item's slot access field counts from).
+struct Placed {
+    off: usize,
+    opened: u64,
+}
+
 /// What a commit does, beyond the reservation.
+#[derive(Clone, Copy)]
 struct Commit {
     compare: Option<u64>,
     mode: StoreMode,
@@ -263,7 +271,7 @@ impl Store {
         }
     }
 
-    fn abs_deadline(&self, d: u32) -> Deadline {
+    pub(crate) fn abs_deadline(&self, d: u32) -> Deadline {
         match d {
             0 => NEVER,
             d => self.epoch + u64::from(d),
@@ -273,13 +281,15 @@ impl Store {
     /// The deadline of a linked item.
     ///
     /// The caller holds the item's shard lock (read or write), or owns the unpublished item.
+    #[inline]
     fn deadline_of(&self, it: ItemPtr) -> Deadline {
         // SAFETY: per the caller's lock; the deadline is written only under the write lock.
         self.abs_deadline(unsafe { it.deadline() })
     }
 
     /// Unix time of a slot's last-access field for the item at `heap_off`.
-    fn access_time(&self, heap_off: usize, a: u16) -> u64 {
+    #[inline]
+    pub(crate) fn access_time(&self, heap_off: usize, a: u16) -> u64 {
         self.seg_of(heap_off).opened.load(Ordering::Relaxed) + layout::decode_access(a)
     }
 
@@ -308,6 +318,7 @@ impl Store {
         }
     }
 
+    #[inline]
     fn seg_of(&self, heap_off: usize) -> &Segment {
         &self.segs[heap_off / self.seg_size]
     }
@@ -353,16 +364,25 @@ impl Store {
     ///
     /// Either way a fetch or a flush racing on another thread whose clock is a second off
     /// can make the answer differ by that second, as it could before.
-    fn dead(&self, heap_off: usize, a: u16, now: u64) -> Option<Dead> {
-        let it = self.item(heap_off);
-        if exptime::is_expired(self.deadline_of(it), now) {
+    #[inline]
+    fn dead(&self, t: &Table, pos: usize, heap_off: usize, now: u64) -> Option<Dead> {
+        // SAFETY: the caller holds the item's shard lock.
+        let d = unsafe { self.item(heap_off).deadline() };
+        self.judge(heap_off, || t.access(pos), d, now)
+    }
+
+    /// `dead` for an item whose deadline field `d` the caller has read; `a` gives its slot's
+    /// access field, needed only while a flush is pending or in effect.
+    #[inline]
+    fn judge(&self, heap_off: usize, a: impl FnOnce() -> u16, d: u32, now: u64) -> Option<Dead> {
+        if exptime::is_expired(self.abs_deadline(d), now) {
             return Some(Dead::Expired);
         }
         let ol = self.oldest_live.load(Ordering::Relaxed);
         if ol != 0 && ol <= now {
             let oc = self.oldest_cas.load(Ordering::Relaxed);
-            let cas = it.cas_value();
-            if self.access_time(heap_off, a) <= ol || (oc != 0 && cas != 0 && cas < oc) {
+            let cas = self.item(heap_off).cas_value();
+            if self.access_time(heap_off, a()) <= ol || (oc != 0 && cas != 0 && cas < oc) {
                 return Some(Dead::Flushed);
             }
         }
@@ -398,7 +418,7 @@ impl Store {
         // Between the reader's lock and this one the item may have been unlinked and its
         // offset reused by a newer item with the same tag: judge what is there now.
         let it = self.item(off);
-        let Some(why) = self.dead(off, t.access(pos), now) else {
+        let Some(why) = self.dead(&t, pos, off, now) else {
             return;
         };
         t.remove(pos);
@@ -461,6 +481,7 @@ impl Store {
     /// `lookup` under the shard's lock `t`: a write lock when `touch` is given. A dead item
     /// is reported with its offset, for the caller to unlink once `t` is released.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn lookup_locked(
         &self,
         t: &Table,
@@ -475,20 +496,22 @@ impl Store {
             return Err(None);
         };
         let access = t.access(pos);
-        if let Some(why) = self.dead(off, access, now) {
+        let it = self.item(off);
+        // SAFETY: under the shard lock.
+        let mut deadline = unsafe { it.deadline() };
+        if let Some(why) = self.judge(off, || access, deadline, now) {
             return Err(Some((why, off)));
         }
-        let it = self.item(off);
         let seg = self.seg_of(off);
         // Pinned under the shard lock: a reclaimer removes the entry under the write lock
         // before it looks at the pin count, so it either sees this pin or we never got here.
         seg.pins.fetch_add(1, Ordering::Relaxed);
-        let opened = seg.opened.load(Ordering::Relaxed);
         let bits = it.shape();
         if let Some(d) = touch {
+            deadline = self.rel_deadline(d);
             // SAFETY: the caller holds the shard's write lock when it passes `touch`, and
             // the item is linked.
-            unsafe { it.set_deadline(self.rel_deadline(d)) };
+            unsafe { it.set_deadline(deadline) };
             // The sweep judges a segment by its newest deadline; keep that an upper bound.
             seg.max_deadline
                 .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
@@ -500,7 +523,7 @@ impl Store {
                 // SAFETY: linked item under its shard lock.
                 unsafe { it.bits().fetch_or(FETCHED, Ordering::Relaxed) };
             }
-            let a = layout::access_since(now, opened);
+            let a = layout::access_since(now, seg.opened.load(Ordering::Relaxed));
             if a > access {
                 t.bump(pos, a);
             }
@@ -512,8 +535,8 @@ impl Store {
             shard: si,
             now,
             fetched_before: bits & FETCHED != 0,
-            last_access: opened + layout::decode_access(access),
-            deadline: self.deadline_of(it),
+            access,
+            deadline,
         })
     }
 
@@ -596,6 +619,7 @@ impl Store {
     }
 
     /// Space for a value of `value_len` bytes, invisible until commit, no trace if dropped.
+    #[inline]
     pub fn reserve(
         &self,
         key: &[u8],
@@ -625,17 +649,17 @@ impl Store {
         let h = index::hash(self.seed, key);
         let si = index::shard_of(h);
         let wide = self.wide_cas(new_cas);
-        let off = self
+        let at = self
             .write_item(key, value_len, flags, deadline, wide, now)
             .inspect_err(|_| bump(&self.shards[si].counters.store_no_memory))?;
         self.shards[si].reserved.fetch_add(1, Ordering::Relaxed);
         Ok(Reservation {
             store: self,
-            it: self.item(off),
-            heap_off: off,
+            it: self.item(at.off),
+            heap_off: at.off,
             hash: h,
             shard: si,
-            reserved_at: now,
+            access: layout::access_since(now, at.opened),
         })
     }
 
@@ -648,10 +672,10 @@ impl Store {
         deadline: Deadline,
         wide_cas: bool,
         now: u64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Placed, StoreError> {
         let size = layout::item_size(self.cfg.cas_enabled, wide_cas, key.len(), vlen, flags);
-        let off = self.alloc(size, deadline, now)?;
-        let it = self.item(off);
+        let at = self.alloc(size, deadline, now)?;
+        let it = self.item(at.off);
         // SAFETY: freshly allocated: `size` bytes inside one segment (items need no
         // alignment), pinned, and unreachable from the index.
         unsafe {
@@ -663,7 +687,7 @@ impl Store {
                 wide_cas,
             });
         }
-        Ok(off)
+        Ok(at)
     }
 
     /// reserve + copy + commit.
@@ -716,29 +740,37 @@ impl Store {
             win,
             now,
         };
-        // The item published: the reservation's own, or a copy with a wide CAS field when
-        // the CAS it gets does not fit 6 bytes (only when the reservation did not know it).
-        let mut off = r.heap_off;
-        let mut moved = None;
-        let mut cas = opts.new_cas;
+        match self.try_commit(r, r.heap_off, r.access, opts.new_cas, commit) {
+            Ok(outcome) => outcome,
+            Err(misfit) => self.commit_widened(r, misfit, commit),
+        }
+    }
+
+    /// `commit_reserved` for a reservation whose item turned out too narrow for the CAS it
+    /// gets (only when the reservation did not know it): the value moves to a copy with a
+    /// wide CAS field, which is published instead.
+    #[cold]
+    #[inline(never)]
+    fn commit_widened(&self, r: &Reservation<'_>, mut cas: u64, k: Commit) -> StoreOutcome {
+        let mut moved: Option<usize> = None;
         let outcome = loop {
-            match self.try_commit(r, off, cas, &commit) {
-                Ok(outcome) => break outcome,
-                Err(misfit) => {
-                    cas = Some(misfit);
-                    match self.widen(r, now) {
-                        Ok(wide) => {
-                            if let Some(m) = moved.replace(wide) {
-                                self.unpin_at(m);
-                            }
-                            off = wide;
-                        }
-                        Err(_) => {
-                            bump(&c.store_no_memory);
-                            break StoreOutcome::NotStored;
-                        }
-                    }
+            let wide = match self.widen(r, k.now) {
+                Ok(wide) => wide,
+                Err(_) => {
+                    bump(&self.shards[r.shard].counters.store_no_memory);
+                    break StoreOutcome::NotStored;
                 }
+            };
+            if let Some(m) = moved.replace(wide.off) {
+                self.unpin_at(m);
+            }
+            // Exact: the reservation's segment was young when it was reserved.
+            let reserved_at = self.access_time(r.heap_off, r.access);
+            let access = layout::access_since(reserved_at, wide.opened);
+            match self.try_commit(r, wide.off, access, Some(cas), k) {
+                Ok(outcome) => break outcome,
+                // Cannot happen (a wide field takes any CAS); retrying is still correct.
+                Err(misfit) => cas = misfit,
             }
         };
         if let Some(m) = moved {
@@ -748,14 +780,17 @@ impl Store {
     }
 
     /// One attempt at publishing the reservation `r` with its item at `off` (its own or a
-    /// widened copy). `Err(cas)` when the CAS it was to get does not fit the item: nothing
-    /// was changed or counted, and the caller retries with a wide copy and that CAS.
+    /// widened copy) and slot access field `access`. `Err(cas)` when the CAS it was to get
+    /// does not fit the item: nothing was changed or counted, and the caller retries with
+    /// a wide copy and that CAS.
+    #[inline(always)]
     fn try_commit(
         &self,
         r: &Reservation<'_>,
         off: usize,
+        access: u16,
         cas: Option<u64>,
-        k: &Commit,
+        k: Commit,
     ) -> Result<StoreOutcome, u64> {
         let shard = &self.shards[r.shard];
         let c = &shard.counters;
@@ -764,7 +799,7 @@ impl Store {
         let key = unsafe { r.it.key() };
         let mut t = shard.table.write();
         let found = t.find(r.hash, |o| self.key_matches(o, key));
-        let old = found.filter(|&(pos, o)| self.dead(o, t.access(pos), k.now).is_none());
+        let old = found.filter(|&(pos, o)| self.dead(&t, pos, o, k.now).is_none());
         let mut stale = false;
         let mut inherit_win = false;
         let mut inherit_deadline = None;
@@ -814,13 +849,12 @@ impl Store {
             _ => {}
         }
         let cas = cas.unwrap_or_else(|| self.new_cas());
-        if !it.cas_fits(cas) {
-            return Err(cas);
-        }
         // SAFETY: the item is unpublished and exclusively ours (the reservation's, or the
         // widened copy this commit holds).
         unsafe {
-            it.set_cas(cas);
+            if !it.set_cas(cas) {
+                return Err(cas);
+            }
             if stale {
                 it.set_stale();
             }
@@ -836,8 +870,7 @@ impl Store {
                     .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
             }
         }
-        let a = self.access_field(off, r.reserved_at);
-        self.publish(&mut t, r.hash, found, off, cas, a);
+        self.publish(&mut t, r.hash, found, off, cas, access);
         drop(t);
         if let Some(hit) = hit {
             bump(hit);
@@ -851,19 +884,20 @@ impl Store {
     /// Its last access, the reservation's time, is raised to the copy's segment opening if
     /// that is later (see `dead`): if a flush came between reserve and this copy, the item
     /// is judged by the copy's time, as memcached judges an item by when it was linked.
-    fn widen(&self, r: &Reservation<'_>, now: u64) -> Result<usize, StoreError> {
+    fn widen(&self, r: &Reservation<'_>, now: u64) -> Result<Placed, StoreError> {
         let it = r.it;
         // SAFETY: the reservation's item is unpublished, filled and ours.
         let (key, value, deadline) = unsafe { (it.key(), it.value(), it.deadline()) };
         let d = self.abs_deadline(deadline);
-        let off = self.write_item(key, value.len(), it.flags(), d, true, now)?;
+        let at = self.write_item(key, value.len(), it.flags(), d, true, now)?;
         // SAFETY: the copy is unpublished and ours; the two items are distinct allocations.
-        unsafe { self.item(off).value_mut().copy_from_slice(value) };
-        Ok(off)
+        unsafe { self.item(at.off).value_mut().copy_from_slice(value) };
+        Ok(at)
     }
 
-    /// Links the item at `off`, last accessed `access` (its slot field), in place of
-    /// `found` (dead or alive) or as a new entry.
+    /// Links the item at `off`, with slot access field `access` (`access_field`, computed
+    /// by the caller before it took the lock), in place of `found` (dead or alive) or as a
+    /// new entry.
     fn publish(
         &self,
         t: &mut Table,
@@ -873,13 +907,15 @@ impl Store {
         cas: u64,
         access: u16,
     ) {
-        self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
+        let seg = self.seg_of(off);
+        seg.max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
-        self.seg_of(off).link(size);
+        seg.link(size);
         match found {
             Some((pos, old)) => {
-                t.bytes -= self.item(old).size();
-                self.seg_of(old).unlink(self.item(old).size());
+                let old_size = self.item(old).size();
+                t.bytes -= old_size;
+                self.seg_of(old).unlink(old_size);
                 t.replace(pos, h, off, access);
             }
             None => {
@@ -906,8 +942,7 @@ impl Store {
             let Some((pos, old_off)) = t.find(h, |o| self.key_matches(o, key)) else {
                 return Err(DeriveError::Missing);
             };
-            let a = t.access(pos);
-            if self.dead(old_off, a, now).is_some() {
+            if self.dead(&t, pos, old_off, now).is_some() {
                 drop(t);
                 self.unlink_dead(h, old_off, now);
                 return Err(DeriveError::Missing);
@@ -918,7 +953,7 @@ impl Store {
             // Read under the lock: with only a pin, a touch may be writing the deadline.
             let snap = Snap {
                 deadline: self.deadline_of(old),
-                access: self.access_time(old_off, a),
+                access: self.access_time(old_off, t.access(pos)),
                 fetched: old.shape() & FETCHED != 0,
             };
             drop(t);
@@ -930,18 +965,20 @@ impl Store {
                 }
             };
             let wide = self.wide_cas(Some(p.cas));
-            let new_off = match self.write_item(key, p.vlen, p.flags, p.deadline, wide, now) {
-                Ok(off) => off,
+            let placed = match self.write_item(key, p.vlen, p.flags, p.deadline, wide, now) {
+                Ok(at) => at,
                 Err(_) => {
                     old_seg.unpin();
                     return Err(DeriveError::NoMemory);
                 }
             };
+            let new_off = placed.off;
             let new = self.item(new_off);
             // SAFETY: `new` is unpublished and ours, sized for `p.cas`; `old` is pinned.
             unsafe {
                 fill(old, new.value_mut());
-                new.set_cas(p.cas);
+                let fits = new.set_cas(p.cas);
+                debug_assert!(fits, "sized for its CAS");
                 if p.stale {
                     new.set_stale();
                 }
@@ -949,6 +986,7 @@ impl Store {
                     new.bits().fetch_or(FETCHED, Ordering::Relaxed);
                 }
             }
+            let access = layout::access_since(p.access, placed.opened);
             let mut t = shard.table.write();
             let found = t.find(h, |o| self.key_matches(o, key));
             // The old item is still pinned, so its offset cannot have been reused: the same
@@ -957,8 +995,7 @@ impl Store {
             let same = matches!(found, Some((_, off)) if off == old_off)
                 && self.deadline_of(old) == snap.deadline;
             if same {
-                let a = self.access_field(new_off, p.access);
-                self.publish(&mut t, h, found, new_off, p.cas, a);
+                self.publish(&mut t, h, found, new_off, p.cas, access);
             }
             drop(t);
             self.seg_of(new_off).unpin();
@@ -1061,7 +1098,7 @@ impl Store {
         let live = match found {
             Some((pos, off)) => {
                 let it = self.item(off);
-                let why = self.dead(off, t.access(pos), now);
+                let why = self.dead(&t, pos, off, now);
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= it.size();
@@ -1213,9 +1250,8 @@ impl Store {
 
     // ----- segments
 
-    /// Room for `size` bytes in the open segment of the deadline's TTL bucket; returns its
-    /// heap offset, pinned.
-    fn alloc(&self, size: usize, deadline: Deadline, now: u64) -> Result<usize, StoreError> {
+    /// Room for `size` bytes in the open segment of the deadline's TTL bucket, pinned.
+    fn alloc(&self, size: usize, deadline: Deadline, now: u64) -> Result<Placed, StoreError> {
         if size > self.seg_size {
             return Err(StoreError::TooLarge);
         }
@@ -1229,8 +1265,8 @@ impl Store {
                     // A segment opened too long ago for access times to be exact in index
                     // slots (9.1 hours: a slowly filled bucket) is sealed, so that the time
                     // an item is written is always exact (see `dead`).
-                    let young = now.saturating_sub(seg.opened.load(Ordering::Relaxed))
-                        < layout::ACCESS_EXACT;
+                    let opened = seg.opened.load(Ordering::Relaxed);
+                    let young = now.saturating_sub(opened) < layout::ACCESS_EXACT;
                     if used + size <= self.seg_size && young {
                         seg.write_off.store(used + size, Ordering::Relaxed);
                         // Pinned under the bucket lock, which sealing also takes.
@@ -1244,7 +1280,10 @@ impl Store {
                             Ordering::Relaxed,
                         );
                         seg.last_write.fetch_max(now, Ordering::Relaxed);
-                        return Ok(s as usize * self.seg_size + used);
+                        return Ok(Placed {
+                            off: s as usize * self.seg_size + used,
+                            opened,
+                        });
                     }
                     *open = None;
                     self.seal(s);
@@ -1556,10 +1595,9 @@ impl Store {
         while off < end {
             let at = base + off;
             let it = self.item(at);
-            let size = it.size();
             // SAFETY: every byte below write_off belongs to an item whose header was
             // written before its writer unpinned, and no writer is left.
-            let key = unsafe { it.key() };
+            let (key, size) = unsafe { it.key_and_size() };
             let h = index::hash(self.seed, key);
             let shard = &self.shards[index::shard_of(h)];
             let mut t = shard.table.write();
@@ -1572,7 +1610,7 @@ impl Store {
                     }
                 }
                 // Judged while still linked, under the lock: the slot holds its last access.
-                let why = self.dead(at, t.access(pos), now);
+                let why = self.dead(&t, pos, at, now);
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
@@ -1638,10 +1676,10 @@ impl Store {
         written: u64,
         now: u64,
     ) -> bool {
-        let a = t.access(pos);
-        if k.off + size > k.limit || self.dead(src, a, now).is_some() {
+        if k.off + size > k.limit || self.dead(t, pos, src, now).is_some() {
             return false;
         }
+        let a = t.access(pos);
         let it = self.item(src);
         let bits = it.shape();
         let last = self.access_time(src, a);

@@ -225,7 +225,7 @@ impl Store {
         let mut t = shard.table.write();
         let found = t.find(h, |o| self.key_matches(o, key));
         let outcome = match found {
-            Some((pos, off)) if self.dead(off, t.access(pos), now).is_none() => {
+            Some((pos, off)) if self.dead(&t, pos, off, now).is_none() => {
                 let it = self.item(off);
                 if compare.is_some_and(|want| want != it.cas_value()) {
                     MetaDeleteOutcome::Exists
