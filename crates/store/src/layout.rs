@@ -134,7 +134,7 @@ impl ItemPtr {
         let bits = ((vw - 1) as u8) << VW_SHIFT
             | if h.flags != 0 { HAS_FLAGS } else { 0 }
             | if wide { WIDE_CAS } else { 0 };
-        // SAFETY (whole block): exclusive access to item_size bytes at p, per the contract;
+        // SAFETY: (whole block) exclusive access to item_size bytes at p, per the contract;
         // every field is written as bytes, so alignment does not matter.
         unsafe {
             self.bits().store(bits, Ordering::Relaxed);
