@@ -231,11 +231,13 @@ fn reserve(req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Reservation<'static>, Sto
         Mode::Append | Mode::Prepend => f.vivify.unwrap_or(0),
         _ => f.set_ttl.unwrap_or(0),
     };
-    ctx.store.reserve(
+    // With `E` the item's CAS field is sized for the explicit CAS up front.
+    ctx.store.reserve_with(
         req.key(),
         req.datalen,
         f.set_client_flags.unwrap_or(0),
         exptime,
+        f.new_cas,
     )
 }
 

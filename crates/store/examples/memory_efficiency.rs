@@ -4,6 +4,10 @@
 //! Keys are `memtier-N`, values 100 bytes (then 1 KiB and 32 KiB). memcached is started
 //! from /usr/bin/memcached on a free port and stopped at the end.
 //!
+//! Also prints Corvid's per-item overhead: item header bytes plus the 8-byte index slot,
+//! and the index's actual bytes per item at the load factor it had (its tables are
+//! between 3/8 and 3/4 full).
+//!
 //! cargo run --release -p store --example memory_efficiency [-- <MiB>]
 
 use std::io::{BufRead, BufReader, Write};
@@ -27,7 +31,21 @@ struct Filled {
     seconds: f64,
 }
 
-fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
+/// Where Corvid's bytes went at the last check before the first eviction, when every key
+/// stored so far was still there.
+struct Overhead {
+    /// Item bytes beyond key and value (our header), per item.
+    header: f64,
+    /// Bytes of the index per item, at the load factor it had.
+    index: f64,
+    /// Share of the index's slots in use.
+    load: f64,
+}
+
+/// Bytes of one index slot.
+const SLOT: f64 = 8.0;
+
+fn fill_corvid(mib: usize, value_len: usize) -> (Filled, Overhead, store::StoreStats) {
     let before = rss_mib();
     let s = Store::new(StoreConfig {
         memory_limit: mib << 20,
@@ -42,8 +60,15 @@ fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
     let mut held = 0;
     let mut n: u64 = 0;
     let mut since_check = 0;
+    let mut key_bytes = 0u64;
+    let mut overhead = Overhead {
+        header: 0.0,
+        index: 0.0,
+        load: 0.0,
+    };
     loop {
         let key = format!("memtier-{n}");
+        key_bytes += key.len() as u64;
         match s.store(StoreMode::Set, key.as_bytes(), &value, 0, 0) {
             Ok(StoreOutcome::Stored { .. }) => {}
             other => panic!("set {key}: {other:?}"),
@@ -57,6 +82,14 @@ fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
                 break;
             }
             held = st.curr_items;
+            // Nothing was evicted or overwritten yet: the live items are exactly the keys
+            // stored so far, so the bytes beyond keys and values are the headers.
+            let payload = key_bytes + n * value_len as u64;
+            overhead = Overhead {
+                header: (st.bytes - payload) as f64 / n as f64,
+                index: st.index_bytes as f64 / n as f64,
+                load: n as f64 * SLOT / st.index_bytes as f64,
+            };
         }
     }
     let st = s.stats();
@@ -71,6 +104,7 @@ fn fill_corvid(mib: usize, value_len: usize) -> (Filled, store::StoreStats) {
             items: held,
             seconds: start.elapsed().as_secs_f64(),
         },
+        overhead,
         st,
     )
 }
@@ -179,7 +213,7 @@ fn main() {
     let mut rows = Vec::new();
     for value_len in [100usize, 1024, 32 * 1024] {
         println!("value {value_len} bytes");
-        let (ours, st) = fill_corvid(mib, value_len);
+        let (ours, overhead, st) = fill_corvid(mib, value_len);
         let theirs = {
             let mc = Memcached::start(mib);
             mc.fill(value_len)
@@ -193,6 +227,15 @@ fn main() {
             ours.seconds
         );
         println!(
+            "  corvid overhead/item: header {:.1} B + slot {SLOT} B = {:.1} B; index actually \
+             {:.1} B/item at load {:.2} (header + index {:.1} B)",
+            overhead.header,
+            overhead.header + SLOT,
+            overhead.index,
+            overhead.load,
+            overhead.header + overhead.index
+        );
+        println!(
             "  memcached: {:>9} items, {:>7.1} bytes/item ({:.1}s)",
             theirs.items,
             heap / theirs.items.max(1) as f64,
@@ -200,11 +243,18 @@ fn main() {
         );
         let ratio = ours.items as f64 / theirs.items.max(1) as f64;
         println!("  ratio:     {ratio:.3}x\n");
-        rows.push((value_len, ours.items, theirs.items, ratio));
+        rows.push((value_len, ours.items, theirs.items, ratio, overhead));
     }
-    println!("| value | corvid items | memcached items | ratio |");
-    println!("|------:|-------------:|----------------:|------:|");
-    for (len, a, b, r) in rows {
-        println!("| {len} | {a} | {b} | {r:.3}x |");
+    println!(
+        "| value | corvid items | memcached items | ratio | header + slot B/item | \
+         header + index B/item |"
+    );
+    println!("|------:|-------------:|----------------:|------:|-----:|-----:|");
+    for (len, a, b, r, o) in rows {
+        println!(
+            "| {len} | {a} | {b} | {r:.3}x | {:.1} | {:.1} |",
+            o.header + SLOT,
+            o.header + o.index
+        );
     }
 }

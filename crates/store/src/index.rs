@@ -1,18 +1,31 @@
 //! The hash index: open-addressing tables of 8-byte slots, one table per shard.
 //!
-//! A slot packs 16 bits of the key's hash (the tag, to skip most key comparisons without
-//! touching the heap), an occupied bit and the item's heap offset in 4-byte units (47 bits):
+//! A slot packs 10 bits of the key's hash (the tag, to skip most key comparisons without
+//! touching the heap), the item's last access (16 bits, seconds since its segment opened,
+//! see `layout::encode_access`) and its heap byte offset plus one (38 bits: 256 GiB):
 //!
 //! ```text
-//! 63..48 tag | 47 occupied | 46..0 heap offset / 4
+//! 63..54 tag | 53..38 last access | 37..0 heap offset + 1
 //! ```
-//! Empty is 0, a deleted slot is 1 (a tombstone, so lookups keep probing past it).
+//! Empty is 0 (no item has offset field 0), a deleted slot is all ones in the offset
+//! field and zeros elsewhere (a tombstone, so lookups keep probing past it; an item there
+//! would start 2 bytes before the end of a 256 GiB heap, and none is that small).
+//!
+//! Slots are atomics: a reader holding the shard's read lock raises the access field
+//! (`bump`, a compare-exchange that only ever raises it); tag and offset change only under
+//! the write lock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const TAG_SHIFT: u32 = 54;
+const ACCESS_SHIFT: u32 = 38;
+const OFF_MASK: u64 = (1 << ACCESS_SHIFT) - 1;
+const ACCESS_MASK: u64 = 0xffff << ACCESS_SHIFT;
 const EMPTY: u64 = 0;
-const TOMBSTONE: u64 = 1;
-const OCCUPIED: u64 = 1 << 47;
-const LOC_MASK: u64 = OCCUPIED - 1;
+const TOMBSTONE: u64 = OFF_MASK;
 const MIN_CAPACITY: usize = 256;
+/// Largest heap the slots can address.
+pub(crate) const HEAP_MAX: usize = 1 << ACCESS_SHIFT;
 
 /// Number of shards is `1 << SHARD_BITS`; the top bits of the hash pick the shard.
 pub(crate) const SHARD_BITS: u32 = 8;
@@ -22,20 +35,24 @@ pub(crate) fn shard_of(h: u64) -> usize {
 }
 
 fn tag(h: u64) -> u64 {
-    (h >> 40) & 0xffff
+    (h >> 40) & 0x3ff
 }
 
-fn slot(h: u64, heap_off: usize) -> u64 {
-    debug_assert!(heap_off & 3 == 0 && (heap_off as u64 / 4) <= LOC_MASK);
-    tag(h) << 48 | OCCUPIED | (heap_off as u64 / 4)
+fn slot(h: u64, heap_off: usize, access: u16) -> u64 {
+    debug_assert!((heap_off as u64) < OFF_MASK - 1);
+    tag(h) << TAG_SHIFT | u64::from(access) << ACCESS_SHIFT | (heap_off as u64 + 1)
 }
 
 fn heap_off(s: u64) -> usize {
-    ((s & LOC_MASK) * 4) as usize
+    ((s & OFF_MASK) - 1) as usize
+}
+
+fn access(s: u64) -> u16 {
+    ((s & ACCESS_MASK) >> ACCESS_SHIFT) as u16
 }
 
 fn occupied(s: u64) -> bool {
-    s & OCCUPIED != 0
+    s != EMPTY && s != TOMBSTONE
 }
 
 /// A keyed 64-bit hash: 8 bytes per round, then a full avalanche. The seed is random per
@@ -64,7 +81,7 @@ pub(crate) fn hash(seed: u64, key: &[u8]) -> u64 {
 
 /// One shard's table, plus the gauges that change with it (guarded by the same lock).
 pub(crate) struct Table {
-    slots: Vec<u64>,
+    slots: Box<[AtomicU64]>,
     /// Occupied slots plus tombstones: what decides when to rebuild.
     used: usize,
     /// Linked items in this shard (memcached's curr_items).
@@ -73,10 +90,19 @@ pub(crate) struct Table {
     pub(crate) bytes: usize,
 }
 
+fn empty_slots(n: usize) -> Vec<u64> {
+    vec![EMPTY; n]
+}
+
+fn into_atomic(v: Vec<u64>) -> Box<[AtomicU64]> {
+    // Same size and alignment: collected in place, without a second allocation.
+    v.into_iter().map(AtomicU64::new).collect()
+}
+
 impl Table {
     pub(crate) fn new() -> Table {
         Table {
-            slots: vec![EMPTY; MIN_CAPACITY],
+            slots: into_atomic(empty_slots(MIN_CAPACITY)),
             used: 0,
             items: 0,
             bytes: 0,
@@ -85,6 +111,12 @@ impl Table {
 
     fn mask(&self) -> usize {
         self.slots.len() - 1
+    }
+
+    fn load(&self, pos: usize) -> u64 {
+        // Relaxed: tag and offset change only under the write lock, which orders them with
+        // this reader's lock; the access field is a hint raised by racing readers.
+        self.slots[pos].load(Ordering::Relaxed)
     }
 
     /// Finds the slot whose item satisfies `is_key`, testing only slots with the same tag.
@@ -99,11 +131,11 @@ impl Table {
         let t = tag(h);
         // Bounded by the table size: a rebuild keeps at least a quarter of the slots empty.
         for _ in 0..self.slots.len() {
-            let s = self.slots[pos];
+            let s = self.load(pos);
             if s == EMPTY {
                 return None;
             }
-            if occupied(s) && s >> 48 == t && is_key(heap_off(s)) {
+            if s >> TAG_SHIFT == t && s != TOMBSTONE && is_key(heap_off(s)) {
                 return Some((pos, heap_off(s)));
             }
             pos = (pos + 1) & mask;
@@ -113,15 +145,15 @@ impl Table {
 
     /// Finds the slot pointing exactly at `off` (for unlinking a known item).
     pub(crate) fn find_at(&self, h: u64, off: usize) -> Option<usize> {
-        let want = slot(h, off);
+        let want = slot(h, off, 0);
         let mask = self.mask();
         let mut pos = h as usize & mask;
         for _ in 0..self.slots.len() {
-            let s = self.slots[pos];
+            let s = self.load(pos);
             if s == EMPTY {
                 return None;
             }
-            if s == want {
+            if s & !ACCESS_MASK == want {
                 return Some(pos);
             }
             pos = (pos + 1) & mask;
@@ -129,30 +161,56 @@ impl Table {
         None
     }
 
+    /// The last-access field of an occupied slot.
+    pub(crate) fn access(&self, pos: usize) -> u16 {
+        access(self.load(pos))
+    }
+
+    /// Raises the last-access field of an occupied slot to `a` (never lowers it). Safe
+    /// under the read lock: readers race only on this field, and each retries until the
+    /// field is at least its value, so the largest wins.
+    pub(crate) fn bump(&self, pos: usize, a: u16) {
+        let slot = &self.slots[pos];
+        let mut cur = slot.load(Ordering::Relaxed);
+        while access(cur) < a {
+            let new = (cur & !ACCESS_MASK) | u64::from(a) << ACCESS_SHIFT;
+            match slot.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
     /// Points an existing slot at a new item of the same key.
-    pub(crate) fn replace(&mut self, pos: usize, h: u64, off: usize) {
-        self.slots[pos] = slot(h, off);
+    pub(crate) fn replace(&mut self, pos: usize, h: u64, off: usize, access: u16) {
+        *self.slots[pos].get_mut() = slot(h, off, access);
     }
 
     pub(crate) fn remove(&mut self, pos: usize) {
-        self.slots[pos] = TOMBSTONE;
+        *self.slots[pos].get_mut() = TOMBSTONE;
     }
 
     /// Adds a key known to be absent. `rehash` gives the hash of the item at a heap offset,
-    /// needed when the table is rebuilt (slots keep only 16 bits of it).
-    pub(crate) fn insert(&mut self, h: u64, off: usize, rehash: impl Fn(usize) -> u64) {
+    /// needed when the table is rebuilt (slots keep only 10 bits of it).
+    pub(crate) fn insert(
+        &mut self,
+        h: u64,
+        off: usize,
+        access: u16,
+        rehash: impl Fn(usize) -> u64,
+    ) {
         if (self.used + 1) * 4 > self.slots.len() * 3 {
             self.rebuild(&rehash);
         }
         let mask = self.mask();
         let mut pos = h as usize & mask;
         loop {
-            let s = self.slots[pos];
-            if !occupied(s) {
-                if s == EMPTY {
+            let s = self.slots[pos].get_mut();
+            if !occupied(*s) {
+                if *s == EMPTY {
                     self.used += 1;
                 }
-                self.slots[pos] = slot(h, off);
+                *s = slot(h, off, access);
                 return;
             }
             pos = (pos + 1) & mask;
@@ -163,25 +221,26 @@ impl Table {
     fn rebuild(&mut self, rehash: &impl Fn(usize) -> u64) {
         let live: Vec<u64> = self
             .slots
-            .iter()
-            .copied()
+            .iter_mut()
+            .map(|s| *s.get_mut())
             .filter(|&s| occupied(s))
             .collect();
         let mut cap = self.slots.len().max(MIN_CAPACITY);
         while live.len() * 2 >= cap {
             cap *= 2;
         }
-        self.slots = vec![EMPTY; cap];
+        let mut slots = empty_slots(cap);
         self.used = live.len();
         let mask = cap - 1;
         for s in live {
             let h = rehash(heap_off(s));
             let mut pos = h as usize & mask;
-            while self.slots[pos] != EMPTY {
+            while slots[pos] != EMPTY {
                 pos = (pos + 1) & mask;
             }
-            self.slots[pos] = s;
+            slots[pos] = s;
         }
+        self.slots = into_atomic(slots);
     }
 
     /// Bytes the slot array occupies.
@@ -203,17 +262,19 @@ mod tests {
         let mut t = Table::new();
         for i in 0..10_000usize {
             let k = format!("key{i}").into_bytes();
-            let off = i * 4;
+            // Byte offsets, 0 included: items are byte-packed.
+            let off = i * 7;
             heap.insert(off, k.clone());
             let h = hash(seed, &k);
             assert!(t.find(h, |o| heap[&o] == k).is_none());
-            t.insert(h, off, |o| hash(seed, &heap[&o]));
+            t.insert(h, off, (i * 13) as u16, |o| hash(seed, &heap[&o]));
         }
         for i in (0..10_000usize).step_by(2) {
             let k = format!("key{i}").into_bytes();
             let h = hash(seed, &k);
             let (pos, off) = t.find(h, |o| heap[&o] == k).expect("present");
-            assert_eq!(off, i * 4);
+            assert_eq!(off, i * 7);
+            assert_eq!(t.access(pos), (i * 13) as u16, "survives rebuilds");
             assert_eq!(t.find_at(h, off), Some(pos));
             t.remove(pos);
         }
@@ -225,9 +286,41 @@ mod tests {
         // Reinserting over tombstones keeps working and rebuilds stay bounded.
         for i in (0..10_000usize).step_by(2) {
             let k = format!("key{i}").into_bytes();
-            t.insert(hash(seed, &k), i * 4, |o| hash(seed, &heap[&o]));
+            t.insert(hash(seed, &k), i * 7, 0, |o| hash(seed, &heap[&o]));
         }
         assert!(t.footprint() <= 32_768 * 8);
+    }
+
+    #[test]
+    fn slots_keep_tag_access_and_offset_apart() {
+        for off in [0, 1, 4095, HEAP_MAX - 8] {
+            for a in [0u16, 1, 0x7fff, 0x8000, u16::MAX] {
+                for h in [0u64, u64::MAX, 0x1234_5678_9abc_def0] {
+                    let s = slot(h, off, a);
+                    assert!(occupied(s), "{off} {a} {h:x}");
+                    assert_eq!(heap_off(s), off);
+                    assert_eq!(access(s), a);
+                    assert_eq!(s >> TAG_SHIFT, tag(h));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bump_only_raises_access_and_find_at_ignores_it() {
+        let mut t = Table::new();
+        let h = hash(1, b"k");
+        t.insert(h, 100, 5, |_| h);
+        let pos = t.find_at(h, 100).unwrap();
+        t.bump(pos, 3);
+        assert_eq!(t.access(pos), 5);
+        t.bump(pos, 9);
+        assert_eq!(t.access(pos), 9);
+        assert_eq!(t.find_at(h, 100), Some(pos));
+        assert_eq!(t.find(h, |o| o == 100), Some((pos, 100)));
+        t.replace(pos, h, 200, 1);
+        assert_eq!(t.find_at(h, 100), None);
+        assert_eq!((t.find_at(h, 200), t.access(pos)), (Some(pos), 1));
     }
 
     #[test]

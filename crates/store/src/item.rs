@@ -1,13 +1,16 @@
 //! The caller-facing handles: a pinned item to read, a reservation to fill.
 
 use crate::exptime;
-use crate::layout::ItemPtr;
+use crate::layout::{ItemPtr, WIN};
 use crate::store::Store;
 use crate::{CommitOptions, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
 
 /// A live item, pinned: its bytes stay valid (its segment is not reused) until this is
 /// dropped, even if the key is overwritten, deleted or evicted meanwhile.
+///
+/// What can change in a linked item (its deadline, its last access) is captured at lookup,
+/// under the index shard's lock: a pin alone does not make those fields safe to read.
 pub struct ItemRef<'s> {
     pub(crate) store: &'s Store,
     pub(crate) it: ItemPtr,
@@ -15,13 +18,17 @@ pub struct ItemRef<'s> {
     pub(crate) shard: usize,
     pub(crate) now: u64,
     pub(crate) fetched_before: bool,
-    pub(crate) last_access: u64,
+    /// The slot's last-access field before this lookup (see `layout::encode_access`).
+    pub(crate) access: u16,
+    /// The item's deadline field (seconds since the store's epoch, 0 = never).
+    pub(crate) deadline: u32,
 }
 
 // SAFETY: an ItemRef is a read-only view of heap bytes kept valid by its pin; the pin is
 // released through atomics, so any thread may hold, read or drop it.
 unsafe impl Send for ItemRef<'_> {}
-// SAFETY: as above; shared access only reads immutable bytes or atomics.
+// SAFETY: as above; shared access only reads immutable bytes, the atomic bits byte, or the
+// ItemRef's own captured fields.
 unsafe impl Sync for ItemRef<'_> {}
 
 impl ItemRef<'_> {
@@ -45,14 +52,14 @@ impl ItemRef<'_> {
 
     /// Seconds until expiry, -1 when the item never expires (meta `t`).
     pub fn ttl_remaining(&self) -> i64 {
-        // SAFETY: pinned.
-        let life = unsafe { self.it.life().load(Ordering::Relaxed) };
-        exptime::remaining(self.store.abs_deadline(life), self.now)
+        exptime::remaining(self.store.abs_deadline(self.deadline), self.now)
     }
 
     /// Seconds since the access before this one (meta `l`).
     pub fn last_access_ago(&self) -> u64 {
-        self.now.saturating_sub(self.last_access)
+        // The segment is pinned, so its opening time cannot change.
+        self.now
+            .saturating_sub(self.store.access_time(self.heap_off, self.access))
     }
 
     /// Whether the item had been fetched before this access (meta `h`).
@@ -68,7 +75,7 @@ impl ItemRef<'_> {
     /// Whether a win token was already handed out for this item (meta `Z`).
     pub fn win_claimed(&self) -> bool {
         // SAFETY: pinned.
-        unsafe { self.it.life().load(Ordering::Acquire) & crate::layout::WIN != 0 }
+        unsafe { self.it.bits().load(Ordering::Acquire) & WIN != 0 }
     }
 }
 
@@ -87,6 +94,10 @@ pub struct Reservation<'s> {
     pub(crate) heap_off: usize,
     pub(crate) hash: u64,
     pub(crate) shard: usize,
+    /// When it was reserved, the item's last access once committed (as the store always
+    /// counted it; the segment's last write is that time too), as the slot's access field:
+    /// relative to the item's segment, which is pinned, so its opening cannot change.
+    pub(crate) access: u16,
 }
 
 // SAFETY: the reservation exclusively owns its unpublished bytes; its pin is released

@@ -1,34 +1,83 @@
-//! How one item is laid out in the heap.
+//! How one item is laid out in the heap, and how its last-access time is kept in its index
+//! slot.
+//!
+//! Items are byte-packed: no field needs alignment (the one atomic field is a byte), so
+//! items follow each other in a segment with no padding.
 //!
 //! ```text
-//! 0   u32 atomic  last access, seconds since the store's epoch
-//! 4   u32 atomic  life: deadline (30 bits, seconds since epoch, 0 = never) | fetched | win
-//! 8   u32         value length (30 bits) | stale | has flags
-//! 12  u8          key length
-//! 13  u64         CAS (absent with -C), unaligned
-//! ..  u32         client flags, only when non-zero, unaligned
-//! ..  key, value
+//! 0        u8 atomic  bits: fetched | win | stale | has flags | wide CAS | value-length width - 1 (2 bits)
+//! 1        u8         key length k
+//! 2        u32 LE     deadline (seconds since the store's epoch, 0 = never)
+//! 6        k B        key
+//! 6+k      1..=4 B    value length, little endian, as many bytes as the width says (w)
+//! 6+k+w    6 or 8 B   CAS, little endian (8 with wide CAS); absent with -C
+//! ..       u32 LE     client flags, only when non-zero
+//! ..       value
 //! ```
-//! Items start on 4-byte boundaries so the two atomic words are aligned. Everything after
-//! byte 8 is written once, before the item is published in the index, and never changes.
+//! A 15-byte key, a 100-byte value, flags 0 and a CAS below 2^48: 13 bytes besides key and
+//! value.
+//!
+//! The fields read on every lookup sit at fixed offsets, ahead of everything whose size
+//! varies: the key (compared on every index probe whose tag matches) and the deadline
+//! (checked on every lookup and on every commit's look at the item it replaces). Loads whose
+//! address depends on the bits byte made commits measurably slower (docs/store.md).
+//!
+//! Who writes what:
+//! - the bits byte: `fetched` under the item's shard lock (read or write); `win` by whoever
+//!   holds a pin (`claim_win`); the rest before publication. Always accessed atomically.
+//! - the deadline: before publication, then only under the item's shard *write* lock
+//!   (touch); read only under that shard's lock (read or write). A plain field: the lock
+//!   orders every write before every later read, and nobody reads it with only a pin.
+//! - everything else: written once before the item is published, never changed.
+//!
+//! The CAS is 6 bytes unless the item was reserved for a CAS of 2^48 or more (an explicit
+//! one from meta `E`, or the counter got there): the width is fixed when the item is
+//! allocated, and a commit whose CAS turns out not to fit moves the item to a wide copy.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-pub(crate) const ALIGN: usize = 4;
-const FIXED: usize = 13;
-pub(crate) const DEADLINE_MASK: u32 = (1 << 30) - 1;
-pub(crate) const FETCHED: u32 = 1 << 30;
-pub(crate) const WIN: u32 = 1 << 31;
-const VLEN_MASK: u32 = (1 << 30) - 1;
-const STALE: u32 = 1 << 30;
-const HAS_FLAGS: u32 = 1 << 31;
-/// Longest value the layout can describe.
-pub(crate) const VALUE_MAX: usize = VLEN_MASK as usize;
+pub(crate) const FETCHED: u8 = 1 << 0;
+pub(crate) const WIN: u8 = 1 << 1;
+const STALE: u8 = 1 << 2;
+const HAS_FLAGS: u8 = 1 << 3;
+const WIDE_CAS: u8 = 1 << 4;
+const VW_SHIFT: u32 = 5;
+/// Where the deadline is: after the bits byte and the key length.
+const DEADLINE_AT: usize = 2;
+/// Where the key is: after the deadline.
+const KEY_AT: usize = 6;
+/// Longest value the layout can describe (a 4-byte length).
+pub(crate) const VALUE_MAX: usize = u32::MAX as usize;
+/// A CAS below this fits the 6-byte field.
+pub(crate) const NARROW_CAS_END: u64 = 1 << 48;
 
-/// Bytes the item occupies in the heap, padding included.
-pub(crate) fn item_size(cas: bool, klen: usize, vlen: usize, flags: u32) -> usize {
-    let raw = FIXED + if cas { 8 } else { 0 } + if flags != 0 { 4 } else { 0 } + klen + vlen;
-    raw.next_multiple_of(ALIGN)
+/// Bytes of the value-length field.
+pub(crate) fn vlen_width(vlen: usize) -> usize {
+    match vlen {
+        0..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xff_ffff => 3,
+        _ => 4,
+    }
+}
+
+fn cas_len(cas: bool, wide: bool) -> usize {
+    usize::from(cas) * if wide { 8 } else { 6 }
+}
+
+/// Whether a CAS fits an item of this shape.
+pub(crate) fn cas_fits(wide: bool, cas: u64) -> bool {
+    wide || cas < NARROW_CAS_END
+}
+
+/// Bytes the item occupies in the heap (there is no padding).
+pub(crate) fn item_size(cas: bool, wide: bool, klen: usize, vlen: usize, flags: u32) -> usize {
+    header_size(cas, wide, vlen, flags) + klen + vlen
+}
+
+/// Bytes besides key and value.
+pub(crate) fn header_size(cas: bool, wide: bool, vlen: usize, flags: u32) -> usize {
+    KEY_AT + vlen_width(vlen) + cas_len(cas, wide) + if flags != 0 { 4 } else { 0 }
 }
 
 /// Header fields of a fresh item.
@@ -36,149 +85,339 @@ pub(crate) struct Header<'a> {
     pub(crate) key: &'a [u8],
     pub(crate) vlen: usize,
     pub(crate) flags: u32,
-    pub(crate) access: u32,
+    /// Seconds since the store's epoch, 0 = never.
     pub(crate) deadline: u32,
+    /// 8-byte CAS field (only meaningful when the store keeps CAS).
+    pub(crate) wide_cas: bool,
 }
 
 /// A pointer to an item's first byte in the heap.
 ///
-/// Every method is `unsafe`: the caller guarantees that the pointer is the start of an item
-/// whose header was written, that its segment cannot be reused meanwhile (a pin is held, or
-/// the index entry is held under its shard lock), and that `cas` is the store's setting.
+/// Every method relies on this contract (the `unsafe` ones state what they add): the
+/// pointer is the start of an item whose header was written, its segment cannot be reused
+/// meanwhile (a pin is held, or the index entry is held under its shard lock), and `cas` is
+/// the store's setting. No method needs any alignment.
 #[derive(Clone, Copy)]
 pub(crate) struct ItemPtr {
     pub(crate) p: *mut u8,
     pub(crate) cas: bool,
 }
 
+/// Reads `N` bytes at `p`.
+///
+/// # Safety
+/// `p..p + N` is readable and not written concurrently. Any alignment.
+unsafe fn read<const N: usize>(p: *const u8) -> [u8; N] {
+    // SAFETY: per the contract; [u8; N] has alignment 1.
+    unsafe { p.cast::<[u8; N]>().read() }
+}
+
+/// Writes `N` bytes at `p`.
+///
+/// # Safety
+/// `p..p + N` is writable and nobody reads it concurrently. Any alignment.
+unsafe fn write<const N: usize>(p: *mut u8, b: [u8; N]) {
+    // SAFETY: per the contract; [u8; N] has alignment 1.
+    unsafe { p.cast::<[u8; N]>().write(b) }
+}
+
 impl ItemPtr {
-    /// Writes a complete header and the key. Value bytes are left to the caller.
+    /// Writes the header (all but the CAS, which `set_cas` writes before publication) and
+    /// the key. Value bytes are left to the caller.
     ///
     /// # Safety
-    /// `p` is 4-aligned, has `item_size` writable bytes, and nobody else reads them yet.
+    /// `p` has `item_size` writable bytes (any alignment), and nobody else reads them yet.
+    #[inline]
     pub(crate) unsafe fn init(self, h: &Header<'_>) {
-        // SAFETY (whole block): exclusive access to item_size bytes at p, per the contract.
+        let vw = vlen_width(h.vlen);
+        let wide = self.cas && h.wide_cas;
+        let bits = ((vw - 1) as u8) << VW_SHIFT
+            | if h.flags != 0 { HAS_FLAGS } else { 0 }
+            | if wide { WIDE_CAS } else { 0 };
+        // SAFETY: (whole block) exclusive access to item_size bytes at p, per the contract;
+        // every field is written as bytes, so alignment does not matter.
         unsafe {
-            self.access().store(h.access, Ordering::Relaxed);
-            self.life()
-                .store(h.deadline & DEADLINE_MASK, Ordering::Relaxed);
-            let lens = (h.vlen as u32 & VLEN_MASK) | if h.flags != 0 { HAS_FLAGS } else { 0 };
-            self.p.add(8).cast::<u32>().write(lens);
-            *self.p.add(12) = h.key.len() as u8;
-            if self.cas {
-                self.p.add(FIXED).cast::<u64>().write_unaligned(0);
+            self.bits().store(bits, Ordering::Relaxed);
+            *self.p.add(1) = h.key.len() as u8;
+            write(self.p.add(DEADLINE_AT), h.deadline.to_le_bytes());
+            std::ptr::copy_nonoverlapping(h.key.as_ptr(), self.p.add(KEY_AT), h.key.len());
+            // Exactly `vw` bytes: an item can end right after its length field.
+            let len = (h.vlen as u32).to_le_bytes();
+            let at = self.p.add(len_at(h.key.len()));
+            match vw {
+                1 => *at = len[0],
+                2 => write(at, [len[0], len[1]]),
+                3 => {
+                    write(at, [len[0], len[1]]);
+                    *at.add(2) = len[2];
+                }
+                _ => write(at, len),
             }
+            // The CAS field is left as it is: every path that publishes the item sets it.
             if h.flags != 0 {
-                self.p
-                    .add(self.flags_at())
-                    .cast::<u32>()
-                    .write_unaligned(h.flags);
+                let at = value_at(self.cas, h.key.len(), bits) - 4;
+                write(self.p.add(at), h.flags.to_le_bytes());
             }
-            std::ptr::copy_nonoverlapping(h.key.as_ptr(), self.p.add(self.key_at()), h.key.len());
         }
     }
 
+    /// The bits byte, the item's only atomic field.
+    ///
+    /// # Safety: see the type's contract; the reference must not outlive it.
+    pub(crate) unsafe fn bits<'a>(self) -> &'a AtomicU8 {
+        // SAFETY: byte 0 of a live item is its bits byte; AtomicU8 needs no alignment.
+        unsafe { AtomicU8::from_ptr(self.p) }
+    }
+
+    /// A snapshot of the bits byte.
+    pub(crate) fn shape(self) -> u8 {
+        // SAFETY: per the type's contract.
+        unsafe { self.bits().load(Ordering::Relaxed) }
+    }
+
+    /// Seconds since the store's epoch, 0 = never.
+    ///
+    /// # Safety
+    /// See the type's contract; additionally the caller holds the item's shard lock (read
+    /// or write), or the item is unpublished and its own.
+    pub(crate) unsafe fn deadline(self) -> u32 {
+        // SAFETY: the deadline field follows the value length; written only under the
+        // shard write lock, which the caller's lock excludes.
+        u32::from_le_bytes(unsafe { read(self.p.add(DEADLINE_AT)) })
+    }
+
+    /// # Safety
+    /// See the type's contract; additionally the caller holds the item's shard write lock,
+    /// or the item is unpublished and its own.
+    pub(crate) unsafe fn set_deadline(self, d: u32) {
+        // SAFETY: as `deadline`; the write lock excludes every reader of the field.
+        unsafe { write(self.p.add(DEADLINE_AT), d.to_le_bytes()) };
+    }
+
+    /// Whether the item's CAS field is 8 bytes.
+    #[cfg(test)]
+    pub(crate) fn is_wide(self) -> bool {
+        self.shape() & WIDE_CAS != 0
+    }
+
+    /// Whether `cas` can be stored in this item (always, when the store keeps no CAS).
+    #[cfg(test)]
+    pub(crate) fn cas_fits(self, cas: u64) -> bool {
+        !self.cas || cas_fits(self.is_wide(), cas)
+    }
+
+    /// Stores `cas` if it fits the item's CAS field (`cas_fits`); false, and nothing
+    /// written, when it does not. Without CAS kept, nothing to store: true.
+    ///
     /// # Safety
     /// See the type's contract; additionally the item is not yet published.
-    pub(crate) unsafe fn set_cas(self, cas: u64) {
-        if self.cas {
-            // SAFETY: unpublished item, exclusively ours; the CAS field exists when `cas`.
-            unsafe { self.p.add(FIXED).cast::<u64>().write_unaligned(cas) };
+    pub(crate) unsafe fn set_cas(self, cas: u64) -> bool {
+        let bits = self.shape();
+        if !cas_fits(bits & WIDE_CAS != 0, cas) {
+            return !self.cas;
+        }
+        // SAFETY: unpublished item, exclusively ours.
+        unsafe { self.write_cas(bits, cas) };
+        true
+    }
+
+    /// # Safety: exclusive access to the item's bytes.
+    unsafe fn write_cas(self, bits: u8, cas: u64) {
+        if !self.cas {
+            return;
+        }
+        let b = cas.to_le_bytes();
+        // SAFETY: the CAS field is 6 or 8 bytes at cas_at; the caller owns them.
+        unsafe {
+            let at = self.p.add(cas_at(self.klen(), bits));
+            if bits & WIDE_CAS != 0 {
+                write(at, b);
+            } else {
+                write(at, [b[0], b[1], b[2], b[3]]);
+                write(at.add(4), [b[4], b[5]]);
+            }
         }
     }
 
     /// # Safety
     /// See the type's contract; additionally the item is not yet published.
     pub(crate) unsafe fn set_stale(self) {
-        // SAFETY: unpublished item, exclusively ours.
-        unsafe {
-            let w = self.p.add(8).cast::<u32>();
-            w.write(w.read() | STALE);
-        }
-    }
-
-    /// # Safety: see the type's contract.
-    pub(crate) unsafe fn access<'a>(self) -> &'a AtomicU32 {
-        // SAFETY: offset 0 of a 4-aligned live item is its access word.
-        unsafe { AtomicU32::from_ptr(self.p.cast::<u32>()) }
-    }
-
-    /// # Safety: see the type's contract.
-    pub(crate) unsafe fn life<'a>(self) -> &'a AtomicU32 {
-        // SAFETY: offset 4 of a 4-aligned live item is its life word.
-        unsafe { AtomicU32::from_ptr(self.p.add(4).cast::<u32>()) }
-    }
-
-    fn lens(self) -> u32 {
-        // SAFETY: per the type's contract the header is written and immutable past byte 8.
-        unsafe { self.p.add(8).cast::<u32>().read() }
-    }
-
-    fn has_flags(self) -> bool {
-        self.lens() & HAS_FLAGS != 0
+        // SAFETY: per the contract.
+        unsafe { self.bits().fetch_or(STALE, Ordering::Relaxed) };
     }
 
     pub(crate) fn is_stale(self) -> bool {
-        self.lens() & STALE != 0
+        self.shape() & STALE != 0
+    }
+
+    fn vlen_of(self, bits: u8) -> usize {
+        // SAFETY: per the type's contract: `vw` bytes of length after the key, immutable.
+        unsafe {
+            let at = self.p.add(len_at(self.klen()));
+            match vw(bits) {
+                1 => usize::from(*at),
+                2 => usize::from(u16::from_le_bytes(read(at))),
+                3 => usize::from(u16::from_le_bytes(read(at))) | usize::from(*at.add(2)) << 16,
+                _ => u32::from_le_bytes(read(at)) as usize,
+            }
+        }
     }
 
     pub(crate) fn vlen(self) -> usize {
-        (self.lens() & VLEN_MASK) as usize
+        self.vlen_of(self.shape())
     }
 
     pub(crate) fn klen(self) -> usize {
         // SAFETY: per the type's contract.
-        unsafe { *self.p.add(12) as usize }
-    }
-
-    fn flags_at(self) -> usize {
-        FIXED + if self.cas { 8 } else { 0 }
-    }
-
-    fn key_at(self) -> usize {
-        self.flags_at() + if self.has_flags() { 4 } else { 0 }
+        unsafe { *self.p.add(1) as usize }
     }
 
     pub(crate) fn cas_value(self) -> u64 {
         if !self.cas {
             return 0;
         }
-        // SAFETY: per the type's contract; unaligned read of an immutable field.
-        unsafe { self.p.add(FIXED).cast::<u64>().read_unaligned() }
+        let bits = self.shape();
+        // SAFETY: per the type's contract; the CAS field is immutable once published.
+        unsafe {
+            let at = self.p.add(cas_at(self.klen(), bits));
+            if bits & WIDE_CAS != 0 {
+                u64::from_le_bytes(read(at))
+            } else {
+                u64::from(u32::from_le_bytes(read(at)))
+                    | u64::from(u16::from_le_bytes(read(at.add(4)))) << 32
+            }
+        }
     }
 
     pub(crate) fn flags(self) -> u32 {
-        if !self.has_flags() {
+        let bits = self.shape();
+        if bits & HAS_FLAGS == 0 {
             return 0;
         }
-        // SAFETY: per the type's contract.
-        unsafe { self.p.add(self.flags_at()).cast::<u32>().read_unaligned() }
+        let at = value_at(self.cas, self.klen(), bits) - 4;
+        // SAFETY: per the type's contract; the flags sit just before the value.
+        u32::from_le_bytes(unsafe { read(self.p.add(at)) })
     }
 
     /// # Safety: see the type's contract; the slice must not outlive the pin.
     pub(crate) unsafe fn key<'a>(self) -> &'a [u8] {
         // SAFETY: the key was written by `init` and never changes.
-        unsafe { std::slice::from_raw_parts(self.p.add(self.key_at()), self.klen()) }
+        unsafe { std::slice::from_raw_parts(self.p.add(KEY_AT), self.klen()) }
+    }
+
+    /// The key and the item's size, from one read of the bits byte.
+    ///
+    /// # Safety: see the type's contract; the slice must not outlive the pin.
+    pub(crate) unsafe fn key_and_size<'a>(self) -> (&'a [u8], usize) {
+        // SAFETY: as `key`.
+        let key = unsafe { self.key() };
+        (key, self.size())
+    }
+
+    /// Where the value starts, and its length.
+    fn value_span(self) -> (usize, usize) {
+        let bits = self.shape();
+        (value_at(self.cas, self.klen(), bits), self.vlen_of(bits))
     }
 
     /// # Safety: see the type's contract; the slice must not outlive the pin.
     pub(crate) unsafe fn value<'a>(self) -> &'a [u8] {
+        let (at, len) = self.value_span();
         // SAFETY: the value follows the key; written before publication.
-        unsafe { std::slice::from_raw_parts(self.p.add(self.key_at() + self.klen()), self.vlen()) }
+        unsafe { std::slice::from_raw_parts(self.p.add(at), len) }
     }
 
     /// # Safety: the item is unpublished and exclusively the caller's.
     pub(crate) unsafe fn value_mut<'a>(self) -> &'a mut [u8] {
+        let (at, len) = self.value_span();
         // SAFETY: as `value`, plus exclusivity from the caller.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.p.add(self.key_at() + self.klen()), self.vlen())
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.p.add(at), len) }
     }
 
     /// Bytes the item occupies, read back from its header.
     pub(crate) fn size(self) -> usize {
-        item_size(self.cas, self.klen(), self.vlen(), self.flags())
+        let (at, len) = self.value_span();
+        at + len
     }
+}
+
+fn vw(bits: u8) -> usize {
+    usize::from((bits >> VW_SHIFT) & 3) + 1
+}
+
+fn len_at(klen: usize) -> usize {
+    KEY_AT + klen
+}
+
+fn cas_at(klen: usize, bits: u8) -> usize {
+    len_at(klen) + vw(bits)
+}
+
+/// Bytes between the key and the value (length, CAS, flags) for every (CAS kept,
+/// bits >> 3): one load instead of a chain of branches on every value access.
+const MIDDLE: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        // i: CAS kept (bit 4) | value-length width - 1 (bits 2-3) | wide CAS | has flags
+        let vw = ((i >> 2) & 3) + 1;
+        let cas = if i & 16 == 0 {
+            0
+        } else if i & 2 != 0 {
+            8
+        } else {
+            6
+        };
+        let flags = if i & 1 != 0 { 4 } else { 0 };
+        t[i] = (vw + cas + flags) as u8;
+        i += 1;
+    }
+    t
+};
+
+// MIDDLE's index relies on where these bits are.
+const _: () = assert!(HAS_FLAGS == 1 << 3 && WIDE_CAS == 1 << 4 && VW_SHIFT == 5);
+
+fn value_at(cas: bool, klen: usize, bits: u8) -> usize {
+    len_at(klen) + usize::from(MIDDLE[usize::from(cas) << 4 | usize::from((bits >> 3) & 0xf)])
+}
+
+// ----- last access, kept in the index slot
+
+/// Access times up to this many seconds after the segment opened are kept exactly; a
+/// writer never appends to a segment opened this long ago (it seals it and opens another),
+/// so the time an item is written is always exact.
+pub(crate) const ACCESS_EXACT: u64 = 1 << 15;
+/// Beyond `ACCESS_EXACT`, access times are kept in steps of this many seconds.
+const ACCESS_COARSE_STEP: u64 = 128;
+
+/// A last-access time, as seconds since its item's segment opened, in the slot's 16 bits:
+/// exact below 32768 s (9.1 hours), then in 128-second steps, rounded down, saturating at
+/// 32768 + 32767 * 128 s (49 days). Monotonic: a later time never encodes lower.
+pub(crate) fn encode_access(since_open: u64) -> u16 {
+    if since_open < ACCESS_EXACT {
+        since_open as u16
+    } else {
+        let coarse = ACCESS_EXACT + (since_open - ACCESS_EXACT) / ACCESS_COARSE_STEP;
+        coarse.min(u64::from(u16::MAX)) as u16
+    }
+}
+
+/// Seconds since the segment opened, rounded down to what `encode_access` kept.
+pub(crate) fn decode_access(a: u16) -> u64 {
+    let a = u64::from(a);
+    if a < ACCESS_EXACT {
+        a
+    } else {
+        ACCESS_EXACT + (a - ACCESS_EXACT) * ACCESS_COARSE_STEP
+    }
+}
+
+/// The access time `at` (unix seconds) of an item in a segment opened at `opened`. A time
+/// before the opening (an item copied into a newer segment, or a racing thread's clock a
+/// second behind) is clamped to the opening.
+pub(crate) fn access_since(at: u64, opened: u64) -> u16 {
+    encode_access(at.saturating_sub(opened))
 }
 
 #[cfg(test)]
@@ -187,43 +426,214 @@ mod tests {
 
     #[test]
     fn sizes() {
-        // memtier-style key (15 bytes) and a 100-byte value: 136 bytes with CAS.
-        assert_eq!(item_size(true, 15, 100, 0), 136);
-        assert_eq!(item_size(false, 15, 100, 0), 128);
-        assert_eq!(item_size(true, 15, 100, 1), 140);
+        // memtier-style key (15 bytes) and a 100-byte value: 13 bytes of header.
+        assert_eq!(item_size(true, false, 15, 100, 0), 128);
+        assert_eq!(header_size(true, false, 100, 0), 13);
+        assert_eq!(item_size(false, false, 15, 100, 0), 122);
+        assert_eq!(item_size(true, true, 15, 100, 0), 130);
+        assert_eq!(item_size(true, false, 15, 100, 1), 132);
+        // -C saves the whole CAS field, narrow or wide.
+        assert_eq!(item_size(false, true, 15, 100, 0), 122);
+        // A 1 MiB value needs a 3-byte length.
+        assert_eq!(header_size(true, false, 1 << 20, 0), 15);
+        assert_eq!(header_size(true, false, 1 << 30, 0), 16);
     }
 
     #[test]
-    fn round_trip() {
-        let mut buf = vec![0u32; 64];
-        for cas in [true, false] {
-            for flags in [0u32, 0xdead_beef] {
-                let it = ItemPtr {
-                    p: buf.as_mut_ptr().cast(),
-                    cas,
-                };
-                // SAFETY: buf is 4-aligned, 256 bytes, larger than the item, and ours.
-                unsafe {
-                    it.init(&Header {
-                        key: b"key",
-                        vlen: 5,
-                        flags,
-                        access: 11,
-                        deadline: 22,
-                    });
-                    it.value_mut().copy_from_slice(b"hello");
-                    it.set_cas(99);
-                    it.set_stale();
-                    assert_eq!(it.key(), b"key");
-                    assert_eq!(it.value(), b"hello");
-                    assert_eq!(it.access().load(Ordering::Relaxed), 11);
-                    assert_eq!(it.life().load(Ordering::Relaxed), 22);
-                }
-                assert_eq!(it.flags(), flags);
-                assert_eq!(it.cas_value(), if cas { 99 } else { 0 });
-                assert!(it.is_stale());
-                assert_eq!(it.size(), item_size(cas, 3, 5, flags));
+    fn widths_at_their_boundaries() {
+        for (vlen, w) in [
+            (0, 1),
+            (255, 1),
+            (256, 2),
+            (65535, 2),
+            (65536, 3),
+            ((1 << 24) - 1, 3),
+            (1 << 24, 4),
+            (u32::MAX as usize, 4),
+        ] {
+            assert_eq!(vlen_width(vlen), w, "{vlen}");
+        }
+    }
+
+    /// Writes an item at an odd address (no alignment) with every field shape, reads
+    /// every field back, and checks that nothing spills past `item_size`.
+    fn round_trip(vlen: usize, klen: usize, flags: u32, cas: Option<u64>) {
+        let store_cas = cas.is_some();
+        let cas_value = cas.unwrap_or(0);
+        let wide = !cas_fits(false, cas_value);
+        let size = item_size(store_cas, wide, klen, vlen, flags);
+        let expect = 2
+            + vlen_width(vlen)
+            + 4
+            + match (store_cas, wide) {
+                (false, _) => 0,
+                (true, false) => 6,
+                (true, true) => 8,
+            }
+            + if flags != 0 { 4 } else { 0 }
+            + klen
+            + vlen;
+        assert_eq!(size, expect);
+        // Guard bytes on both sides, item at offset 3.
+        let mut buf = vec![0xa5u8; size + 8];
+        let key: Vec<u8> = (0..klen).map(|i| b'a' + (i % 26) as u8).collect();
+        let it = ItemPtr {
+            // SAFETY: offset 3 of a buffer of size + 8 bytes.
+            p: unsafe { buf.as_mut_ptr().add(3) },
+            cas: store_cas,
+        };
+        // SAFETY: `size` bytes at offset 3 are ours; no alignment is needed.
+        unsafe {
+            it.init(&Header {
+                key: &key,
+                vlen,
+                flags,
+                deadline: 0x0102_0304,
+                wide_cas: wide,
+            });
+            let v = it.value_mut();
+            assert_eq!(v.len(), vlen);
+            v.fill(0x5a);
+            if let (Some(first), true) = (v.first_mut(), vlen > 1) {
+                *first = 1;
+                *v.last_mut().unwrap() = 2;
+            }
+            assert!(it.cas_fits(cas_value));
+            assert!(it.set_cas(cas_value));
+            assert_eq!(it.deadline(), 0x0102_0304);
+            it.set_deadline(7);
+            assert_eq!(it.deadline(), 7);
+            assert!(!it.is_stale());
+            it.set_stale();
+            it.bits().fetch_or(FETCHED | WIN, Ordering::Relaxed);
+            assert_eq!(it.key(), &key[..]);
+            let v = it.value();
+            assert_eq!(v.len(), vlen);
+            if vlen > 1 {
+                assert_eq!((v[0], v[vlen - 1]), (1, 2));
+                assert!(v[1..vlen - 1].iter().all(|&b| b == 0x5a));
             }
         }
+        assert_eq!(it.klen(), klen);
+        assert_eq!(it.vlen(), vlen);
+        assert_eq!(it.flags(), flags);
+        assert_eq!(it.cas_value(), cas_value);
+        assert_eq!(it.is_wide(), wide && store_cas);
+        assert!(it.is_stale());
+        assert_eq!(it.shape() & (FETCHED | WIN), FETCHED | WIN);
+        assert_eq!(it.size(), size);
+        assert!(buf[..3].iter().all(|&b| b == 0xa5));
+        assert!(buf[3 + size..].iter().all(|&b| b == 0xa5));
+    }
+
+    #[test]
+    fn every_shape_round_trips() {
+        let vlens = [
+            0,
+            1,
+            255,
+            256,
+            65535,
+            65536,
+            (1 << 20) + 3,
+            (1 << 24) - 1,
+            1 << 24,
+        ];
+        for vlen in vlens {
+            for klen in [1, 250] {
+                for flags in [0, 1, 0xdead_beef] {
+                    for cas in [
+                        None,
+                        Some(0),
+                        Some(1),
+                        Some(NARROW_CAS_END - 1),
+                        Some(NARROW_CAS_END),
+                        Some(u64::MAX),
+                    ] {
+                        round_trip(vlen, klen, flags, cas);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_narrow_item_refuses_a_wide_cas() {
+        let mut buf = vec![0u8; 64];
+        let it = ItemPtr {
+            p: buf.as_mut_ptr(),
+            cas: true,
+        };
+        // SAFETY: 64 bytes, larger than the item, ours.
+        unsafe {
+            it.init(&Header {
+                key: b"k",
+                vlen: 3,
+                flags: 0,
+                deadline: 0,
+                wide_cas: false,
+            })
+        };
+        assert!(it.cas_fits(NARROW_CAS_END - 1));
+        assert!(!it.cas_fits(NARROW_CAS_END));
+        // SAFETY: as above.
+        unsafe {
+            assert!(!it.set_cas(NARROW_CAS_END));
+            assert_eq!(it.cas_value(), 0, "nothing written");
+            assert!(it.set_cas(NARROW_CAS_END - 1));
+            assert_eq!(it.cas_value(), NARROW_CAS_END - 1);
+        }
+        let off = ItemPtr { cas: false, ..it };
+        assert!(off.cas_fits(u64::MAX), "-C stores no CAS: anything fits");
+    }
+
+    #[test]
+    fn access_exact_range() {
+        for s in [0u64, 1, 2, 1000, ACCESS_EXACT - 1] {
+            assert_eq!(decode_access(encode_access(s)), s);
+        }
+        assert_eq!(encode_access(ACCESS_EXACT - 1), 32767);
+    }
+
+    #[test]
+    fn access_coarse_range() {
+        assert_eq!(encode_access(ACCESS_EXACT), 32768);
+        assert_eq!(encode_access(ACCESS_EXACT + 127), 32768);
+        assert_eq!(encode_access(ACCESS_EXACT + 128), 32769);
+        for s in (ACCESS_EXACT..ACCESS_EXACT + 1_000_000).step_by(37) {
+            let d = decode_access(encode_access(s));
+            assert!(d <= s && s - d < ACCESS_COARSE_STEP, "{s} -> {d}");
+        }
+    }
+
+    #[test]
+    fn access_saturates() {
+        let top = decode_access(u16::MAX);
+        assert_eq!(top, ACCESS_EXACT + 32767 * ACCESS_COARSE_STEP);
+        assert_eq!(encode_access(top), u16::MAX);
+        assert_eq!(encode_access(top + 10_000_000), u16::MAX);
+        assert_eq!(encode_access(u64::MAX), u16::MAX);
+        assert_eq!(decode_access(encode_access(u64::MAX)), top);
+    }
+
+    #[test]
+    fn access_is_monotonic_and_never_rounds_up() {
+        let mut last = 0;
+        for s in (0..5_000_000u64).step_by(13) {
+            let e = encode_access(s);
+            assert!(e >= last);
+            assert!(decode_access(e) <= s);
+            last = e;
+        }
+    }
+
+    #[test]
+    fn access_clamps_to_the_segment_opening() {
+        // An item last read at 1000, copied into a segment opened at 5000: its access
+        // becomes the opening (later, never earlier than the truth by more than the copy).
+        assert_eq!(access_since(1000, 5000), 0);
+        assert_eq!(access_since(5000, 5000), 0);
+        assert_eq!(access_since(5007, 5000), 7);
+        assert_eq!(decode_access(access_since(5000 + 40_000, 5000)), 39_936);
     }
 }

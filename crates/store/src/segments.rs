@@ -24,6 +24,9 @@ pub(crate) const RECLAIMING: u8 = 3;
 pub(crate) struct Segment {
     pub(crate) state: AtomicU8,
     pub(crate) pins: AtomicU32,
+    /// When it was last opened (unix seconds): item access times in index slots count from
+    /// here. Changes only while no index entry points into the segment and nobody pins it.
+    pub(crate) opened: AtomicU64,
     /// Bytes appended so far. Written under the owning bucket's lock while Open.
     pub(crate) write_off: AtomicUsize,
     /// Latest deadline of any item in it (unix seconds; u64::MAX if one never expires;
@@ -46,7 +49,8 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Empties the segment's bookkeeping for `bucket` and publishes it in `state`.
-    fn reset(&self, bucket: usize, state: u8) {
+    fn reset(&self, bucket: usize, state: u8, now: u64) {
+        self.opened.store(now, Ordering::Relaxed);
         self.write_off.store(0, Ordering::Relaxed);
         self.max_deadline.store(0, Ordering::Relaxed);
         self.last_write.store(0, Ordering::Relaxed);
@@ -58,13 +62,13 @@ impl Segment {
     }
 
     /// Makes the segment the open (appended-to) segment of `bucket`.
-    pub(crate) fn open(&self, bucket: usize) {
-        self.reset(bucket, OPEN);
+    pub(crate) fn open(&self, bucket: usize, now: u64) {
+        self.reset(bucket, OPEN, now);
     }
 
     /// Prepares the spare segment to receive the survivors of an eviction or compaction.
-    pub(crate) fn reset_for_copy(&self, bucket: usize) {
-        self.reset(bucket, RECLAIMING);
+    pub(crate) fn reset_for_copy(&self, bucket: usize, now: u64) {
+        self.reset(bucket, RECLAIMING, now);
     }
 
     pub(crate) fn unpin(&self) {

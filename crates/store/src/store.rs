@@ -6,7 +6,7 @@ use crate::exptime::{self, Deadline, NEVER};
 use crate::heap::Heap;
 use crate::index::{self, Table};
 use crate::item::{ItemRef, Reservation};
-use crate::layout::{self, Header, ItemPtr, DEADLINE_MASK, FETCHED, WIN};
+use crate::layout::{self, Header, ItemPtr, FETCHED, WIN};
 use crate::numeric;
 use crate::segments::{Keep, Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::stats::{bump, Counters, StoreStats};
@@ -81,9 +81,13 @@ enum Dead {
     Flushed,
 }
 
-/// Item times are stored as u32 seconds since this long before the store started, so that
-/// "already expired" has a representation in the past and 2^30 s of future remain.
+/// Deadlines are stored as u32 seconds since this long before the store started, so that
+/// "already expired" has a representation in the past and ~2^32 s of future remain.
 const EPOCH_LEAD: u64 = 1 << 24;
+
+/// Once the CAS counter is this close to 2^48, new items get an 8-byte CAS field up front,
+/// so commits do not have to move them to a wider copy.
+const WIDE_CAS_MARGIN: u64 = 1 << 32;
 
 /// A sealed segment whose newest deadline passed is reclaimed this many seconds later, so a
 /// touch racing with the sweep on another thread (reading a slightly older clock) is safe.
@@ -122,6 +126,15 @@ pub struct Store {
     global: Counters,
 }
 
+/// What a read-modify-write sees of the current item beyond its immutable bytes: the
+/// fields that change while it is linked, read under its shard lock.
+struct Snap {
+    deadline: Deadline,
+    /// Last access, unix seconds.
+    access: u64,
+    fetched: bool,
+}
+
 /// What a read-modify-write derives from the current item.
 struct Plan {
     vlen: usize,
@@ -131,6 +144,23 @@ struct Plan {
     fetched: bool,
     stale: bool,
     cas: u64,
+}
+
+/// Where `alloc` put an item: its heap offset, and when its segment opened (what the
+/// item's slot access field counts from).
+struct Placed {
+    off: usize,
+    opened: u64,
+}
+
+/// What a commit does, beyond the reservation.
+#[derive(Clone, Copy)]
+struct Commit {
+    compare: Option<u64>,
+    mode: StoreMode,
+    invalidate: bool,
+    win: bool,
+    now: u64,
 }
 
 enum DeriveError<R> {
@@ -163,8 +193,13 @@ impl Store {
             .max(cfg.item_size_max)
             .next_multiple_of(4096);
         let nsegs = (cfg.memory_limit / seg_size).max(1);
-        if (nsegs * seg_size) as u64 / 4 >= 1 << 47 {
-            return Err(StoreError::Config("memory_limit too large".into()));
+        if nsegs.saturating_mul(seg_size) > index::HEAP_MAX {
+            return Err(StoreError::Config(format!(
+                "memory_limit of {} MiB is above the {} GiB the index can address (38-bit \
+                 heap offsets)",
+                cfg.memory_limit >> 20,
+                index::HEAP_MAX >> 30
+            )));
         }
         let heap = Heap::new(nsegs * seg_size)?;
         let segs: Box<[Segment]> = (0..nsegs).map(|_| Segment::default()).collect();
@@ -228,24 +263,52 @@ impl Store {
 
     // ----- time and item helpers
 
-    fn rel(&self, t: u64) -> u32 {
-        t.saturating_sub(self.epoch).min(u64::from(u32::MAX)) as u32
-    }
-
     fn rel_deadline(&self, d: Deadline) -> u32 {
         if d == NEVER {
             0
         } else {
-            d.saturating_sub(self.epoch)
-                .clamp(1, u64::from(DEADLINE_MASK)) as u32
+            d.saturating_sub(self.epoch).clamp(1, u64::from(u32::MAX)) as u32
         }
     }
 
-    pub(crate) fn abs_deadline(&self, life: u32) -> Deadline {
-        match life & DEADLINE_MASK {
+    pub(crate) fn abs_deadline(&self, d: u32) -> Deadline {
+        match d {
             0 => NEVER,
             d => self.epoch + u64::from(d),
         }
+    }
+
+    /// The deadline of a linked item.
+    ///
+    /// The caller holds the item's shard lock (read or write), or owns the unpublished item.
+    #[inline]
+    fn deadline_of(&self, it: ItemPtr) -> Deadline {
+        // SAFETY: per the caller's lock; the deadline is written only under the write lock.
+        self.abs_deadline(unsafe { it.deadline() })
+    }
+
+    /// Unix time of a slot's last-access field for the item at `heap_off`.
+    #[inline]
+    pub(crate) fn access_time(&self, heap_off: usize, a: u16) -> u64 {
+        self.seg_of(heap_off).opened.load(Ordering::Relaxed) + layout::decode_access(a)
+    }
+
+    /// The slot's last-access field for the item at `heap_off` last accessed at `t`.
+    fn access_field(&self, heap_off: usize, t: u64) -> u16 {
+        layout::access_since(t, self.seg_of(heap_off).opened.load(Ordering::Relaxed))
+    }
+
+    /// Whether an item about to be allocated needs the 8-byte CAS field: for a CAS known
+    /// in advance, when it does not fit 6 bytes; otherwise when the counter nears 2^48.
+    fn wide_cas(&self, cas: Option<u64>) -> bool {
+        self.cfg.cas_enabled
+            && match cas {
+                Some(c) => !layout::cas_fits(false, c),
+                None => {
+                    self.next_cas.load(Ordering::Relaxed)
+                        >= layout::NARROW_CAS_END - WIDE_CAS_MARGIN
+                }
+            }
     }
 
     pub(crate) fn item(&self, heap_off: usize) -> ItemPtr {
@@ -255,6 +318,7 @@ impl Store {
         }
     }
 
+    #[inline]
     fn seg_of(&self, heap_off: usize) -> &Segment {
         &self.segs[heap_off / self.seg_size]
     }
@@ -272,26 +336,53 @@ impl Store {
         self.unpin_at(heap_off);
     }
 
-    /// Whether the item is invisible at `now`.
+    /// Whether the linked item at `heap_off`, whose slot holds last access `a`, is
+    /// invisible at `now`.
     ///
-    /// The caller holds the item's shard lock or a pin.
-    fn dead(&self, it: ItemPtr, now: u64) -> Option<Dead> {
-        // SAFETY: the caller holds the shard lock over a linked item or a pin.
-        let (life, access) = unsafe {
-            (
-                it.life().load(Ordering::Relaxed),
-                it.access().load(Ordering::Relaxed),
-            )
-        };
-        let d = self.abs_deadline(life);
-        if exptime::is_expired(d, now) {
+    /// The caller holds the item's shard lock.
+    ///
+    /// Why the coarse last access (`layout::encode_access`) cannot change what a flush
+    /// hides. Every flush sets `oldest_live` (ol) to at least its own time minus one, and
+    /// an item is flushed when ol has come and its last access is <= ol (or, with CAS, its
+    /// CAS is below the one the flush saw). Stored access times differ from the true ones
+    /// in two ways only:
+    /// - *Rounded down* (a fetch more than 9.1 h after the segment opened). Writes are
+    ///   always exact: `alloc` never appends to a segment opened that long ago. A fetch
+    ///   only ever raises the field (`Table::bump`). So take a true access t stored as
+    ///   t' <= t, and a flush with point ol. If t <= ol, both hide the item. If t > ol, the
+    ///   fetch at t happened after ol had come (t <= now), so the item was alive then: its
+    ///   stored access was already > ol, and the bump kept it there. (A fetch before ol
+    ///   comes has t <= now < ol.) With -C the flush point is the flush's own second, so
+    ///   accesses before the flush are <= ol either way; with CAS an immediate flush's
+    ///   point is a second earlier, but everything stored before it fails the CAS test.
+    /// - *Raised* to a segment's opening (an item copied by compaction or eviction into a
+    ///   newer segment, or rebuilt by incr/append/...): raised to a time t'' <= now, and
+    ///   only for an item alive at now. If ol has come, alive means its access is > ol, and
+    ///   t'' is larger still. If ol is still ahead, t'' <= now < ol: hidden when ol comes,
+    ///   as the true access would be. A later flush's point is >= its time - 1 >= now - 1:
+    ///   with -C, >= now >= t''; with CAS, the copy keeps its old CAS, below the flush's.
+    ///
+    /// Either way a fetch or a flush racing on another thread whose clock is a second off
+    /// can make the answer differ by that second, as it could before.
+    #[inline]
+    fn dead(&self, t: &Table, pos: usize, heap_off: usize, now: u64) -> Option<Dead> {
+        // SAFETY: the caller holds the item's shard lock.
+        let d = unsafe { self.item(heap_off).deadline() };
+        self.judge(heap_off, || t.access(pos), d, now)
+    }
+
+    /// `dead` for an item whose deadline field `d` the caller has read; `a` gives its slot's
+    /// access field, needed only while a flush is pending or in effect.
+    #[inline]
+    fn judge(&self, heap_off: usize, a: impl FnOnce() -> u16, d: u32, now: u64) -> Option<Dead> {
+        if exptime::is_expired(self.abs_deadline(d), now) {
             return Some(Dead::Expired);
         }
         let ol = self.oldest_live.load(Ordering::Relaxed);
         if ol != 0 && ol <= now {
             let oc = self.oldest_cas.load(Ordering::Relaxed);
-            let cas = it.cas_value();
-            if self.epoch + u64::from(access) <= ol || (oc != 0 && cas != 0 && cas < oc) {
+            let cas = self.item(heap_off).cas_value();
+            if self.access_time(heap_off, a()) <= ol || (oc != 0 && cas != 0 && cas < oc) {
                 return Some(Dead::Flushed);
             }
         }
@@ -327,15 +418,14 @@ impl Store {
         // Between the reader's lock and this one the item may have been unlinked and its
         // offset reused by a newer item with the same tag: judge what is there now.
         let it = self.item(off);
-        let Some(why) = self.dead(it, now) else {
+        let Some(why) = self.dead(&t, pos, off, now) else {
             return;
         };
         t.remove(pos);
         t.items -= 1;
         t.bytes -= it.size();
         self.seg_of(off).unlink(it.size());
-        // SAFETY: still under the write lock that kept the item linked until now.
-        let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
+        let fetched = it.shape() & FETCHED != 0;
         drop(t);
         bump(&shard.counters.reclaimed);
         if why == Dead::Expired && !fetched {
@@ -358,50 +448,84 @@ impl Store {
 
     // ----- reads
 
-    /// Finds and pins the live item for `key`. `mark` records the access (fetched, time).
+    /// Finds and pins the live item for `key`. `mark` records the access (fetched, time);
+    /// `touch` gives the item that deadline first (under the shard's write lock, the only
+    /// lock under which a linked item's deadline may change).
     fn lookup(
         &self,
         key: &[u8],
         h: u64,
         now: u64,
         mark: bool,
+        touch: Option<Deadline>,
     ) -> Result<ItemRef<'_>, Option<Dead>> {
         let si = index::shard_of(h);
         let shard = &self.shards[si];
-        let t = shard.table.read();
-        let Some((_, off)) = t.find(h, |o| self.key_matches(o, key)) else {
+        let found = match touch {
+            None => self.lookup_locked(&shard.table.read(), key, h, si, now, mark, None),
+            Some(d) => self.lookup_locked(&shard.table.write(), key, h, si, now, mark, Some(d)),
+        };
+        match found {
+            Ok(item) => {
+                shard.pinned.fetch_add(1, Ordering::Relaxed);
+                Ok(item)
+            }
+            Err(None) => Err(None),
+            Err(Some((why, off))) => {
+                self.unlink_dead(h, off, now);
+                Err(Some(why))
+            }
+        }
+    }
+
+    /// `lookup` under the shard's lock `t`: a write lock when `touch` is given. A dead item
+    /// is reported with its offset, for the caller to unlink once `t` is released.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn lookup_locked(
+        &self,
+        t: &Table,
+        key: &[u8],
+        h: u64,
+        si: usize,
+        now: u64,
+        mark: bool,
+        touch: Option<Deadline>,
+    ) -> Result<ItemRef<'_>, Option<(Dead, usize)>> {
+        let Some((pos, off)) = t.find(h, |o| self.key_matches(o, key)) else {
             return Err(None);
         };
+        let access = t.access(pos);
         let it = self.item(off);
-        if let Some(why) = self.dead(it, now) {
-            drop(t);
-            self.unlink_dead(h, off, now);
-            return Err(Some(why));
+        // SAFETY: under the shard lock.
+        let mut deadline = unsafe { it.deadline() };
+        if let Some(why) = self.judge(off, || access, deadline, now) {
+            return Err(Some((why, off)));
         }
+        let seg = self.seg_of(off);
         // Pinned under the shard lock: a reclaimer removes the entry under the write lock
         // before it looks at the pin count, so it either sees this pin or we never got here.
-        self.seg_of(off).pins.fetch_add(1, Ordering::Relaxed);
-        drop(t);
-        shard.pinned.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: pinned above.
-        let (life, access) = unsafe {
-            (
-                it.life().load(Ordering::Relaxed),
-                it.access().load(Ordering::Relaxed),
-            )
-        };
+        seg.pins.fetch_add(1, Ordering::Relaxed);
+        let bits = it.shape();
+        if let Some(d) = touch {
+            deadline = self.rel_deadline(d);
+            // SAFETY: the caller holds the shard's write lock when it passes `touch`, and
+            // the item is linked.
+            unsafe { it.set_deadline(deadline) };
+            // The sweep judges a segment by its newest deadline; keep that an upper bound.
+            seg.max_deadline
+                .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
+        }
         if mark {
-            // Written only when they change, so a hot item's header line is not bounced
-            // between readers' caches on every hit.
-            let rel_now = self.rel(now);
-            // SAFETY: pinned above.
-            unsafe {
-                if life & FETCHED == 0 {
-                    it.life().fetch_or(FETCHED, Ordering::Relaxed);
-                }
-                if access != rel_now {
-                    it.access().store(rel_now, Ordering::Relaxed);
-                }
+            // Written only when they change (the access field once a second at most), so a
+            // hot item's cache lines are not bounced between readers on every hit.
+            if bits & FETCHED == 0 {
+                // SAFETY: linked item under its shard lock.
+                unsafe { it.bits().fetch_or(FETCHED, Ordering::Relaxed) };
+            }
+            let a = layout::access_since(now, seg.opened.load(Ordering::Relaxed));
+            if a > access {
+                t.bump(pos, a);
             }
         }
         Ok(ItemRef {
@@ -410,8 +534,9 @@ impl Store {
             heap_off: off,
             shard: si,
             now,
-            fetched_before: life & FETCHED != 0,
-            last_access: self.epoch + u64::from(access),
+            fetched_before: bits & FETCHED != 0,
+            access,
+            deadline,
         })
     }
 
@@ -422,7 +547,7 @@ impl Store {
         let h = index::hash(self.seed, key);
         let c = &self.shards[index::shard_of(h)].counters;
         bump(&c.cmd_get);
-        match self.lookup(key, h, now, true) {
+        match self.lookup(key, h, now, true, None) {
             Ok(item) => {
                 bump(&c.get_hits);
                 Some(item)
@@ -443,7 +568,7 @@ impl Store {
     pub fn peek(&self, key: &[u8]) -> Option<ItemRef<'_>> {
         let now = self.clock.now();
         self.tick(now);
-        self.lookup(key, index::hash(self.seed, key), now, false)
+        self.lookup(key, index::hash(self.seed, key), now, false, None)
             .ok()
     }
 
@@ -464,34 +589,13 @@ impl Store {
         let h = index::hash(self.seed, key);
         let c = &self.shards[index::shard_of(h)].counters;
         bump(&c.cmd_touch);
-        let Ok(item) = self.lookup(key, h, now, true) else {
+        let touch = Some(exptime::deadline(exptime, now));
+        let Ok(item) = self.lookup(key, h, now, true, touch) else {
             bump(&c.touch_misses);
             return None;
         };
         bump(&c.touch_hits);
-        self.retime(&item, exptime, now);
         Some(item)
-    }
-
-    /// Gives a pinned item a new expiry in place.
-    pub(crate) fn retime(&self, item: &ItemRef<'_>, exptime: i64, now: u64) {
-        let d = exptime::deadline(exptime, now);
-        let rel = self.rel_deadline(d);
-        // SAFETY: the item is pinned by `item`.
-        let life = unsafe { item.it.life() };
-        let mut cur = life.load(Ordering::Relaxed);
-        while let Err(seen) = life.compare_exchange_weak(
-            cur,
-            (cur & !DEADLINE_MASK) | rel,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            cur = seen;
-        }
-        // The sweep judges a segment by its newest deadline; keep that an upper bound.
-        self.seg_of(item.heap_off)
-            .max_deadline
-            .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
     }
 
     fn counters(&self, key: &[u8]) -> &Counters {
@@ -515,6 +619,7 @@ impl Store {
     }
 
     /// Space for a value of `value_len` bytes, invisible until commit, no trace if dropped.
+    #[inline]
     pub fn reserve(
         &self,
         key: &[u8],
@@ -522,22 +627,39 @@ impl Store {
         flags: u32,
         exptime: i64,
     ) -> Result<Reservation<'_>, StoreError> {
+        self.reserve_with(key, value_len, flags, exptime, None)
+    }
+
+    /// `reserve` for a commit that will give the item the explicit CAS `new_cas` (meta
+    /// `E`): the item's CAS field is sized for it (8 bytes for a CAS of 2^48 or more, 6
+    /// otherwise). Committing with another CAS still works; an item whose field turns out
+    /// too narrow is moved to a wider copy at commit.
+    pub fn reserve_with(
+        &self,
+        key: &[u8],
+        value_len: usize,
+        flags: u32,
+        exptime: i64,
+        new_cas: Option<u64>,
+    ) -> Result<Reservation<'_>, StoreError> {
         self.check_size(key, value_len, flags)?;
         let now = self.clock.now();
         self.tick(now);
         let deadline = exptime::deadline(exptime, now);
         let h = index::hash(self.seed, key);
         let si = index::shard_of(h);
-        let off = self
-            .write_item(key, value_len, flags, deadline, self.rel(now), now)
+        let wide = self.wide_cas(new_cas);
+        let at = self
+            .write_item(key, value_len, flags, deadline, wide, now)
             .inspect_err(|_| bump(&self.shards[si].counters.store_no_memory))?;
         self.shards[si].reserved.fetch_add(1, Ordering::Relaxed);
         Ok(Reservation {
             store: self,
-            it: self.item(off),
-            heap_off: off,
+            it: self.item(at.off),
+            heap_off: at.off,
             hash: h,
             shard: si,
+            access: layout::access_since(now, at.opened),
         })
     }
 
@@ -548,24 +670,24 @@ impl Store {
         vlen: usize,
         flags: u32,
         deadline: Deadline,
-        access: u32,
+        wide_cas: bool,
         now: u64,
-    ) -> Result<usize, StoreError> {
-        let size = layout::item_size(self.cfg.cas_enabled, key.len(), vlen, flags);
-        let off = self.alloc(size, deadline, now)?;
-        let it = self.item(off);
-        // SAFETY: freshly allocated, 4-aligned (sizes and segment bases are multiples of 4),
-        // `size` bytes inside one segment, pinned, and unreachable from the index.
+    ) -> Result<Placed, StoreError> {
+        let size = layout::item_size(self.cfg.cas_enabled, wide_cas, key.len(), vlen, flags);
+        let at = self.alloc(size, deadline, now)?;
+        let it = self.item(at.off);
+        // SAFETY: freshly allocated: `size` bytes inside one segment (items need no
+        // alignment), pinned, and unreachable from the index.
         unsafe {
             it.init(&Header {
                 key,
                 vlen,
                 flags,
-                access,
                 deadline: self.rel_deadline(deadline),
+                wide_cas,
             });
         }
-        Ok(off)
+        Ok(at)
     }
 
     /// reserve + copy + commit.
@@ -591,8 +713,7 @@ impl Store {
         win: bool,
     ) -> StoreOutcome {
         let now = self.clock.now();
-        let shard = &self.shards[r.shard];
-        let c = &shard.counters;
+        let c = &self.shards[r.shard].counters;
         bump(&c.cmd_set);
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return match self.concat(r, mode == StoreMode::Append, opts, now) {
@@ -609,109 +730,196 @@ impl Store {
                 Some(outcome) => outcome,
             };
         }
-        let compare = match mode {
-            StoreMode::Cas(v) => Some(v),
-            _ => opts.compare_cas,
+        let commit = Commit {
+            compare: match mode {
+                StoreMode::Cas(v) => Some(v),
+                _ => opts.compare_cas,
+            },
+            mode,
+            invalidate: opts.invalidate,
+            win,
+            now,
         };
+        match self.try_commit(r, r.heap_off, r.access, opts.new_cas, commit) {
+            Ok(outcome) => outcome,
+            Err(misfit) => self.commit_widened(r, misfit, commit),
+        }
+    }
+
+    /// `commit_reserved` for a reservation whose item turned out too narrow for the CAS it
+    /// gets (only when the reservation did not know it): the value moves to a copy with a
+    /// wide CAS field, which is published instead.
+    #[cold]
+    #[inline(never)]
+    fn commit_widened(&self, r: &Reservation<'_>, mut cas: u64, k: Commit) -> StoreOutcome {
+        let mut moved: Option<usize> = None;
+        let outcome = loop {
+            let wide = match self.widen(r, k.now) {
+                Ok(wide) => wide,
+                Err(_) => {
+                    bump(&self.shards[r.shard].counters.store_no_memory);
+                    break StoreOutcome::NotStored;
+                }
+            };
+            if let Some(m) = moved.replace(wide.off) {
+                self.unpin_at(m);
+            }
+            // Exact: the reservation's segment was young when it was reserved.
+            let reserved_at = self.access_time(r.heap_off, r.access);
+            let access = layout::access_since(reserved_at, wide.opened);
+            match self.try_commit(r, wide.off, access, Some(cas), k) {
+                Ok(outcome) => break outcome,
+                // Cannot happen (a wide field takes any CAS); retrying is still correct.
+                Err(misfit) => cas = misfit,
+            }
+        };
+        if let Some(m) = moved {
+            self.unpin_at(m);
+        }
+        outcome
+    }
+
+    /// One attempt at publishing the reservation `r` with its item at `off` (its own or a
+    /// widened copy) and slot access field `access`. `Err(cas)` when the CAS it was to get
+    /// does not fit the item: nothing was changed or counted, and the caller retries with
+    /// a wide copy and that CAS.
+    #[inline(always)]
+    fn try_commit(
+        &self,
+        r: &Reservation<'_>,
+        off: usize,
+        access: u16,
+        cas: Option<u64>,
+        k: Commit,
+    ) -> Result<StoreOutcome, u64> {
+        let shard = &self.shards[r.shard];
+        let c = &shard.counters;
+        let it = self.item(off);
         // SAFETY: the reservation pins its item; the key is immutable.
         let key = unsafe { r.it.key() };
         let mut t = shard.table.write();
         let found = t.find(r.hash, |o| self.key_matches(o, key));
-        let old = found.filter(|&(_, off)| self.dead(self.item(off), now).is_none());
+        let old = found.filter(|&(pos, o)| self.dead(&t, pos, o, k.now).is_none());
         let mut stale = false;
         let mut inherit_win = false;
-        let mut inherit_life = None;
-        if let Some(want) = compare {
+        let mut inherit_deadline = None;
+        // Counted once the outcome is final (a misfit retries).
+        let mut hit = None;
+        if let Some(want) = k.compare {
             match old {
                 None => {
                     bump(&c.cas_misses);
-                    return StoreOutcome::NotFound;
+                    return Ok(StoreOutcome::NotFound);
                 }
-                Some((_, off)) => {
-                    let cur = self.item(off).cas_value();
+                Some((_, o)) => {
+                    let old_it = self.item(o);
+                    let cur = old_it.cas_value();
                     // memcached never matches a CAS of 0 (nor any CAS under -C, where
                     // items carry none): such a cas is always EXISTS, counted as badval.
                     let comparable = want != 0 && self.cfg.cas_enabled;
                     if cur != want || !comparable {
-                        if opts.invalidate && want < cur {
+                        if k.invalidate && want < cur {
                             stale = true;
                             // memcached keeps the token: whoever won the recache still
                             // holds it, so readers of the stale value see Z, not W.
-                            // SAFETY: linked item, shard write lock held.
-                            let old_life = unsafe { self.item(off).life().load(Ordering::Relaxed) };
-                            inherit_win = old_life & WIN != 0;
+                            inherit_win = old_it.shape() & WIN != 0;
                             // ...and the TTL: a late write must not outlive the data it
                             // was computed from.
-                            inherit_life = Some(old_life);
+                            // SAFETY: linked item, shard write lock held.
+                            inherit_deadline = Some(unsafe { old_it.deadline() });
                             // memcached counts the stale store as a CAS hit.
-                            bump(&c.cas_hits);
+                            hit = Some(&c.cas_hits);
                         } else {
                             bump(&c.cas_badval);
-                            return StoreOutcome::Exists;
+                            return Ok(StoreOutcome::Exists);
                         }
                     } else {
-                        bump(&c.cas_hits);
+                        hit = Some(&c.cas_hits);
                     }
                 }
             }
         }
-        match (mode, old) {
-            (StoreMode::Add, Some((_, off))) => {
+        match (k.mode, old) {
+            (StoreMode::Add, Some((pos, o))) => {
                 // memcached bumps the existing item on a failed add.
-                // SAFETY: linked item, shard write lock held.
-                unsafe {
-                    self.item(off)
-                        .access()
-                        .store(self.rel(now), Ordering::Relaxed)
-                };
-                return StoreOutcome::NotStored;
+                t.bump(pos, self.access_field(o, k.now));
+                return Ok(StoreOutcome::NotStored);
             }
-            (StoreMode::Replace, None) => return StoreOutcome::NotStored,
+            (StoreMode::Replace, None) => return Ok(StoreOutcome::NotStored),
             _ => {}
         }
-        let cas = opts.new_cas.unwrap_or_else(|| self.new_cas());
-        // SAFETY: the reservation's item is unpublished and exclusively ours.
+        let cas = cas.unwrap_or_else(|| self.new_cas());
+        // SAFETY: the item is unpublished and exclusively ours (the reservation's, or the
+        // widened copy this commit holds).
         unsafe {
-            r.it.set_cas(cas);
+            if !it.set_cas(cas) {
+                return Err(cas);
+            }
             if stale {
-                r.it.set_stale();
+                it.set_stale();
             }
-            if win || inherit_win {
-                r.it.life().fetch_or(WIN, Ordering::Relaxed);
+            if k.win || inherit_win {
+                it.bits().fetch_or(WIN, Ordering::Relaxed);
             }
-            if let Some(old_life) = inherit_life {
-                let life = r.it.life();
-                let cur = life.load(Ordering::Relaxed);
-                life.store(
-                    (cur & !DEADLINE_MASK) | (old_life & DEADLINE_MASK),
-                    Ordering::Relaxed,
-                );
-                let d = self.abs_deadline(old_life);
+            if let Some(d) = inherit_deadline {
+                it.set_deadline(d);
+                let d = self.abs_deadline(d);
                 // The sweep judges a segment by its newest deadline; keep that an upper bound.
-                self.seg_of(r.heap_off)
+                self.seg_of(off)
                     .max_deadline
                     .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
             }
         }
-        self.publish(&mut t, r.hash, found, r.heap_off, cas);
+        self.publish(&mut t, r.hash, found, off, cas, access);
         drop(t);
+        if let Some(hit) = hit {
+            bump(hit);
+        }
         bump(&c.total_items);
-        StoreOutcome::Stored { cas }
+        Ok(StoreOutcome::Stored { cas })
     }
 
-    /// Links the item at `off` in place of `found` (dead or alive) or as a new entry.
-    fn publish(&self, t: &mut Table, h: u64, found: Option<(usize, usize)>, off: usize, cas: u64) {
-        self.seg_of(off).max_cas.fetch_max(cas, Ordering::Relaxed);
+    /// A pinned copy of the reservation's item with an 8-byte CAS field; its offset.
+    ///
+    /// Its last access, the reservation's time, is raised to the copy's segment opening if
+    /// that is later (see `dead`): if a flush came between reserve and this copy, the item
+    /// is judged by the copy's time, as memcached judges an item by when it was linked.
+    fn widen(&self, r: &Reservation<'_>, now: u64) -> Result<Placed, StoreError> {
+        let it = r.it;
+        // SAFETY: the reservation's item is unpublished, filled and ours.
+        let (key, value, deadline) = unsafe { (it.key(), it.value(), it.deadline()) };
+        let d = self.abs_deadline(deadline);
+        let at = self.write_item(key, value.len(), it.flags(), d, true, now)?;
+        // SAFETY: the copy is unpublished and ours; the two items are distinct allocations.
+        unsafe { self.item(at.off).value_mut().copy_from_slice(value) };
+        Ok(at)
+    }
+
+    /// Links the item at `off`, with slot access field `access` (`access_field`, computed
+    /// by the caller before it took the lock), in place of `found` (dead or alive) or as a
+    /// new entry.
+    fn publish(
+        &self,
+        t: &mut Table,
+        h: u64,
+        found: Option<(usize, usize)>,
+        off: usize,
+        cas: u64,
+        access: u16,
+    ) {
+        let seg = self.seg_of(off);
+        seg.max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
-        self.seg_of(off).link(size);
+        seg.link(size);
         match found {
             Some((pos, old)) => {
-                t.bytes -= self.item(old).size();
-                self.seg_of(old).unlink(self.item(old).size());
-                t.replace(pos, h, off);
+                let old_size = self.item(old).size();
+                t.bytes -= old_size;
+                self.seg_of(old).unlink(old_size);
+                t.replace(pos, h, off, access);
             }
             None => {
-                t.insert(h, off, |o| self.rehash(o));
+                t.insert(h, off, access, |o| self.rehash(o));
                 t.items += 1;
             }
         }
@@ -724,59 +932,70 @@ impl Store {
         &self,
         key: &[u8],
         now: u64,
-        mut plan: impl FnMut(ItemPtr) -> Result<Plan, R>,
+        mut plan: impl FnMut(ItemPtr, &Snap) -> Result<Plan, R>,
         mut fill: impl FnMut(ItemPtr, &mut [u8]),
     ) -> Result<u64, DeriveError<R>> {
         let h = index::hash(self.seed, key);
         let shard = &self.shards[index::shard_of(h)];
         loop {
             let t = shard.table.read();
-            let Some((_, old_off)) = t.find(h, |o| self.key_matches(o, key)) else {
+            let Some((pos, old_off)) = t.find(h, |o| self.key_matches(o, key)) else {
                 return Err(DeriveError::Missing);
             };
-            let old = self.item(old_off);
-            if self.dead(old, now).is_some() {
+            if self.dead(&t, pos, old_off, now).is_some() {
                 drop(t);
                 self.unlink_dead(h, old_off, now);
                 return Err(DeriveError::Missing);
             }
+            let old = self.item(old_off);
             let old_seg = self.seg_of(old_off);
             old_seg.pins.fetch_add(1, Ordering::Relaxed);
+            // Read under the lock: with only a pin, a touch may be writing the deadline.
+            let snap = Snap {
+                deadline: self.deadline_of(old),
+                access: self.access_time(old_off, t.access(pos)),
+                fetched: old.shape() & FETCHED != 0,
+            };
             drop(t);
-            let p = match plan(old) {
+            let p = match plan(old, &snap) {
                 Ok(p) => p,
                 Err(r) => {
                     old_seg.unpin();
                     return Err(DeriveError::Abort(r));
                 }
             };
-            let new_off =
-                match self.write_item(key, p.vlen, p.flags, p.deadline, self.rel(p.access), now) {
-                    Ok(off) => off,
-                    Err(_) => {
-                        old_seg.unpin();
-                        return Err(DeriveError::NoMemory);
-                    }
-                };
+            let wide = self.wide_cas(Some(p.cas));
+            let placed = match self.write_item(key, p.vlen, p.flags, p.deadline, wide, now) {
+                Ok(at) => at,
+                Err(_) => {
+                    old_seg.unpin();
+                    return Err(DeriveError::NoMemory);
+                }
+            };
+            let new_off = placed.off;
             let new = self.item(new_off);
-            // SAFETY: `new` is unpublished and ours; `old` is pinned.
+            // SAFETY: `new` is unpublished and ours, sized for `p.cas`; `old` is pinned.
             unsafe {
                 fill(old, new.value_mut());
-                new.set_cas(p.cas);
+                let fits = new.set_cas(p.cas);
+                debug_assert!(fits, "sized for its CAS");
                 if p.stale {
                     new.set_stale();
                 }
                 if p.fetched {
-                    new.life().fetch_or(FETCHED, Ordering::Relaxed);
+                    new.bits().fetch_or(FETCHED, Ordering::Relaxed);
                 }
             }
+            let access = layout::access_since(p.access, placed.opened);
             let mut t = shard.table.write();
             let found = t.find(h, |o| self.key_matches(o, key));
             // The old item is still pinned, so its offset cannot have been reused: the same
-            // offset means the same item.
-            let same = matches!(found, Some((_, off)) if off == old_off);
+            // offset means the same item. A touch since the snapshot changed its deadline,
+            // which the plan may have copied: start over rather than lose the touch.
+            let same = matches!(found, Some((_, off)) if off == old_off)
+                && self.deadline_of(old) == snap.deadline;
             if same {
-                self.publish(&mut t, h, found, new_off, p.cas);
+                self.publish(&mut t, h, found, new_off, p.cas, access);
             }
             drop(t);
             self.seg_of(new_off).unpin();
@@ -801,7 +1020,7 @@ impl Store {
         let res = self.derive(
             key,
             now,
-            |old| {
+            |old, snap| {
                 // memcached's simplified CAS check for append/prepend.
                 if opts.compare_cas.is_some_and(|want| want != old.cas_value()) {
                     return Err(StoreOutcome::Exists);
@@ -812,12 +1031,10 @@ impl Store {
                 {
                     return Err(StoreOutcome::NotStored);
                 }
-                // SAFETY: `old` is pinned by derive.
-                let life = unsafe { old.life().load(Ordering::Relaxed) };
                 Ok(Plan {
                     vlen,
                     flags: old.flags(),
-                    deadline: self.abs_deadline(life),
+                    deadline: snap.deadline,
                     access: now,
                     fetched: false,
                     stale: false,
@@ -881,7 +1098,7 @@ impl Store {
         let live = match found {
             Some((pos, off)) => {
                 let it = self.item(off);
-                let why = self.dead(it, now);
+                let why = self.dead(&t, pos, off, now);
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= it.size();
@@ -909,15 +1126,9 @@ impl Store {
         let res = self.derive(
             key,
             now,
-            |old| {
+            |old, snap| {
                 // SAFETY: `old` is pinned by derive.
-                let (v, life, access) = unsafe {
-                    (
-                        old.value(),
-                        old.life().load(Ordering::Relaxed),
-                        old.access().load(Ordering::Relaxed),
-                    )
-                };
+                let v = unsafe { old.value() };
                 let n = numeric::parse_value(v).ok_or(())?;
                 result.set(if incr {
                     n.wrapping_add(delta)
@@ -929,9 +1140,9 @@ impl Store {
                 Ok(Plan {
                     vlen,
                     flags: old.flags(),
-                    deadline: self.abs_deadline(life),
-                    access: self.epoch + u64::from(access),
-                    fetched: life & FETCHED != 0,
+                    deadline: snap.deadline,
+                    access: snap.access,
+                    fetched: snap.fetched,
                     stale: false,
                     cas: self.new_cas(),
                 })
@@ -997,23 +1208,16 @@ impl Store {
         let res = self.derive(
             key,
             now,
-            |old| {
+            |old, snap| {
                 if compare_cas.is_some_and(|want| want != old.cas_value()) {
                     return Err(());
                 }
-                // SAFETY: `old` is pinned by derive.
-                let (life, access) = unsafe {
-                    (
-                        old.life().load(Ordering::Relaxed),
-                        old.access().load(Ordering::Relaxed),
-                    )
-                };
                 Ok(Plan {
                     vlen: old.vlen(),
                     flags: old.flags(),
-                    deadline: self.abs_deadline(life),
-                    access: self.epoch + u64::from(access),
-                    fetched: life & FETCHED != 0,
+                    deadline: snap.deadline,
+                    access: snap.access,
+                    fetched: snap.fetched,
                     stale: true,
                     cas: self.new_cas(),
                 })
@@ -1031,8 +1235,8 @@ impl Store {
     /// Hands out the item's win (recache) token: true for exactly one caller per item
     /// version (a replaced item starts with a fresh token).
     pub fn claim_win(&self, item: &ItemRef<'_>) -> bool {
-        // SAFETY: `item` pins the item.
-        unsafe { item.it.life().fetch_or(WIN, Ordering::AcqRel) & WIN == 0 }
+        // SAFETY: `item` pins the item; the bits byte is atomic.
+        unsafe { item.it.bits().fetch_or(WIN, Ordering::AcqRel) & WIN == 0 }
     }
 
     /// Meta `mg N`: on a miss, creates an empty placeholder with `exptime` whose win token is
@@ -1046,9 +1250,8 @@ impl Store {
 
     // ----- segments
 
-    /// Room for `size` bytes in the open segment of the deadline's TTL bucket; returns its
-    /// heap offset, pinned.
-    fn alloc(&self, size: usize, deadline: Deadline, now: u64) -> Result<usize, StoreError> {
+    /// Room for `size` bytes in the open segment of the deadline's TTL bucket, pinned.
+    fn alloc(&self, size: usize, deadline: Deadline, now: u64) -> Result<Placed, StoreError> {
         if size > self.seg_size {
             return Err(StoreError::TooLarge);
         }
@@ -1059,7 +1262,12 @@ impl Store {
                 if let Some(s) = *open {
                     let seg = &self.segs[s as usize];
                     let used = seg.write_off.load(Ordering::Relaxed);
-                    if used + size <= self.seg_size {
+                    // A segment opened too long ago for access times to be exact in index
+                    // slots (9.1 hours: a slowly filled bucket) is sealed, so that the time
+                    // an item is written is always exact (see `dead`).
+                    let opened = seg.opened.load(Ordering::Relaxed);
+                    let young = now.saturating_sub(opened) < layout::ACCESS_EXACT;
+                    if used + size <= self.seg_size && young {
                         seg.write_off.store(used + size, Ordering::Relaxed);
                         // Pinned under the bucket lock, which sealing also takes.
                         seg.pins.fetch_add(1, Ordering::Relaxed);
@@ -1072,7 +1280,10 @@ impl Store {
                             Ordering::Relaxed,
                         );
                         seg.last_write.fetch_max(now, Ordering::Relaxed);
-                        return Ok(s as usize * self.seg_size + used);
+                        return Ok(Placed {
+                            off: s as usize * self.seg_size + used,
+                            opened,
+                        });
                     }
                     *open = None;
                     self.seal(s);
@@ -1084,7 +1295,7 @@ impl Store {
             };
             let mut open = self.buckets[b].lock();
             if open.is_none() {
-                self.segs[s as usize].open(b);
+                self.segs[s as usize].open(b, now);
                 *open = Some(s);
             } else {
                 drop(open);
@@ -1184,7 +1395,7 @@ impl Store {
                         self.warm_up(sp);
                     }
                     let mut keep = spare.map(|sp| {
-                        self.segs[sp as usize].reset_for_copy(bucket);
+                        self.segs[sp as usize].reset_for_copy(bucket, now);
                         Keep {
                             seg: sp,
                             off: 0,
@@ -1384,30 +1595,31 @@ impl Store {
         while off < end {
             let at = base + off;
             let it = self.item(at);
-            let size = it.size();
             // SAFETY: every byte below write_off belongs to an item whose header was
             // written before its writer unpinned, and no writer is left.
-            let key = unsafe { it.key() };
+            let (key, size) = unsafe { it.key_and_size() };
             let h = index::hash(self.seed, key);
             let shard = &self.shards[index::shard_of(h)];
             let mut t = shard.table.write();
             if let Some(pos) = t.find_at(h, at) {
                 if let Some(k) = keep.as_deref_mut() {
-                    if self.keep_item(&mut t, k, pos, h, it, size, written, now) {
+                    if self.keep_item(&mut t, k, pos, h, at, size, written, now) {
                         seg.unlink(size);
                         off += size;
                         continue;
                     }
                 }
+                // Judged while still linked, under the lock: the slot holds its last access.
+                let why = self.dead(&t, pos, at, now);
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
                 seg.unlink(size);
                 drop(t);
-                // SAFETY: as above; the atomic word may still be written by a pinned reader.
-                let fetched = unsafe { it.life().load(Ordering::Relaxed) } & FETCHED != 0;
+                // The bits byte is atomic: a pinned reader may still be claiming a win.
+                let fetched = it.shape() & FETCHED != 0;
                 let c = &shard.counters;
-                match self.dead(it, now) {
+                match why {
                     Some(why) => {
                         bump(&c.reclaimed);
                         if why == Dead::Expired && !fetched {
@@ -1448,6 +1660,10 @@ impl Store {
     /// Copies a linked item of an evicted segment into the spare if it was read since it
     /// was written there, and points its slot at the copy. Runs under the item's shard
     /// write lock, so no writer can replace the item meanwhile.
+    ///
+    /// The copy keeps every header byte (CAS, deadline, flags, bits). Its last access is
+    /// clamped to the spare's opening when older: access times count from their segment's
+    /// opening, and `dead` explains why raising one to a time no later than now is safe.
     #[allow(clippy::too_many_arguments)]
     fn keep_item(
         &self,
@@ -1455,37 +1671,35 @@ impl Store {
         k: &mut Keep,
         pos: usize,
         h: u64,
-        it: ItemPtr,
+        src: usize,
         size: usize,
         written: u64,
         now: u64,
     ) -> bool {
-        if k.off + size > k.limit || self.dead(it, now).is_some() {
+        if k.off + size > k.limit || self.dead(t, pos, src, now).is_some() {
             return false;
         }
-        // SAFETY: linked item, shard write lock held.
-        let (life, access) = unsafe {
-            (
-                it.life().load(Ordering::Relaxed),
-                it.access().load(Ordering::Relaxed),
-            )
-        };
-        if !k.all && (life & FETCHED == 0 || self.epoch + u64::from(access) <= written) {
+        let a = t.access(pos);
+        let it = self.item(src);
+        let bits = it.shape();
+        let last = self.access_time(src, a);
+        if !k.all && (bits & FETCHED == 0 || last <= written) {
             return false;
         }
         let dst_seg = &self.segs[k.seg as usize];
         let at = k.seg as usize * self.seg_size + k.off;
         let dst = self.item(at);
         // SAFETY: `dst` lies in the spare, which only this thread holds and no index entry
-        // points into yet; `it` is linked and its bytes past the two atomic words never
-        // change. Both are 4-aligned and `size` bytes long, in different segments.
+        // points into yet; `it` is linked and its bytes past the atomic bits byte change
+        // only under the shard write lock we hold (the deadline) or never. Both are `size`
+        // bytes long (items need no alignment), in different segments. The bits byte is
+        // read and written atomically: a pinned reader may be claiming a win on `it`.
         unsafe {
-            dst.access().store(access, Ordering::Relaxed);
-            dst.life().store(life, Ordering::Relaxed);
-            std::ptr::copy_nonoverlapping(it.p.add(8), dst.p.add(8), size - 8);
+            dst.bits().store(bits, Ordering::Relaxed);
+            std::ptr::copy_nonoverlapping(it.p.add(1), dst.p.add(1), size - 1);
         }
         k.off += size;
-        let d = self.abs_deadline(life);
+        let d = self.deadline_of(it);
         dst_seg
             .max_deadline
             .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
@@ -1495,7 +1709,7 @@ impl Store {
             .fetch_max(dst.cas_value(), Ordering::Relaxed);
         dst_seg.link(size);
         dst_seg.write_off.store(k.off, Ordering::Relaxed);
-        t.replace(pos, h, at);
+        t.replace(pos, h, at, self.access_field(at, last));
         true
     }
 
@@ -1551,3 +1765,6 @@ impl Store {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -273,3 +273,30 @@ proptest! {
         run(ops, false);
     }
 }
+
+/// `op()` plus jumps of 8 to 17 hours: last-access times in index slots become coarse
+/// (segments opened more than 9.1 hours ago) and writers must leave old segments.
+fn op_with_long_pauses() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op(),
+        1 => (30_000u64..60_000).prop_map(Op::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn store_agrees_with_a_hashmap_across_long_pauses(
+        ops in proptest::collection::vec(op_with_long_pauses(), 1..120)
+    ) {
+        run(ops, true);
+    }
+
+    #[test]
+    fn store_agrees_with_a_hashmap_across_long_pauses_without_cas(
+        ops in proptest::collection::vec(op_with_long_pauses(), 1..120)
+    ) {
+        run(ops, false);
+    }
+}

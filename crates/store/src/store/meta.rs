@@ -2,11 +2,10 @@
 //! with memcached 1.6.18's counting. Kept apart from the classic operations they share
 //! their machinery with.
 
-use super::{bump, exptime, index, numeric, DeriveError, Plan, Store, FETCHED, WIN};
+use super::{bump, exptime, index, numeric, DeriveError, Plan, Store, WIN};
 use crate::config::StoreError;
 use crate::item::ItemRef;
 use crate::{CommitOptions, StoreMode, StoreOutcome};
-use std::sync::atomic::Ordering;
 
 /// How `mg` reads an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,11 +118,11 @@ impl Store {
         self.tick(now);
         let h = index::hash(self.seed, key);
         let c = &self.shards[index::shard_of(h)].counters;
-        match self.lookup(key, h, now, read.bump) {
+        let touch = read.touch.map(|e| exptime::deadline(e, now));
+        match self.lookup(key, h, now, read.bump, touch) {
             Ok(item) => {
                 match read.touch {
-                    Some(exptime) => {
-                        self.retime(&item, exptime, now);
+                    Some(_) => {
                         bump(&c.cmd_touch);
                         bump(&c.touch_hits);
                     }
@@ -155,7 +154,7 @@ impl Store {
         exptime: i64,
         new_cas: Option<u64>,
     ) -> Result<bool, StoreError> {
-        let r = self.reserve(key, 0, 0, exptime)?;
+        let r = self.reserve_with(key, 0, 0, exptime, new_cas)?;
         let opts = CommitOptions {
             new_cas,
             ..CommitOptions::default()
@@ -177,27 +176,20 @@ impl Store {
         let res = self.derive(
             key,
             now,
-            |old| {
+            |old, snap| {
                 if d.compare_cas.is_some_and(|want| want != old.cas_value()) {
                     return Err(());
                 }
-                // SAFETY: `old` is pinned by derive.
-                let (life, access) = unsafe {
-                    (
-                        old.life().load(Ordering::Relaxed),
-                        old.access().load(Ordering::Relaxed),
-                    )
-                };
                 let deadline = match d.exptime {
                     Some(e) => exptime::deadline(e, now),
-                    None => self.abs_deadline(life),
+                    None => snap.deadline,
                 };
                 Ok(Plan {
                     vlen: if d.remove_value { 0 } else { old.vlen() },
                     flags: old.flags(),
                     deadline,
-                    access: self.epoch + u64::from(access),
-                    fetched: life & FETCHED != 0,
+                    access: snap.access,
+                    fetched: snap.fetched,
                     stale: d.invalidate,
                     cas: d.new_cas.unwrap_or_else(|| self.new_cas()),
                 })
@@ -233,7 +225,7 @@ impl Store {
         let mut t = shard.table.write();
         let found = t.find(h, |o| self.key_matches(o, key));
         let outcome = match found {
-            Some((pos, off)) if self.dead(self.item(off), now).is_none() => {
+            Some((pos, off)) if self.dead(&t, pos, off, now).is_none() => {
                 let it = self.item(off);
                 if compare.is_some_and(|want| want != it.cas_value()) {
                     MetaDeleteOutcome::Exists
@@ -270,12 +262,12 @@ impl Store {
             let res = self.derive(
                 key,
                 now,
-                |old| {
+                |old, snap| {
                     if m.compare_cas.is_some_and(|want| want != old.cas_value()) {
                         return Err(DeltaAbort::Exists);
                     }
                     // SAFETY: `old` is pinned by derive.
-                    let (v, life) = unsafe { (old.value(), old.life().load(Ordering::Relaxed)) };
+                    let v = unsafe { old.value() };
                     let n = numeric::parse_value(v).ok_or(DeltaAbort::NonNumeric)?;
                     result.set(if m.incr {
                         n.wrapping_add(m.delta)
@@ -287,10 +279,10 @@ impl Store {
                     // memcached rewrites a number that still fits in place, keeping the
                     // item's stale mark and handed-out token; a longer one is a new item.
                     let in_place = !grew.get();
-                    token_out.set(in_place && life & WIN != 0);
+                    token_out.set(in_place && old.shape() & WIN != 0);
                     let deadline = match m.exptime {
                         Some(e) => exptime::deadline(e, now),
-                        None => self.abs_deadline(life),
+                        None => snap.deadline,
                     };
                     ttl.set(exptime::remaining(deadline, now));
                     // memcached's ma bumps the item: its last access becomes now.
@@ -299,7 +291,7 @@ impl Store {
                         flags: old.flags(),
                         deadline,
                         access: now,
-                        fetched: life & FETCHED != 0,
+                        fetched: snap.fetched,
                         stale: in_place && old.is_stale(),
                         cas: m.new_cas.unwrap_or_else(|| self.new_cas()),
                     })
@@ -343,7 +335,8 @@ impl Store {
                     Some((exptime, initial)) => {
                         let digits = numeric::Digits::new(initial);
                         let value = digits.as_bytes();
-                        let mut r = match self.reserve(key, value.len(), 0, exptime) {
+                        let mut r = match self.reserve_with(key, value.len(), 0, exptime, m.new_cas)
+                        {
                             Ok(r) => r,
                             Err(_) => return MetaDeltaOutcome::NoMemory,
                         };
