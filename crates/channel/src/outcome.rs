@@ -74,6 +74,22 @@ pub fn read_vectored<R: Read + ?Sized>(source: &mut R, bufs: &mut [IoSliceMut<'_
     }
 }
 
+/// Writes one buffer once (`send` on a TCP socket), retrying only on EINTR. A short
+/// write is `Done(n)`, as for [`writev`].
+pub fn write<W: Write + ?Sized>(sink: &mut W, buf: &[u8]) -> Outcome {
+    loop {
+        match sink.write(buf) {
+            Ok(0) if !buf.is_empty() => return Outcome::Abort(Abort::Closed),
+            Ok(n) => return Outcome::Done(n),
+            Err(e) => {
+                if let Some(outcome) = classify(&e) {
+                    return outcome;
+                }
+            }
+        }
+    }
+}
+
 /// Writes a gather list once, retrying only on EINTR. A short write is `Done(n)`: the
 /// caller advances and asks again (the next call will usually say `Retry`).
 pub fn writev<W: Write + ?Sized>(sink: &mut W, bufs: &[IoSlice<'_>]) -> Outcome {

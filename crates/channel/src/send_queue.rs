@@ -142,7 +142,11 @@ impl<P: Payload> SendQueue<P> {
         while self.pending > 0 {
             // Most flushes carry a reply or two: a small gather list is cheaper to build
             // than a full one.
-            let outcome = if self.segments.len() <= SMALL_GATHER {
+            let outcome = if self.segments.len() == 1 {
+                // One contiguous reply (the common unpipelined case): `send` skips the
+                // iovec import and the VFS layer that `writev` goes through.
+                outcome::write(sink, self.front_bytes())
+            } else if self.segments.len() <= SMALL_GATHER {
                 self.write_some::<SMALL_GATHER, W>(sink)
             } else {
                 self.write_some::<IOVECS_PER_CALL, W>(sink)
@@ -157,6 +161,16 @@ impl<P: Payload> SendQueue<P> {
             }
         }
         Outcome::Done(written)
+    }
+
+    /// The unsent bytes of the front segment.
+    fn front_bytes(&self) -> &[u8] {
+        let bytes = match self.segments.front() {
+            Some(Segment::Scratch { start, end }) => &self.scratch[*start..*end],
+            Some(Segment::Pinned(p)) => p.bytes(),
+            None => &[],
+        };
+        &bytes[self.front_sent..]
     }
 
     /// One `writev` of up to `N` segments.
@@ -301,6 +315,25 @@ mod tests {
         };
         assert_eq!(q.flush(&mut sink), Outcome::Done(25));
         assert_eq!(sink.out, b"VALUE k 0 5\r\nhello\r\nEND\r\n");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_single_segment_goes_out_with_plain_writes_resumed_in_place() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        q.push_copy(&mut pool, b"VALUE k 0 1\r\nx\r\nEND\r\n");
+        assert_eq!(q.segments.len(), 1);
+        let mut sink = Trickle {
+            out: vec![],
+            per_call: 4,
+            calls_left: 2,
+        };
+        assert_eq!(q.flush(&mut sink), Outcome::Retry);
+        assert_eq!(sink.out, b"VALUE k ");
+        sink.calls_left = 100;
+        assert_eq!(q.flush(&mut sink), Outcome::Done(13));
+        assert_eq!(sink.out, b"VALUE k 0 1\r\nx\r\nEND\r\n");
         assert!(q.is_empty());
     }
 
