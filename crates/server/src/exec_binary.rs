@@ -118,7 +118,7 @@ impl Out<'_> {
     fn item(&mut self, r: &Request<'_>, item: ItemRef<'static>, with_key: bool, with_value: bool) {
         let key_len = if with_key { r.key.len() } else { 0 };
         let value_len = if with_value { item.value().len() } else { 0 };
-        let copy = value_len <= COPY_MAX;
+        let copy = value_len <= COPY_MAX || item.pin_is_scarce();
         self.compose(|out| {
             binary::write_header(
                 out,

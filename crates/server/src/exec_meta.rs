@@ -435,7 +435,7 @@ fn value(
     pool: &mut BufferPool,
 ) {
     let len = item.value().len();
-    if len <= COPY_MAX {
+    if len <= COPY_MAX || item.pin_is_scarce() {
         compose(out, pool, |o| {
             meta::write_status(o, Status::Value(len), f, facts);
             o.extend_from_slice(item.value());

@@ -13,7 +13,9 @@ use store::{DeltaOutcome, ItemRef, Reservation, StoreError, StoreMode, StoreOutc
 /// Values up to this size are copied into the reply scratch; larger ones are sent by
 /// reference, pinned in the store until written. A copy of a few KiB costs less than
 /// holding a pin and an extra iovec (measured: docs/io.md, `bench/thresholds`);
-/// `CORVID_COPY_MAX` at build time overrides it for such measurements.
+/// `CORVID_COPY_MAX` at build time overrides it for such measurements. A larger value is
+/// copied too while half the store's segments are pinned (`ItemRef::pin_is_scarce`): a
+/// pin holds its whole segment, and slow readers must not leave eviction no victim.
 pub const COPY_MAX: usize = crate::config::build_size(option_env!("CORVID_COPY_MAX"), 4096);
 
 /// What the connection must do after a request.
@@ -77,7 +79,7 @@ impl<'a> Reply<'a> {
     fn value(&mut self, item: ItemRef<'static>, with_cas: bool) {
         let value_len = item.value().len();
         let cas = with_cas.then(|| item.cas());
-        if value_len <= COPY_MAX {
+        if value_len <= COPY_MAX || item.pin_is_scarce() {
             self.compose(|out| {
                 text::write_value_header(out, item.key(), item.flags(), value_len, cas);
                 out.extend_from_slice(item.value());

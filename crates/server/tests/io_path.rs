@@ -230,3 +230,61 @@ fn a_fast_pipeliner_is_served_beside_a_reader_that_stopped() {
     drop(fast);
     settles(store, "slow reader beside a pipeliner");
 }
+
+#[test]
+fn slow_readers_of_large_values_cannot_pin_the_whole_heap() {
+    // Eight 1 MiB segments, each holding one 600 KiB value.
+    let store: &'static Store = Box::leak(Box::new(
+        Store::new(StoreConfig {
+            item_size_max: 1 << 20,
+            memory_limit: 8 << 20,
+            ..StoreConfig::default()
+        })
+        .expect("store"),
+    ));
+    let config = ServerConfig {
+        tcp: vec!["127.0.0.1:0".parse().expect("addr")],
+        threads: 2,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(config, store).expect("bind");
+    let addr = server.local_addrs()[0];
+    std::thread::spawn(move || server.run());
+
+    let mut writer = connect(addr);
+    let mut set = |key: &str, seed: u8| {
+        writer
+            .write_all(&set_request(key, &value(600 << 10, seed)))
+            .expect("write");
+        let reply = read_n(&mut writer, 8);
+        assert_eq!(
+            reply,
+            b"STORED\r\n",
+            "{key}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+    };
+    for i in 0..8u8 {
+        set(&format!("v{i}"), i);
+    }
+    // A slow reader per value: far more replies asked for than socket buffers hold, none
+    // read, so each connection keeps replies queued (pinned, if sent by reference).
+    let mut readers = Vec::new();
+    for i in 0..8 {
+        let mut r = connect(addr);
+        r.write_all(format!("get v{i}\r\n").repeat(40).as_bytes())
+            .expect("write");
+        // Bytes arriving means the server composed this batch up to its watermark.
+        let mut byte = [0u8; 1];
+        assert_eq!(r.peek(&mut byte).expect("peek"), 1);
+        readers.push(r);
+    }
+    // New values need room: eviction must still find segments nobody pins.
+    for round in 0..3u8 {
+        for i in 0..8u8 {
+            set(&format!("n{round}-{i}"), i);
+        }
+    }
+    drop(readers);
+    settles(store, "slow readers of large values");
+}

@@ -67,6 +67,12 @@ impl ItemRef<'_> {
         self.fetched_before
     }
 
+    /// Whether a reader about to hold this item for a while (queued for a slow client)
+    /// should copy its value rather than keep the pin: see [`Store::pins_are_scarce`].
+    pub fn pin_is_scarce(&self) -> bool {
+        self.store.pins_are_scarce()
+    }
+
     /// Whether the item was invalidated (meta `X`).
     pub fn is_stale(&self) -> bool {
         self.it.is_stale()

@@ -71,10 +71,17 @@ impl Segment {
         self.reset(bucket, RECLAIMING, now);
     }
 
-    pub(crate) fn unpin(&self) {
+    /// Takes a pin; true when it is the segment's only one (the store counts pinned
+    /// segments by these transitions).
+    pub(crate) fn pin(&self) -> bool {
+        self.pins.fetch_add(1, Ordering::Relaxed) == 0
+    }
+
+    /// Drops a pin; true when it was the last.
+    pub(crate) fn unpin(&self) -> bool {
         // Release: the pin holder's reads (and writes, for a writer) happen before whoever
         // sees zero and reuses the memory.
-        self.pins.fetch_sub(1, Ordering::Release);
+        self.pins.fetch_sub(1, Ordering::Release) == 1
     }
 
     pub(crate) fn unpinned(&self) -> bool {

@@ -297,3 +297,31 @@ fn overwrites_keep_resident_memory_near_the_live_data() {
     assert!(st.resident_segments <= 32, "{st:?}");
     eprintln!("resident segments: {} of 64", st.resident_segments);
 }
+
+#[test]
+fn pins_become_scarce_when_half_the_segments_are_pinned() {
+    // Eight 1 MiB segments, one 600 KiB value in each of the first six.
+    let (s, _) = store_with(StoreConfig {
+        memory_limit: 8 << 20,
+        ..StoreConfig::default()
+    });
+    fill(&s, "v", 6, 600 << 10, 0);
+    let mut held = Vec::new();
+    for i in 0..4 {
+        assert!(!s.pins_are_scarce(), "{i} segments pinned");
+        let key = format!("v{i}");
+        held.push(s.get(key.as_bytes()).expect("stored"));
+    }
+    assert!(s.pins_are_scarce(), "4 of 8 segments pinned");
+    assert!(held[0].pin_is_scarce());
+    // A second pin on a pinned segment changes nothing; letting go of one segment's
+    // last pin does.
+    let again = s.get(b"v0").expect("stored");
+    drop(held.remove(0));
+    assert!(s.pins_are_scarce(), "v0 still pinned once");
+    drop(again);
+    assert!(!s.pins_are_scarce());
+    drop(held);
+    assert_eq!(s.pinned_items(), 0);
+    assert!(!s.pins_are_scarce());
+}
