@@ -115,10 +115,16 @@ impl Out<'_> {
     }
 
     /// A hit: flags as extras, then the key (GETK, GATK) and the value (not TOUCH).
-    fn item(&mut self, r: &Request<'_>, item: ItemRef<'static>, with_key: bool, with_value: bool) {
+    fn item(
+        &mut self,
+        r: &Request<'_>,
+        mut item: ItemRef<'static>,
+        with_key: bool,
+        with_value: bool,
+    ) {
         let key_len = if with_key { r.key.len() } else { 0 };
         let value_len = if with_value { item.value().len() } else { 0 };
-        let copy = value_len <= COPY_MAX || item.pin_is_scarce();
+        let copy = value_len <= COPY_MAX || !item.hold();
         self.compose(|out| {
             binary::write_header(
                 out,

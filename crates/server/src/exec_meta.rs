@@ -428,14 +428,14 @@ fn recache_window(r: i64) -> i64 {
 
 /// `VA <len> <flags>\r\n<data>\r\n`, small values copied, large ones pinned.
 fn value(
-    item: ItemRef<'static>,
+    mut item: ItemRef<'static>,
     f: &meta::Flags<'_>,
     facts: &Facts<'_>,
     out: &mut SendQueue<Pinned>,
     pool: &mut BufferPool,
 ) {
     let len = item.value().len();
-    if len <= COPY_MAX || item.pin_is_scarce() {
+    if len <= COPY_MAX || !item.hold() {
         compose(out, pool, |o| {
             meta::write_status(o, Status::Value(len), f, facts);
             o.extend_from_slice(item.value());

@@ -14,7 +14,7 @@ use store::{DeltaOutcome, ItemRef, Reservation, StoreError, StoreMode, StoreOutc
 /// reference, pinned in the store until written. A copy of a few KiB costs less than
 /// holding a pin and an extra iovec (measured: docs/io.md, `bench/thresholds`);
 /// `CORVID_COPY_MAX` at build time overrides it for such measurements. A larger value is
-/// copied too while half the store's segments are pinned (`ItemRef::pin_is_scarce`): a
+/// copied too while half the store's segments hold queued replies (`ItemRef::hold`): a
 /// pin holds its whole segment, and slow readers must not leave eviction no victim.
 pub const COPY_MAX: usize = crate::config::build_size(option_env!("CORVID_COPY_MAX"), 4096);
 
@@ -76,10 +76,10 @@ impl<'a> Reply<'a> {
     }
 
     /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
-    fn value(&mut self, item: ItemRef<'static>, with_cas: bool) {
+    fn value(&mut self, mut item: ItemRef<'static>, with_cas: bool) {
         let value_len = item.value().len();
         let cas = with_cas.then(|| item.cas());
-        if value_len <= COPY_MAX || item.pin_is_scarce() {
+        if value_len <= COPY_MAX || !item.hold() {
             self.compose(|out| {
                 text::write_value_header(out, item.key(), item.flags(), value_len, cas);
                 out.extend_from_slice(item.value());

@@ -18,6 +18,8 @@ pub struct ItemRef<'s> {
     pub(crate) shard: usize,
     pub(crate) now: u64,
     pub(crate) fetched_before: bool,
+    /// Declared long-lived with `hold`.
+    pub(crate) held: bool,
     /// The slot's last-access field before this lookup (see `layout::encode_access`).
     pub(crate) access: u16,
     /// The item's deadline field (seconds since the store's epoch, 0 = never).
@@ -67,10 +69,15 @@ impl ItemRef<'_> {
         self.fetched_before
     }
 
-    /// Whether a reader about to hold this item for a while (queued for a slow client)
-    /// should copy its value rather than keep the pin: see [`Store::pins_are_scarce`].
-    pub fn pin_is_scarce(&self) -> bool {
-        self.store.pins_are_scarce()
+    /// Declares that this pin will be held a while (a reply queued for a client that may
+    /// be slow). False, with nothing declared, while half the heap's segments hold such
+    /// pins: the caller should copy the value and drop this instead, so that slow readers
+    /// can never pin the whole heap and leave eviction no victim.
+    pub fn hold(&mut self) -> bool {
+        if !self.held {
+            self.held = self.store.hold(self.heap_off);
+        }
+        self.held
     }
 
     /// Whether the item was invalidated (meta `X`).
@@ -87,6 +94,9 @@ impl ItemRef<'_> {
 
 impl Drop for ItemRef<'_> {
     fn drop(&mut self) {
+        if self.held {
+            self.store.release_hold(self.heap_off);
+        }
         self.store.unpin_at(self.heap_off);
         self.store.item_released(self.shard);
     }

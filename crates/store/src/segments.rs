@@ -42,6 +42,10 @@ pub(crate) struct Segment {
     pub(crate) live: AtomicU32,
     /// Bytes of the items in it that the index links to: what compacting it would move.
     pub(crate) live_bytes: AtomicUsize,
+    /// Pins among `pins` that a reader declared long-lived (`ItemRef::hold`: a reply
+    /// queued for a client). Never reset: a segment with held pins is pinned, so never
+    /// reused.
+    pub(crate) held: AtomicU32,
     /// Its pages are resident (written before and not given back): reusing it costs no
     /// page faults.
     pub(crate) warm: AtomicBool,
@@ -71,17 +75,10 @@ impl Segment {
         self.reset(bucket, RECLAIMING, now);
     }
 
-    /// Takes a pin; true when it is the segment's only one (the store counts pinned
-    /// segments by these transitions).
-    pub(crate) fn pin(&self) -> bool {
-        self.pins.fetch_add(1, Ordering::Relaxed) == 0
-    }
-
-    /// Drops a pin; true when it was the last.
-    pub(crate) fn unpin(&self) -> bool {
+    pub(crate) fn unpin(&self) {
         // Release: the pin holder's reads (and writes, for a writer) happen before whoever
         // sees zero and reuses the memory.
-        self.pins.fetch_sub(1, Ordering::Release) == 1
+        self.pins.fetch_sub(1, Ordering::Release);
     }
 
     pub(crate) fn unpinned(&self) -> bool {

@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 mod meta;
 pub use meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// How a stored value meets the item already under its key.
@@ -106,9 +106,9 @@ struct Shard {
 
 /// The cache. `Send + Sync`; every worker shares one.
 pub struct Store {
-    /// Segments with at least one pin, counted by 0 <-> 1 transitions (so it may lag by
-    /// a pin in flight, never drift).
-    pinned_segments: AtomicIsize,
+    /// Segments with held pins (`ItemRef::hold`), counted by 0 <-> 1 transitions of
+    /// `Segment::held`; touched only by large replies, never by the common get.
+    held_segments: AtomicUsize,
     cfg: StoreConfig,
     clock: Arc<dyn Clock>,
     epoch: u64,
@@ -243,7 +243,7 @@ impl Store {
             next_cas: AtomicU64::new(1),
             oldest_live: AtomicU64::new(0),
             oldest_cas: AtomicU64::new(0),
-            pinned_segments: AtomicIsize::new(0),
+            held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
             global: Counters::default(),
         })
@@ -328,26 +328,32 @@ impl Store {
     }
 
     pub(crate) fn unpin_at(&self, heap_off: usize) {
-        self.unpin_seg(self.seg_of(heap_off));
+        self.seg_of(heap_off).unpin();
     }
 
-    fn pin_seg(&self, seg: &Segment) {
-        if seg.pin() {
-            self.pinned_segments.fetch_add(1, Ordering::Relaxed);
+    /// Declares the pin on the item at `heap_off` long-lived, unless half the heap's
+    /// segments are held already: then it answers false and the caller should copy the
+    /// value instead. A pin holds its whole segment, and a heap of held segments would
+    /// leave eviction no victim.
+    pub(crate) fn hold(&self, heap_off: usize) -> bool {
+        if self.held_segments.load(Ordering::Relaxed) * 2 >= self.segs.len() {
+            return false;
+        }
+        if self.seg_of(heap_off).held.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.held_segments.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    pub(crate) fn release_hold(&self, heap_off: usize) {
+        if self.seg_of(heap_off).held.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.held_segments.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    fn unpin_seg(&self, seg: &Segment) {
-        if seg.unpin() {
-            self.pinned_segments.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether half the heap's segments are pinned. A reader that would hold an item for
-    /// a while (a reply waiting for a slow client) should copy it instead: a pin holds
-    /// its whole segment, and a heap of pinned segments leaves eviction no victim.
-    pub fn pins_are_scarce(&self) -> bool {
-        self.pinned_segments.load(Ordering::Relaxed) * 2 >= self.segs.len() as isize
+    /// Segments holding at least one long-lived pin (`ItemRef::hold`).
+    pub fn held_segments(&self) -> usize {
+        self.held_segments.load(Ordering::Relaxed)
     }
 
     pub(crate) fn item_released(&self, shard: usize) {
@@ -528,7 +534,7 @@ impl Store {
         let seg = self.seg_of(off);
         // Pinned under the shard lock: a reclaimer removes the entry under the write lock
         // before it looks at the pin count, so it either sees this pin or we never got here.
-        self.pin_seg(seg);
+        seg.pins.fetch_add(1, Ordering::Relaxed);
         let bits = it.shape();
         if let Some(d) = touch {
             deadline = self.rel_deadline(d);
@@ -558,6 +564,7 @@ impl Store {
             shard: si,
             now,
             fetched_before: bits & FETCHED != 0,
+            held: false,
             access,
             deadline,
         })
@@ -972,7 +979,7 @@ impl Store {
             }
             let old = self.item(old_off);
             let old_seg = self.seg_of(old_off);
-            self.pin_seg(old_seg);
+            old_seg.pins.fetch_add(1, Ordering::Relaxed);
             // Read under the lock: with only a pin, a touch may be writing the deadline.
             let snap = Snap {
                 deadline: self.deadline_of(old),
@@ -983,7 +990,7 @@ impl Store {
             let p = match plan(old, &snap) {
                 Ok(p) => p,
                 Err(r) => {
-                    self.unpin_seg(old_seg);
+                    old_seg.unpin();
                     return Err(DeriveError::Abort(r));
                 }
             };
@@ -991,7 +998,7 @@ impl Store {
             let placed = match self.write_item(key, p.vlen, p.flags, p.deadline, wide, now) {
                 Ok(at) => at,
                 Err(_) => {
-                    self.unpin_seg(old_seg);
+                    old_seg.unpin();
                     return Err(DeriveError::NoMemory);
                 }
             };
@@ -1021,8 +1028,8 @@ impl Store {
                 self.publish(&mut t, h, found, new_off, p.cas, access);
             }
             drop(t);
-            self.unpin_seg(self.seg_of(new_off));
-            self.unpin_seg(old_seg);
+            self.seg_of(new_off).unpin();
+            old_seg.unpin();
             if same {
                 return Ok(p.cas);
             }
@@ -1293,7 +1300,7 @@ impl Store {
                     if used + size <= self.seg_size && young {
                         seg.write_off.store(used + size, Ordering::Relaxed);
                         // Pinned under the bucket lock, which sealing also takes.
-                        self.pin_seg(seg);
+                        seg.pins.fetch_add(1, Ordering::Relaxed);
                         seg.max_deadline.fetch_max(
                             if deadline == NEVER {
                                 u64::MAX

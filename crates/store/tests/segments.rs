@@ -299,7 +299,7 @@ fn overwrites_keep_resident_memory_near_the_live_data() {
 }
 
 #[test]
-fn pins_become_scarce_when_half_the_segments_are_pinned() {
+fn holds_are_refused_once_half_the_segments_are_held() {
     // Eight 1 MiB segments, one 600 KiB value in each of the first six.
     let (s, _) = store_with(StoreConfig {
         memory_limit: 8 << 20,
@@ -308,20 +308,24 @@ fn pins_become_scarce_when_half_the_segments_are_pinned() {
     fill(&s, "v", 6, 600 << 10, 0);
     let mut held = Vec::new();
     for i in 0..4 {
-        assert!(!s.pins_are_scarce(), "{i} segments pinned");
-        let key = format!("v{i}");
-        held.push(s.get(key.as_bytes()).expect("stored"));
+        let mut item = s.get(format!("v{i}").as_bytes()).expect("stored");
+        assert!(item.hold(), "hold {i}");
+        held.push(item);
     }
-    assert!(s.pins_are_scarce(), "4 of 8 segments pinned");
-    assert!(held[0].pin_is_scarce());
-    // A second pin on a pinned segment changes nothing; letting go of one segment's
-    // last pin does.
-    let again = s.get(b"v0").expect("stored");
+    assert_eq!(s.held_segments(), 4);
+    let mut fifth = s.get(b"v4").expect("stored");
+    assert!(!fifth.hold(), "4 of 8 segments held: copy instead");
+    // A plain pin is not a hold. At the limit even an already held segment refuses more
+    // (the check is on the count alone); below it, a hold counts its segment once.
+    drop(fifth);
+    let mut again = s.get(b"v0").expect("stored");
+    assert!(!again.hold(), "still 4 of 8 held");
     drop(held.remove(0));
-    assert!(s.pins_are_scarce(), "v0 still pinned once");
+    assert_eq!(s.held_segments(), 3);
+    assert!(again.hold());
+    assert_eq!(s.held_segments(), 4);
     drop(again);
-    assert!(!s.pins_are_scarce());
     drop(held);
+    assert_eq!(s.held_segments(), 0);
     assert_eq!(s.pinned_items(), 0);
-    assert!(!s.pins_are_scarce());
 }
