@@ -38,72 +38,50 @@ fn classify(err: &io::Error) -> Option<Outcome> {
     }
 }
 
+/// Runs one IO call, again only on EINTR. `Ok(0)` means the peer closed unless nothing
+/// was asked for (`wanted` false: an empty write is progress, not EOF).
+fn once(wanted: bool, mut call: impl FnMut() -> io::Result<usize>) -> Outcome {
+    loop {
+        match call() {
+            Ok(0) if wanted => return Outcome::Abort(Abort::Closed),
+            Ok(n) => return Outcome::Done(n),
+            Err(e) => {
+                if let Some(outcome) = classify(&e) {
+                    return outcome;
+                }
+            }
+        }
+    }
+}
+
 /// Reads once into `buf`, retrying only on EINTR. `buf` must not be empty.
 pub fn read<R: Read + ?Sized>(source: &mut R, buf: &mut [u8]) -> Outcome {
     debug_assert!(
         !buf.is_empty(),
         "a zero-length read cannot tell EOF from progress"
     );
-    loop {
-        match source.read(buf) {
-            Ok(0) => return Outcome::Abort(Abort::Closed),
-            Ok(n) => return Outcome::Done(n),
-            Err(e) => {
-                if let Some(outcome) = classify(&e) {
-                    return outcome;
-                }
-            }
-        }
-    }
+    once(true, || source.read(buf))
 }
 
 /// Reads once into a scatter list (`readv`), retrying only on EINTR. The parts must not
 /// all be empty.
 pub fn read_vectored<R: Read + ?Sized>(source: &mut R, bufs: &mut [IoSliceMut<'_>]) -> Outcome {
     debug_assert!(bufs.iter().any(|b| !b.is_empty()));
-    loop {
-        match source.read_vectored(bufs) {
-            Ok(0) => return Outcome::Abort(Abort::Closed),
-            Ok(n) => return Outcome::Done(n),
-            Err(e) => {
-                if let Some(outcome) = classify(&e) {
-                    return outcome;
-                }
-            }
-        }
-    }
+    once(true, || source.read_vectored(bufs))
 }
 
 /// Writes one buffer once (`send` on a TCP socket), retrying only on EINTR. A short
 /// write is `Done(n)`, as for [`writev`].
 pub fn write<W: Write + ?Sized>(sink: &mut W, buf: &[u8]) -> Outcome {
-    loop {
-        match sink.write(buf) {
-            Ok(0) if !buf.is_empty() => return Outcome::Abort(Abort::Closed),
-            Ok(n) => return Outcome::Done(n),
-            Err(e) => {
-                if let Some(outcome) = classify(&e) {
-                    return outcome;
-                }
-            }
-        }
-    }
+    once(!buf.is_empty(), || sink.write(buf))
 }
 
 /// Writes a gather list once, retrying only on EINTR. A short write is `Done(n)`: the
 /// caller advances and asks again (the next call will usually say `Retry`).
 pub fn writev<W: Write + ?Sized>(sink: &mut W, bufs: &[IoSlice<'_>]) -> Outcome {
-    loop {
-        match sink.write_vectored(bufs) {
-            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => return Outcome::Abort(Abort::Closed),
-            Ok(n) => return Outcome::Done(n),
-            Err(e) => {
-                if let Some(outcome) = classify(&e) {
-                    return outcome;
-                }
-            }
-        }
-    }
+    once(bufs.iter().any(|b| !b.is_empty()), || {
+        sink.write_vectored(bufs)
+    })
 }
 
 #[cfg(test)]

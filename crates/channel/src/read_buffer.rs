@@ -52,6 +52,18 @@ impl ReadBuffer {
         }
     }
 
+    /// Borrows storage from the pool if the buffer holds none.
+    fn take_storage(&mut self, pool: &mut BufferPool) {
+        if self.buf.is_empty() {
+            self.buf = pool.take();
+            // Initialised once per buffer lifetime; pooled read buffers come back full.
+            let cap = self.buf.capacity();
+            self.buf.resize(cap, 0);
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Reads once from `source`, making room first: moves unconsumed bytes to the front
     /// when the tail is short and, when the buffer is full of them, doubles it up to
     /// `limit` bytes. With no room left at `limit`, answers `Done(0)` without reading: the
@@ -62,14 +74,7 @@ impl ReadBuffer {
         source: &mut R,
         limit: usize,
     ) -> Outcome {
-        if self.buf.is_empty() {
-            self.buf = pool.take();
-            // Initialised once per buffer lifetime; pooled read buffers come back full.
-            let cap = self.buf.capacity();
-            self.buf.resize(cap, 0);
-            self.start = 0;
-            self.end = 0;
-        }
+        self.take_storage(pool);
         if self.start > 0 && self.buf.len() - self.end < self.buf.len() / 2 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -108,11 +113,7 @@ impl ReadBuffer {
         value: &mut [u8],
     ) -> Outcome {
         debug_assert!(self.is_empty() && !value.is_empty());
-        if self.buf.is_empty() {
-            self.buf = pool.take();
-            let cap = self.buf.capacity();
-            self.buf.resize(cap, 0);
-        }
+        self.take_storage(pool);
         self.start = 0;
         self.end = 0;
         let offered = value.len() + self.buf.len();

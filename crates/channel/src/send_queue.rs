@@ -163,14 +163,20 @@ impl<P: Payload> SendQueue<P> {
         Outcome::Done(written)
     }
 
+    /// All bytes of one queued segment (sent or not).
+    fn bytes_of<'a>(&'a self, segment: &'a Segment<P>) -> &'a [u8] {
+        match segment {
+            Segment::Scratch { start, end } => &self.scratch[*start..*end],
+            Segment::Pinned(p) => p.bytes(),
+        }
+    }
+
     /// The unsent bytes of the front segment.
     fn front_bytes(&self) -> &[u8] {
-        let bytes = match self.segments.front() {
-            Some(Segment::Scratch { start, end }) => &self.scratch[*start..*end],
-            Some(Segment::Pinned(p)) => p.bytes(),
+        match self.segments.front() {
+            Some(front) => &self.bytes_of(front)[self.front_sent..],
             None => &[],
-        };
-        &bytes[self.front_sent..]
+        }
     }
 
     /// One `writev` of up to `N` segments.
@@ -178,10 +184,7 @@ impl<P: Payload> SendQueue<P> {
         let mut iov = [IoSlice::new(&[]); N];
         let mut count = 0;
         for (i, segment) in self.segments.iter().take(N).enumerate() {
-            let bytes = match segment {
-                Segment::Scratch { start, end } => &self.scratch[*start..*end],
-                Segment::Pinned(p) => p.bytes(),
-            };
+            let bytes = self.bytes_of(segment);
             let skip = if i == 0 { self.front_sent } else { 0 };
             iov[i] = IoSlice::new(&bytes[skip..]);
             count += 1;
@@ -195,10 +198,7 @@ impl<P: Payload> SendQueue<P> {
             let Some(front) = self.segments.front() else {
                 break;
             };
-            let len = match front {
-                Segment::Scratch { start, end } => end - start,
-                Segment::Pinned(p) => p.bytes().len(),
-            } - self.front_sent;
+            let len = self.bytes_of(front).len() - self.front_sent;
             if n < len {
                 self.front_sent += n;
                 break;

@@ -11,14 +11,15 @@ use store::{Store, StoreConfig};
 const ITEM_SIZE_MAX: usize = 2 << 20;
 
 fn start() -> (SocketAddr, &'static Store) {
-    let store: &'static Store = Box::leak(Box::new(
-        Store::new(StoreConfig {
-            item_size_max: ITEM_SIZE_MAX,
-            memory_limit: 64 << 20,
-            ..StoreConfig::default()
-        })
-        .expect("store"),
-    ));
+    start_with(StoreConfig {
+        item_size_max: ITEM_SIZE_MAX,
+        memory_limit: 64 << 20,
+        ..StoreConfig::default()
+    })
+}
+
+fn start_with(store_config: StoreConfig) -> (SocketAddr, &'static Store) {
+    let store: &'static Store = Box::leak(Box::new(Store::new(store_config).expect("store")));
     let config = ServerConfig {
         tcp: vec!["127.0.0.1:0".parse().expect("addr")],
         threads: 2,
@@ -234,22 +235,11 @@ fn a_fast_pipeliner_is_served_beside_a_reader_that_stopped() {
 #[test]
 fn slow_readers_of_large_values_cannot_pin_the_whole_heap() {
     // Eight 1 MiB segments, each holding one 600 KiB value.
-    let store: &'static Store = Box::leak(Box::new(
-        Store::new(StoreConfig {
-            item_size_max: 1 << 20,
-            memory_limit: 8 << 20,
-            ..StoreConfig::default()
-        })
-        .expect("store"),
-    ));
-    let config = ServerConfig {
-        tcp: vec!["127.0.0.1:0".parse().expect("addr")],
-        threads: 2,
-        ..ServerConfig::default()
-    };
-    let server = Server::bind(config, store).expect("bind");
-    let addr = server.local_addrs()[0];
-    std::thread::spawn(move || server.run());
+    let (addr, store) = start_with(StoreConfig {
+        item_size_max: 1 << 20,
+        memory_limit: 8 << 20,
+        ..StoreConfig::default()
+    });
 
     let mut writer = connect(addr);
     let mut set = |key: &str, seed: u8| {
