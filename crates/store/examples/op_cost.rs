@@ -66,7 +66,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     let s = match Store::with_clock(
         StoreConfig {

@@ -2,8 +2,7 @@
 
 use crate::exptime;
 use crate::layout::{ItemPtr, WIN};
-use crate::store::Store;
-use crate::{CommitOptions, StoreMode, StoreOutcome};
+use crate::store::{CommitOptions, Store, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
 
 /// A live item, pinned: its bytes stay valid (its segment is not reused) until this is

@@ -8,12 +8,16 @@
 //!
 //! Shape: one mmap'd heap cut into segments (`heap`, `segments`), items appended to the
 //! open segment of their TTL bucket (`ttl`, `layout`), a sharded index of 8-byte slots
-//! (`index`), memcached's rules in `store`. docs/store.md has the design and the numbers.
+//! (`index`), memcached's rules in `store`, one module per seam: `store::lookup` (reads and
+//! what is alive), `store::commit` (reserve and publish, delete), `store::derive`
+//! (read-modify-write), `store::alloc` (allocation, compaction, eviction), `store::sweep`
+//! (reclaiming dead segments, `flush_all`), `store::report` (stats), `store::meta` (meta
+//! commands). docs/store.md has the design and the numbers.
 //!
 //! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
 //! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
 //! [`Store::claim_win`] (one winner per item version) and [`Store::vivify`] (placeholder on
-//! a miss whose creator wins), and in `store/meta.rs` the meta commands' own operations:
+//! a miss whose creator wins), and in `store::meta` the meta commands' own operations:
 //! [`Store::meta_get`], [`Store::meta_delete`], [`Store::meta_delta`].
 
 mod clock;
@@ -34,7 +38,5 @@ pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};
 pub use stats::StoreStats;
-pub use store::{
-    CommitOptions, DeltaOutcome, InvalidateOutcome, MetaDelete, MetaDeleteOutcome, MetaDelta,
-    MetaDeltaOutcome, MetaRead, Store, StoreMode, StoreOutcome,
-};
+pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
+pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};

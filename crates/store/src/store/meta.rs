@@ -2,10 +2,14 @@
 //! with memcached 1.6.18's counting. Kept apart from the classic operations they share
 //! their machinery with.
 
-use super::{bump, exptime, index, numeric, DeriveError, Plan, Store, WIN};
+use super::derive::{DeriveError, Plan};
+use super::lookup::Dead;
+use super::{CommitOptions, Store, StoreMode, StoreOutcome};
 use crate::config::StoreError;
 use crate::item::ItemRef;
-use crate::{CommitOptions, StoreMode, StoreOutcome};
+use crate::layout::WIN;
+use crate::stats::bump;
+use crate::{exptime, index, numeric};
 
 /// How `mg` reads an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +142,8 @@ impl Store {
                 bump(&c.cmd_get);
                 bump(&c.get_misses);
                 match why {
-                    Some(super::Dead::Expired) => bump(&c.get_expired),
-                    Some(super::Dead::Flushed) => bump(&c.get_flushed),
+                    Some(Dead::Expired) => bump(&c.get_expired),
+                    Some(Dead::Flushed) => bump(&c.get_flushed),
                     None => {}
                 }
                 None

@@ -1,0 +1,286 @@
+//! Room for an item: the open segment of its TTL bucket, else a free segment (warm before
+//! cold), else one reclaimed from the dead, compacted, or evicted.
+
+use super::{Store, MIN_SEGMENTS_FOR_SPARE};
+use crate::config::StoreError;
+use crate::exptime::{Deadline, NEVER};
+use crate::layout;
+use crate::segments::{Keep, Pool, FREE, OPEN, RECLAIMING, SEALED};
+use crate::ttl;
+use std::sync::atomic::Ordering;
+
+/// Where `alloc` put an item: its heap offset, and when its segment opened (what the
+/// item's slot access field counts from).
+pub(super) struct Placed {
+    pub(super) off: usize,
+    pub(super) opened: u64,
+}
+
+impl Store {
+    /// Room for `size` bytes in the open segment of the deadline's TTL bucket, pinned.
+    pub(super) fn alloc(
+        &self,
+        size: usize,
+        deadline: Deadline,
+        now: u64,
+    ) -> Result<Placed, StoreError> {
+        if size > self.seg_size {
+            return Err(StoreError::TooLarge);
+        }
+        let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)));
+        for _ in 0..self.segs.len() * 2 + 8 {
+            {
+                let mut open = self.buckets[b].lock();
+                if let Some(s) = *open {
+                    let seg = &self.segs[s as usize];
+                    let used = seg.write_off.load(Ordering::Relaxed);
+                    // A segment opened too long ago for access times to be exact in index
+                    // slots (9.1 hours: a slowly filled bucket) is sealed, so that the time
+                    // an item is written is always exact (see `dead`).
+                    let opened = seg.opened.load(Ordering::Relaxed);
+                    let young = now.saturating_sub(opened) < layout::ACCESS_EXACT;
+                    if used + size <= self.seg_size && young {
+                        seg.write_off.store(used + size, Ordering::Relaxed);
+                        // Pinned under the bucket lock, which sealing also takes.
+                        seg.pins.fetch_add(1, Ordering::Relaxed);
+                        seg.max_deadline.fetch_max(
+                            if deadline == NEVER {
+                                u64::MAX
+                            } else {
+                                deadline
+                            },
+                            Ordering::Relaxed,
+                        );
+                        seg.last_write.fetch_max(now, Ordering::Relaxed);
+                        return Ok(Placed {
+                            off: s as usize * self.seg_size + used,
+                            opened,
+                        });
+                    }
+                    *open = None;
+                    self.seal(s);
+                }
+            }
+            // None: an eviction left room in this bucket's open segment; just retry.
+            let Some(s) = self.take_segment(now, b, size)? else {
+                continue;
+            };
+            let mut open = self.buckets[b].lock();
+            if open.is_none() {
+                self.segs[s as usize].open(b, now);
+                *open = Some(s);
+            } else {
+                drop(open);
+                self.pool.lock().free.push(s);
+            }
+        }
+        Err(StoreError::OutOfMemory)
+    }
+
+    /// Called with the segment's bucket lock held.
+    fn seal(&self, s: u32) {
+        self.segs[s as usize].state.store(SEALED, Ordering::Release);
+        self.pool.lock().sealed.push_back(s);
+    }
+
+    /// A free segment for bucket `b`, which needs `need` bytes: from the pool, else
+    /// reclaimed from the dead, else evicted. `None` when an eviction instead installed its
+    /// survivors as `b`'s open segment with room for `need`.
+    fn take_segment(&self, now: u64, b: usize, need: usize) -> Result<Option<u32>, StoreError> {
+        for _ in 0..self.segs.len() * 2 + 8 {
+            {
+                let mut pool = self.pool.lock();
+                if let Some(&s) = pool.free.last() {
+                    // Faulting in cold memory costs more than moving the survivors of a
+                    // mostly dead segment, and compacting keeps RSS near the live data.
+                    let warm = self.segs[s as usize].warm.load(Ordering::Relaxed);
+                    if warm || !self.cfg.evict || !self.worth_compacting(&pool) {
+                        pool.free.pop();
+                        drop(pool);
+                        self.warm_up(s);
+                        return Ok(Some(s));
+                    }
+                }
+                if let Some(i) = pool
+                    .draining
+                    .iter()
+                    .position(|&s| self.segs[s as usize].unpinned())
+                {
+                    return Ok(Some(pool.draining.swap_remove(i)));
+                }
+            }
+            if self.sweep_at(now) > 0 {
+                continue;
+            }
+            if !self.cfg.evict {
+                return Err(StoreError::OutOfMemory);
+            }
+            // Compaction first: the unpinned sealed segment with the fewest live bytes,
+            // if they fit in half a segment, has all its live items moved and nothing is
+            // lost (an overwrite-heavy load otherwise evicts live data while most of the
+            // heap is garbage). Else FIFO: the oldest unpinned one, keeping only what was
+            // read since it was written.
+            let (victim, compact) = {
+                let mut pool = self.pool.lock();
+                let emptiest = pool
+                    .sealed
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &s)| self.segs[s as usize].unpinned())
+                    .map(|(i, &s)| (i, self.segs[s as usize].live_bytes()))
+                    .min_by_key(|&(_, bytes)| bytes);
+                match emptiest {
+                    Some((i, bytes)) if bytes <= self.seg_size / 2 => (pool.sealed.remove(i), true),
+                    _ => {
+                        // Nothing worth compacting any more (a racing writer may have
+                        // taken the candidate seen above): cold free memory comes before
+                        // evicting anything live, and before giving up.
+                        if let Some(s) = pool.free.pop() {
+                            drop(pool);
+                            self.warm_up(s);
+                            return Ok(Some(s));
+                        }
+                        (
+                            pool.sealed
+                                .iter()
+                                .position(|&s| self.segs[s as usize].unpinned())
+                                .and_then(|i| pool.sealed.remove(i)),
+                            false,
+                        )
+                    }
+                }
+            };
+            match victim {
+                Some(v) => {
+                    let seg = &self.segs[v as usize];
+                    seg.state.store(RECLAIMING, Ordering::Relaxed);
+                    let bucket = seg.bucket.load(Ordering::Relaxed) as usize;
+                    let spare = {
+                        let mut pool = self.pool.lock();
+                        // Compaction needs somewhere to move the survivors to.
+                        match pool.spare.take() {
+                            None if compact => pool.free.pop(),
+                            spare => spare,
+                        }
+                    };
+                    if let Some(sp) = spare {
+                        self.warm_up(sp);
+                    }
+                    let mut keep = spare.map(|sp| {
+                        self.segs[sp as usize].reset_for_copy(bucket, now);
+                        Keep {
+                            seg: sp,
+                            off: 0,
+                            limit: self.seg_size / 2,
+                            all: compact,
+                        }
+                    });
+                    self.clear(v, now, false, keep.as_mut());
+                    match keep {
+                        Some(k) if k.off > 0 => {
+                            // Not folded into the guard: a false return has sealed the spare,
+                            // which must not fall through to the arm below.
+                            let placed = self.place_survivors(k, v, b, need);
+                            if placed {
+                                return Ok(None);
+                            }
+                        }
+                        Some(k) => {
+                            self.segs[k.seg as usize]
+                                .state
+                                .store(FREE, Ordering::Relaxed);
+                            // Another evictor may have set a spare aside meanwhile;
+                            // overwriting it would lose that segment for good.
+                            let mut pool = self.pool.lock();
+                            match pool.spare {
+                                None => pool.spare = Some(k.seg),
+                                Some(_) => pool.free.push(k.seg),
+                            }
+                        }
+                        None if self.segs.len() >= MIN_SEGMENTS_FOR_SPARE => {
+                            // The spare was used up (or its victim still pinned): set the
+                            // segment just freed aside, and evict again.
+                            let mut pool = self.pool.lock();
+                            if pool.spare.is_none() {
+                                pool.spare = pool.free.pop();
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                None => {
+                    if !self.steal_open() {
+                        return Err(StoreError::OutOfMemory);
+                    }
+                }
+            }
+        }
+        Err(StoreError::OutOfMemory)
+    }
+
+    /// After eviction of `v` copied survivors into the spare: the spare becomes the open
+    /// segment of the bucket `b` that needed room (if it has none and `need` still fits),
+    /// and `v`, now free, becomes the spare. Returns true in that case; otherwise the spare
+    /// is sealed and `v` stays free for the caller.
+    fn place_survivors(&self, k: Keep, v: u32, b: usize, need: usize) -> bool {
+        let seg = &self.segs[k.seg as usize];
+        let mut open = self.buckets[b].lock();
+        if open.is_some() || k.off + need > self.seg_size {
+            self.seal(k.seg);
+            return false;
+        }
+        seg.bucket.store(b as u32, Ordering::Relaxed);
+        seg.state.store(OPEN, Ordering::Release);
+        *open = Some(k.seg);
+        drop(open);
+        let mut pool = self.pool.lock();
+        // Only when no other evictor has set a spare aside meanwhile: replacing it would
+        // lose that segment for good.
+        if pool.spare.is_none() {
+            if let Some(i) = pool.free.iter().rposition(|&x| x == v) {
+                pool.free.swap_remove(i);
+                pool.spare = Some(v);
+            }
+        }
+        true
+    }
+
+    /// Seals some bucket's open segment so it can be evicted (every segment is open and the
+    /// heap is full: many TTL buckets in use on a small heap).
+    fn steal_open(&self) -> bool {
+        for bucket in self.buckets.iter() {
+            let mut open = bucket.lock();
+            if let Some(s) = *open {
+                if self.segs[s as usize].unpinned() {
+                    *open = None;
+                    self.seal(s);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Free segments kept with their pages resident: an eighth of the heap, at least 4.
+    pub(super) fn warm_reserve(&self) -> usize {
+        (self.segs.len() / 8).max(4)
+    }
+
+    /// Whether an unpinned sealed segment is at most a quarter live: moving its survivors
+    /// costs less than faulting in a cold free segment.
+    fn worth_compacting(&self, pool: &Pool) -> bool {
+        pool.sealed.iter().any(|&s| {
+            let seg = &self.segs[s as usize];
+            seg.unpinned() && seg.live_bytes() <= self.seg_size / 4
+        })
+    }
+
+    /// Faults a segment's pages in at once (one madvise) unless they are resident already.
+    fn warm_up(&self, s: u32) {
+        let seg = &self.segs[s as usize];
+        if !seg.warm.swap(true, Ordering::Relaxed) {
+            self.heap
+                .populate(s as usize * self.seg_size, self.seg_size);
+        }
+    }
+}
