@@ -9,6 +9,7 @@
 //! most a few hundred bytes) to be [`decode`]d; a storage command's value follows and is
 //! the server's to read, straight into the store.
 
+pub mod client;
 mod header;
 mod request;
 mod response;

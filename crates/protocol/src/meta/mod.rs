@@ -7,6 +7,7 @@
 //! writers in `reply` compose the reply lines with their return flags in request order.
 
 mod base64;
+pub mod client;
 mod flags;
 mod number;
 mod reply;

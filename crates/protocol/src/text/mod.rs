@@ -5,6 +5,7 @@
 //! request borrowed from them, a need for more bytes, or the error memcached would
 //! send. The reply constants and writers build the answers.
 
+pub mod client;
 mod error;
 mod number;
 mod reply;
