@@ -87,8 +87,10 @@ impl Frame {
 
     /// The offset just past the whole reply: where the next one starts.
     pub fn end(&self) -> usize {
-        // Checked when the frame was made.
-        self.head + self.data + self.trailer
+        // Parsers check the sum; saturating keeps a hand-made frame from overflowing.
+        self.head
+            .saturating_add(self.data)
+            .saturating_add(self.trailer)
     }
 
     /// The value, once the whole reply is in `buf` (the buffer `parse` was given, or
@@ -284,5 +286,11 @@ mod tests {
             Err(ReplyError::BadLength)
         );
         assert_eq!(Frame::line(5).data(b"12345"), Ok(Some(&b""[..])));
+        let huge = Frame {
+            head: 1,
+            data: usize::MAX,
+            trailer: 2,
+        };
+        assert_eq!((huge.end(), huge.data(b"x")), (usize::MAX, Ok(None)));
     }
 }
