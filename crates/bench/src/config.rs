@@ -1,8 +1,8 @@
 //! A benchmark's full description, independent of how it was asked for (flags, tests).
 
+use crate::codec::Protocol;
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
-use crate::wire::Protocol;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -144,6 +144,9 @@ impl Config {
             return fail("need at least one key");
         }
         crate::content::check_key_size(self.keys, self.key_size)?;
+        if self.value_size.max() > crate::codec::MAX_VALUE {
+            return fail("--value-size: at most 1073741824 bytes, memcached's largest item");
+        }
         if self.multiget > 1 && self.ratio.get == 0 {
             return fail("--multiget needs gets in --ratio");
         }
@@ -215,6 +218,14 @@ mod tests {
         assert!(c.validate().is_err());
         c.threads = 1;
         c.rate = Some(0.0);
+        assert!(c.validate().is_err());
+        c.rate = None;
+        c.value_size = SizeDist::Fixed(crate::codec::MAX_VALUE);
+        assert!(c.validate().is_ok());
+        c.value_size = SizeDist::Uniform {
+            min: 1,
+            max: crate::codec::MAX_VALUE + 1,
+        };
         assert!(c.validate().is_err());
     }
 }

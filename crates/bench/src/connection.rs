@@ -1,11 +1,11 @@
 //! One client connection: its output buffer, its input buffer, and the queue of
 //! requests still waiting for replies, against which every reply is checked.
 
+use crate::codec::{Element, Garbage, GetEnd, Protocol};
 use crate::config::Target;
 use crate::content::Content;
 use crate::error::BenchError;
 use crate::report::{Op, Tally};
-use crate::wire::{Element, Garbage, GetEnd, Protocol};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::Instant;

@@ -8,7 +8,7 @@ use crate::error::BenchError;
 use crate::rng::Rng;
 
 /// memcached's limit on key length.
-pub const MAX_KEY: usize = 250;
+pub const MAX_KEY: usize = protocol::text::MAX_KEY_LENGTH;
 
 /// Bytes at the head of each value that carry the key id itself, so that a value
 /// swapped between keys is caught even where the pattern would line up.
@@ -46,29 +46,24 @@ impl Content {
         self.value_size
     }
 
-    /// Writes the key for `id` into `out` and returns its length. `out` must hold
-    /// `MAX_KEY` bytes.
-    pub fn key(&self, id: u64, out: &mut [u8; MAX_KEY]) -> usize {
+    /// The key for `id`: `k` and the id, zero-padded to the key's size.
+    pub fn key(&self, id: u64) -> Key {
         let len = self.key_size.pick(mix(id));
-        out[0] = b'k';
+        let mut key = Key {
+            bytes: [0; MAX_KEY],
+            len,
+        };
+        key.bytes[0] = b'k';
         let mut rest = id;
-        for slot in out[1..len].iter_mut().rev() {
+        for slot in key.bytes[1..len].iter_mut().rev() {
             *slot = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        len
-    }
-
-    pub fn push_key(&self, id: u64, out: &mut Vec<u8>) {
-        let mut buf = [0u8; MAX_KEY];
-        let len = self.key(id, &mut buf);
-        out.extend_from_slice(&buf[..len]);
+        key
     }
 
     pub fn key_matches(&self, id: u64, candidate: &[u8]) -> bool {
-        let mut buf = [0u8; MAX_KEY];
-        let len = self.key(id, &mut buf);
-        &buf[..len] == candidate
+        self.key(id).as_ref() == candidate
     }
 
     pub fn push_value(&self, id: u64, len: usize, out: &mut Vec<u8>) {
@@ -91,6 +86,19 @@ impl Content {
     fn tail(&self, id: u64, len: usize) -> &[u8] {
         let start = (id % SPREAD) as usize + ID_BYTES;
         &self.pattern[start..start + len.saturating_sub(ID_BYTES)]
+    }
+}
+
+/// A key, built on the stack: handing one to a request writer allocates nothing.
+#[derive(Clone, Copy)]
+pub struct Key {
+    bytes: [u8; MAX_KEY],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -134,9 +142,7 @@ mod tests {
 
     #[test]
     fn keys_are_padded_ids() {
-        let mut out = Vec::new();
-        content().push_key(42, &mut out);
-        assert_eq!(out, b"k000000042");
+        assert_eq!(content().key(42).as_ref(), b"k000000042");
         assert!(content().key_matches(42, b"k000000042"));
         assert!(!content().key_matches(43, b"k000000042"));
     }
@@ -149,11 +155,9 @@ mod tests {
             SizeDist::Fixed(5),
         )
         .unwrap();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        c.push_key(7, &mut a);
-        c.push_key(7, &mut b);
-        assert_eq!(a, b);
-        assert!((3..=40).contains(&a.len()));
+        let (a, b) = (c.key(7), c.key(7));
+        assert_eq!(a.as_ref(), b.as_ref());
+        assert!((3..=40).contains(&a.as_ref().len()));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The `corvid bench` command line, turned into a `Config`.
 
+use crate::codec::Protocol;
 use crate::config::{parse_duration, Config, Ratio, Stop, Target};
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
-use crate::wire::Protocol;
 use clap::Parser;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@
 //! anything unexpected is counted as an error rather than skipped. It also must not be
 //! the bottleneck: the request path does not allocate in the steady state.
 
+mod codec;
 mod config;
 mod connection;
 mod content;
@@ -17,15 +18,14 @@ mod report;
 mod rng;
 mod run;
 mod timer;
-mod wire;
 mod worker;
 
+pub use codec::Protocol;
 pub use config::{Config, Ratio, Stop, Target};
 pub use distribution::{KeyDistSpec, SizeDist};
 pub use error::BenchError;
 pub use report::{Latency, OpReport, Report};
 pub use run::run;
-pub use wire::Protocol;
 
 use clap::Parser;
 use std::ffi::OsString;

@@ -3,6 +3,7 @@
 //! time each request from when it was due, so a stalled server cannot hide its stalls
 //! by slowing the client down).
 
+use crate::codec::Protocol;
 use crate::config::{Config, Stop};
 use crate::connection::{Connection, Request, Stream};
 use crate::content::Content;
@@ -11,7 +12,6 @@ use crate::error::BenchError;
 use crate::report::Tally;
 use crate::rng::Rng;
 use crate::timer::Timer;
-use crate::wire::Protocol;
 use mio::{Events, Interest, Poll, Token};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
