@@ -1,5 +1,5 @@
 //! Bytes in, bytes out: the one place where Corvid talks to the operating system's
-//! sockets (streams and datagrams).
+//! sockets (streams and datagrams) and files (the disk tier's [`FileChannel`]).
 //!
 //! Every IO call answers one of three [`Outcome`]s: progress was made (`Done`), nothing
 //! can happen until the socket is ready again (`Retry`), or the channel is finished
@@ -19,11 +19,13 @@
 //! and frames UDP [`datagram`]s as memcached does.
 
 pub mod datagram;
+mod file;
 mod outcome;
 mod pool;
 mod read_buffer;
 mod send_queue;
 
+pub use file::{FileChannel, OpenError};
 pub use outcome::{read, read_vectored, writev, Abort, Outcome};
 pub use pool::BufferPool;
 pub use read_buffer::ReadBuffer;

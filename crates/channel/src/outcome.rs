@@ -24,7 +24,7 @@ pub enum Abort {
     Failed(io::ErrorKind),
 }
 
-fn classify(err: &io::Error) -> Option<Outcome> {
+pub(crate) fn classify(err: &io::Error) -> Option<Outcome> {
     match err.kind() {
         io::ErrorKind::Interrupted => None,
         io::ErrorKind::WouldBlock => Some(Outcome::Retry),
@@ -40,7 +40,7 @@ fn classify(err: &io::Error) -> Option<Outcome> {
 
 /// Runs one IO call, again only on EINTR. `Ok(0)` means the peer closed unless nothing
 /// was asked for (`wanted` false: an empty write is progress, not EOF).
-fn once(wanted: bool, mut call: impl FnMut() -> io::Result<usize>) -> Outcome {
+pub(crate) fn once(wanted: bool, mut call: impl FnMut() -> io::Result<usize>) -> Outcome {
     loop {
         match call() {
             Ok(0) if wanted => return Outcome::Abort(Abort::Closed),
