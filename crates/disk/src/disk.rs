@@ -1,0 +1,248 @@
+//! The engine's front: open it, write objects, read them back on IO threads, release
+//! them, watch its counters, stop it.
+//!
+//! ```
+//! use disk::{Bucket, Disk, DiskConfig, FileSpec, Fate, Found, Mover, Owner, ReadResult};
+//! use std::sync::{mpsc, Arc};
+//!
+//! struct NoOwner; // keeps nothing: compaction finds every record dead
+//! impl Owner for NoOwner {
+//!     fn compacting(&self, _: &Found<'_>, _: &mut Mover<'_>) -> Fate { Fate::Dead }
+//! }
+//!
+//! let dir = std::env::temp_dir().join(format!("corvid-disk-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let spec = FileSpec::parse(&format!("{}/ext:64m", dir.display())).unwrap();
+//! let disk: Disk<Box<dyn FnOnce(ReadResult) + Send>> =
+//!     Disk::open(DiskConfig::new(vec![spec]), Arc::new(NoOwner)).unwrap();
+//!
+//! let loc = disk.write(Bucket::Default, b"key", b"", b"a value").unwrap();
+//! let len = disk::record_len(3, 0, 7);
+//! let (tx, rx) = mpsc::channel();
+//! disk.read(loc, len, Box::new(move |r: ReadResult| tx.send(r.map(|b| b.value().to_vec())).unwrap()));
+//! assert_eq!(rx.recv().unwrap().unwrap(), b"a value");
+//! disk.release(loc, len);
+//! drop(disk);
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use crate::compaction::{self, Owner};
+use crate::config::{Bucket, ConfigError, DiskConfig};
+use crate::engine::{Object, Shared, WriteError};
+use crate::location::Location;
+use crate::pages::PageData;
+use crate::reader::{Completion, ReadQueue, ReadResult};
+use crate::stats::DiskStats;
+use crate::tuning::Tuning;
+use channel::{FileChannel, OpenError};
+use parking_lot::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why the engine did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// The configuration is impossible.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A file could not be opened, locked or sized (memcached: "failed to open file").
+    #[error("failed to open file")]
+    Open(#[source] OpenError),
+    /// A thread could not be started.
+    #[error("failed to start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The disk engine. `C` is what a read runs when it is done (see [`Completion`]).
+pub struct Disk<C: Completion> {
+    shared: Arc<Shared>,
+    reads: Arc<ReadQueue<C>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl<C: Completion> Disk<C> {
+    /// Checks `config`, opens and locks its files, starts the IO threads, the flusher
+    /// and the maintenance thread. `owner` answers compaction's questions.
+    pub fn open(config: DiskConfig, owner: Arc<dyn Owner>) -> Result<Disk<C>, DiskError> {
+        config.validate()?;
+        let pages = config.pages_per_file();
+        let mut files = Vec::with_capacity(config.files.len());
+        for (spec, pages) in config.files.iter().zip(pages) {
+            let file =
+                FileChannel::open(&spec.path, pages * config.page_size).map_err(DiskError::Open)?;
+            files.push(file);
+        }
+        let shared = Arc::new(Shared::new(&config, files, run_id()));
+        let disk = Disk {
+            shared,
+            reads: Arc::new(ReadQueue::new()),
+            threads: Mutex::new(Vec::new()),
+        };
+        for i in 0..config.io_threads {
+            let (shared, reads) = (disk.shared.clone(), disk.reads.clone());
+            disk.spawn(format!("ext-io-{i}"), move || reads.run(&shared))?;
+        }
+        let shared = disk.shared.clone();
+        disk.spawn("ext-flush".into(), move || shared.run_flusher())?;
+        let shared = disk.shared.clone();
+        disk.spawn("ext-maint".into(), move || {
+            compaction::run(&shared, owner.as_ref())
+        })?;
+        Ok(disk)
+    }
+
+    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> Result<(), DiskError> {
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(f)
+            .map_err(DiskError::Thread)?;
+        self.threads.lock().push(handle);
+        Ok(())
+    }
+
+    /// Copies an object into the open write buffer of `bucket` and returns its
+    /// location. The copy is the only work done on the caller's thread; the buffer is
+    /// written out by the flusher thread once full. The object can be read back at once
+    /// (from memory until its buffer is on disk).
+    pub fn write(
+        &self,
+        bucket: Bucket,
+        key: &[u8],
+        meta: &[u8],
+        value: &[u8],
+    ) -> Result<Location, WriteError> {
+        self.shared
+            .write(bucket, Object::Parts { key, meta, value })
+    }
+
+    /// Queues a read of the record of `len` bytes ([`crate::record_len`]) at `loc`;
+    /// `done` runs on an IO thread with the verified record or the reason there is
+    /// none. After [`Disk::shutdown`], `done` runs at once on this thread with
+    /// `ShuttingDown`.
+    pub fn read(&self, loc: Location, len: u64, done: C) {
+        self.reads.submit(&self.shared, loc, len, done);
+    }
+
+    /// Reads on this thread, blocking (tests, tools; never a worker).
+    pub fn read_now(&self, loc: Location, len: u64) -> ReadResult {
+        crate::reader::read(&self.shared, loc, len)
+    }
+
+    /// The owner forgot the object of `len` bytes at `loc` (overwritten, deleted,
+    /// expired). No IO: the page's live counts go down, and a page left empty is freed.
+    /// False if the page was since dropped or reused (nothing to do).
+    pub fn release(&self, loc: Location, len: u64) -> bool {
+        self.handle().release(loc, len)
+    }
+
+    /// True if `loc` still points into the page it was written to.
+    pub fn is_current(&self, loc: Location) -> bool {
+        self.shared.pages.lock().is_current(loc)
+    }
+
+    /// A handle for releases, checks and counters that does not keep the engine's
+    /// threads running (an owner can hold it without a cycle).
+    pub fn handle(&self) -> DiskHandle {
+        DiskHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Every counter.
+    pub fn stats(&self) -> DiskStats {
+        self.handle().stats()
+    }
+
+    /// Every page, for `stats extstore`.
+    pub fn page_data(&self) -> Vec<PageData> {
+        self.shared.pages.lock().page_data()
+    }
+
+    /// The runtime tunables (`extstore compact_under 4`, ...).
+    pub fn tuning(&self) -> &Tuning {
+        &self.shared.tuning
+    }
+
+    /// The largest record a write takes (a write buffer less the page header).
+    pub fn max_record(&self) -> u64 {
+        self.shared.max_record()
+    }
+
+    /// Bytes of write buffers allocated so far.
+    pub fn write_buffer_bytes(&self) -> usize {
+        self.shared.wbuf_bytes()
+    }
+
+    /// Writes everything written so far into the files and syncs them.
+    pub fn sync(&self) {
+        self.shared.sync();
+    }
+
+    /// Wakes the maintenance thread now instead of after `ext_max_sleep`.
+    pub fn wake_maintenance(&self) {
+        self.shared.wake_maintenance();
+    }
+
+    /// Stops the engine: reads being done finish and complete; queued reads complete
+    /// with `ShuttingDown`; compaction stops between records; what was written is put
+    /// into the files; every thread is joined. Idempotent; also run on drop.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Relaxed);
+        self.reads.close();
+        self.shared.wake_maintenance();
+        let mut threads = self.threads.lock();
+        // Readers and maintenance first: they may still queue writes.
+        let flusher_at = threads
+            .iter()
+            .position(|t| t.thread().name() == Some("ext-flush"));
+        let flusher = flusher_at.map(|i| threads.remove(i));
+        for t in threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(flusher) = flusher {
+            self.shared.sync();
+            self.shared.close_flusher();
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl<C: Completion> Drop for Disk<C> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Releases, checks and counters, without the engine's threads.
+#[derive(Debug, Clone)]
+pub struct DiskHandle {
+    shared: Arc<Shared>,
+}
+
+impl DiskHandle {
+    /// See [`Disk::release`].
+    pub fn release(&self, loc: Location, len: u64) -> bool {
+        self.shared.pages.lock().release(loc, len)
+    }
+
+    /// See [`Disk::is_current`].
+    pub fn is_current(&self, loc: Location) -> bool {
+        self.shared.pages.lock().is_current(loc)
+    }
+
+    /// See [`Disk::stats`].
+    pub fn stats(&self) -> DiskStats {
+        self.shared
+            .stats(self.shared.counters.io_queue.load(Relaxed))
+    }
+}
+
+/// A number telling this start of the engine from earlier ones (page headers carry it).
+fn run_id() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}

@@ -1,0 +1,185 @@
+//! The IO threads: they take read requests from one shared queue, read each record
+//! (`pread`, or a copy from a write buffer still in memory), verify it, and run the
+//! request's completion on the IO thread.
+//!
+//! ```
+//! use disk::{ReadError, ReadResult};
+//! // A completion is any `FnOnce(ReadResult) + Send`; the server's posts to a worker's
+//! // run queue. It runs on the IO thread, so it must be short and must not block.
+//! let done = |result: ReadResult| match result {
+//!     Ok(buf) => println!("{} bytes", buf.value().len()),
+//!     Err(ReadError::BadChecksum) => println!("badcrc_from_extstore"),
+//!     Err(_) => println!("miss_from_extstore"),
+//! };
+//! # let _ = done;
+//! ```
+//!
+//! One queue for all threads: whichever thread is free takes the next read, so one slow
+//! read does not hold up the reads queued behind it while another thread idles.
+
+use crate::engine::Shared;
+use crate::location::Location;
+use crate::pages::Source;
+use crate::read_buf::ReadBuf;
+use crate::record::Record;
+use crate::stats::Counters;
+use channel::{Abort, Outcome};
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Why a read produced no value. The caller answers a miss for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The page was dropped, compacted or reused since the location was taken, or the
+    /// location is out of bounds (`miss_from_extstore`).
+    #[error("stale location")]
+    Stale,
+    /// The file ended before the record did (`miss_from_extstore`).
+    #[error("short read")]
+    ShortRead,
+    /// The record's checksum, or its framing, does not match (`badcrc_from_extstore`).
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// The operating system failed the read (`miss_from_extstore`).
+    #[error("read failed: {0:?}")]
+    Io(std::io::ErrorKind),
+    /// The engine stopped before the read was done (`get_aborted_extstore`).
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// What a completion receives.
+pub type ReadResult = Result<ReadBuf, ReadError>;
+
+/// What runs when a read is done, on the IO thread that did it.
+pub trait Completion: Send + 'static {
+    /// Consumes the result. Must not block or panic: it holds up the IO thread.
+    fn complete(self, result: ReadResult);
+}
+
+impl<F: FnOnce(ReadResult) + Send + 'static> Completion for F {
+    fn complete(self, result: ReadResult) {
+        self(result)
+    }
+}
+
+struct Job<C> {
+    loc: Location,
+    len: u64,
+    done: C,
+}
+
+struct QueueState<C> {
+    jobs: VecDeque<Job<C>>,
+    closed: bool,
+}
+
+/// The queue of reads waiting for an IO thread.
+pub(crate) struct ReadQueue<C> {
+    state: Mutex<QueueState<C>>,
+    ready: Condvar,
+}
+
+impl<C: Completion> ReadQueue<C> {
+    pub(crate) fn new() -> ReadQueue<C> {
+        ReadQueue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Queues a read; after shutdown, completes it at once with `ShuttingDown`.
+    pub(crate) fn submit(&self, shared: &Shared, loc: Location, len: u64, done: C) {
+        let mut state = self.state.lock();
+        if state.closed {
+            drop(state);
+            done.complete(Err(ReadError::ShuttingDown));
+            return;
+        }
+        state.jobs.push_back(Job { loc, len, done });
+        Counters::add(&shared.counters.io_queue, 1);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Stops the IO threads: the reads they are doing finish; queued ones complete with
+    /// `ShuttingDown`.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// One IO thread.
+    pub(crate) fn run(&self, shared: &Shared) {
+        loop {
+            let job = {
+                let mut state = self.state.lock();
+                loop {
+                    if state.closed {
+                        let jobs: Vec<_> = state.jobs.drain(..).collect();
+                        drop(state);
+                        for job in jobs {
+                            shared.counters.io_queue.fetch_sub(1, Relaxed);
+                            job.done.complete(Err(ReadError::ShuttingDown));
+                        }
+                        return;
+                    }
+                    if let Some(job) = state.jobs.pop_front() {
+                        break job;
+                    }
+                    self.ready.wait(&mut state);
+                }
+            };
+            shared.counters.io_queue.fetch_sub(1, Relaxed);
+            let result = read(shared, job.loc, job.len);
+            job.done.complete(result);
+        }
+    }
+}
+
+/// Reads and verifies the record of `len` bytes at `loc`.
+pub(crate) fn read(shared: &Shared, loc: Location, len: u64) -> ReadResult {
+    if len == 0 || len > shared.wbuf_size as u64 {
+        return Err(ReadError::Stale);
+    }
+    let source = shared.pages.lock().pin(loc, len).ok_or(ReadError::Stale)?;
+    let mut buf = shared.read_pool.take(len as usize);
+    let outcome = match source {
+        Source::Memory(wbuf, at) => {
+            buf.copy_from_slice(&wbuf.data.read()[at..at + len as usize]);
+            Outcome::Done(len as usize)
+        }
+        Source::File { file, pos } => {
+            let outcome = shared.files[usize::from(file)].read_exact_at(&mut buf, pos);
+            shared.pages.lock().unpin(loc.page());
+            outcome
+        }
+    };
+    let failed = match outcome {
+        Outcome::Done(_) => None,
+        Outcome::Abort(Abort::Closed) => Some(ReadError::ShortRead),
+        Outcome::Abort(Abort::Failed(kind)) => Some(ReadError::Io(kind)),
+        Outcome::Retry | Outcome::Abort(_) => Some(ReadError::Io(std::io::ErrorKind::Other)),
+    };
+    if let Some(err) = failed {
+        if err != ReadError::ShortRead {
+            Counters::add(&shared.counters.read_errors, 1);
+        }
+        shared.read_pool.give(buf);
+        return Err(err);
+    }
+    Counters::add(&shared.counters.objects_read, 1);
+    Counters::add(&shared.counters.bytes_read, len);
+    let ranges = match Record::verify(&buf) {
+        Ok(rec) if rec.len() == len => rec.ranges(),
+        _ => {
+            shared.read_pool.give(buf);
+            return Err(ReadError::BadChecksum);
+        }
+    };
+    Ok(ReadBuf::new(buf, ranges, shared.read_pool.clone()))
+}
