@@ -161,6 +161,11 @@ fn compact(shared: &Shared, owner: &dyn Owner, c: Candidate, region: &mut [u8]) 
             let Ok(record) = record else {
                 break;
             };
+            if shared.stopping.load(Relaxed) {
+                // A rewrite would fail now and the owner would drop a live object.
+                walked = false;
+                break;
+            }
             let found = Found {
                 record,
                 at: Location::new(c.page, c.seq, start + offset as u64),

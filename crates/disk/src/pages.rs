@@ -330,6 +330,10 @@ impl PageTable {
             .iter()
             .find(|r| r.start <= offset && offset < r.start + wbuf_size);
         if let Some(r) = in_memory {
+            // Records never cross a buffer's end; a location claiming one does is bogus.
+            if offset + len > r.start + wbuf_size {
+                return None;
+            }
             return Some(Source::Memory(r.buf.clone(), (offset - r.start) as usize));
         }
         self.pages[usize::from(loc.page())].readers += 1;

@@ -62,6 +62,8 @@ fn reads_come_from_memory_until_flushed_then_from_the_file() {
     t.add_object(id, 64);
     let loc = Location::new(id, seq, 64);
     assert!(matches!(t.pin(loc, 64), Some(Source::Memory(_, 64))));
+    // A bogus location running past its buffer's end is refused, not sliced.
+    assert!(t.pin(Location::new(id, seq, 2 * MIB - 8), 64).is_none());
     t.flushed(id, &r.buf);
     assert!(matches!(
         t.pin(loc, 64),

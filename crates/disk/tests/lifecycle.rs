@@ -1,0 +1,169 @@
+//! Starting and stopping: a file another engine holds is refused; stopping with reads
+//! in flight completes every one of them (done or `ShuttingDown`), joins every thread
+//! and keeps nothing alive.
+
+mod support;
+
+use disk::{Disk, DiskError, ReadError, ReadResult};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use support::*;
+
+#[test]
+fn a_file_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let first = open(config(dir.path(), &[("ext", "8m")]), &owner);
+    let second: Result<TestDisk, _> =
+        Disk::open(config(dir.path(), &[("ext", "8m")]), owner.clone());
+    match second {
+        Err(DiskError::Open(e)) => assert!(e.to_string().contains("locked"), "{e}"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a second engine opened a locked file"),
+    }
+    // The same file twice in one configuration: refused too.
+    drop(first);
+    let twice: Result<TestDisk, _> = Disk::open(
+        config(dir.path(), &[("ext", "8m"), ("ext", "8m")]),
+        owner.clone(),
+    );
+    assert!(matches!(twice, Err(DiskError::Open(_))));
+    // Once released, it opens.
+    assert!(Disk::<Done>::open(config(dir.path(), &[("ext", "8m")]), owner).is_ok());
+}
+
+#[test]
+fn a_bad_configuration_is_refused_before_any_file_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let mut c = config(dir.path(), &[("ext", "8m")]);
+    c.wbuf_size = 3 << 20;
+    let r: Result<TestDisk, _> = Disk::open(c, owner);
+    assert_eq!(
+        r.err().map(|e| e.to_string()).as_deref(),
+        Some("page_size must be divisible by wbuf_size")
+    );
+    assert!(!dir.path().join("ext").exists());
+}
+
+/// A completion that counts itself and holds a token, to see that each one ran once and
+/// nothing kept one alive.
+fn counted(
+    token: &Arc<()>,
+    ran: &Arc<AtomicUsize>,
+    results: &mpsc::Sender<Result<usize, ReadError>>,
+) -> Done {
+    let (token, ran, results) = (token.clone(), ran.clone(), results.clone());
+    Box::new(move |r: ReadResult| {
+        let _hold = token;
+        ran.fetch_add(1, Relaxed);
+        let _ = results.send(r.map(|b| b.value().len()));
+    })
+}
+
+#[test]
+fn shutdown_with_reads_in_flight_completes_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let disk = open(config(dir.path(), &[("ext", "16m")]), &owner);
+    let mut locs = Vec::new();
+    for i in 0..40 {
+        let key = format!("k{i}");
+        let loc = put(
+            &disk,
+            &owner,
+            key.as_bytes(),
+            &value_for(key.as_bytes(), 100_000),
+        );
+        locs.push((loc, owner.get(key.as_bytes()).unwrap().len));
+    }
+    disk.sync();
+    let token = Arc::new(());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel();
+    let submitted = 5_000;
+    for i in 0..submitted {
+        let (loc, len) = locs[i % locs.len()];
+        disk.read(loc, len, counted(&token, &ran, &tx));
+    }
+    let started = Instant::now();
+    disk.shutdown();
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown hung");
+    assert_eq!(
+        ran.load(Relaxed),
+        submitted,
+        "every completion ran exactly once"
+    );
+    let (mut done, mut aborted) = (0, 0);
+    for r in rx.try_iter() {
+        match r {
+            Ok(len) => {
+                assert_eq!(len, 100_000);
+                done += 1;
+            }
+            Err(ReadError::ShuttingDown) => aborted += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(done + aborted, submitted);
+    // A read after shutdown completes at once.
+    disk.read(locs[0].0, locs[0].1, counted(&token, &ran, &tx));
+    assert_eq!(rx.recv().unwrap(), Err(ReadError::ShuttingDown));
+    assert_eq!(ran.load(Relaxed), submitted + 1);
+    assert_eq!(
+        disk.write(disk::Bucket::Default, b"k", b"", b"v"),
+        Err(disk::WriteError::ShuttingDown)
+    );
+    drop(disk);
+    assert_eq!(Arc::strong_count(&token), 1, "no completion kept alive");
+    assert_eq!(
+        Arc::strong_count(&owner),
+        1,
+        "the maintenance thread let go of the owner"
+    );
+}
+
+#[test]
+fn dropping_the_engine_while_a_reader_holds_a_buffer_is_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let disk = open(config(dir.path(), &[("ext", "8m")]), &owner);
+    let loc = put(&disk, &owner, b"k", b"kept after the engine is gone");
+    let buf = read(&disk, loc, owner.get(b"k").unwrap().len).unwrap();
+    drop(disk);
+    assert_eq!(buf.value(), b"kept after the engine is gone");
+    drop(buf); // back to a pool nobody else holds: freed
+}
+
+#[test]
+fn counters_follow_memcacheds_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let disk = open(config(dir.path(), &[("ext", "16m")]), &owner);
+    let s = disk.stats();
+    assert_eq!(
+        (s.pages_free, s.pages_used, s.limit_maxbytes),
+        (4, 0, 16 << 20)
+    );
+    let loc = put(&disk, &owner, b"key", &[5u8; 1000]);
+    let len = owner.get(b"key").unwrap().len;
+    assert_eq!(len, disk::record_len(3, 4, 1000));
+    let s = disk.stats();
+    assert_eq!((s.page_allocs, s.pages_free, s.pages_used), (1, 3, 1));
+    assert_eq!((s.objects_written, s.bytes_written), (1, len));
+    assert_eq!((s.objects_used, s.bytes_used), (1, len));
+    assert_eq!(s.bytes_fragmented, (4 << 20) - len);
+    read(&disk, loc, len).unwrap();
+    let s = disk.stats();
+    assert_eq!((s.objects_read, s.bytes_read), (1, len));
+    assert!(disk.release(loc, len));
+    let s = disk.stats();
+    assert_eq!((s.objects_used, s.bytes_used, s.objects_written), (0, 0, 1));
+    let names: Vec<_> = s.named().iter().map(|(n, _)| *n).collect();
+    assert_eq!(names.len(), 19);
+    assert!(names.contains(&"extstore_bytes_fragmented"));
+    let pages = disk.page_data();
+    assert_eq!(pages[0].version, 1);
+    assert!(pages[0].active, "still the open page");
+}
