@@ -154,13 +154,18 @@ fn engine_round(a: &Args, io_threads: usize) -> Result_ {
                     (rng % n as u64) as usize
                 };
                 let mut lat = Vec::with_capacity(per);
-                let submit = |loc: Location, tx: &mpsc::Sender<(Instant, Option<disk::ReadError>)>| {
-                    let tx = tx.clone();
-                    let at = Instant::now();
-                    disk.read(loc, len, Box::new(move |r: ReadResult| {
-                        let _ = tx.send((at, r.err()));
-                    }));
-                };
+                let submit =
+                    |loc: Location, tx: &mpsc::Sender<(Instant, Option<disk::ReadError>)>| {
+                        let tx = tx.clone();
+                        let at = Instant::now();
+                        disk.read(
+                            loc,
+                            len,
+                            Box::new(move |r: ReadResult| {
+                                let _ = tx.send((at, r.err()));
+                            }),
+                        );
+                    };
                 for _ in 0..inflight.min(per) {
                     submit(locs[next(locs.len())], &tx);
                 }
@@ -178,7 +183,10 @@ fn engine_round(a: &Args, io_threads: usize) -> Result_ {
             })
         })
         .collect();
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("join")).collect();
+    let mut lat: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("join"))
+        .collect();
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     lat.sort();
@@ -227,7 +235,9 @@ fn raw_round(a: &Args, path: &str, n: usize, uring: bool) -> Result_ {
                 })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().expect("join")).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("join"))
+            .collect()
     };
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
@@ -240,7 +250,13 @@ fn raw_round(a: &Args, path: &str, n: usize, uring: bool) -> Result_ {
     }
 }
 
-fn uring_reads(file: &std::fs::File, value: usize, slots: usize, reads: usize, depth: usize) -> Vec<Duration> {
+fn uring_reads(
+    file: &std::fs::File,
+    value: usize,
+    slots: usize,
+    reads: usize,
+    depth: usize,
+) -> Vec<Duration> {
     use io_uring::{opcode, types, IoUring};
     let mut ring = IoUring::new(depth.next_power_of_two() as u32).expect("io_uring");
     let mut bufs: Vec<Vec<u8>> = (0..depth).map(|_| vec![0u8; value]).collect();
@@ -263,14 +279,17 @@ fn uring_reads(file: &std::fs::File, value: usize, slots: usize, reads: usize, d
         // SAFETY: the buffer outlives the read (it is only reused after its completion).
         unsafe { ring.submission().push(&e).expect("queue full") };
     };
-    for slot in 0..depth.min(reads) {
-        started[slot] = Instant::now();
+    for (slot, at) in started.iter_mut().enumerate().take(reads) {
+        *at = Instant::now();
         push(&mut ring, slot, &mut bufs, next());
         submitted += 1;
     }
     while lat.len() < reads {
         ring.submit_and_wait(1).expect("submit");
-        let done: Vec<(usize, i32)> = ring.completion().map(|c| (c.user_data() as usize, c.result())).collect();
+        let done: Vec<(usize, i32)> = ring
+            .completion()
+            .map(|c| (c.user_data() as usize, c.result()))
+            .collect();
         for (slot, res) in done {
             assert_eq!(res, value as i32, "short or failed read");
             lat.push(started[slot].elapsed());
@@ -307,13 +326,21 @@ fn main() {
         a.size_mb,
         a.reads,
         a.rounds,
-        if a.cold { "cache dropped before each round" } else { "file in the page cache" }
+        if a.cold {
+            "cache dropped before each round"
+        } else {
+            "file in the page cache"
+        }
     );
     if a.raw {
         let path = format!("{}/corvid-raw-bench.{}", a.dir, std::process::id());
         std::fs::write(&path, vec![0x5Au8; (a.size_mb * MIB) as usize]).expect("fill");
         let mut results: Vec<Vec<Result_>> = Vec::new();
-        let cases: Vec<(usize, bool)> = a.threads.iter().flat_map(|&n| [(n, false), (n, true)]).collect();
+        let cases: Vec<(usize, bool)> = a
+            .threads
+            .iter()
+            .flat_map(|&n| [(n, false), (n, true)])
+            .collect();
         results.resize_with(cases.len(), Vec::new);
         for _ in 0..a.rounds {
             for (i, &(n, uring)) in cases.iter().enumerate() {
@@ -321,7 +348,11 @@ fn main() {
             }
         }
         for ((n, uring), rs) in cases.into_iter().zip(results) {
-            let label = if uring { format!("io_uring depth {n}") } else { format!("pread x{n} threads") };
+            let label = if uring {
+                format!("io_uring depth {n}")
+            } else {
+                format!("pread x{n} threads")
+            };
             report(&label, rs);
         }
         let _ = std::fs::remove_file(&path);
