@@ -55,7 +55,7 @@ impl ListenAddress {
             });
         }
         let colon = text.rfind(':').ok_or(ListenError::Format)?;
-        let port = atoi(text[colon + 1..].as_bytes());
+        let port = atoi(&text.as_bytes()[colon + 1..]);
         if !(1..=i32::from(u16::MAX)).contains(&port) {
             return Err(ListenError::Port);
         }

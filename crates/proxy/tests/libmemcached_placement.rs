@@ -72,8 +72,9 @@ fn placement_matches_libmemcached() {
 }
 
 fn compare_with_libmemcached() {
-    let mut backends: Vec<Memcached> =
-        (0..3).map(|_| Memcached::start(Ipv4Addr::LOCALHOST)).collect();
+    let mut backends: Vec<Memcached> = (0..3)
+        .map(|_| Memcached::start(Ipv4Addr::LOCALHOST))
+        .collect();
     let ip = loopback_with_free_11211(&[Ipv4Addr::LOCALHOST]);
     backends.push(Memcached::start_on(ip, 11211).expect("memcached on port 11211"));
     let refs: Vec<&Memcached> = backends.iter().collect();
@@ -87,7 +88,7 @@ fn compare_with_libmemcached() {
         let servers: Vec<String> = backends
             .iter()
             .zip(weights)
-            .map(|(b, w)| format!("{}:{w}", b.addr))
+            .map(|(b, w)| format!("{}:{w}", b.addr()))
             .collect();
         let prefix = format!("lm{n}:");
         let keys: Vec<String> = (0..KEYS)
@@ -127,13 +128,13 @@ fn compare_with_libmemcached() {
         let mut holder: HashMap<String, SocketAddr> = HashMap::with_capacity(KEYS);
         for backend in &backends {
             for key in backend.keys(&prefix) {
-                holder.insert(key, backend.addr);
+                holder.insert(key, backend.addr());
             }
         }
         let missing: Vec<&String> = keys.iter().filter(|k| !holder.contains_key(*k)).collect();
         for key in missing {
             if let Some(backend) = backends.iter().find(|b| b.has(key)) {
-                holder.insert(key.clone(), backend.addr);
+                holder.insert(key.clone(), backend.addr());
             }
         }
         let wrong: Vec<String> = holder

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use proxy::{Address, Decision, Health, Operation, ProxyConfig};
-use support::{flush, free_port, loopback_with_free_11211, set_all, Memcached, Nutcracker};
+use support::{
+    flush, free_port, loopback_with_free_11211, set_all, Endpoint, Memcached, Nutcracker, TempDir,
+};
 
 const KEYS: usize = 100_000;
 
@@ -57,7 +59,13 @@ const CASES: &[Case] = &[
     case("ketama", "fnv1a_64", Naming::Names, EQUAL, None),
     case("ketama", "md5", Naming::HostPort, WEIGHTED, None),
     case("ketama", "murmur", Naming::Names, WEIGHTED, Some("{}")),
-    case("ketama", "one_at_a_time", Naming::HostPort, EQUAL, Some("{}")),
+    case(
+        "ketama",
+        "one_at_a_time",
+        Naming::HostPort,
+        EQUAL,
+        Some("{}"),
+    ),
     case("ketama", "crc32a", Naming::Names, EQUAL, None),
     case("ketama", "hsieh", Naming::HostPort, WEIGHTED, None),
     case("ketama", "jenkins", Naming::Names, EQUAL, Some("{}")),
@@ -88,7 +96,11 @@ fn yaml(case: &Case, listen: SocketAddr, backends: &[&Memcached]) -> String {
             Naming::HostPort => String::new(),
             Naming::Names => format!(" {}", NAMES[i]),
         };
-        yaml.push_str(&format!("   - {}:{}{name}\n", backend.addr, case.weights[i]));
+        let address = match &backend.endpoint {
+            Endpoint::Tcp(addr) => addr.to_string(),
+            Endpoint::Unix(path) => path.display().to_string(),
+        };
+        yaml.push_str(&format!("   - {address}:{}{name}\n", case.weights[i]));
     }
     yaml
 }
@@ -108,16 +120,19 @@ fn keys(prefix: &str, tagged: bool) -> Vec<String> {
 }
 
 /// The backend Corvid's router picks for `key`.
-fn placed(config: &ProxyConfig, health: &Health, key: &str) -> SocketAddr {
+fn placed(config: &ProxyConfig, health: &Health, key: &str) -> Endpoint {
     let route = config.listeners[0].route;
-    let Decision::Forward(forward) = config.route(route, health, key.as_bytes(), Operation::Write, 0)
+    let Decision::Forward(forward) =
+        config.route(route, health, key.as_bytes(), Operation::Write, 0)
     else {
         panic!("no server for {key}");
     };
     let server = &config.pools[0].servers[forward.targets[0].server as usize];
     match &server.address {
-        Address::Tcp { host, port } => SocketAddr::new(host.parse().expect("ip"), *port),
-        Address::Unix(path) => panic!("unix server {}", path.display()),
+        Address::Tcp { host, port } => {
+            Endpoint::Tcp(SocketAddr::new(host.parse().expect("ip"), *port))
+        }
+        Address::Unix(path) => Endpoint::Unix(path.clone()),
     }
 }
 
@@ -127,63 +142,87 @@ fn placement_matches_nutcracker() {
 }
 
 fn compare_with_nutcracker() {
-    let mut backends: Vec<Memcached> = (0..3).map(|_| Memcached::start(Ipv4Addr::LOCALHOST)).collect();
+    let mut backends: Vec<Memcached> = (0..3)
+        .map(|_| Memcached::start(Ipv4Addr::LOCALHOST))
+        .collect();
     // The fourth on port 11211 of another loopback address.
     let ip = loopback_with_free_11211(&[Ipv4Addr::LOCALHOST]);
     backends.push(Memcached::start_on(ip, 11211).expect("memcached on port 11211"));
+    let failures: Vec<String> = CASES
+        .iter()
+        .enumerate()
+        .filter_map(|(n, case)| run_case(case, &backends, &format!("c{n}:")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Unix-socket servers: nutcracker hashes one without a name as `path:` (the colon before
+/// its weight stays in the name).
+#[test]
+fn unix_socket_placement_matches_nutcracker() {
+    let dir = TempDir::new("unix-backends");
+    let backends: Vec<Memcached> = (0..4)
+        .map(|i| Memcached::start_unix(&dir.0.join(format!("mc{i}.sock"))))
+        .collect();
+    let cases = [
+        case("ketama", "fnv1a_64", Naming::HostPort, WEIGHTED, None),
+        case("modula", "md5", Naming::HostPort, EQUAL, None),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(n, case)| run_case(case, &backends, &format!("u{n}:")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Writes the keys through nutcracker and compares; a report when anything differs.
+fn run_case(case: &Case, backends: &[Memcached], prefix: &str) -> Option<String> {
     let refs: Vec<&Memcached> = backends.iter().collect();
+    flush(&refs);
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+    let yaml = yaml(case, listen, &refs);
+    let nutcracker = Nutcracker::start(&yaml, listen);
+    let keys = keys(prefix, case.hash_tag.is_some());
+    set_all(nutcracker.addr, &keys);
+    drop(nutcracker);
 
-    let mut failures = Vec::new();
-    for (n, case) in CASES.iter().enumerate() {
-        flush(&refs);
-        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-        let yaml = yaml(case, listen, &refs);
-        let nutcracker = Nutcracker::start(&yaml, listen);
-        let prefix = format!("c{n}:");
-        let keys = keys(&prefix, case.hash_tag.is_some());
-        set_all(nutcracker.addr, &keys);
-        drop(nutcracker);
-
-        let config = ProxyConfig::from_twemproxy_yaml(&yaml).expect("corvid reads the yaml");
-        let health = Health::new(&config.pools);
-        let mut holder: HashMap<String, SocketAddr> = HashMap::with_capacity(KEYS);
-        for backend in &backends {
-            for key in backend.keys(&prefix) {
-                holder.insert(key, backend.addr);
-            }
-        }
-        let missing: Vec<&String> = keys.iter().filter(|k| !holder.contains_key(*k)).collect();
-        for key in missing {
-            if let Some(backend) = backends.iter().find(|b| b.has(key)) {
-                holder.insert(key.clone(), backend.addr);
-            }
-        }
-        let found = holder.len();
-        let mut wrong = Vec::new();
-        for (key, addr) in &holder {
-            let ours = placed(&config, &health, key);
-            if ours != *addr {
-                wrong.push(format!("{key}: nutcracker {addr} corvid {ours}"));
-            }
-        }
-        let label = format!(
-            "{} {} {:?} weights {:?} hash_tag {:?}",
-            case.distribution,
-            case.hash,
-            match case.naming {
-                Naming::HostPort => "host:port",
-                Naming::Names => "names",
-            },
-            case.weights,
-            case.hash_tag
-        );
-        if found != KEYS || !wrong.is_empty() {
-            failures.push(format!(
-                "{label}: {found} of {KEYS} keys found, {} misplaced, e.g. {:?}\n{yaml}",
-                wrong.len(),
-                &wrong[..wrong.len().min(3)]
-            ));
+    let config = ProxyConfig::from_twemproxy_yaml(&yaml).expect("corvid reads the yaml");
+    let health = Health::new(&config.pools);
+    let mut holder: HashMap<String, Endpoint> = HashMap::with_capacity(KEYS);
+    for backend in backends {
+        for key in backend.keys(prefix) {
+            holder.insert(key, backend.endpoint.clone());
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let missing: Vec<&String> = keys.iter().filter(|k| !holder.contains_key(*k)).collect();
+    for key in missing {
+        if let Some(backend) = backends.iter().find(|b| b.has(key)) {
+            holder.insert(key.clone(), backend.endpoint.clone());
+        }
+    }
+    let wrong: Vec<String> = holder
+        .iter()
+        .filter_map(|(key, at)| {
+            let ours = placed(&config, &health, key);
+            (ours != *at).then(|| format!("{key}: nutcracker {at:?} corvid {ours:?}"))
+        })
+        .collect();
+    if holder.len() == KEYS && wrong.is_empty() {
+        return None;
+    }
+    let naming = match case.naming {
+        Naming::HostPort => "host:port",
+        Naming::Names => "names",
+    };
+    Some(format!(
+        "{} {} {naming} weights {:?} hash_tag {:?}: {} of {KEYS} keys found, {} misplaced, e.g. {:?}\n{yaml}",
+        case.distribution,
+        case.hash,
+        case.weights,
+        case.hash_tag,
+        holder.len(),
+        wrong.len(),
+        &wrong[..wrong.len().min(3)]
+    ))
 }

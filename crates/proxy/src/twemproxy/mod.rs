@@ -135,10 +135,10 @@ impl ProxyConfig {
 
 /// The first two pools equal by `key` in nutcracker's sort order (length, then bytes;
 /// stable, so file order among equals).
-fn first_duplicate<'p>(
-    pools: &'p [Directives],
+fn first_duplicate(
+    pools: &[Directives],
     key: impl Fn(&Directives) -> &str,
-) -> Option<(&'p Directives, &'p Directives)> {
+) -> Option<(&Directives, &Directives)> {
     let mut sorted: Vec<&Directives> = pools.iter().collect();
     sorted.sort_by(|a, b| {
         let (a, b) = (key(a), key(b));

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,10 +67,10 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
         .expect("free port")
 }
 
-fn wait_until_accepting(process: &mut Process, addr: SocketAddr) {
+fn wait_until_accepting(process: &mut Process, endpoint: &Endpoint) {
     let deadline = Instant::now() + STARTUP_DEADLINE;
     loop {
-        if TcpStream::connect(addr).is_ok() {
+        if endpoint.connect().is_ok() {
             return;
         }
         if let Ok(Some(status)) = process.child.try_wait() {
@@ -79,14 +80,61 @@ fn wait_until_accepting(process: &mut Process, addr: SocketAddr) {
             }
             panic!("{} exited ({status}) before accepting: {err}", process.what);
         }
-        assert!(Instant::now() < deadline, "{} never accepted on {addr}", process.what);
+        assert!(
+            Instant::now() < deadline,
+            "{} never accepted on {endpoint:?}",
+            process.what
+        );
         std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Where a backend listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// A connection to an [`Endpoint`].
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            Conn::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Endpoint {
+    fn connect(&self) -> std::io::Result<Conn> {
+        match self {
+            Endpoint::Tcp(addr) => TcpStream::connect(addr).map(Conn::Tcp),
+            Endpoint::Unix(path) => UnixStream::connect(path).map(Conn::Unix),
+        }
     }
 }
 
 /// A memcached backend.
 pub struct Memcached {
-    pub addr: SocketAddr,
+    pub endpoint: Endpoint,
     _process: Process,
 }
 
@@ -99,18 +147,22 @@ impl Memcached {
     /// On `ip:port`; `None` when that address cannot be bound.
     pub fn start_on(ip: Ipv4Addr, port: u16) -> Option<Memcached> {
         TcpListener::bind((ip, port)).ok()?;
-        let mut args = vec![
-            "-l".to_string(),
-            ip.to_string(),
-            "-p".to_string(),
-            port.to_string(),
-            "-U".into(),
-            "0".into(),
-            "-m".into(),
-            "64".into(),
-            "-t".into(),
-            "1".into(),
-        ];
+        let args = ["-l", &ip.to_string(), "-p", &port.to_string(), "-U", "0"].map(String::from);
+        Some(Memcached::spawn(
+            &args,
+            Endpoint::Tcp(SocketAddr::from((ip, port))),
+        ))
+    }
+
+    /// On a Unix socket at `path`.
+    pub fn start_unix(path: &Path) -> Memcached {
+        let args = ["-s".to_string(), path_str(path).to_string()];
+        Memcached::spawn(&args, Endpoint::Unix(path.to_path_buf()))
+    }
+
+    fn spawn(listen: &[String], endpoint: Endpoint) -> Memcached {
+        let mut args = listen.to_vec();
+        args.extend(["-m", "64", "-t", "1"].map(String::from));
         if running_as_root() {
             args.extend(["-u".to_string(), "root".to_string()]);
         }
@@ -123,24 +175,29 @@ impl Memcached {
             .expect("spawn /usr/bin/memcached (apt-get install memcached)");
         let mut process = Process {
             child,
-            what: format!("memcached {ip}:{port}"),
+            what: format!("memcached {endpoint:?}"),
         };
-        let addr = SocketAddr::from((ip, port));
-        wait_until_accepting(&mut process, addr);
-        Some(Memcached {
-            addr,
+        wait_until_accepting(&mut process, &endpoint);
+        Memcached {
+            endpoint,
             _process: process,
-        })
+        }
+    }
+
+    /// The TCP address (for a TCP backend).
+    pub fn addr(&self) -> SocketAddr {
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => *addr,
+            Endpoint::Unix(path) => panic!("{} is a Unix socket", path.display()),
+        }
     }
 
     /// Every key this server holds that starts with `prefix`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        let stream = TcpStream::connect(self.addr).expect("connect to memcached");
-        let mut writer = stream.try_clone().expect("clone");
-        writer
-            .write_all(b"lru_crawler metadump all\r\n")
+        let mut conn = self.endpoint.connect().expect("connect to memcached");
+        conn.write_all(b"lru_crawler metadump all\r\n")
             .expect("metadump");
-        let mut reader = BufReader::new(stream);
+        let mut reader = BufReader::new(conn);
         let mut keys = Vec::new();
         let mut line = String::new();
         loop {
@@ -151,9 +208,11 @@ impl Memcached {
             if text == "END" {
                 break;
             }
-            assert!(!text.starts_with("ERROR") && !text.starts_with("BUSY"), "{text}");
-            let Some(encoded) = text.strip_prefix("key=").and_then(|r| r.split(' ').next())
-            else {
+            assert!(
+                !text.starts_with("ERROR") && !text.starts_with("BUSY"),
+                "{text}"
+            );
+            let Some(encoded) = text.strip_prefix("key=").and_then(|r| r.split(' ').next()) else {
                 continue;
             };
             let key = percent_decode(encoded);
@@ -169,7 +228,7 @@ impl Memcached {
     /// Whether this server holds `key` (`mg`), for the rare key a metadump passes over
     /// (the crawler can miss an item that moves between LRU queues while it walks).
     pub fn has(&self, key: &str) -> bool {
-        let mut stream = TcpStream::connect(self.addr).expect("connect to memcached");
+        let mut stream = self.endpoint.connect().expect("connect to memcached");
         stream
             .write_all(format!("mg {key}\r\n").as_bytes())
             .expect("mg");
@@ -229,7 +288,7 @@ impl Nutcracker {
             child,
             what: format!("nutcracker with {}", conf.display()),
         };
-        wait_until_accepting(&mut process, addr);
+        wait_until_accepting(&mut process, &Endpoint::Tcp(addr));
         Nutcracker {
             addr,
             _process: process,
@@ -272,7 +331,7 @@ pub fn set_all(addr: SocketAddr, keys: &[String]) {
 /// Clears every backend between configurations.
 pub fn flush(backends: &[&Memcached]) {
     for backend in backends {
-        let mut stream = TcpStream::connect(backend.addr).expect("connect");
+        let mut stream = backend.endpoint.connect().expect("connect");
         stream.write_all(b"flush_all\r\n").expect("flush");
         let mut reply = [0u8; 4];
         stream.read_exact(&mut reply).expect("flush reply");
@@ -314,14 +373,24 @@ pub fn in_private_network(test: &str, body: impl FnOnce()) {
         unshare.arg("-r");
     }
     let probe = Command::new("unshare")
-        .args(if running_as_root() { &["-n", "true"][..] } else { &["-rn", "true"][..] })
+        .args(if running_as_root() {
+            &["-n", "true"][..]
+        } else {
+            &["-rn", "true"][..]
+        })
         .status();
     if !probe.is_ok_and(|s| s.success()) {
         eprintln!("no network namespaces here: running {test} in the host's network");
         return body();
     }
     let output = unshare
-        .args(["-n", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
         .arg(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(PRIVATE_NETWORK, "1")
