@@ -292,3 +292,6 @@ impl Health {
         &mut self.pools[server.pool as usize].servers[server.server as usize]
     }
 }
+
+#[cfg(test)]
+mod tests;

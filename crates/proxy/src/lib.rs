@@ -18,6 +18,7 @@
 
 mod config;
 mod distribution;
+mod explain;
 
 mod hash;
 mod hash_tag;
@@ -26,11 +27,13 @@ mod listen;
 mod pool;
 mod route;
 mod server;
+mod toml_config;
 
 mod twemproxy;
 
 pub use config::{Listener, ProxyConfig, RouteError};
 pub use distribution::{Detail, Distribution, Located, Member, Point, Ring};
+pub use explain::explain;
 
 pub use hash::{md5_words, HashFunction};
 pub use hash_tag::HashTag;
@@ -42,5 +45,6 @@ pub use route::{
     Route, RouteId, Targets, MAX_TARGETS,
 };
 pub use server::{Address, ServerSpec, ServerSpecError, KETAMA_DEFAULT_PORT};
+pub use toml_config::TomlError;
 
 pub use twemproxy::{DirectiveProblem, StructureProblem, YamlError, MAX_KETAMA_NAME};

@@ -382,3 +382,6 @@ fn everywhere(
         shadow,
     })
 }
+
+#[cfg(test)]
+mod tests;
