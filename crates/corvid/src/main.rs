@@ -1,7 +1,10 @@
 //! `corvid`: a memcached-compatible cache server. Flags and defaults are memcached's, so
 //! existing init scripts work unchanged. This file only turns flags into the store and
-//! server configurations and starts them: no serving logic lives here.
+//! server configurations and starts them: no serving logic lives here. `corvid bench` and
+//! `corvid proxy` are subcommands with command lines of their own.
 
+mod getopt;
+mod proxy_command;
 mod settings;
 
 use server::{ProtocolMode, Server, ServerConfig};
@@ -20,6 +23,10 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "bench") {
         args.remove(0);
         return bench::main(args);
+    }
+    if args.first().is_some_and(|a| a == "proxy") {
+        args.remove(0);
+        return proxy_command::run(args);
     }
     let settings = match settings::parse_args(args) {
         Ok(Command::Serve(s)) => s,

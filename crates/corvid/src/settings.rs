@@ -8,8 +8,10 @@
 //! [`SettingsError::exit_code`]).
 
 mod extended;
-mod getopt;
+mod options;
 mod usage;
+
+pub(crate) use options::OPTIONS;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -17,7 +19,7 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use getopt::{Getopt, Item};
+use crate::getopt::{Getopt, GetoptError, Item};
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,13 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
+impl From<GetoptError> for SettingsError {
+    /// getopt failures make memcached exit 1 (after "Illegal argument").
+    fn from(error: GetoptError) -> Self {
+        SettingsError::new(error.to_string(), 1)
+    }
+}
+
 const EX_USAGE: i32 = 64;
 
 /// Reads a command line. The first item is taken as the program name and skipped
@@ -187,7 +196,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
         args.pop_front();
     }
     let mut builder = Builder::default();
-    let mut getopt = Getopt::new(args);
+    let mut getopt = Getopt::new(args, OPTIONS, "corvid");
     while let Some(item) = getopt.next_item() {
         match item? {
             Item::Operand(word) => {

@@ -44,7 +44,7 @@ pub use route::{
     decide, longest_prefix, shadowed, Decision, Delivery, Forward, NamedRoute, Operation, Refusal,
     Route, RouteId, Targets, MAX_TARGETS,
 };
-pub use server::{Address, ServerSpec, ServerSpecError, KETAMA_DEFAULT_PORT};
+pub use server::{twemproxy_number, Address, ServerSpec, ServerSpecError, KETAMA_DEFAULT_PORT};
 pub use toml_config::TomlError;
 
 pub use twemproxy::{DirectiveProblem, StructureProblem, YamlError, MAX_KETAMA_NAME};

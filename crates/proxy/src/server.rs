@@ -169,6 +169,13 @@ fn last_index(bytes: &[u8], byte: u8) -> Option<usize> {
     bytes.iter().rposition(|&b| b == byte)
 }
 
+/// A number as nutcracker reads one (its flags and its YAML): `None` when it is not one.
+/// See [`atoi`] for the rules.
+pub fn twemproxy_number(text: &str) -> Option<i32> {
+    let n = atoi(text.as_bytes());
+    (n >= 0).then_some(n)
+}
+
 /// nutcracker's `nc_atoi`: decimal digits only, nothing else, not empty; -1 when not a
 /// number. Overflow wraps as the C `int` arithmetic does on x86-64, and a result that
 /// wrapped negative is -1, so `99999999999` is accepted as 1215752191.

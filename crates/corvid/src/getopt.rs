@@ -1,31 +1,33 @@
-//! memcached's command-line syntax, which is GNU `getopt_long`: clustered short flags
-//! (`-vvd`), glued or separate values (`-p11211`, `-p 11211`), long names with `=` or a
-//! separate value, unambiguous prefixes of long names (`--mem-l`), and `--` ending the
-//! options. Init scripts written for memcached rely on all of these.
+//! GNU `getopt_long` syntax, which memcached and nutcracker both use: clustered short
+//! flags (`-vvd`), glued or separate values (`-p11211`, `-p 11211`), long names with `=`
+//! or a separate value, unambiguous prefixes of long names (`--mem-l`), and `--` ending
+//! the options. Init scripts written for either rely on all of these. Each command line
+//! brings its own table of options ([`Spec`]); errors are typed so each can word them as
+//! its original does.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-
-use super::SettingsError;
 
 /// Whether an option takes a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Value {
+pub(crate) enum Value {
     No,
     Required,
     /// Only through `--name=value`; the value is never taken from the next argument.
     Optional,
 }
 
-struct Spec {
-    short: u8,
-    long: Option<&'static str>,
-    short_value: Value,
-    long_value: Value,
+/// One option of a command line.
+pub(crate) struct Spec {
+    pub short: u8,
+    pub long: Option<&'static str>,
+    pub short_value: Value,
+    pub long_value: Value,
 }
 
-const fn spec(short: u8, long: Option<&'static str>, value: Value) -> Spec {
+pub(crate) const fn spec(short: u8, long: Option<&'static str>, value: Value) -> Spec {
     Spec {
         short,
         long,
@@ -34,86 +36,113 @@ const fn spec(short: u8, long: Option<&'static str>, value: Value) -> Spec {
     }
 }
 
-/// Every option memcached 1.6.18 accepts, in the order of its own table (the order
-/// decides how an ambiguous prefix's possibilities are listed).
-const SPECS: &[Spec] = &[
-    spec(b'a', Some("unix-mask"), Value::Required),
-    spec(b'A', Some("enable-shutdown"), Value::No),
-    spec(b'Z', Some("enable-ssl"), Value::No),
-    spec(b'p', Some("port"), Value::Required),
-    spec(b's', Some("unix-socket"), Value::Required),
-    spec(b'U', Some("udp-port"), Value::Required),
-    spec(b'm', Some("memory-limit"), Value::Required),
-    spec(b'M', Some("disable-evictions"), Value::No),
-    spec(b'c', Some("conn-limit"), Value::Required),
-    spec(b'k', Some("lock-memory"), Value::No),
-    spec(b'h', Some("help"), Value::No),
-    spec(b'i', Some("license"), Value::No),
-    spec(b'V', Some("version"), Value::No),
-    spec(b'r', Some("enable-coredumps"), Value::No),
-    Spec {
-        short: b'v',
-        long: Some("verbose"),
-        short_value: Value::No,
-        long_value: Value::Optional,
-    },
-    spec(b'd', Some("daemon"), Value::No),
-    spec(b'l', Some("listen"), Value::Required),
-    spec(b'u', Some("user"), Value::Required),
-    spec(b'P', Some("pidfile"), Value::Required),
-    spec(b'f', Some("slab-growth-factor"), Value::Required),
-    spec(b'n', Some("slab-min-size"), Value::Required),
-    spec(b'L', Some("enable-largepages"), Value::No),
-    spec(b'R', Some("max-reqs-per-event"), Value::Required),
-    spec(b'C', Some("disable-cas"), Value::No),
-    spec(b'b', Some("listen-backlog"), Value::Required),
-    spec(b'B', Some("protocol"), Value::Required),
-    spec(b'I', Some("max-item-size"), Value::Required),
-    spec(b'S', Some("enable-sasl"), Value::No),
-    spec(b'F', Some("disable-flush-all"), Value::No),
-    spec(b'X', Some("disable-dumping"), Value::No),
-    spec(b'W', Some("disable-watch"), Value::No),
-    spec(b'Y', Some("auth-file"), Value::Required),
-    spec(b'e', Some("memory-file"), Value::Required),
-    spec(b'o', Some("extended"), Value::Required),
-    spec(b'N', Some("napi-ids"), Value::Required),
-    spec(b't', Some("threads"), Value::Required),
-    spec(b'D', None, Value::Required),
-];
-
 /// One step of the command line.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Item {
+pub(crate) enum Item {
     /// An option, named by its short letter whatever form was typed, with its value.
     Opt(u8, Option<OsString>),
     /// A word that is not an option; memcached ignores these.
     Operand(OsString),
 }
 
+/// A command line getopt refuses. Display is GNU getopt's message, after `program: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GetoptError {
+    /// `-x` is not an option.
+    Invalid {
+        program: &'static str,
+        letter: String,
+    },
+    /// `-c` at the end, without its value.
+    MissingShortValue {
+        program: &'static str,
+        letter: u8,
+    },
+    /// `--conf-file` at the end, without its value.
+    MissingLongValue {
+        program: &'static str,
+        long: &'static str,
+        letter: u8,
+    },
+    Unrecognized {
+        program: &'static str,
+        text: String,
+    },
+    Ambiguous {
+        program: &'static str,
+        text: String,
+        possibilities: Vec<&'static str>,
+    },
+    NoArgumentAllowed {
+        program: &'static str,
+        long: &'static str,
+    },
+}
+
+impl fmt::Display for GetoptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetoptError::Invalid { program, letter } => {
+                write!(f, "{program}: invalid option -- '{letter}'")
+            }
+            GetoptError::MissingShortValue { program, letter } => write!(
+                f,
+                "{program}: option requires an argument -- '{}'",
+                *letter as char
+            ),
+            GetoptError::MissingLongValue { program, long, .. } => {
+                write!(f, "{program}: option '--{long}' requires an argument")
+            }
+            GetoptError::Unrecognized { program, text } => {
+                write!(f, "{program}: unrecognized option '--{text}'")
+            }
+            GetoptError::Ambiguous {
+                program,
+                text,
+                possibilities,
+            } => {
+                let list: Vec<String> = possibilities.iter().map(|l| format!("'--{l}'")).collect();
+                write!(
+                    f,
+                    "{program}: option '--{text}' is ambiguous; possibilities: {}",
+                    list.join(" ")
+                )
+            }
+            GetoptError::NoArgumentAllowed { program, long } => {
+                write!(f, "{program}: option '--{long}' doesn't allow an argument")
+            }
+        }
+    }
+}
+
 /// Yields options one at a time, so an earlier option's bad value is reported before a
 /// later syntax error, in the order memcached reports them.
-pub(super) struct Getopt {
+pub(crate) struct Getopt {
+    specs: &'static [Spec],
+    program: &'static str,
     args: VecDeque<OsString>,
     /// The rest of a cluster of short flags (`-vvd` after the first `v`).
     cluster: Option<(Vec<u8>, usize)>,
     ended: bool,
 }
 
-fn usage_error(message: String) -> SettingsError {
-    // getopt failures make memcached exit 1 (after "Illegal argument").
-    SettingsError::new(message, 1)
-}
-
 impl Getopt {
-    pub(super) fn new(args: VecDeque<OsString>) -> Self {
+    /// Options from `args` by the table `specs`; `program` prefixes messages.
+    pub(crate) fn new(
+        args: VecDeque<OsString>,
+        specs: &'static [Spec],
+        program: &'static str,
+    ) -> Self {
         Getopt {
+            specs,
+            program,
             args,
             cluster: None,
             ended: false,
         }
     }
 
-    pub(super) fn next_item(&mut self) -> Option<Result<Item, SettingsError>> {
+    pub(crate) fn next_item(&mut self) -> Option<Result<Item, GetoptError>> {
         if let Some((arg, pos)) = self.cluster.take() {
             return Some(self.short(arg, pos));
         }
@@ -136,13 +165,15 @@ impl Getopt {
         Some(Ok(Item::Operand(arg)))
     }
 
-    fn short(&mut self, arg: Vec<u8>, pos: usize) -> Result<Item, SettingsError> {
+    fn short(&mut self, arg: Vec<u8>, pos: usize) -> Result<Item, GetoptError> {
         let letter = arg[pos];
-        let Some(spec) = SPECS.iter().find(|s| s.short == letter) else {
-            return Err(usage_error(format!(
-                "corvid: invalid option -- '{}'",
-                String::from_utf8_lossy(&arg[pos..pos + 1])
-            )));
+        // Long-only options carry a non-printing code in `short`; it is not a flag.
+        let found = self.specs.iter().find(|s| s.short == letter);
+        let Some(spec) = found.filter(|s| s.short.is_ascii_graphic()) else {
+            return Err(GetoptError::Invalid {
+                program: self.program,
+                letter: String::from_utf8_lossy(&arg[pos..pos + 1]).into_owned(),
+            });
         };
         let rest = pos + 1;
         match spec.short_value {
@@ -159,16 +190,16 @@ impl Getopt {
                 }
                 match self.args.pop_front() {
                     Some(value) => Ok(Item::Opt(letter, Some(value))),
-                    None => Err(usage_error(format!(
-                        "corvid: option requires an argument -- '{}'",
-                        letter as char
-                    ))),
+                    None => Err(GetoptError::MissingShortValue {
+                        program: self.program,
+                        letter,
+                    }),
                 }
             }
         }
     }
 
-    fn long(&mut self, text: &[u8]) -> Result<Item, SettingsError> {
+    fn long(&mut self, text: &[u8]) -> Result<Item, GetoptError> {
         let (name, inline) = match text.iter().position(|&b| b == b'=') {
             Some(eq) => (
                 &text[..eq],
@@ -177,43 +208,54 @@ impl Getopt {
             None => (text, None),
         };
         let shown = String::from_utf8_lossy(text);
-        let with_long = || SPECS.iter().filter_map(|s| s.long.map(|l| (s, l)));
+        let specs = self.specs;
+        let with_long = || specs.iter().filter_map(|s| s.long.map(|l| (s, l)));
         let exact = with_long().find(|(_, l)| l.as_bytes() == name);
         let (spec, long) = match exact {
             Some(found) => found,
             None => {
-                let candidates: Vec<_> = with_long()
+                let mut candidates: Vec<_> = with_long()
                     .filter(|(_, l)| l.as_bytes().starts_with(name))
                     .collect();
+                // Two names for one option are not an ambiguity (glibc agrees).
+                if candidates
+                    .iter()
+                    .all(|(s, _)| s.short == candidates[0].0.short)
+                {
+                    candidates.truncate(1);
+                }
                 match candidates.as_slice() {
                     [one] => *one,
                     [] => {
-                        return Err(usage_error(format!(
-                            "corvid: unrecognized option '--{shown}'"
-                        )))
+                        return Err(GetoptError::Unrecognized {
+                            program: self.program,
+                            text: shown.into_owned(),
+                        })
                     }
                     many => {
-                        let possibilities: Vec<String> =
-                            many.iter().map(|(_, l)| format!("'--{l}'")).collect();
-                        return Err(usage_error(format!(
-                            "corvid: option '--{shown}' is ambiguous; possibilities: {}",
-                            possibilities.join(" ")
-                        )));
+                        return Err(GetoptError::Ambiguous {
+                            program: self.program,
+                            text: shown.into_owned(),
+                            possibilities: many.iter().map(|(_, l)| *l).collect(),
+                        });
                     }
                 }
             }
         };
         match (spec.long_value, inline) {
-            (Value::No, Some(_)) => Err(usage_error(format!(
-                "corvid: option '--{long}' doesn't allow an argument"
-            ))),
+            (Value::No, Some(_)) => Err(GetoptError::NoArgumentAllowed {
+                program: self.program,
+                long,
+            }),
             (Value::No, None) | (Value::Optional, None) => Ok(Item::Opt(spec.short, None)),
             (_, Some(value)) => Ok(Item::Opt(spec.short, Some(value))),
             (Value::Required, None) => match self.args.pop_front() {
                 Some(value) => Ok(Item::Opt(spec.short, Some(value))),
-                None => Err(usage_error(format!(
-                    "corvid: option '--{long}' requires an argument"
-                ))),
+                None => Err(GetoptError::MissingLongValue {
+                    program: self.program,
+                    long,
+                    letter: spec.short,
+                }),
             },
         }
     }
@@ -222,9 +264,10 @@ impl Getopt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::OPTIONS as SPECS;
 
     fn items(args: &[&str]) -> Result<Vec<Item>, String> {
-        let mut getopt = Getopt::new(args.iter().map(OsString::from).collect());
+        let mut getopt = Getopt::new(args.iter().map(OsString::from).collect(), SPECS, "corvid");
         let mut out = Vec::new();
         while let Some(item) = getopt.next_item() {
             out.push(item.map_err(|e| e.to_string())?);
@@ -304,26 +347,5 @@ mod tests {
             items(&["--v"]).unwrap_err(),
             "corvid: option '--v' is ambiguous; possibilities: '--version' '--verbose'"
         );
-    }
-
-    #[test]
-    fn every_short_flag_of_memcached_is_known() {
-        // memcached 1.6.18's getopt string.
-        let optstring = "a:AZp:s:U:m:Mc:khiVrvdl:u:P:f:n:t:D:LR:Cb:B:I:SFXWY:e:o:N:";
-        let bytes = optstring.as_bytes();
-        for (i, &c) in bytes.iter().enumerate() {
-            if c == b':' {
-                continue;
-            }
-            let takes_value = bytes.get(i + 1) == Some(&b':');
-            let spec = SPECS.iter().find(|s| s.short == c).expect("flag missing");
-            assert_eq!(
-                spec.short_value == Value::Required,
-                takes_value,
-                "{}",
-                c as char
-            );
-        }
-        assert_eq!(SPECS.len(), optstring.chars().filter(|&c| c != ':').count());
     }
 }
