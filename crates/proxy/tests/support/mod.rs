@@ -389,7 +389,7 @@ pub fn in_private_network(test: &str, body: impl FnOnce()) {
             "--",
             "sh",
             "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
+            "PATH=\"$PATH:/usr/sbin:/sbin\" ip link set lo up && exec \"$0\" \"$@\"",
         ])
         .arg(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
