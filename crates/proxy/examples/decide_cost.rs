@@ -23,7 +23,10 @@ fn main() {
         ("ketama", "murmur"),
         ("modula", "fnv1a_64"),
     ] {
-        if only.as_ref().is_some_and(|o| *o != format!("{distribution}/{hash}")) {
+        if only
+            .as_ref()
+            .is_some_and(|o| *o != format!("{distribution}/{hash}"))
+        {
             continue;
         }
         let yaml = format!(
@@ -34,9 +37,13 @@ fn main() {
         let start = Instant::now();
         let mut sum = 0u64;
         for key in &names {
-            if let Decision::Forward(f) =
-                config.route(RouteId(0), &health, black_box(key.as_bytes()), Operation::Read, 0)
-            {
+            if let Decision::Forward(f) = config.route(
+                RouteId(0),
+                &health,
+                black_box(key.as_bytes()),
+                Operation::Read,
+                0,
+            ) {
                 sum += u64::from(f.targets[0].server);
             }
         }
@@ -54,6 +61,9 @@ fn main() {
         let yaml = format!("p:\n  listen: 127.0.0.1:1\n  servers:\n{servers}");
         let config = ProxyConfig::from_twemproxy_yaml(&yaml).expect("valid");
         let points = config.pools[0].ring(|_| true).points().len();
-        println!("{n:>2} equal servers: {points} points ({} per server)", points / n as usize);
+        println!(
+            "{n:>2} equal servers: {points} points ({} per server)",
+            points / n as usize
+        );
     }
 }
