@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "proxy") {
         args.remove(0);
-        return proxy_command::run(args);
+        return proxy_command::run::run(args);
     }
     let settings = match settings::parse_args(args) {
         Ok(Command::Serve(s)) => s,

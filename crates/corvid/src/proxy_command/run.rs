@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use proxy::{explain, Health, ListenAddress, ProxyConfig};
 
-use super::{parse_args, usage, ProxyCommand, ProxySettings};
+use super::args::{parse_args, ProxyCommand, ProxySettings};
+use super::usage;
 
 /// `corvid proxy ARGS...`.
 pub fn run(args: Vec<OsString>) -> ExitCode {

@@ -1,7 +1,7 @@
 //! `corvid proxy -V`, `-h` and `-D`: nutcracker prints these to stderr, and so does
 //! Corvid.
 
-use super::{
+use super::args::{
     DEFAULT_CONF_FILE, DEFAULT_MBUF_SIZE, DEFAULT_OUTPUT, DEFAULT_PID_FILE, DEFAULT_STATS_ADDR,
     DEFAULT_STATS_INTERVAL_MS, DEFAULT_STATS_PORT, DEFAULT_THREADS, DEFAULT_VERBOSITY,
     MAX_VERBOSITY,

@@ -4,33 +4,12 @@
 //! and a second element under any other key is a duplicate).
 
 use super::document::{RawPool, RawValue};
-use super::{YamlError, MAX_KETAMA_NAME};
+use super::error::{DirectiveProblem, YamlError, MAX_KETAMA_NAME};
 use crate::distribution::Distribution;
 use crate::hash::HashFunction;
 use crate::hash_tag::HashTag;
-use crate::listen::{ListenAddress, ListenError};
-use crate::server::{atoi, ServerSpec, ServerSpecError};
-
-/// What is wrong with a directive's value; nutcracker's words, after `directive "key"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DirectiveProblem {
-    #[error("is a duplicate")]
-    Duplicate,
-    #[error("is not a number")]
-    NotANumber,
-    #[error("is not \"true\" or \"false\"")]
-    NotABoolean,
-    #[error("is not a valid hash")]
-    Hash,
-    #[error("is not a valid hash tag string with two characters")]
-    HashTag,
-    #[error("is not a valid distribution")]
-    Distribution,
-    #[error("{0}")]
-    Listen(ListenError),
-    #[error("{0}")]
-    Server(ServerSpecError),
-}
+use crate::listen::ListenAddress;
+use crate::server::{atoi, ServerSpec};
 
 /// A pool as its directives left it; `None` is "not given".
 #[derive(Debug, Default)]

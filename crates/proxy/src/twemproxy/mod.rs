@@ -19,11 +19,12 @@
 
 mod directives;
 mod document;
+mod error;
 
 use std::time::Duration;
 
-pub use directives::DirectiveProblem;
 pub use document::StructureProblem;
+pub use error::{DirectiveProblem, YamlError, MAX_KETAMA_NAME};
 
 use crate::config::{Listener, ProxyConfig};
 use crate::distribution::Distribution;
@@ -31,58 +32,6 @@ use crate::pool::{Ejection, EjectionPolicy, PoolSpec};
 use crate::route::{NamedRoute, Route, RouteId};
 use directives::Directives;
 use document::ReadError;
-
-/// ketama hashes `name-N` in an 86-byte buffer; longer names hash bytes nutcracker never
-/// wrote, so they are refused rather than guessed at.
-pub const MAX_KETAMA_NAME: usize = 80;
-
-/// Why nutcracker (or Corvid) refuses a configuration.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum YamlError {
-    #[error("conf: '{file}' must contain only 1 document; found {count} documents")]
-    Documents { file: String, count: usize },
-    #[error("conf: '{file}' is not valid YAML: {message}")]
-    Syntax { file: String, message: String },
-    #[error("conf: '{file}' {problem}")]
-    Structure {
-        file: String,
-        problem: StructureProblem,
-    },
-    #[error("conf: directive \"{key}\" {problem}")]
-    Directive {
-        key: String,
-        problem: DirectiveProblem,
-    },
-    #[error("conf: directive \"{0}\" is unknown")]
-    Unknown(String),
-    #[error("conf: directive \"listen:\" is missing")]
-    MissingListen,
-    #[error("conf: directive \"server_connections:\" cannot be 0")]
-    ZeroServerConnections,
-    #[error("conf: directive \"redis_auth:\" is only valid for a redis pool")]
-    RedisAuth,
-    #[error("conf: pool '{0}' has no servers")]
-    NoServers(String),
-    #[error("conf: pool '{pool}' has servers with same name '{name}'")]
-    SameServerName { pool: String, name: String },
-    #[error("conf: '{0}' has no pools")]
-    NoPools(String),
-    #[error("conf: pools '{first}' and '{second}' have the same listen address '{listen}'")]
-    SameListen {
-        first: String,
-        second: String,
-        listen: String,
-    },
-    // nutcracker's message lacks the opening quote before the name; kept.
-    #[error("conf: '{file}' has pools with same name {name}'")]
-    SamePoolName { file: String, name: String },
-    #[error(
-        "conf: pool '{0}' is a redis pool (redis: true): corvid proxy serves memcached pools only"
-    )]
-    Redis(String),
-    #[error("conf: pool '{pool}' has a server named '{name}', longer than {MAX_KETAMA_NAME} bytes: nutcracker's ketama cannot hash it")]
-    LongName { pool: String, name: String },
-}
 
 impl ProxyConfig {
     /// Reads a twemproxy YAML configuration; `file` only names it in messages.

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::proxy_command::usage;
 
 fn parse(args: &[&str]) -> Result<ProxyCommand, String> {
     parse_args(args.iter().map(OsString::from)).map_err(|e| e.message)
