@@ -264,3 +264,51 @@ fn pools_keep_file_order_and_get_a_route_each() {
     );
     config.check().unwrap();
 }
+
+mod arbitrary_input {
+    use proptest::prelude::*;
+
+    use crate::config::ProxyConfig;
+    use crate::listen::ListenAddress;
+    use crate::server::ServerSpec;
+
+    proptest! {
+        /// Whatever an operator writes, the readers answer; they never panic.
+        #[test]
+        fn readers_never_panic(text in "\\PC{0,200}") {
+            let _ = ServerSpec::parse(&text);
+            let _ = ListenAddress::parse(&text);
+            let _ = ProxyConfig::from_twemproxy_yaml(&text);
+            let _ = ProxyConfig::from_toml(&text);
+        }
+
+        /// Pools assembled from plausible and implausible pieces.
+        #[test]
+        fn yaml_pools_never_panic(
+            pools in proptest::collection::vec(
+                (
+                    "[a-z]{1,3}",
+                    proptest::collection::vec(("[a-z_]{1,22}", "[ -~]{0,12}"), 0..5),
+                    proptest::collection::vec("[ -~]{0,24}", 0..4),
+                ),
+                0..4,
+            )
+        ) {
+            let mut yaml = String::new();
+            for (name, entries, servers) in &pools {
+                yaml.push_str(&format!("{name}:\n"));
+                for (key, value) in entries {
+                    yaml.push_str(&format!("  {key}: \"{}\"\n", value.replace(['"', '\\'], "")));
+                }
+                yaml.push_str("  servers:\n");
+                for server in servers {
+                    yaml.push_str(&format!("   - \"{}\"\n", server.replace(['"', '\\'], "")));
+                }
+            }
+            if let Ok(config) = ProxyConfig::from_twemproxy_yaml(&yaml) {
+                prop_assert!(config.check().is_ok());
+                prop_assert_eq!(config.listeners.len(), config.pools.len());
+            }
+        }
+    }
+}
