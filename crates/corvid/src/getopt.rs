@@ -25,6 +25,10 @@ pub(crate) struct Spec {
     pub long: Option<&'static str>,
     pub short_value: Value,
     pub long_value: Value,
+    /// The long name matches only when typed whole: an option the original program does
+    /// not have stays out of prefix matching, so every abbreviation keeps the meaning it
+    /// has for the original (`--me` is still ambiguous between memcached's two names).
+    pub exact: bool,
 }
 
 pub(crate) const fn spec(short: u8, long: Option<&'static str>, value: Value) -> Spec {
@@ -33,6 +37,7 @@ pub(crate) const fn spec(short: u8, long: Option<&'static str>, value: Value) ->
         long,
         short_value: value,
         long_value: value,
+        exact: false,
     }
 }
 
@@ -215,7 +220,7 @@ impl Getopt {
             Some(found) => found,
             None => {
                 let mut candidates: Vec<_> = with_long()
-                    .filter(|(_, l)| l.as_bytes().starts_with(name))
+                    .filter(|(s, l)| !s.exact && l.as_bytes().starts_with(name))
                     .collect();
                 // Two names for one option are not an ambiguity (glibc agrees).
                 if candidates
@@ -264,10 +269,10 @@ impl Getopt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::OPTIONS as SPECS;
 
     fn items(args: &[&str]) -> Result<Vec<Item>, String> {
-        let mut getopt = Getopt::new(args.iter().map(OsString::from).collect(), SPECS, "corvid");
+        let specs = crate::settings::getopt_specs();
+        let mut getopt = Getopt::new(args.iter().map(OsString::from).collect(), specs, "corvid");
         let mut out = Vec::new();
         while let Some(item) = getopt.next_item() {
             out.push(item.map_err(|e| e.to_string())?);
@@ -346,6 +351,21 @@ mod tests {
         assert_eq!(
             items(&["--v"]).unwrap_err(),
             "corvid: option '--v' is ambiguous; possibilities: '--version' '--verbose'"
+        );
+    }
+
+    #[test]
+    fn exact_names_match_only_whole() {
+        let config = items(&["--config", "x", "--print-config"]).unwrap();
+        assert_eq!(config.len(), 2);
+        assert!(
+            matches!(&config[0], Item::Opt(code, Some(v)) if !code.is_ascii_graphic() && v == "x")
+        );
+        // memcached's prefixes keep their meaning: `--con` is still `--conn-limit`.
+        assert_eq!(items(&["--con=5"]).unwrap(), vec![opt(b'c', Some("5"))]);
+        assert_eq!(
+            items(&["--print"]).unwrap_err(),
+            "corvid: unrecognized option '--print'"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! `corvid proxy` are subcommands with command lines of their own.
 
 mod getopt;
+mod ports;
 mod proxy_command;
 mod settings;
 
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
         }
         Ok(Command::Version(text)) => {
             println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::PrintConfig(text)) => {
+            print!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -76,8 +81,17 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(SystemClock::ticked());
     let store: &'static Store = Box::leak(Box::new(Store::with_clock(store_config, clock)?));
     raise_fd_limit(settings.max_conns);
-    let config = server_config(settings)?;
+    let mut config = server_config(settings)?;
+    if settings.udp_bind_port() == Some(0) {
+        ports::pick_free_udp_ports(&mut config.udp)?;
+    }
+    let udp = config.udp.clone();
     let server = Server::bind(config, store)?;
+    // As memcached: only for TCP and UDP listeners, before daemonizing (so a relative
+    // path means the directory corvid was started in).
+    if settings.unix_socket.is_none() {
+        ports::write_port_file(&server.local_addrs(), &udp);
+    }
     if settings.enable_coredumps {
         raise_core_limit();
     }
@@ -187,9 +201,9 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         None => Vec::new(),
     };
     // memcached binds UDP on the same interfaces as TCP; a Unix socket turns both off.
-    let udp = match s.unix_socket {
-        None if s.udp_port != 0 => tcp_addresses(&s.listen, s.udp_port)?,
-        _ => Vec::new(),
+    let udp = match s.udp_bind_port() {
+        Some(port) => tcp_addresses(&s.listen, port)?,
+        None => Vec::new(),
     };
     Ok(ServerConfig {
         tcp,
@@ -211,8 +225,9 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         flush_enabled: s.flush_enabled,
         dump_enabled: s.dump_enabled,
         watch_enabled: s.watch_enabled,
-        tcp_port: s.port,
-        udp_port: s.udp_port,
+        // memcached shows -1 here for "any free port"; the server's field has no room for it.
+        tcp_port: u16::try_from(s.port).unwrap_or(0),
+        udp_port: u16::try_from(s.udp_port).unwrap_or(0),
         interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),
         ..ServerConfig::default()
     })

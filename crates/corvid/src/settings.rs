@@ -1,25 +1,42 @@
 //! The `corvid` command line: memcached 1.6.18's flags, long names, defaults, syntax and
-//! error messages, so an existing memcached init script starts Corvid unchanged.
+//! error messages, so an existing memcached init script starts Corvid unchanged; plus a
+//! TOML config file (`--config`) and a Debian `/etc/memcached.conf` (`--memcached-conf`)
+//! that say the same things, and `--print-config`.
+//!
+//! Every option is one entry of one table ([`options`]): getopt, the config-file keys,
+//! `--print-config`, `-h`, the packaged `corvid.toml` and docs/flags.md are read from it.
+//! Sources are applied in a fixed order whatever their place on the command line: the
+//! TOML file, then the memcached.conf file, then the command line, so a flag overrides a
+//! file.
 //!
 //! Flags Corvid does not implement are accepted and leave a one-line warning in
 //! [`Settings::warnings`]; flags whose silent absence would weaken security (`-S`, `-Y`,
-//! `-Z`) are refused instead. This module only reads arguments: it never opens files or
-//! sockets, never prints, and never exits the process (main does, with
+//! `-Z`) are refused instead. This module reads arguments and the files they name: it
+//! never opens sockets, never prints, and never exits the process (main does, with
 //! [`SettingsError::exit_code`]).
 
+mod config_file;
+#[cfg(test)]
+mod config_tests;
 mod extended;
+mod flags;
+#[cfg(test)]
+mod generated;
+mod memcached_conf;
 mod options;
+mod render;
 mod usage;
 
-pub(crate) use options::OPTIONS;
-
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::getopt::{Getopt, GetoptError, Item};
+use options::{Given, Opt};
+
+pub(crate) use options::getopt_specs;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +47,8 @@ pub enum Command {
     Help(String),
     /// Print this line to stdout and exit 0 (`-V`).
     Version(String),
+    /// Print these settings (TOML, `--print-config`) to stdout and exit 0.
+    PrintConfig(String),
 }
 
 /// Which protocols a connection may speak (`-B`).
@@ -45,10 +64,11 @@ pub enum ProtocolMode {
 /// Everything the command line configures. Defaults are memcached's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// `-p`: TCP port; 0 turns TCP off, as in memcached. See [`Settings::tcp_port`].
-    pub port: u16,
-    /// `-U`: UDP port; 0 is off (the default).
-    pub udp_port: u16,
+    /// `-p`: TCP port; 0 turns TCP off and -1 asks the kernel for a free port, as in
+    /// memcached. See [`Settings::tcp_port`].
+    pub port: i32,
+    /// `-U`: UDP port; 0 is off (the default), -1 a free port.
+    pub udp_port: i32,
     /// `-s`: a Unix socket path; when set, TCP and UDP are off.
     pub unix_socket: Option<PathBuf>,
     /// `-a`: permission bits of the Unix socket.
@@ -81,6 +101,10 @@ pub struct Settings {
     pub idle_timeout: u64,
     /// One line each, for main to print at start: flags accepted but not acted on.
     pub warnings: Vec<String>,
+    /// Options accepted and ignored, by config key, with their value in command-line
+    /// syntax: kept so `--print-config` shows them (and its output starts the same server,
+    /// warnings included).
+    pub ignored: BTreeMap<&'static str, String>,
     /// `-d`: detach into the background.
     pub daemonize: bool,
     /// `-P`: where to write the process id.
@@ -125,6 +149,7 @@ impl Default for Settings {
             user: None,
             idle_timeout: 0,
             warnings: Vec::new(),
+            ignored: BTreeMap::new(),
             daemonize: false,
             pid_file: None,
             backlog: 1024,
@@ -139,10 +164,21 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The TCP port to listen on, or `None` when TCP is off (`-p 0`, or `-s`).
+    /// The TCP port to bind, or `None` when TCP is off (`-p 0`, or `-s`). 0 (from `-p -1`)
+    /// lets the kernel pick one.
     pub fn tcp_port(&self) -> Option<u16> {
-        (self.unix_socket.is_none() && self.port != 0).then_some(self.port)
+        (self.unix_socket.is_none() && self.port != 0).then(|| bind_port(self.port))
     }
+
+    /// The UDP port to bind, or `None` when UDP is off (`-U 0`, or `-s`); 0 as above.
+    pub fn udp_bind_port(&self) -> Option<u16> {
+        (self.unix_socket.is_none() && self.udp_port != 0).then(|| bind_port(self.udp_port))
+    }
+}
+
+/// memcached's -1 ("any free port") is port 0 to bind(); `finish` has checked the range.
+fn bind_port(port: i32) -> u16 {
+    u16::try_from(port).unwrap_or(0)
 }
 
 /// A command line memcached would refuse. Display is the one-line message.
@@ -160,8 +196,14 @@ impl SettingsError {
         }
     }
 
+    /// The same mistake found in a file: says where, and exits EX_CONFIG.
+    fn in_file(self, place: &str) -> Self {
+        SettingsError::new(format!("{place}: {}", self.message), EX_CONFIG)
+    }
+
     /// The status memcached exits with for the same mistake: 1 for syntax errors and
-    /// most bad numbers, 64 (EX_USAGE) for the checks it makes after reading all flags.
+    /// most bad numbers, 64 (EX_USAGE) for the checks it makes after reading all flags;
+    /// 78 (EX_CONFIG) for anything wrong in a config file.
     pub fn exit_code(&self) -> i32 {
         self.exit_code
     }
@@ -183,6 +225,11 @@ impl From<GetoptError> for SettingsError {
 }
 
 const EX_USAGE: i32 = 64;
+const EX_CONFIG: i32 = 78;
+
+/// The options that name files of other options; read before the rest of the command
+/// line, whatever their place, so that the command line overrides them.
+const SOURCES: [&str; 2] = ["config", "memcached-conf"];
 
 /// Reads a command line. The first item is taken as the program name and skipped
 /// unless it starts with `-`, so both `std::env::args_os()` and the arguments after the
@@ -195,21 +242,83 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     {
         args.pop_front();
     }
-    let mut builder = Builder::default();
-    let mut getopt = Getopt::new(args, OPTIONS, "corvid");
+    // Syntax first, as far as it goes: an earlier option's bad value is still reported
+    // before a later syntax error, in the order memcached reports them.
+    let mut items = Vec::new();
+    let mut syntax_error = None;
+    let mut getopt = Getopt::new(args, getopt_specs(), "corvid");
     while let Some(item) = getopt.next_item() {
-        match item? {
-            Item::Operand(word) => {
+        match item {
+            Ok(Item::Opt(code, value)) => match options::by_code(code) {
+                Some(opt) => items.push(Entry::Opt(opt, value)),
+                None => {
+                    syntax_error = Some(SettingsError::new(
+                        format!("Illegal argument \"{}\"", code as char),
+                        1,
+                    ));
+                    break;
+                }
+            },
+            Ok(Item::Operand(word)) => items.push(Entry::Operand(word)),
+            Err(e) => {
+                syntax_error = Some(e.into());
+                break;
+            }
+        }
+    }
+    let mut builder = Builder::default();
+    for item in &items {
+        if let Entry::Opt(opt, value) = item {
+            if SOURCES.contains(&opt.key) {
+                builder.apply_opt(opt, given(value))?;
+            }
+        }
+    }
+    if let Some(path) = builder.config_file.clone() {
+        builder.layer += 1;
+        config_file::load(&mut builder, &path)?;
+    }
+    if let Some(path) = builder.memcached_conf.clone() {
+        builder.layer += 1;
+        memcached_conf::load(&mut builder, &path)?;
+    }
+    builder.layer += 1;
+    for item in &items {
+        match item {
+            Entry::Operand(word) => {
                 builder.warn(format!("ignoring argument {word:?}: not an option"));
             }
-            Item::Opt(letter, value) => {
-                if let Some(done) = builder.apply(letter, value)? {
+            Entry::Opt(opt, _) if SOURCES.contains(&opt.key) => {}
+            Entry::Opt(opt, value) => {
+                builder.apply_opt(opt, given(value))?;
+                if let Some(done) = builder.done.take() {
                     return Ok(done);
                 }
             }
         }
     }
-    builder.finish().map(Command::Serve)
+    if let Some(e) = syntax_error {
+        return Err(e);
+    }
+    let print = builder.print_config;
+    let settings = builder.finish()?;
+    if print {
+        return Ok(Command::PrintConfig(render::print_config(&settings)));
+    }
+    Ok(Command::Serve(settings))
+}
+
+/// One option or stray word of the command line, found in the options table.
+enum Entry {
+    Opt(&'static Opt, Option<OsString>),
+    Operand(OsString),
+}
+
+fn given(value: &Option<OsString>) -> Given<'_> {
+    Given {
+        value: value.as_deref(),
+        negated: false,
+    }
 }
 
 /// Settings being read, plus what memcached checks only once every flag is in.
@@ -226,6 +335,16 @@ struct Builder {
     warm_lru_pct: i64,
     lru_maintainer: bool,
     temporary_ttl: bool,
+    /// Set by `-h`, `-V`, `-i`: what to do instead of serving.
+    done: Option<Command>,
+    config_file: Option<PathBuf>,
+    memcached_conf: Option<PathBuf>,
+    print_config: bool,
+    /// Which source is being read (each file, then the command line): an option that
+    /// adds up starts afresh in each source that names it.
+    layer: u8,
+    /// The source that last set each option, by config key.
+    origin: BTreeMap<&'static str, u8>,
 }
 
 impl Default for Builder {
@@ -242,58 +361,15 @@ impl Default for Builder {
             warm_lru_pct: 40,
             lru_maintainer: true,
             temporary_ttl: false,
+            done: None,
+            config_file: None,
+            memcached_conf: None,
+            print_config: false,
+            layer: 0,
+            origin: BTreeMap::new(),
             settings,
         }
     }
-}
-
-fn text(letter: u8, value: Option<OsString>) -> Result<String, SettingsError> {
-    value.unwrap_or_default().into_string().map_err(|_| {
-        SettingsError::new(
-            format!("-{}: argument is not valid UTF-8", letter as char),
-            EX_USAGE,
-        )
-    })
-}
-
-fn invalid_number(letter: u8, value: &str) -> SettingsError {
-    SettingsError::new(
-        format!("Invalid number for -{}: \"{value}\"", letter as char),
-        EX_USAGE,
-    )
-}
-
-/// A whole number, strictly: memcached's atoi would read "abc" as 0 and "10x" as 10.
-fn int(letter: u8, value: &str) -> Result<i64, SettingsError> {
-    value.parse().map_err(|_| invalid_number(letter, value))
-}
-
-/// A whole number that must be positive, with memcached's message when it is not.
-fn positive(letter: u8, value: &str, message: &str) -> Result<usize, SettingsError> {
-    let n = int(letter, value)?;
-    if n <= 0 {
-        return Err(SettingsError::new(message, 1));
-    }
-    usize::try_from(n).map_err(|_| invalid_number(letter, value))
-}
-
-/// `-I`: bytes, or a number with a k, m or g suffix (either case). memcached 1.6.18
-/// knows only k and m, but its help states sizes up to 1024m, and g is the same thing.
-fn item_size(value: &str) -> Result<i64, SettingsError> {
-    let (digits, unit) = match value.char_indices().last() {
-        Some((at, c)) if c.is_ascii_alphabetic() => (&value[..at], c.to_ascii_lowercase()),
-        _ => (value, 'b'),
-    };
-    let shift = match unit {
-        'b' => 0,
-        'k' => 10,
-        'm' => 20,
-        'g' => 30,
-        _ => return Err(invalid_number(b'I', value)),
-    };
-    let n: i64 = digits.parse().map_err(|_| invalid_number(b'I', value))?;
-    // Anything too large to represent is simply larger than a gigabyte.
-    Ok(n.checked_mul(1 << shift).unwrap_or(i64::MAX))
 }
 
 impl Builder {
@@ -303,164 +379,25 @@ impl Builder {
         }
     }
 
-    fn refuse(what: &str, letter: u8) -> SettingsError {
-        SettingsError::new(
-            format!(
-                "-{}: {what} is not supported by corvid; refusing to start without it",
-                letter as char
-            ),
-            EX_USAGE,
-        )
+    /// Records an option Corvid accepts and ignores, with its one warning line.
+    fn ignore(&mut self, key: &'static str, value: String, warning: &str) {
+        self.settings.ignored.insert(key, value);
+        self.warn(warning.to_string());
     }
 
-    /// Applies one flag; `Some` when the flag ends parsing (`-h`, `-V`, `-i`).
-    fn apply(
-        &mut self,
-        letter: u8,
-        value: Option<OsString>,
-    ) -> Result<Option<Command>, SettingsError> {
-        let s = &mut self.settings;
-        match letter {
-            b'h' => return Ok(Some(Command::Help(usage::help()))),
-            b'i' => return Ok(Some(Command::Help(usage::license()))),
-            b'V' => return Ok(Some(Command::Version(usage::version()))),
-            b's' => s.unix_socket = Some(PathBuf::from(value.unwrap_or_default())),
-            b'P' => s.pid_file = Some(PathBuf::from(value.unwrap_or_default())),
-            b'A' => s.allow_shutdown = true,
-            b'M' => s.no_evict = true,
-            b'k' => s.lock_memory = true,
-            b'r' => s.enable_coredumps = true,
-            b'd' => s.daemonize = true,
-            b'C' => s.cas_disabled = true,
-            b'F' => s.flush_enabled = false,
-            b'X' => s.dump_enabled = false,
-            b'W' => s.watch_enabled = false,
-            // `--verbose=x` is accepted and its value ignored, as memcached does.
-            b'v' => s.verbose = s.verbose.saturating_add(1),
-            b'S' => return Err(Self::refuse("SASL authentication", letter)),
-            b'Y' => return Err(Self::refuse("text protocol authentication", letter)),
-            b'Z' => return Err(Self::refuse("TLS", letter)),
-            b'L' => self.warn("-L: large pages are not supported; ignored".into()),
-            b'e' => self.warn("-e: a restartable memory file is not supported; ignored".into()),
-            _ => self.apply_valued(letter, text(letter, value)?)?,
-        }
-        Ok(None)
-    }
-
-    fn apply_valued(&mut self, letter: u8, v: String) -> Result<(), SettingsError> {
-        let s = &mut self.settings;
-        match letter {
-            b'p' => {
-                self.port = int(letter, &v)?;
-                self.port_given = true;
-            }
-            b'U' => self.udp_port = int(letter, &v)?,
-            b'a' => match u32::from_str_radix(&v, 8) {
-                Ok(mask) if mask <= 0o7777 => s.unix_mask = mask,
-                _ => {
-                    return Err(SettingsError::new(
-                        format!("Invalid octal mask for -a: \"{v}\""),
-                        EX_USAGE,
-                    ))
-                }
-            },
-            b'l' => {
-                // As memcached: repeated -l add up, empty list items are skipped.
-                for address in v.split(',').filter(|a| !a.is_empty()) {
-                    if address.starts_with("notls:") {
-                        return Err(SettingsError::new(
-                            "'notls' option is valid only when SSL is enabled",
-                            71,
-                        ));
-                    }
-                    if !s.listen.iter().any(|known| known == address) {
-                        s.listen.push(address.to_string());
-                    }
-                }
-            }
-            b'm' => {
-                let mib: u64 = v.parse().map_err(|_| invalid_number(letter, &v))?;
-                s.memory_limit = usize::try_from(mib)
-                    .ok()
-                    .and_then(|m| m.checked_mul(MIB))
-                    .ok_or_else(|| invalid_number(letter, &v))?;
-            }
-            b'c' => {
-                s.max_conns = positive(letter, &v, "Maximum connections must be greater than 0")?
-            }
-            b't' => {
-                s.threads = positive(letter, &v, "Number of threads must be greater than 0")?;
-                if s.threads > 64 {
-                    let line = format!(
-                        "-t {}: this many worker threads is not recommended; \
-                         use at most the number of cores",
-                        s.threads
-                    );
-                    self.warn(line);
-                }
-            }
-            b'R' => {
-                s.reqs_per_event = positive(
-                    letter,
-                    &v,
-                    "Number of requests per event must be greater than 0",
-                )?
-            }
-            b'u' => s.user = Some(v),
-            b'b' => s.backlog = v.parse().map_err(|_| invalid_number(letter, &v))?,
-            b'B' => {
-                s.protocol = match v.as_str() {
-                    "auto" => ProtocolMode::Auto,
-                    "ascii" => ProtocolMode::Ascii,
-                    "binary" => ProtocolMode::Binary,
-                    _ => {
-                        return Err(SettingsError::new(
-                            format!(
-                                "Invalid value for binding protocol: {v} \
-                                 -- should be one of auto, binary, or ascii"
-                            ),
-                            EX_USAGE,
-                        ))
-                    }
-                };
-            }
-            b'I' => self.item_size_max = item_size(&v)?,
-            b'f' => {
-                let factor: f64 = v.parse().map_err(|_| invalid_number(letter, &v))?;
-                if factor.is_nan() || factor <= 1.0 {
-                    return Err(SettingsError::new("Factor must be greater than 1", 1));
-                }
-                self.warn("-f: corvid has no slab classes; ignored".into());
-            }
-            b'n' => {
-                positive(letter, &v, "Chunk size must be greater than 0")?;
-                self.warn("-n: corvid has no slab classes; ignored".into());
-            }
-            b'D' => {
-                if v.is_empty() {
-                    return Err(SettingsError::new("No delimiter specified", 1));
-                }
-                self.warn("-D: per-prefix stats are not supported; ignored".into());
-            }
-            b'N' => {
-                let n = positive(
-                    letter,
-                    &v,
-                    "Maximum number of NAPI IDs must be greater than 0",
-                )?;
-                self.napi_ids = Some(n as i64);
-                self.warn("-N: NAPI ids are not supported; ignored".into());
-            }
-            b'o' => self.extended(&v)?,
-            // The flag table and this match list the same letters.
-            other => {
-                return Err(SettingsError::new(
-                    format!("Illegal argument \"{}\"", other as char),
-                    1,
-                ))
+    /// Applies one occurrence of an option, from any source.
+    fn apply_opt(&mut self, opt: &'static Opt, given: Given<'_>) -> Result<(), SettingsError> {
+        if let Some(reset) = opt.reset {
+            if self
+                .origin
+                .get(opt.key)
+                .is_some_and(|&layer| layer != self.layer)
+            {
+                reset(self);
             }
         }
-        Ok(())
+        self.origin.insert(opt.key, self.layer);
+        (opt.apply)(self, given)
     }
 
     /// memcached's checks made after every flag is read, in its order.
@@ -507,12 +444,13 @@ impl Builder {
             return usage("temporary_ttl requires lru_maintainer to be enabled".into());
         }
         for port in [self.port, self.udp_port] {
-            if !(0..=65535).contains(&port) {
+            // -1 is memcached's "any free port"; below that its bind fails (exit 71).
+            if !(-1..=65535).contains(&port) {
                 return usage(format!("ERROR: Invalid port number {port}."));
             }
         }
         // Both in range: checked just above.
-        let (port, udp_port) = (self.port as u16, self.udp_port as u16);
+        let (port, udp_port) = (self.port as i32, self.udp_port as i32);
         let s = &mut self.settings;
         s.item_size_max = item as usize;
         s.port = port;

@@ -1,8 +1,10 @@
-//! `-o key=value,key2,...`: memcached's extended options. Every key memcached 1.6.18
-//! accepts is accepted here (so its init scripts start Corvid), values memcached checks
-//! are checked with its messages, the keys Corvid uses are applied, and the rest leave
-//! one warning line each. A key memcached does not know is an error, as there.
+//! `-o key=value,key2,...`: memcached's extended options, as entries of the options
+//! table. Every key memcached 1.6.18 accepts is accepted (so its init scripts start
+//! Corvid), values memcached checks are checked with its messages, the keys Corvid uses
+//! are applied, and the rest leave one warning line each. A key memcached does not know
+//! is an error, as there.
 
+use super::options::{extended, toggle, Given, Kind, Opt, Status, Value};
 use super::{Builder, SettingsError};
 
 /// memcached exits 1 for every `-o` mistake found while reading the list.
@@ -10,8 +12,8 @@ fn fail(message: impl Into<String>) -> SettingsError {
     SettingsError::new(message, 1)
 }
 
-fn need<'v>(value: Option<&'v str>, missing: &str) -> Result<&'v str, SettingsError> {
-    value.ok_or_else(|| fail(missing))
+fn need<'v>(g: Given<'v>, missing: &str) -> Result<&'v str, SettingsError> {
+    g.extended().ok_or_else(|| fail(missing))
 }
 
 fn whole<T: std::str::FromStr>(value: &str, key: &str) -> Result<T, SettingsError> {
@@ -27,55 +29,499 @@ fn real(value: &str, key: &str) -> Result<f64, SettingsError> {
     }
 }
 
-/// Keys memcached takes without a value and that change nothing Corvid does.
-const FLAG_KEYS: &[&str] = &[
-    "no_hashexpand",
-    "slab_reassign",
-    "no_slab_reassign",
-    "no_slab_automove",
-    "lru_crawler",
-    "no_lru_crawler",
-    "track_sizes",
-    "inline_ascii_resp",
-    "no_inline_ascii_resp",
-    "no_modern",
-    "no_chunked_items",
-    "drop_privileges",
-    "no_drop_privileges",
-    "ssl_session_cache",
-    "ssl_kernel_tls",
-    "ext_drop_unread",
-];
+/// Records an `-o` key Corvid does not use: warned about once, kept for --print-config.
+fn ignored(b: &mut Builder, key: &'static str, value: String, spelled: &str) {
+    b.ignore(
+        key,
+        value,
+        &format!("-o {spelled}: not used by corvid; ignored"),
+    );
+}
 
-/// Keys memcached requires a whole-number value for, reporting a missing value as
-/// "Missing <key> argument" and a bad one as "could not parse argument to <key>".
-const NUMBER_KEYS: &[&str] = &[
-    "watcher_logbuf_size",
-    "worker_logbuf_size",
-    "read_buf_mem_limit",
-    "ssl_wbuf_size",
-    "ssl_keyformat",
-    "ext_page_size",
-    "ext_wbuf_size",
-    "ext_threads",
-    "ext_io_depth",
-    "ext_item_size",
-    "ext_item_age",
-    "ext_low_ttl",
-    "ext_recache_rate",
-    "ext_compact_under",
-    "ext_drop_under",
-    "ext_max_sleep",
-];
+/// A whole-number key Corvid ignores, with memcached's messages.
+macro_rules! number {
+    ($key:literal, $help:literal) => {
+        extended($key, Kind::Int, "<num>", $help, |b, g| {
+            let v = need(g, concat!("Missing ", $key, " argument"))?;
+            let n: u64 = whole(v, $key)?;
+            ignored(b, $key, n.to_string(), $key);
+            Ok(())
+        })
+        .status(Status::Ignored)
+    };
+}
 
-/// Keys whose value is free text Corvid does not look at.
-const TEXT_KEYS: &[&str] = &[
-    "ssl_chain_cert",
-    "ssl_key",
-    "ssl_ciphers",
-    "ssl_ca_cert",
-    "slab_sizes",
-    "sock_cookie_id",
+/// A text key Corvid ignores.
+macro_rules! text {
+    ($key:literal, $arg:literal, $help:literal) => {
+        extended($key, Kind::Text, $arg, $help, |b, g| {
+            let v = need(g, concat!("Missing ", $key, " argument"))?;
+            ignored(b, $key, v.to_string(), $key);
+            Ok(())
+        })
+        .status(Status::Ignored)
+    };
+}
+
+/// A value-less key Corvid ignores (a value, if given, is ignored too, as memcached).
+macro_rules! switch {
+    ($key:literal, $help:literal) => {
+        extended($key, Kind::Switch, "", $help, |b, _| {
+            ignored(b, $key, "true".into(), $key);
+            Ok(())
+        })
+        .status(Status::Ignored)
+    };
+}
+
+/// A key and its `no_` twin, both ignored.
+macro_rules! twins {
+    ($key:literal, $negation:literal, $help:literal) => {
+        toggle($key, $negation, $help, |b, g| {
+            let spelled = if g.negated { $negation } else { $key };
+            ignored(b, $key, (!g.negated).to_string(), spelled);
+            Ok(())
+        })
+        .status(Status::Ignored)
+    };
+}
+
+/// A key whose value memcached reads as a real number.
+macro_rules! real {
+    ($key:literal, $help:literal) => {
+        extended($key, Kind::Float, "<num>", $help, |b, g| {
+            let v = need(g, concat!("Missing ", $key, " argument"))?;
+            let f = real(v, $key)?;
+            ignored(b, $key, f.to_string(), $key);
+            Ok(())
+        })
+        .status(Status::Ignored)
+    };
+}
+
+/// memcached's LRU percentages: each 1..79, checked for their sum later.
+fn lru_pct(b: &mut Builder, g: Given<'_>, key: &'static str) -> Result<i64, SettingsError> {
+    let v = need(g, &format!("Missing {key} argument"))?;
+    let n = match v.parse::<i64>() {
+        Ok(n) if (1..80).contains(&n) => n,
+        _ => return Err(fail(format!("{key} must be > 1 and < 80"))),
+    };
+    ignored(b, key, n.to_string(), key);
+    Ok(n)
+}
+
+fn max_factor(b: &mut Builder, g: Given<'_>, key: &'static str) -> Result<(), SettingsError> {
+    let v = need(g, &format!("Missing {key} argument"))?;
+    match v.parse::<f64>() {
+        Ok(f) if f > 0.0 => ignored(b, key, f.to_string(), key),
+        _ => return Err(fail(format!("{key} must be > 0"))),
+    }
+    Ok(())
+}
+
+fn ssl_level(b: &mut Builder, g: Given<'_>, key: &'static str) -> Result<(), SettingsError> {
+    let v = need(g, &format!("Missing {key} argument"))?;
+    let n: i64 = whole(v, key)?;
+    if !(0..=3).contains(&n) {
+        return Err(fail(format!(
+            "Invalid {key}. Use help to see valid options."
+        )));
+    }
+    ignored(b, key, n.to_string(), key);
+    Ok(())
+}
+
+/// Every `-o` key memcached 1.6.18 accepts (the Debian build: with TLS and extstore,
+/// without the proxy), the ones Corvid uses first.
+pub(super) const EXTENDED: &[Opt] = &[
+    extended(
+        "idle_timeout",
+        Kind::Int,
+        "<sec>",
+        "close connections idle this long; 0 never",
+        |b, g| {
+            let v = need(g, "Missing numeric argument for idle_timeout")?;
+            b.settings.idle_timeout = whole(v, "idle_timeout")?;
+            Ok(())
+        },
+    )
+    .note("waiting for a command, or mid-line")
+    .show(|s| {
+        Some(Value::Integer(
+            i64::try_from(s.idle_timeout).unwrap_or(i64::MAX),
+        ))
+    }),
+    toggle(
+        "maxconns_fast",
+        "no_maxconns_fast",
+        "over -c, send new connections an error and close them (no_: stop accepting)",
+        |b, g| {
+            b.settings.maxconns_fast = !g.negated;
+            Ok(())
+        },
+    )
+    .note("`no_maxconns_fast` behaves as `maxconns_fast`, with a warning at start")
+    .show(|s| Some(Value::Boolean(s.maxconns_fast))),
+    toggle(
+        "modern",
+        "no_modern",
+        "memcached's modern defaults (nothing in 1.6.18)",
+        |b, g| {
+            // A no-op in memcached 1.6.18 as well: only its `no_` twin is worth a warning.
+            if g.negated {
+                ignored(b, "modern", "false".into(), "no_modern");
+            }
+            Ok(())
+        },
+    )
+    .status(Status::Ignored)
+    .note("`modern` is silent, as in memcached"),
+    extended(
+        "slab_chunk_max",
+        Kind::Int,
+        "<bytes>",
+        "largest slab chunk (bytes in 1.6.18, although its help says KB)",
+        |b, g| {
+            let v = need(g, "Missing slab_chunk_max argument")?;
+            let n: i64 = whole(v, "slab_chunk_max")?;
+            if n <= 0 {
+                // memcached divides by it and crashes; say why instead.
+                return Err(fail("slab_chunk_max must be greater than 0"));
+            }
+            // Kept only to apply memcached's -I rules, which are stated against it.
+            b.slab_chunk_max = n;
+            ignored(b, "slab_chunk_max", n.to_string(), "slab_chunk_max");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored)
+    .note("but applied to memcached's `-I` rules (see below)"),
+    extended(
+        "hashpower",
+        Kind::Int,
+        "<12..32>",
+        "initial hash table size",
+        |b, g| {
+            let v = need(g, "Missing numeric argument for hashpower")?;
+            let n: i64 = whole(v, "hashpower")?;
+            if n < 12 {
+                return Err(fail(format!(
+                    "Initial hashtable multiplier of {n} is too low"
+                )));
+            }
+            if n > 32 {
+                return Err(fail(format!(
+                    "Initial hashtable multiplier of {n} is too high"
+                )));
+            }
+            ignored(b, "hashpower", n.to_string(), "hashpower");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    switch!("no_hashexpand", "freeze the hash table"),
+    extended(
+        "tail_repair_time",
+        Kind::Int,
+        "<sec>",
+        "force-free stuck LRU tail items (at least 10)",
+        |b, g| {
+            let v = need(g, "Missing numeric argument for tail_repair_time")?;
+            let n: i64 = whole(v, "tail_repair_time")?;
+            if n < 10 {
+                return Err(fail("Cannot set tail_repair_time to less than 10 seconds"));
+            }
+            ignored(b, "tail_repair_time", n.to_string(), "tail_repair_time");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "hash_algorithm",
+        Kind::Text,
+        "<name>",
+        "hash function: jenkins, murmur3 or xxh3",
+        |b, g| {
+            let v = need(g, "Missing hash_algorithm argument")?;
+            if !matches!(v, "jenkins" | "murmur3" | "xxh3") {
+                return Err(fail(
+                    "Unknown hash_algorithm option (jenkins, murmur3, xxh3)",
+                ));
+            }
+            ignored(b, "hash_algorithm", v.to_string(), "hash_algorithm");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    twins!("lru_crawler", "no_lru_crawler", "LRU crawler thread"),
+    extended(
+        "lru_crawler_sleep",
+        Kind::Int,
+        "<usec>",
+        "LRU crawler pause (0..1000000)",
+        |b, g| {
+            let v = need(g, "Missing lru_crawler_sleep value")?;
+            match v.parse::<i64>() {
+                Ok(n) if (0..=1_000_000).contains(&n) => {
+                    ignored(b, "lru_crawler_sleep", n.to_string(), "lru_crawler_sleep")
+                }
+                _ => return Err(fail("LRU crawler sleep must be between 0 and 1 second")),
+            }
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "lru_crawler_tocrawl",
+        Kind::Int,
+        "<num>",
+        "LRU crawler items per run",
+        |b, g| {
+            let v = need(g, "Missing lru_crawler_tocrawl value")?;
+            let Ok(n) = v.parse::<u32>() else {
+                return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
+            };
+            ignored(
+                b,
+                "lru_crawler_tocrawl",
+                n.to_string(),
+                "lru_crawler_tocrawl",
+            );
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    toggle(
+        "lru_maintainer",
+        "no_lru_maintainer",
+        "segmented LRU maintainer thread",
+        |b, g| {
+            b.lru_maintainer = !g.negated;
+            let spelled = if g.negated {
+                "no_lru_maintainer"
+            } else {
+                "lru_maintainer"
+            };
+            ignored(b, "lru_maintainer", (!g.negated).to_string(), spelled);
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "hot_lru_pct",
+        Kind::Int,
+        "<pct>",
+        "share of the hot LRU (1..79; with warm, at most 80)",
+        |b, g| {
+            b.hot_lru_pct = lru_pct(b, g, "hot_lru_pct")?;
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "warm_lru_pct",
+        Kind::Int,
+        "<pct>",
+        "share of the warm LRU (1..79; with hot, at most 80)",
+        |b, g| {
+            b.warm_lru_pct = lru_pct(b, g, "warm_lru_pct")?;
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "hot_max_factor",
+        Kind::Float,
+        "<num>",
+        "hot LRU age limit factor (> 0)",
+        |b, g| max_factor(b, g, "hot_max_factor"),
+    )
+    .status(Status::Ignored),
+    extended(
+        "warm_max_factor",
+        Kind::Float,
+        "<num>",
+        "warm LRU age limit factor (> 0)",
+        |b, g| max_factor(b, g, "warm_max_factor"),
+    )
+    .status(Status::Ignored),
+    extended(
+        "temporary_ttl",
+        Kind::Int,
+        "<sec>",
+        "items with a shorter TTL go to a temporary LRU (needs lru_maintainer)",
+        |b, g| {
+            let v = need(g, "Missing temporary_ttl argument")?;
+            let n: i64 = whole(v, "temporary_ttl")?;
+            b.temporary_ttl = true;
+            ignored(b, "temporary_ttl", n.to_string(), "temporary_ttl");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    twins!(
+        "slab_reassign",
+        "no_slab_reassign",
+        "slab page reassignment"
+    ),
+    extended(
+        "slab_automove",
+        Kind::OptionalInt,
+        "<0..2>",
+        "slab page rebalancing policy (no_slab_automove: 0)",
+        |b, g| {
+            // Without a value memcached turns it on (1).
+            let n = match (g.negated, g.extended()) {
+                (true, _) => 0,
+                (false, None) => 1,
+                (false, Some(v)) => match v.parse::<i64>() {
+                    Ok(n) if (0..=2).contains(&n) => n,
+                    _ => return Err(fail("slab_automove must be between 0 and 2")),
+                },
+            };
+            let spelled = if g.negated {
+                "no_slab_automove"
+            } else {
+                "slab_automove"
+            };
+            ignored(b, "slab_automove", n.to_string(), spelled);
+            Ok(())
+        },
+    )
+    .negation("no_slab_automove")
+    .status(Status::Ignored),
+    extended(
+        "slab_automove_ratio",
+        Kind::Float,
+        "<num>",
+        "slab rebalancing threshold (0..1)",
+        |b, g| {
+            let v = need(g, "Missing slab_automove_ratio argument")?;
+            match v.parse::<f64>() {
+                Ok(f) if f > 0.0 && f <= 1.0 => ignored(
+                    b,
+                    "slab_automove_ratio",
+                    f.to_string(),
+                    "slab_automove_ratio",
+                ),
+                _ => return Err(fail("slab_automove_ratio must be > 0 and < 1")),
+            }
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    extended(
+        "slab_automove_window",
+        Kind::Int,
+        "<num>",
+        "slab rebalancing window (> 2)",
+        |b, g| {
+            let v = need(g, "Missing slab_automove_window argument")?;
+            match v.parse::<i64>() {
+                Ok(n) if n > 2 => ignored(
+                    b,
+                    "slab_automove_window",
+                    n.to_string(),
+                    "slab_automove_window",
+                ),
+                _ => return Err(fail("slab_automove_window must be > 2")),
+            }
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    real!("slab_automove_freeratio", "free memory kept per slab class"),
+    text!("slab_sizes", "<list>", "explicit slab class sizes"),
+    switch!("no_chunked_items", "no chunked items"),
+    number!("watcher_logbuf_size", "watcher log buffer size"),
+    number!("worker_logbuf_size", "worker log buffer size"),
+    number!("read_buf_mem_limit", "connection read buffer memory cap"),
+    extended(
+        "resp_obj_mem_limit",
+        Kind::Text,
+        "<num>",
+        "response object memory cap (deprecated by memcached)",
+        |b, g| {
+            let value = g.extended().unwrap_or_default().to_string();
+            b.ignore(
+                "resp_obj_mem_limit",
+                value,
+                "-o resp_obj_mem_limit: deprecated by memcached; ignored",
+            );
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    switch!("track_sizes", "per-size item counts"),
+    twins!(
+        "inline_ascii_resp",
+        "no_inline_ascii_resp",
+        "inline ASCII responses"
+    ),
+    twins!(
+        "drop_privileges",
+        "no_drop_privileges",
+        "seccomp privilege dropping"
+    ),
+    text!("sock_cookie_id", "<num>", "SO_MARK for listening sockets"),
+    text!(
+        "ssl_chain_cert",
+        "<file>",
+        "TLS certificate chain (effective only with -Z, which Corvid refuses)"
+    ),
+    text!("ssl_key", "<file>", "TLS private key"),
+    extended(
+        "ssl_verify_mode",
+        Kind::Int,
+        "<0..3>",
+        "TLS client certificate verification",
+        |b, g| ssl_level(b, g, "ssl_verify_mode"),
+    )
+    .status(Status::Ignored),
+    number!("ssl_keyformat", "TLS key format"),
+    text!("ssl_ciphers", "<list>", "TLS ciphers"),
+    text!("ssl_ca_cert", "<file>", "TLS CA certificate"),
+    number!("ssl_wbuf_size", "TLS write buffer size"),
+    switch!("ssl_session_cache", "TLS session cache"),
+    switch!("ssl_kernel_tls", "kernel TLS"),
+    extended(
+        "ssl_min_version",
+        Kind::Int,
+        "<0..3>",
+        "lowest TLS version",
+        |b, g| ssl_level(b, g, "ssl_min_version"),
+    )
+    .status(Status::Ignored),
+    extended(
+        "ext_path",
+        Kind::Text,
+        "<file:size>",
+        "extstore (flash) file and its size",
+        |b, g| {
+            let v = need(g, "missing argument to ext_path, ie: ext_path=/d/file:5G")?;
+            if !v.contains(':') {
+                return Err(fail(
+                    "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)",
+                ));
+            }
+            ignored(b, "ext_path", v.to_string(), "ext_path");
+            Ok(())
+        },
+    )
+    .status(Status::Ignored),
+    number!("ext_page_size", "extstore page size"),
+    number!("ext_wbuf_size", "extstore write buffer size"),
+    number!("ext_threads", "extstore IO threads"),
+    number!("ext_io_depth", "extstore IO depth"),
+    number!("ext_item_size", "smallest item sent to extstore"),
+    number!("ext_item_age", "youngest item sent to extstore"),
+    number!("ext_low_ttl", "TTL below which items share pages"),
+    number!("ext_recache_rate", "extstore recache rate"),
+    number!("ext_compact_under", "extstore compaction threshold"),
+    number!("ext_drop_under", "extstore drop threshold"),
+    number!("ext_max_sleep", "extstore background sleep"),
+    real!("ext_max_frag", "extstore fragmentation limit"),
+    switch!("ext_drop_unread", "drop unread extstore items"),
 ];
 
 impl Builder {
@@ -90,191 +536,32 @@ impl Builder {
                 Some((k, v)) => (k, Some(v)),
                 None => (item, None),
             };
-            self.extended_key(item, key, value)?;
+            let Some((opt, negated)) = super::options::by_extended_key(key) else {
+                return Err(fail(format!("Illegal suboption \"{item}\"")));
+            };
+            // Value-less keys ignore a value, as memcached's do.
+            let value = match opt.kind {
+                Kind::Switch | Kind::Toggle => None,
+                _ if negated => None,
+                _ => value,
+            };
+            let given = Given {
+                value: value.map(std::ffi::OsStr::new),
+                negated,
+            };
+            self.apply_opt(opt, given)?;
         }
         Ok(())
     }
+}
 
-    fn ignored(&mut self, key: &str) {
-        self.warn(format!("-o {key}: not used by corvid; ignored"));
-    }
-
-    fn extended_key(
-        &mut self,
-        item: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<(), SettingsError> {
-        match key {
-            "idle_timeout" => {
-                let v = need(value, "Missing numeric argument for idle_timeout")?;
-                self.settings.idle_timeout = whole(v, key)?;
-            }
-            "maxconns_fast" => self.settings.maxconns_fast = true,
-            "no_maxconns_fast" => self.settings.maxconns_fast = false,
-            // A no-op in memcached 1.6.18 as well.
-            "modern" => {}
-            "slab_chunk_max" => {
-                let v = need(value, "Missing slab_chunk_max argument")?;
-                let n: i64 = whole(v, key)?;
-                if n <= 0 {
-                    // memcached divides by it and crashes; say why instead.
-                    return Err(fail("slab_chunk_max must be greater than 0"));
-                }
-                // Kept only to apply memcached's -I rules, which are stated against it.
-                self.slab_chunk_max = n;
-                self.ignored(key);
-            }
-            "hashpower" => {
-                let v = need(value, "Missing numeric argument for hashpower")?;
-                let n: i64 = whole(v, key)?;
-                if n < 12 {
-                    return Err(fail(format!(
-                        "Initial hashtable multiplier of {n} is too low"
-                    )));
-                }
-                if n > 32 {
-                    return Err(fail(format!(
-                        "Initial hashtable multiplier of {n} is too high"
-                    )));
-                }
-                self.ignored(key);
-            }
-            "tail_repair_time" => {
-                let v = need(value, "Missing numeric argument for tail_repair_time")?;
-                let n: i64 = whole(v, key)?;
-                if n < 10 {
-                    return Err(fail("Cannot set tail_repair_time to less than 10 seconds"));
-                }
-                self.ignored(key);
-            }
-            "hash_algorithm" => {
-                let v = need(value, "Missing hash_algorithm argument")?;
-                if !matches!(v, "jenkins" | "murmur3" | "xxh3") {
-                    return Err(fail(
-                        "Unknown hash_algorithm option (jenkins, murmur3, xxh3)",
-                    ));
-                }
-                self.ignored(key);
-            }
-            "lru_crawler_sleep" => {
-                let v = need(value, "Missing lru_crawler_sleep value")?;
-                match v.parse::<i64>() {
-                    Ok(n) if (0..=1_000_000).contains(&n) => {}
-                    _ => return Err(fail("LRU crawler sleep must be between 0 and 1 second")),
-                }
-                self.ignored(key);
-            }
-            "lru_crawler_tocrawl" => {
-                let v = need(value, "Missing lru_crawler_tocrawl value")?;
-                if v.parse::<u32>().is_err() {
-                    return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
-                }
-                self.ignored(key);
-            }
-            "lru_maintainer" => {
-                self.lru_maintainer = true;
-                self.ignored(key);
-            }
-            "no_lru_maintainer" => {
-                self.lru_maintainer = false;
-                self.ignored(key);
-            }
-            "hot_lru_pct" | "warm_lru_pct" => {
-                let v = need(value, &format!("Missing {key} argument"))?;
-                let n = match v.parse::<i64>() {
-                    Ok(n) if (1..80).contains(&n) => n,
-                    _ => return Err(fail(format!("{key} must be > 1 and < 80"))),
-                };
-                if key == "hot_lru_pct" {
-                    self.hot_lru_pct = n;
-                } else {
-                    self.warm_lru_pct = n;
-                }
-                self.ignored(key);
-            }
-            "hot_max_factor" | "warm_max_factor" => {
-                let v = need(value, &format!("Missing {key} argument"))?;
-                match v.parse::<f64>() {
-                    Ok(f) if f > 0.0 => {}
-                    _ => return Err(fail(format!("{key} must be > 0"))),
-                }
-                self.ignored(key);
-            }
-            "temporary_ttl" => {
-                let v = need(value, "Missing temporary_ttl argument")?;
-                let _: i64 = whole(v, key)?;
-                self.temporary_ttl = true;
-                self.ignored(key);
-            }
-            "slab_automove" => {
-                // Without a value memcached turns it on (1).
-                if let Some(v) = value {
-                    match v.parse::<i64>() {
-                        Ok(n) if (0..=2).contains(&n) => {}
-                        _ => return Err(fail("slab_automove must be between 0 and 2")),
-                    }
-                }
-                self.ignored(key);
-            }
-            "slab_automove_ratio" => {
-                let v = need(value, "Missing slab_automove_ratio argument")?;
-                match v.parse::<f64>() {
-                    Ok(f) if f > 0.0 && f <= 1.0 => {}
-                    _ => return Err(fail("slab_automove_ratio must be > 0 and < 1")),
-                }
-                self.ignored(key);
-            }
-            "slab_automove_window" => {
-                let v = need(value, "Missing slab_automove_window argument")?;
-                match v.parse::<i64>() {
-                    Ok(n) if n > 2 => {}
-                    _ => return Err(fail("slab_automove_window must be > 2")),
-                }
-                self.ignored(key);
-            }
-            "ssl_verify_mode" | "ssl_min_version" => {
-                let v = need(value, &format!("Missing {key} argument"))?;
-                let n: i64 = whole(v, key)?;
-                if !(0..=3).contains(&n) {
-                    return Err(fail(format!(
-                        "Invalid {key}. Use help to see valid options."
-                    )));
-                }
-                self.ignored(key);
-            }
-            "ext_max_frag" | "slab_automove_freeratio" => {
-                let v = need(value, &format!("Missing {key} argument"))?;
-                real(v, key)?;
-                self.ignored(key);
-            }
-            "ext_path" => {
-                let v = need(
-                    value,
-                    "missing argument to ext_path, ie: ext_path=/d/file:5G",
-                )?;
-                if !v.contains(':') {
-                    return Err(fail(
-                        "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)",
-                    ));
-                }
-                self.ignored(key);
-            }
-            "resp_obj_mem_limit" => {
-                self.warn("-o resp_obj_mem_limit: deprecated by memcached; ignored".into());
-            }
-            _ if NUMBER_KEYS.contains(&key) => {
-                let v = need(value, &format!("Missing {key} argument"))?;
-                let _: u64 = whole(v, key)?;
-                self.ignored(key);
-            }
-            _ if TEXT_KEYS.contains(&key) => {
-                need(value, &format!("Missing {key} argument"))?;
-                self.ignored(key);
-            }
-            _ if FLAG_KEYS.contains(&key) => self.ignored(key),
-            _ => return Err(fail(format!("Illegal suboption \"{item}\""))),
-        }
-        Ok(())
-    }
+/// For `--print-config`: an ignored key's recorded value in the type a file gives it.
+pub(super) fn typed(kind: Kind, text: &str) -> Value {
+    let parsed = match kind {
+        Kind::Switch | Kind::Toggle => text.parse().ok().map(Value::Boolean),
+        Kind::Int | Kind::OptionalInt | Kind::Count => text.parse().ok().map(Value::Integer),
+        Kind::Float => text.parse().ok().map(Value::Float),
+        Kind::Text | Kind::Size | Kind::List => None,
+    };
+    parsed.unwrap_or_else(|| Value::String(text.to_string()))
 }

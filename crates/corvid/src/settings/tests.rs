@@ -91,7 +91,10 @@ fn port_errors() {
         error(&["-p", "abc"]),
         ("Invalid number for -p: \"abc\"".into(), 64)
     );
-    assert_eq!(message(&["-p", "-1"]), "ERROR: Invalid port number -1.");
+    // -1 is memcached's "any free port" (tests/port_file.rs); below it, memcached's
+    // bind fails (exit 71) and Corvid refuses the number.
+    assert_eq!(message(&["-p", "-2"]), "ERROR: Invalid port number -2.");
+    assert_eq!(message(&["-U", "-2"]), "ERROR: Invalid port number -2.");
     assert_eq!(
         message(&["-p", "11211x"]),
         "Invalid number for -p: \"11211x\""
@@ -100,6 +103,19 @@ fn port_errors() {
         message(&["-U", "70000"]),
         "ERROR: Invalid port number 70000."
     );
+}
+
+#[test]
+fn minus_one_asks_for_any_free_port() {
+    let s = serve(&["-p", "-1"]);
+    assert_eq!((s.port, s.tcp_port()), (-1, Some(0)));
+    let s = serve(&["-p", "-1", "-U", "-1"]);
+    assert_eq!((s.udp_port, s.udp_bind_port()), (-1, Some(0)));
+    // As memcached: -U without -p moves TCP too, to "any free port" as well.
+    let s = serve(&["-U", "-1"]);
+    assert_eq!((s.port, s.udp_port), (-1, -1));
+    assert_eq!(serve(&["-U", "0"]).udp_bind_port(), None);
+    assert_eq!(serve(&["-s", "/x", "-U", "5"]).udp_bind_port(), None);
 }
 
 #[test]

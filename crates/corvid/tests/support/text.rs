@@ -92,7 +92,17 @@ impl TextClient {
     }
 
     pub fn stats(&mut self) -> HashMap<String, String> {
-        self.send(b"stats\r\n");
+        self.stats_group("")
+    }
+
+    /// `stats <group>` (`settings`, `conns`, ...), or plain `stats` for "".
+    pub fn stats_group(&mut self, group: &str) -> HashMap<String, String> {
+        let command = if group.is_empty() {
+            "stats\r\n".to_string()
+        } else {
+            format!("stats {group}\r\n")
+        };
+        self.send(command.as_bytes());
         let mut stats = HashMap::new();
         loop {
             let line = self.line();
