@@ -166,11 +166,10 @@ fn the_port_file_is_left_behind_and_a_unix_socket_writes_none() {
     );
     let text = wait_for(&corvid.file);
     // SIGTERM: a clean exit, after which memcached leaves the file too.
+    let pid = corvid.child.id() as i32;
     // SAFETY: kill() on the pid of a child we own and have not reaped.
-    assert_eq!(
-        unsafe { libc::kill(corvid.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(sent, 0);
     let status = corvid.child.wait().expect("wait for corvid");
     assert!(status.success(), "{status}");
     assert_eq!(std::fs::read_to_string(&corvid.file).ok(), Some(text));
