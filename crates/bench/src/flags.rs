@@ -73,6 +73,10 @@ pub struct Flags {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write the latency histogram (every operation) to FILE in HdrHistogram's
+    /// percentile-distribution text (.hgrm, milliseconds), for plotting.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_out: Option<PathBuf>,
     /// Seed for key, operation and size choices.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -180,6 +184,8 @@ mod tests {
             "--quiet",
             "--seed",
             "9",
+            "--hdr-out",
+            "/tmp/x.hgrm",
         ])
         .unwrap();
         assert!(matches!(c.target, Target::Unix(_)));

@@ -14,6 +14,7 @@ mod content;
 mod distribution;
 mod error;
 mod flags;
+mod hgrm;
 mod report;
 mod rng;
 mod run;
@@ -58,6 +59,17 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Some(path) = &flags.hdr_out {
+        let text = hgrm::percentile_distribution(
+            &report.histogram,
+            hgrm::TICKS_PER_HALF_DISTANCE,
+            hgrm::NANOS_PER_MILLI,
+        );
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("corvid bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+    }
     let text = if flags.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => json + "\n",

@@ -166,6 +166,9 @@ pub struct Report {
     pub get: OpReport,
     pub set: OpReport,
     pub delete: OpReport,
+    /// Every operation's latency in nanoseconds, for `--hdr-out`.
+    #[serde(skip)]
+    pub histogram: Histogram<u64>,
 }
 
 impl Report {
@@ -229,6 +232,7 @@ impl Report {
             get: op(Op::Get as usize),
             set: op(Op::Set as usize),
             delete: op(Op::Delete as usize),
+            histogram: all,
         }
     }
 
