@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1));
+            return exit_status(&e);
         }
     };
     for warning in &settings.warnings {
@@ -64,6 +64,11 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_START_FAILED)
         }
     }
+}
+
+/// memcached's exit status for a command line it refuses.
+fn exit_status(e: &settings::SettingsError) -> ExitCode {
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
 }
 
 fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {

@@ -19,8 +19,10 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::options::{self, Given, Kind, Opt, Value};
-use super::{Builder, SettingsError, EX_CONFIG};
+use super::builder::Builder;
+use super::error::{SettingsError, EX_CONFIG};
+use super::options::{Given, Kind, Opt, Value};
+use super::table;
 
 /// Reads `path` and applies every key in it, in the order they appear.
 pub(super) fn load(builder: &mut Builder, path: &Path) -> Result<(), SettingsError> {
@@ -47,7 +49,7 @@ pub(super) fn apply_text(
     entries.sort_by_key(|(_, value)| value.span().start);
     for (key, value) in entries {
         let place = format!("{name}:{}", line_of(text, value.span().start));
-        let Some(opt) = options::by_key(&key).filter(|o| o.in_config()) else {
+        let Some(opt) = table::by_key(&key).filter(|o| o.in_config()) else {
             return Err(SettingsError::new(
                 format!("{place}: {}", unknown(&key)),
                 EX_CONFIG,
@@ -71,13 +73,13 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Why a key is not a setting, with the likely intended one.
 fn unknown(key: &str) -> String {
-    if let Some(opt) = options::by_key(key) {
+    if let Some(opt) = table::by_key(key) {
         return format!(
             "\"{key}\" can only be given on the command line ({})",
             opt.spelling()
         );
     }
-    if let Some((opt, true)) = options::by_extended_key(key) {
+    if let Some((opt, true)) = table::by_extended_key(key) {
         let off = if opt.kind == Kind::Toggle {
             "false"
         } else {
@@ -88,7 +90,7 @@ fn unknown(key: &str) -> String {
     // Long names use dashes and -o keys underscores: the other spelling, or a typo or
     // two, most likely meant the nearest key.
     let plain = |k: &str| k.replace('_', "-");
-    let nearest = options::all()
+    let nearest = table::all()
         .filter(|o| o.in_config())
         .map(|o| (edit_distance(&plain(key), &plain(o.key)), o.key))
         .min();
@@ -145,7 +147,7 @@ fn apply_value(
         (Kind::Switch, Value::Boolean(on)) => {
             // `false` is the default: there is no flag to undo a switch.
             if *on {
-                builder.apply_opt(opt, Given::set())?;
+                table::apply(builder, opt, Given::set())?;
             }
             return Ok(());
         }
@@ -154,7 +156,7 @@ fn apply_value(
                 value: None,
                 negated: !on,
             };
-            return builder.apply_opt(opt, given);
+            return table::apply(builder, opt, given);
         }
         (Kind::Switch | Kind::Toggle, other) => return Err(wrong_type("true or false", other)),
         (Kind::Count, Value::Integer(n)) => {
@@ -163,7 +165,7 @@ fn apply_value(
             }
             // As many times as `-v` would be given; the count stops at 255 either way.
             for _ in 0..(*n).min(255) {
-                builder.apply_opt(opt, Given::set())?;
+                table::apply(builder, opt, Given::set())?;
             }
             return Ok(());
         }
@@ -194,5 +196,5 @@ fn apply_value(
         }
         (Kind::List, other) => return Err(wrong_type("an array of strings", other)),
     };
-    builder.apply_opt(opt, Given::text_value(&text))
+    table::apply(builder, opt, Given::text_value(&text))
 }

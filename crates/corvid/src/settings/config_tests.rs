@@ -1,6 +1,11 @@
 //! The config file, `--memcached-conf` and `--print-config`: what each reads, how
 //! sources combine, and what their mistakes say.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::builder::Builder;
+use super::options::Status;
 use super::*;
 
 fn serve(args: &[&str]) -> Settings {
@@ -186,7 +191,7 @@ fn every_config_key_is_printed_when_set() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(" = ").next())
         .collect();
-    for opt in options::all().filter(|o| o.in_config() && o.status != options::Status::Refused) {
+    for opt in table::all().filter(|o| o.in_config() && o.status != Status::Refused) {
         assert!(
             keys.contains(&opt.key),
             "{} is missing from --print-config (add it to EVERYTHING, or give it a show \

@@ -4,8 +4,9 @@
 //! are applied, and the rest leave one warning line each. A key memcached does not know
 //! is an error, as there.
 
+use super::builder::Builder;
+use super::error::SettingsError;
 use super::options::{extended, toggle, Given, Kind, Opt, Status, Value};
-use super::{Builder, SettingsError};
 
 /// memcached exits 1 for every `-o` mistake found while reading the list.
 fn fail(message: impl Into<String>) -> SettingsError {
@@ -523,45 +524,3 @@ pub(super) const EXTENDED: &[Opt] = &[
     real!("ext_max_frag", "extstore fragmentation limit"),
     switch!("ext_drop_unread", "drop unread extstore items"),
 ];
-
-impl Builder {
-    /// Applies one `-o` argument: a comma-separated list of `key` or `key=value`.
-    pub(super) fn extended(&mut self, list: &str) -> Result<(), SettingsError> {
-        // As getsubopt: a trailing comma ends the list, an empty item is an unknown key.
-        let mut rest = list;
-        while !rest.is_empty() {
-            let (item, next) = rest.split_once(',').unwrap_or((rest, ""));
-            rest = next;
-            let (key, value) = match item.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (item, None),
-            };
-            let Some((opt, negated)) = super::options::by_extended_key(key) else {
-                return Err(fail(format!("Illegal suboption \"{item}\"")));
-            };
-            // Value-less keys ignore a value, as memcached's do.
-            let value = match opt.kind {
-                Kind::Switch | Kind::Toggle => None,
-                _ if negated => None,
-                _ => value,
-            };
-            let given = Given {
-                value: value.map(std::ffi::OsStr::new),
-                negated,
-            };
-            self.apply_opt(opt, given)?;
-        }
-        Ok(())
-    }
-}
-
-/// For `--print-config`: an ignored key's recorded value in the type a file gives it.
-pub(super) fn typed(kind: Kind, text: &str) -> Value {
-    let parsed = match kind {
-        Kind::Switch | Kind::Toggle => text.parse().ok().map(Value::Boolean),
-        Kind::Int | Kind::OptionalInt | Kind::Count => text.parse().ok().map(Value::Integer),
-        Kind::Float => text.parse().ok().map(Value::Float),
-        Kind::Text | Kind::Size | Kind::List => None,
-    };
-    parsed.unwrap_or_else(|| Value::String(text.to_string()))
-}

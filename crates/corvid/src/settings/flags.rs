@@ -1,14 +1,16 @@
 //! memcached 1.6.18's flags, then Corvid's own, as entries of the options table
 //! ([`options`](super::options)). Each entry checks its value with memcached's message
 //! and exit status and stores it; the checks memcached makes only once every flag is in
-//! are in [`Builder::finish`](super::Builder).
+//! are in [`Builder::finish`](super::builder::Builder).
 
 use std::path::PathBuf;
 
+use super::builder::Action;
+use super::error::{SettingsError, EX_USAGE};
+use super::model::{ProtocolMode, MIB};
 use super::options::{
     exact, flag, int_value, short_only, size_value, text_value, Given, Kind, Opt, Status, Value,
 };
-use super::{usage, Command, ProtocolMode, SettingsError, EX_USAGE, MIB};
 
 fn invalid_number(letter: u8, value: &str) -> SettingsError {
     SettingsError::new(
@@ -149,17 +151,17 @@ pub(super) const FLAGS: &[Opt] = &[
     })
     .show(|s| Some(Value::Boolean(s.lock_memory))),
     flag(b'h', "help", Kind::Switch, "", "print this text and exit", |b, _| {
-        b.done = Some(Command::Help(super::render::help()));
+        b.action = Some(Action::Help);
         Ok(())
     })
     .status(Status::CommandLine),
     flag(b'i', "license", Kind::Switch, "", "print the license and exit", |b, _| {
-        b.done = Some(Command::Help(usage::license()));
+        b.action = Some(Action::License);
         Ok(())
     })
     .status(Status::CommandLine),
     flag(b'V', "version", Kind::Switch, "", "print the version and exit", |b, _| {
-        b.done = Some(Command::Version(usage::version()));
+        b.action = Some(Action::Version);
         Ok(())
     })
     .status(Status::CommandLine),
@@ -311,8 +313,9 @@ pub(super) const FLAGS: &[Opt] = &[
         Ok(())
     })
     .status(Status::Ignored),
-    flag(b'o', "extended", Kind::List, "<list>", "comma separated memcached extended options, below", |b, g| {
-        b.extended(g.text(b'o')?)
+    flag(b'o', "extended", Kind::List, "<list>", "comma separated memcached extended options, below", |_, _| {
+        // The list is expanded key by key where options are applied (table::apply).
+        Ok(())
     })
     .status(Status::CommandLine)
     .note("each key is a config key of its own"),

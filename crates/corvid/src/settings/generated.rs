@@ -6,8 +6,9 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use super::options::{self, Form, Kind, Opt, Status, Value};
+use super::options::{Form, Kind, Opt, Status, Value};
 use super::render::{default_of, head, wrap, WIDTH};
+use super::table;
 
 /// Settings the Debian package changes from the defaults: key, TOML value, and why.
 pub(super) const PACKAGED: &[(&str, &str, &str)] = &[(
@@ -35,7 +36,7 @@ fn default_config() -> String {
          setting is shown with its default, commented out. `corvid --config FILE \
          --print-config` prints what a file amounts to.",
     );
-    for opt in options::all().filter(|o| o.in_config() && o.status == Status::Used) {
+    for opt in table::all().filter(|o| o.in_config() && o.status == Status::Used) {
         out.push('\n');
         comment(&mut out, &format!("{}: {}", head(opt), opt.help));
         match PACKAGED.iter().find(|(key, _, _)| *key == opt.key) {
@@ -58,7 +59,7 @@ fn default_config() -> String {
         }
     }
     let names = |status: Status| {
-        options::all()
+        table::all()
             .filter(|o| o.in_config() && o.status == status)
             .map(|o| o.key)
             .collect::<Vec<_>>()
@@ -221,7 +222,7 @@ fn generated_files_match_the_options_table() {
 
 #[test]
 fn the_packaged_config_reads_back_to_the_defaults_but_for_the_packaged_keys() {
-    let mut builder = super::Builder::default();
+    let mut builder = super::builder::Builder::default();
     super::config_file::apply_text(&mut builder, &default_config(), "corvid.toml")
         .unwrap_or_else(|e| panic!("{e}"));
     let settings = builder.finish().unwrap_or_else(|e| panic!("{e}"));

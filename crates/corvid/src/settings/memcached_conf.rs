@@ -28,8 +28,10 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::options::{self, Form, Given, Status};
-use super::{Builder, SettingsError, EX_CONFIG};
+use super::builder::Builder;
+use super::error::{SettingsError, EX_CONFIG};
+use super::options::{Form, Given, Status};
+use super::table;
 use crate::getopt::{Getopt, Item};
 
 pub(super) fn load(builder: &mut Builder, path: &Path) -> Result<(), SettingsError> {
@@ -71,14 +73,14 @@ pub(super) fn apply_text(
         }
         let words = split_words(line).map_err(fail)?;
         let args = words.into_iter().map(OsString::from).collect();
-        let mut getopt = Getopt::new(args, options::getopt_specs(), "corvid");
+        let mut getopt = Getopt::new(args, table::getopt_specs(), "corvid");
         while let Some(item) = getopt.next_item() {
             match item.map_err(|e| SettingsError::from(e).in_file(&place))? {
                 Item::Operand(word) => {
                     builder.warn(format!("{place}: ignoring {word:?}: not an option"));
                 }
                 Item::Opt(code, value) => {
-                    let Some(opt) = options::by_code(code) else {
+                    let Some(opt) = table::by_code(code) else {
                         return Err(fail(format!("Illegal argument \"{}\"", code as char)));
                     };
                     let memcached_flag = matches!(opt.form, Form::Flag { .. });
@@ -94,9 +96,7 @@ pub(super) fn apply_text(
                         value: value.as_deref(),
                         negated: false,
                     };
-                    builder
-                        .apply_opt(opt, given)
-                        .map_err(|e| e.in_file(&place))?;
+                    table::apply(builder, opt, given).map_err(|e| e.in_file(&place))?;
                 }
             }
         }

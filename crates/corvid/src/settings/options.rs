@@ -1,8 +1,8 @@
-//! The one table of options. Every flag, every `-o` key and every config-file key is one
-//! [`Opt`] entry in [`flags::FLAGS`](super::flags) or [`extended::EXTENDED`](super::extended);
-//! the command-line parser, the config-file reader, `--print-config`, `-h`, the packaged
-//! `corvid.toml` and the table in docs/flags.md are all read from it. Adding an option is
-//! adding an entry:
+//! The shape of an option. Every flag, every `-o` key and every config-file key is one
+//! [`Opt`] entry in [`flags::FLAGS`](super::flags) or [`extended::EXTENDED`](super::extended)
+//! (together: [`table`](super::table)); the command-line parser, the config-file reader,
+//! `--print-config`, `-h`, the packaged `corvid.toml` and the table in docs/flags.md are
+//! all read from them. Adding an option is adding an entry:
 //!
 //! ```ignore
 //! flag(b'p', "port", Kind::Int, "<num>", "TCP port to listen on", |b, g| {
@@ -16,9 +16,10 @@
 //! key (`idle_timeout`), so whoever knows one spelling knows the other.
 
 use std::ffi::OsStr;
-use std::sync::OnceLock;
 
-use super::{Builder, Settings, SettingsError, EX_USAGE};
+use super::builder::Builder;
+use super::error::{SettingsError, EX_USAGE};
+use super::model::Settings;
 use crate::getopt::{Spec, Value as Arg};
 
 /// A value as written in a config file and printed by `--print-config`.
@@ -184,7 +185,7 @@ impl Opt {
     }
 
     /// The byte getopt reports it by: its letter, or its code.
-    fn code(&self) -> Option<u8> {
+    pub(super) fn code(&self) -> Option<u8> {
         match self.form {
             Form::Exact { code } => Some(code),
             _ => self.short(),
@@ -192,7 +193,7 @@ impl Opt {
     }
 
     /// What getopt needs to know of it, if it is a command-line option of its own.
-    fn getopt_spec(&self) -> Option<Spec> {
+    pub(super) fn getopt_spec(&self) -> Option<Spec> {
         let short_value = match self.kind {
             Kind::Switch | Kind::Count => Arg::No,
             _ => Arg::Required,
@@ -324,43 +325,20 @@ pub(super) const fn toggle(
     extended(key, Kind::Toggle, "", help, apply).negation(negation)
 }
 
-/// Every option: memcached's flags in the order of its own table (the order decides how
-/// an ambiguous prefix's possibilities are listed), Corvid's own, then the `-o` keys.
-pub(super) fn all() -> impl Iterator<Item = &'static Opt> {
-    super::flags::FLAGS.iter().chain(super::extended::EXTENDED)
-}
-
-/// The option getopt reported by this letter or code.
-pub(super) fn by_code(code: u8) -> Option<&'static Opt> {
-    super::flags::FLAGS.iter().find(|o| o.code() == Some(code))
-}
-
-/// getopt's table of the command line, made from the options table once.
-pub(crate) fn getopt_specs() -> &'static [Spec] {
-    static SPECS: OnceLock<Vec<Spec>> = OnceLock::new();
-    SPECS.get_or_init(|| {
-        super::flags::FLAGS
-            .iter()
-            .filter_map(Opt::getopt_spec)
-            .collect()
-    })
-}
-
-pub(super) fn by_key(key: &str) -> Option<&'static Opt> {
-    all().find(|o| o.key == key)
-}
-
-/// The `-o` entry for `key` and whether `key` was its `no_` twin.
-pub(super) fn by_extended_key(key: &str) -> Option<(&'static Opt, bool)> {
-    super::extended::EXTENDED.iter().find_map(|o| {
-        if o.key == key {
-            Some((o, false))
-        } else if o.negated_key() == Some(key) {
-            Some((o, true))
-        } else {
-            None
+/// Applies one occurrence of an option, from any source. An option that adds up (`-l`,
+/// `-v`) first forgets what an earlier source gave it.
+pub(super) fn apply_one(
+    b: &mut Builder,
+    opt: &'static Opt,
+    given: Given<'_>,
+) -> Result<(), SettingsError> {
+    if let Some(reset) = opt.reset {
+        if b.origin.get(opt.key).is_some_and(|&layer| layer != b.layer) {
+            reset(b);
         }
-    })
+    }
+    b.origin.insert(opt.key, b.layer);
+    (opt.apply)(b, given)
 }
 
 pub(super) fn int_value(n: impl Into<i64>) -> Value {
@@ -379,6 +357,7 @@ pub(super) fn size_value(n: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::table::{all, getopt_specs};
 
     #[test]
     fn every_short_flag_of_memcached_is_known() {

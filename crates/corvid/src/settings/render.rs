@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use super::extended::typed;
-use super::options::{self, Form, Kind, Opt, Status, Value};
+use super::model::Settings;
+use super::options::{Form, Kind, Opt, Status, Value};
+use super::table;
 use super::usage::version;
-use super::Settings;
 
 /// Column where help descriptions start.
 const HELP_COLUMN: usize = 26;
@@ -128,7 +128,7 @@ pub(super) fn print_config(settings: &Settings) -> String {
         "# The effective settings of this corvid command line, in the form `corvid --config\n\
          # FILE` reads.\n",
     );
-    for opt in options::all().filter(|o| o.in_config()) {
+    for opt in table::all().filter(|o| o.in_config()) {
         match opt.show {
             Some(show) => match show(settings) {
                 Some(value) => {
@@ -146,4 +146,15 @@ pub(super) fn print_config(settings: &Settings) -> String {
         }
     }
     out
+}
+
+/// For `--print-config`: an ignored key's recorded value in the type a file gives it.
+fn typed(kind: Kind, text: &str) -> Value {
+    let parsed = match kind {
+        Kind::Switch | Kind::Toggle => text.parse().ok().map(Value::Boolean),
+        Kind::Int | Kind::OptionalInt | Kind::Count => text.parse().ok().map(Value::Integer),
+        Kind::Float => text.parse().ok().map(Value::Float),
+        Kind::Text | Kind::Size | Kind::List => None,
+    };
+    parsed.unwrap_or_else(|| Value::String(text.to_string()))
 }

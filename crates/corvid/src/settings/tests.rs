@@ -1,6 +1,9 @@
 //! Each expected message below was taken from memcached 1.6.18 given the same flags,
 //! unless the test says Corvid deliberately differs.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
 use super::*;
 
 fn parse(args: &[&str]) -> Result<Command, SettingsError> {
