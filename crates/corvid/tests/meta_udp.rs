@@ -23,10 +23,10 @@ fn start(implementation: Implementation) -> (Server, UdpSocket) {
         let args = ["-U", port_text.as_str(), "-t", "1"];
         match Server::try_start(implementation, &args, Transport::Tcp) {
             Ok(server) => {
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                support::wait_until_udp_bound(addr, implementation.name());
                 let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("client socket");
-                socket
-                    .connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-                    .expect("connect");
+                socket.connect(addr).expect("connect");
                 socket
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .expect("timeout");

@@ -47,10 +47,12 @@ fn start(implementation: Implementation, args: &[&str]) -> UdpServer {
         all.extend_from_slice(args);
         match Server::try_start(implementation, &all, Transport::Tcp) {
             Ok(server) => {
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                support::wait_until_udp_bound(addr, implementation.name());
                 return UdpServer {
                     _process: server,
-                    addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                }
+                    addr,
+                };
             }
             Err(refusal) if refusal.output.contains("in use") => last = refusal.report,
             Err(refusal) => panic!(
