@@ -1,6 +1,7 @@
 //! A benchmark's full description, independent of how it was asked for (flags, tests).
 
 use crate::codec::Protocol;
+use crate::connection::IoSizes;
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
 use std::net::SocketAddr;
@@ -81,6 +82,13 @@ impl std::fmt::Display for Ratio {
     }
 }
 
+/// What a libevent client such as memtier moves per socket and turn: a large value
+/// reaches the server, and leaves it, in these pieces (see docs/bench.md).
+pub const DEFAULT_IO: IoSizes = IoSizes {
+    read: 4096,
+    write: 16384,
+};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub target: Target,
@@ -100,6 +108,8 @@ pub struct Config {
     pub stop: Stop,
     /// Open loop at this many requests per second in total; `None` is closed loop.
     pub rate: Option<f64>,
+    /// The most one read and one write may move per connection per event-loop turn.
+    pub io: IoSizes,
     /// Print a progress line on stderr once a second.
     pub progress: bool,
     pub seed: u64,
@@ -127,6 +137,7 @@ impl Config {
             prefill: false,
             stop: Stop::After(Duration::from_secs(10)),
             rate: None,
+            io: DEFAULT_IO,
             progress: false,
             seed: 1,
         }

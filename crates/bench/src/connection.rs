@@ -87,6 +87,25 @@ struct Pending {
 #[derive(Debug)]
 pub struct Broken;
 
+/// The most one read or one write may move before the connection lets the others have
+/// their turn, as a client's event loop does: memtier (libevent) reads at most 4 KiB and
+/// writes at most 16 KiB per socket per turn, so a large value reaches the server, and
+/// leaves it, in pieces. 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoSizes {
+    pub read: usize,
+    pub write: usize,
+}
+
+/// What a connection needs after a read or a flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Nothing until the socket says so (new input, or room to write).
+    Wait,
+    /// It stopped at its size limit with more to move: come back next turn.
+    Again,
+}
+
 pub struct Connection {
     pub stream: Stream,
     out: Vec<u8>,
@@ -96,13 +115,16 @@ pub struct Connection {
     in_end: usize,
     pending: VecDeque<Pending>,
     keys: VecDeque<u64>,
-    /// Whether anything was sent since the last flush.
+    io: IoSizes,
+    /// Whether the connection is on its worker's list of output to write this turn.
     pub dirty: bool,
+    /// Whether it is on the list of input to read next turn.
+    pub reread: bool,
     pub broken: bool,
 }
 
 impl Connection {
-    pub fn new(stream: Stream, pipeline: usize, multiget: usize) -> Self {
+    pub fn new(stream: Stream, pipeline: usize, multiget: usize, io: IoSizes) -> Self {
         Connection {
             stream,
             out: Vec::with_capacity(4096),
@@ -112,7 +134,9 @@ impl Connection {
             in_end: 0,
             pending: VecDeque::with_capacity(pipeline),
             keys: VecDeque::with_capacity(pipeline * multiget),
+            io,
             dirty: false,
+            reread: false,
             broken: false,
         }
     }
@@ -153,51 +177,74 @@ impl Connection {
         self.dirty = true;
     }
 
-    /// Writes as much queued output as the socket takes.
-    pub fn flush(&mut self) -> Result<(), Broken> {
-        self.dirty = false;
+    /// Writes queued output: as much as the socket takes, or one write of at most
+    /// `io.write` bytes.
+    pub fn flush(&mut self) -> Result<Turn, Broken> {
         while self.out_at < self.out.len() {
-            match self.stream.write(&self.out[self.out_at..]) {
+            let end = match self.io.write {
+                0 => self.out.len(),
+                limit => self.out.len().min(self.out_at + limit),
+            };
+            match self.stream.write(&self.out[self.out_at..end]) {
                 Ok(0) => return Err(Broken),
-                Ok(n) => self.out_at += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(n) => {
+                    self.out_at += n;
+                    if self.io.write != 0 && self.out_at < self.out.len() {
+                        return Ok(Turn::Again);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Turn::Wait),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Err(Broken),
             }
         }
         self.out.clear();
         self.out_at = 0;
-        Ok(())
+        Ok(Turn::Wait)
     }
 
-    /// Reads everything available and settles every reply that is complete, recording
-    /// latencies as of `now`. Returns how many requests completed.
+    /// Reads what is available (everything, or one read of at most `io.read` bytes) and
+    /// settles every reply that is complete, recording latencies as of `now`. Returns
+    /// how many requests completed.
     pub fn receive(
         &mut self,
         protocol: Protocol,
         content: &Content,
         now: Instant,
         tally: &mut Tally,
-    ) -> Result<usize, Broken> {
+    ) -> Result<(usize, Turn), Broken> {
         let mut completed = 0;
         loop {
             if self.in_end == self.input.len() {
                 self.make_room();
             }
-            let room = self.input.len() - self.in_end;
-            match self.stream.read(&mut self.input[self.in_end..]) {
+            let want = match self.io.read {
+                0 => self.input.len() - self.in_end,
+                limit => (self.input.len() - self.in_end).min(limit),
+            };
+            match self
+                .stream
+                .read(&mut self.input[self.in_end..self.in_end + want])
+            {
                 Ok(0) => return Err(Broken),
                 Ok(n) => {
                     self.in_end += n;
                     completed += self.settle(protocol, content, now, tally)?;
-                    if n < room {
+                    if n < want {
                         // A short read emptied the socket; on Linux new data raises a
                         // new edge, so the read that would only say EAGAIN is skipped
                         // (one syscall per reply saved, which is the client's budget).
-                        return Ok(completed);
+                        return Ok((completed, Turn::Wait));
+                    }
+                    if self.io.read != 0 {
+                        // The socket may hold more; an edge-triggered poll will not
+                        // say so again, so the worker comes back next turn.
+                        return Ok((completed, Turn::Again));
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(completed),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((completed, Turn::Wait))
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Err(Broken),
             }
@@ -360,193 +407,4 @@ fn apply(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::distribution::SizeDist;
-
-    fn content() -> Content {
-        Content::new(100, SizeDist::Fixed(4), SizeDist::Fixed(10)).unwrap()
-    }
-
-    /// Feeds `reply` to the queue built by `requests` and returns the tally.
-    fn settle(
-        protocol: Protocol,
-        requests: &[Request<'_>],
-        reply: &[u8],
-    ) -> (Tally, Result<usize, Garbage>) {
-        let c = content();
-        let start = Instant::now();
-        let mut pending = VecDeque::new();
-        let mut keys = VecDeque::new();
-        for r in requests {
-            let (op, n) = match r {
-                Request::Get(ids) => {
-                    keys.extend(ids.iter().copied());
-                    (Op::Get, ids.len())
-                }
-                Request::Set { .. } => (Op::Set, 0),
-                Request::Delete(_) => (Op::Delete, 0),
-            };
-            pending.push_back(Pending {
-                op,
-                keys: n,
-                cursor: 0,
-                hits: 0,
-                start,
-            });
-        }
-        let mut tally = Tally::new();
-        let mut at = 0;
-        let mut done = 0;
-        while at < reply.len() {
-            let (element, used) = match protocol.parse_element(&reply[at..]) {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(g) => return (tally, Err(g)),
-            };
-            match apply(
-                &mut pending,
-                &mut keys,
-                element,
-                protocol,
-                &c,
-                start,
-                &mut tally,
-            ) {
-                Ok(true) => done += 1,
-                Ok(false) => {}
-                Err(g) => return (tally, Err(g)),
-            }
-            at += used;
-        }
-        (tally, Ok(done))
-    }
-
-    fn value(id: u64) -> Vec<u8> {
-        let mut v = Vec::new();
-        content().push_value(id, 10, &mut v);
-        v
-    }
-
-    fn text_hit(key: &str, data: &[u8]) -> Vec<u8> {
-        let mut out = format!("VALUE {key} 0 {}\r\n", data.len()).into_bytes();
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-        out
-    }
-
-    #[test]
-    fn text_multiget_counts_hits_misses_and_wrong_values() {
-        let mut reply = text_hit("k001", &value(1));
-        reply.extend(text_hit("k003", &value(2))); // the value of key 2 under key 3
-        reply.extend_from_slice(b"END\r\nSTORED\r\nNOT_FOUND\r\n");
-        let (tally, done) = settle(
-            Protocol::Text,
-            &[
-                Request::Get(&[1, 2, 3]),
-                Request::Set { id: 1, len: 10 },
-                Request::Delete(4),
-            ],
-            &reply,
-        );
-        assert_eq!(done, Ok(3));
-        assert_eq!((tally.hits, tally.misses, tally.wrong_values), (2, 1, 1));
-        assert_eq!(tally.not_found, 1);
-        assert_eq!(tally.requests(), 3);
-    }
-
-    #[test]
-    fn a_hit_for_a_key_not_asked_is_an_error() {
-        let mut reply = text_hit("k009", &value(9));
-        reply.extend_from_slice(b"END\r\n");
-        let (tally, done) = settle(Protocol::Text, &[Request::Get(&[1])], &reply);
-        assert_eq!(done, Ok(1));
-        assert_eq!(tally.wrong_values, 1);
-    }
-
-    #[test]
-    fn text_error_ends_a_get() {
-        let (tally, done) = settle(
-            Protocol::Text,
-            &[Request::Get(&[1]), Request::Get(&[2])],
-            b"SERVER_ERROR busy\r\nEND\r\n",
-        );
-        assert_eq!(done, Ok(2));
-        assert_eq!(tally.server_errors, 1);
-    }
-
-    #[test]
-    fn meta_single_and_quiet_multiget() {
-        let v1 = value(1);
-        let mut reply = b"VA 10 kk001\r\n".to_vec();
-        reply.extend_from_slice(&v1);
-        reply.extend_from_slice(b"\r\nEN\r\n");
-        // quiet multi-get: only the hit for key 2, then MN
-        reply.extend_from_slice(b"VA 10 kk002\r\n");
-        reply.extend_from_slice(&value(2));
-        reply.extend_from_slice(b"\r\nMN\r\nHD\r\nHD\r\n");
-        let (tally, done) = settle(
-            Protocol::Meta,
-            &[
-                Request::Get(&[1]),
-                Request::Get(&[5]),
-                Request::Get(&[2, 3]),
-                Request::Set { id: 1, len: 10 },
-                Request::Delete(1),
-            ],
-            &reply,
-        );
-        assert_eq!(done, Ok(5));
-        assert_eq!((tally.hits, tally.misses, tally.errors()), (2, 2, 0));
-        assert_eq!(tally.deleted, 1);
-    }
-
-    #[test]
-    fn binary_value_checked() {
-        fn response(op: u8, status: u16, key: &[u8], extras: &[u8], val: &[u8]) -> Vec<u8> {
-            let mut out = vec![0x81, op];
-            out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-            out.push(extras.len() as u8);
-            out.push(0);
-            out.extend_from_slice(&status.to_be_bytes());
-            out.extend_from_slice(&((extras.len() + key.len() + val.len()) as u32).to_be_bytes());
-            out.extend_from_slice(&[0; 12]);
-            out.extend_from_slice(extras);
-            out.extend_from_slice(key);
-            out.extend_from_slice(val);
-            out
-        }
-        let mut corrupt = value(1);
-        corrupt[9] ^= 0x20;
-        let mut reply = response(0x0c, 0, b"k001", &[0; 4], &corrupt);
-        reply.extend(response(0x0c, 1, b"k002", &[], b"Not found"));
-        reply.extend(response(0x0d, 0, b"k004", &[0; 4], &value(4)));
-        reply.extend(response(0x0a, 0, b"", &[], b""));
-        reply.extend(response(0x01, 0x82, b"", &[], b"Out of memory"));
-        let (tally, done) = settle(
-            Protocol::Binary,
-            &[
-                Request::Get(&[1]),
-                Request::Get(&[2]),
-                Request::Get(&[3, 4]),
-                Request::Set { id: 1, len: 10 },
-            ],
-            &reply,
-        );
-        assert_eq!(done, Ok(4));
-        assert_eq!((tally.hits, tally.misses), (2, 2));
-        assert_eq!((tally.wrong_values, tally.server_errors), (1, 1));
-    }
-
-    #[test]
-    fn replies_nobody_asked_for_break_the_stream() {
-        let (_, done) = settle(Protocol::Text, &[], b"STORED\r\n");
-        assert_eq!(done, Err(Garbage));
-        let (_, done) = settle(
-            Protocol::Text,
-            &[Request::Set { id: 1, len: 10 }],
-            b"END\r\n",
-        );
-        assert_eq!(done, Err(Garbage));
-    }
-}
+mod tests;

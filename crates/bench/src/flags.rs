@@ -1,7 +1,8 @@
 //! The `corvid bench` command line, turned into a `Config`.
 
 use crate::codec::Protocol;
-use crate::config::{parse_duration, Config, Ratio, Stop, Target};
+use crate::config::{parse_duration, Config, Ratio, Stop, Target, DEFAULT_IO};
+use crate::connection::IoSizes;
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
 use clap::Parser;
@@ -67,6 +68,12 @@ pub struct Flags {
     /// Open loop: send this many requests per second in total, on a fixed schedule.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Most bytes a connection reads per event-loop turn, as memtier does (0: all there is).
+    #[arg(long, default_value_t = DEFAULT_IO.read)]
+    pub read_size: usize,
+    /// Most bytes a connection writes per event-loop turn, as memtier does (0: all it has).
+    #[arg(long, default_value_t = DEFAULT_IO.write)]
+    pub write_size: usize,
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -121,6 +128,10 @@ impl Flags {
             prefill: self.prefill,
             stop,
             rate: self.rate,
+            io: IoSizes {
+                read: self.read_size,
+                write: self.write_size,
+            },
             progress: !self.quiet,
             seed: self.seed,
         };
@@ -149,6 +160,13 @@ mod tests {
         );
         assert_eq!(c.stop, Stop::After(Duration::from_secs(10)));
         assert_eq!(c.ratio.to_string(), "get=10,set=1,delete=0");
+        assert_eq!(
+            c.io,
+            IoSizes {
+                read: 4096,
+                write: 16384
+            }
+        );
     }
 
     #[test]
@@ -186,6 +204,10 @@ mod tests {
             "9",
             "--hdr-out",
             "/tmp/x.hgrm",
+            "--read-size",
+            "0",
+            "--write-size",
+            "100",
         ])
         .unwrap();
         assert!(matches!(c.target, Target::Unix(_)));
@@ -199,6 +221,13 @@ mod tests {
         assert_eq!(c.stop, Stop::Requests(500));
         assert_eq!(c.rate, Some(1000.0));
         assert!(c.prefill && !c.progress);
+        assert_eq!(
+            c.io,
+            IoSizes {
+                read: 0,
+                write: 100
+            }
+        );
     }
 
     #[test]

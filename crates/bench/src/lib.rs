@@ -22,7 +22,8 @@ mod timer;
 mod worker;
 
 pub use codec::Protocol;
-pub use config::{Config, Ratio, Stop, Target};
+pub use config::{Config, Ratio, Stop, Target, DEFAULT_IO};
+pub use connection::IoSizes;
 pub use distribution::{KeyDistSpec, SizeDist};
 pub use error::BenchError;
 pub use report::{Latency, OpReport, Report};

@@ -143,6 +143,9 @@ pub struct Report {
     pub key_dist: String,
     pub ratio: String,
     pub multiget: usize,
+    /// Most bytes per read and per write on a connection per turn (0: no limit).
+    pub read_size: usize,
+    pub write_size: usize,
     pub planned_duration_s: Option<f64>,
     pub planned_requests: Option<u64>,
     pub duration_s: f64,
@@ -202,6 +205,8 @@ impl Report {
             key_dist: config.key_dist.to_string(),
             ratio: config.ratio.to_string(),
             multiget: config.multiget,
+            read_size: config.io.read,
+            write_size: config.io.write,
             planned_duration_s: match config.stop {
                 Stop::After(d) => Some(d.as_secs_f64()),
                 Stop::Requests(_) => None,

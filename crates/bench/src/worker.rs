@@ -5,7 +5,7 @@
 
 use crate::codec::Protocol;
 use crate::config::{Config, Stop};
-use crate::connection::{Connection, Request, Stream};
+use crate::connection::{Connection, Request, Stream, Turn};
 use crate::content::Content;
 use crate::distribution::KeyDist;
 use crate::error::BenchError;
@@ -99,6 +99,11 @@ pub struct Worker {
     ids: Vec<u64>,
     /// Connections with unsent requests, flushed once per turn.
     dirty: Vec<usize>,
+    /// Connections that stopped reading at their size limit: read again next turn.
+    reread: Vec<usize>,
+    /// The lists' other halves, swapped in while a turn walks them (no allocation).
+    dirty_turn: Vec<usize>,
+    reread_turn: Vec<usize>,
     /// Open loop: the connection the next due request tries first.
     next_conn: usize,
     timer: Timer,
@@ -126,6 +131,7 @@ impl Worker {
                 stream,
                 config.pipeline.max(PREFILL_DEPTH),
                 config.multiget,
+                config.io,
             ));
         }
         let timer = Timer::new().map_err(BenchError::Poll)?;
@@ -143,6 +149,9 @@ impl Worker {
             config: config.clone(),
             ids: vec![0; config.multiget],
             dirty: Vec::with_capacity(connections),
+            reread: Vec::with_capacity(connections),
+            dirty_turn: Vec::with_capacity(connections),
+            reread_turn: Vec::with_capacity(connections),
             next_conn: 0,
             timer,
         })
@@ -205,6 +214,7 @@ impl Worker {
             if sending && plan.interval.is_some() {
                 self.send_due(&mut plan, now);
             }
+            self.reread_last_turn(&mut plan, &mut tally, &mut last_reply);
             self.flush_dirty(&mut plan, &mut tally);
             if !sending {
                 if drain_until.is_none() {
@@ -218,9 +228,14 @@ impl Worker {
                     break;
                 }
             }
-            let timeout = match drain_until {
-                Some(until) => until.saturating_duration_since(now).min(TICK),
-                None => plan.timeout(now),
+            let timeout = if !self.dirty.is_empty() || !self.reread.is_empty() {
+                // Work left over from this turn: look for events, do not wait for them.
+                Duration::ZERO
+            } else {
+                match drain_until {
+                    Some(until) => until.saturating_duration_since(now).min(TICK),
+                    None => plan.timeout(now),
+                }
             };
             if let Some(gap) = plan.until_due(now) {
                 self.timer.arm(gap).map_err(BenchError::Poll)?;
@@ -244,22 +259,10 @@ impl Worker {
                 }
                 let mut ok = true;
                 if event.is_writable() {
-                    ok = self.conns[i].flush().is_ok();
+                    ok = self.write(i);
                 }
                 if ok && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-                    let read_at = Instant::now();
-                    match self.conns[i].receive(self.protocol, &self.content, read_at, &mut tally) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            last_reply = read_at;
-                            plan.outstanding -= n;
-                            if plan.interval.is_none() && plan.sending(read_at) {
-                                self.top_up(&mut plan, i, Instant::now());
-                                ok = self.conns[i].flush().is_ok();
-                            }
-                        }
-                        Err(_) => ok = false,
-                    }
+                    ok = self.read(&mut plan, &mut tally, i, &mut last_reply);
                 }
                 if !ok {
                     self.retire(&mut plan, &mut tally, i);
@@ -350,12 +353,74 @@ impl Worker {
         plan.outstanding += 1;
     }
 
+    /// One write for every connection with output waiting; those that stopped at their
+    /// write size come back next turn.
     fn flush_dirty(&mut self, plan: &mut Plan, tally: &mut Tally) {
-        while let Some(i) = self.dirty.pop() {
-            if !self.conns[i].broken && self.conns[i].flush().is_err() {
+        std::mem::swap(&mut self.dirty, &mut self.dirty_turn);
+        let mut turn = std::mem::take(&mut self.dirty_turn);
+        for &i in &turn {
+            self.conns[i].dirty = false;
+            if !self.conns[i].broken && !self.write(i) {
                 self.retire(plan, tally, i);
             }
         }
+        turn.clear();
+        self.dirty_turn = turn;
+    }
+
+    /// Reads again from the connections that stopped at their read size last turn.
+    fn reread_last_turn(&mut self, plan: &mut Plan, tally: &mut Tally, last: &mut Instant) {
+        std::mem::swap(&mut self.reread, &mut self.reread_turn);
+        let mut turn = std::mem::take(&mut self.reread_turn);
+        for &i in &turn {
+            self.conns[i].reread = false;
+            if !self.conns[i].broken && !self.read(plan, tally, i, last) {
+                self.retire(plan, tally, i);
+            }
+        }
+        turn.clear();
+        self.reread_turn = turn;
+    }
+
+    /// Writes what connection `i` has queued; false if it broke.
+    fn write(&mut self, i: usize) -> bool {
+        match self.conns[i].flush() {
+            Ok(Turn::Wait) => true,
+            Ok(Turn::Again) => {
+                if !self.conns[i].dirty {
+                    self.conns[i].dirty = true;
+                    self.dirty.push(i);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reads connection `i`'s replies and, in closed loop, sends what they made room
+    /// for at once; false if it broke.
+    fn read(&mut self, plan: &mut Plan, tally: &mut Tally, i: usize, last: &mut Instant) -> bool {
+        let read_at = Instant::now();
+        let completed = match self.conns[i].receive(self.protocol, &self.content, read_at, tally) {
+            Ok((completed, turn)) => {
+                if turn == Turn::Again && !self.conns[i].reread {
+                    self.conns[i].reread = true;
+                    self.reread.push(i);
+                }
+                completed
+            }
+            Err(_) => return false,
+        };
+        if completed == 0 {
+            return true;
+        }
+        *last = read_at;
+        plan.outstanding -= completed;
+        if plan.interval.is_none() && plan.sending(read_at) {
+            self.top_up(plan, i, Instant::now());
+            return self.write(i);
+        }
+        true
     }
 
     /// Takes a broken connection out of service; what it owed is counted as lost.

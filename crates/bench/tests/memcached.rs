@@ -207,6 +207,33 @@ fn open_loop_keeps_its_schedule() {
 }
 
 #[test]
+fn any_read_and_write_size_gives_the_same_clean_run() {
+    // Tiny pieces make every request and reply span many turns of the event loop, in
+    // both directions, pipelined and with multi-gets; unlimited sizes move all at once.
+    let server = Memcached::tcp();
+    for protocol in [Protocol::Text, Protocol::Meta, Protocol::Binary] {
+        for (read, write, largest) in [(7, 5, 500), (4096, 16384, 40_000), (0, 0, 40_000)] {
+            let mut c = server.config();
+            c.protocol = protocol;
+            c.io = bench::IoSizes { read, write };
+            c.multiget = 3;
+            c.pipeline = 8;
+            c.keys = 300;
+            c.stop = Stop::Requests(600);
+            c.value_size = SizeDist::Uniform {
+                min: 1,
+                max: largest,
+            };
+            let report = bench::run(&c).expect("the run completes");
+            let context = format!("{protocol} {read}/{write}: {}", report.table());
+            assert_eq!(report.errors, 0, "{context}");
+            assert_eq!((report.requests, report.misses), (600, 0), "{context}");
+            assert!(report.hits > 0, "{context}");
+        }
+    }
+}
+
+#[test]
 fn wrong_values_are_counted_as_errors() {
     let server = Memcached::tcp();
     let Target::Tcp(addr) = server.target else {
