@@ -143,6 +143,26 @@ pub enum Received {
     Abort(Abort),
 }
 
+/// Socket buffer size asked for UDP sockets: a multi-get reply leaves in a burst.
+const SOCKET_BUFFER_SIZE: usize = 4 << 20;
+
+/// Binds a UDP socket as memcached sets one up: address reuse, v6 only for v6, and send
+/// and receive buffers as large as the system allows. Non-blocking.
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // The kernel caps these at its maximum; a refusal only leaves the default.
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_SIZE);
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_SIZE);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// Receives one datagram into `buf`, retrying only on EINTR. A datagram longer than `buf`
 /// is truncated by the kernel, so `buf` should hold [`MAX_RECEIVE`] bytes.
 pub fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> Received {

@@ -14,19 +14,25 @@
 //! assert!(matches!(read(&mut input, &mut buf), Outcome::Abort(_)));
 //! ```
 //!
-//! This crate must never know about a protocol or the cache: it moves bytes, keeps the
+//! This crate must never know about a protocol or the cache: it binds and accepts
+//! ([`Listener`]), moves bytes over a [`Stream`] (TCP, Unix; TLS later), keeps the
 //! per-connection buffers ([`ReadBuffer`], [`SendQueue`]) and their pool ([`BufferPool`]),
-//! and frames UDP [`datagram`]s as memcached does.
+//! frames UDP [`datagram`]s as memcached does, and reads and writes the disk tier's files
+//! ([`FileChannel`]). Every socket and file system call Corvid makes is made here.
 
 pub mod datagram;
 mod file;
+mod listener;
 mod outcome;
 mod pool;
 mod read_buffer;
 mod send_queue;
+mod stream;
 
 pub use file::{FileChannel, OpenError};
-pub use outcome::{read, read_vectored, writev, Abort, Outcome};
+pub use listener::{Accepted, Listener};
+pub use outcome::{read, read_vectored, write, writev, Abort, Outcome};
 pub use pool::BufferPool;
 pub use read_buffer::ReadBuffer;
 pub use send_queue::{Payload, SendQueue};
+pub use stream::Stream;

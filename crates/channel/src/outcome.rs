@@ -24,6 +24,7 @@ pub enum Abort {
     Failed(io::ErrorKind),
 }
 
+/// The outcome an error stands for; None for EINTR (call again).
 pub(crate) fn classify(err: &io::Error) -> Option<Outcome> {
     match err.kind() {
         io::ErrorKind::Interrupted => None,

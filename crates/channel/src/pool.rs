@@ -10,6 +10,8 @@ pub struct BufferPool {
     size: usize,
     keep: usize,
     free: Vec<Vec<u8>>,
+    /// Buffers taken and not given back: what connections hold now.
+    lent: usize,
 }
 
 impl BufferPool {
@@ -19,6 +21,7 @@ impl BufferPool {
             size: size.max(1),
             keep,
             free: Vec::new(),
+            lent: 0,
         }
     }
 
@@ -30,6 +33,7 @@ impl BufferPool {
     /// A buffer with a capacity of exactly the standard size. Its length and contents
     /// are whatever the last user left: callers set their own length.
     pub fn take(&mut self) -> Vec<u8> {
+        self.lent += 1;
         self.free
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(self.size))
@@ -38,9 +42,16 @@ impl BufferPool {
     /// Gives a buffer back. Buffers of another capacity (grown for one large request)
     /// are dropped so that they do not pin memory in the pool forever.
     pub fn give(&mut self, buf: Vec<u8>) {
+        self.lent = self.lent.saturating_sub(1);
         if buf.capacity() == self.size && self.free.len() < self.keep {
             self.free.push(buf);
         }
+    }
+
+    /// Buffers taken and not yet given back. Zero once every connection that borrowed
+    /// one has gone idle or closed: anything else is a leak.
+    pub fn lent(&self) -> usize {
+        self.lent
     }
 
     /// Spare buffers held now.
@@ -59,9 +70,11 @@ mod tests {
         let a = pool.take();
         let b = pool.take();
         assert_eq!(a.capacity(), 16);
+        assert_eq!(pool.lent(), 2);
         pool.give(a);
         pool.give(b);
         assert_eq!(pool.spare(), 1);
+        assert_eq!(pool.lent(), 0);
     }
 
     #[test]

@@ -1,0 +1,163 @@
+//! A connected byte stream, whatever carries it: TCP or a Unix socket today, TLS later.
+//!
+//! ```no_run
+//! use channel::{Outcome, Stream};
+//! # fn serve(mut stream: Stream) {
+//! let mut buf = [0u8; 64];
+//! match stream.read(&mut buf) {
+//!     Outcome::Done(n) => println!("{n} bytes from {}", stream.peer()),
+//!     Outcome::Retry => {} // wait for readiness
+//!     Outcome::Abort(why) => println!("gone: {why:?}"),
+//! }
+//! # }
+//! ```
+//!
+//! Every IO call goes through [`crate::outcome`], so callers see the three outcomes and
+//! never an errno.
+
+use crate::outcome::{self, Outcome};
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Interest, Registry, Token};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+/// An accepted (or connected) stream socket.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// Unix domain stream socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// A description for `stats conns` and logs.
+    pub fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(a) => format!("tcp:{a}"),
+                Err(_) => "tcp:?".to_string(),
+            },
+            Stream::Unix(_) => "unix:".to_string(),
+        }
+    }
+
+    /// The descriptor, for `stats conns` and logs.
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Whether the stream may hold input that no readiness edge will announce (a TLS
+    /// stream that decrypted more records than it handed out). A reader of such a stream
+    /// must not conclude from a short read that the next read would say `Retry`. Plain
+    /// sockets never do: the kernel's buffer is the only buffer.
+    pub fn buffers_input(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+        }
+    }
+
+    /// Reads once into `buf` (which must not be empty).
+    pub fn read(&mut self, buf: &mut [u8]) -> Outcome {
+        outcome::read(self, buf)
+    }
+
+    /// Writes `bytes` once; a short write is `Done(n)`.
+    pub fn write(&mut self, bytes: &[u8]) -> Outcome {
+        outcome::write(self, bytes)
+    }
+
+    /// Closes the sending direction (FIN after everything written), keeping reads open.
+    pub fn shutdown_write(&self) -> Outcome {
+        let result = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+        match result {
+            Ok(()) => Outcome::Done(0),
+            Err(e) => outcome::classify(&e).unwrap_or(Outcome::Retry),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read_vectored(bufs),
+            Stream::Unix(s) => s.read_vectored(bufs),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unix_pair_reads_writes_and_half_closes() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        a.set_nonblocking(true).expect("nonblocking");
+        b.set_nonblocking(true).expect("nonblocking");
+        let mut a = Stream::Unix(UnixStream::from_std(a));
+        let mut b = Stream::Unix(UnixStream::from_std(b));
+        assert!(!a.buffers_input());
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(&mut buf), Outcome::Retry);
+        assert_eq!(a.write(b"ping"), Outcome::Done(4));
+        assert_eq!(b.read(&mut buf), Outcome::Done(4));
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(a.shutdown_write(), Outcome::Done(0));
+        assert!(matches!(b.read(&mut buf), Outcome::Abort(_)));
+        assert_eq!(a.peer(), "unix:");
+        assert!(a.fd() >= 0);
+    }
+}
