@@ -1,4 +1,5 @@
-//! Reply bytes: memcached's fixed reply lines and the two lines that carry numbers.
+//! Reply bytes: memcached's fixed reply lines (the one table of them, for the classic
+//! and the meta commands alike) and the two lines that carry numbers.
 //!
 //! The writers append to the connection's output buffer and format numbers on the
 //! stack, so once the buffer has grown they never allocate.
@@ -47,7 +48,6 @@ pub const SERVER_ERROR_OUT_OF_MEMORY_GET: &[u8] =
     b"SERVER_ERROR out of memory writing get response\r\n";
 /// Sent to a connection over the `-c` limit, which is then closed.
 pub const ERROR_TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
-/// `shutdown` (with any arguments) when the server was started without `-A`.
 /// `watch` under `-W`.
 pub const CLIENT_ERROR_WATCH_NOT_ALLOWED: &[u8] = b"CLIENT_ERROR watch commands not allowed\r\n";
 /// `stats cachedump` under `-X`.
@@ -55,7 +55,15 @@ pub const CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED: &[u8] =
     b"CLIENT_ERROR stats cachedump not allowed\r\n";
 /// `lru_crawler metadump` under `-X`.
 pub const ERROR_METADUMP_NOT_ALLOWED: &[u8] = b"ERROR metadump not allowed\r\n";
+/// `shutdown` (with any arguments) when the server was started without `-A`.
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
+/// `stats sizes`: Corvid has no slab classes to histogram.
+pub const STATS_SIZES_DISABLED: &[u8] = b"STAT sizes_status disabled\r\n";
+
+/// Meta `mn`: the end of a batch.
+pub const MN: &[u8] = b"MN\r\n";
+/// Meta `mg` miss (and `me` of a missing key), without return flags.
+pub const EN: &[u8] = b"EN\r\n";
 
 /// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before each hit's data.
 pub fn write_value_header(
