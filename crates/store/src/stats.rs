@@ -51,14 +51,6 @@ macro_rules! counters {
 counters! {
     /// Items stored since start (or reset).
     total_items,
-    /// Retrieval keys looked up (get, gets, gat, gats).
-    cmd_get,
-    /// Storage requests (set, add, replace, append, prepend, cas), counted per attempt.
-    cmd_set,
-    /// touch and gat keys.
-    cmd_touch,
-    /// flush_all calls.
-    cmd_flush,
     get_hits,
     get_misses,
     /// Misses because the item had expired.

@@ -138,7 +138,6 @@ pub struct Store {
     oldest_live: AtomicU64,
     oldest_cas: AtomicU64,
     last_sweep: AtomicU64,
-    global: Counters,
 }
 
 impl Store {
@@ -214,7 +213,6 @@ impl Store {
             oldest_cas: AtomicU64::new(0),
             held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
-            global: Counters::default(),
         })
     }
 

@@ -132,8 +132,6 @@ impl Store {
         win: bool,
     ) -> StoreOutcome {
         let now = self.clock.now();
-        let c = &self.shards[r.shard].counters;
-        bump(&c.cmd_set);
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return match self.concat(r, mode == StoreMode::Append, opts, now) {
                 None => self.commit_reserved(

@@ -205,7 +205,6 @@ impl Store {
         self.tick(now);
         let h = index::hash(self.seed, key);
         let c = &self.shards[index::shard_of(h)].counters;
-        bump(&c.cmd_get);
         match self.lookup(key, h, now, true, None) {
             Ok(item) => {
                 bump(&c.get_hits);
@@ -237,7 +236,8 @@ impl Store {
     }
 
     /// gat: fetch and set a new expiry. Counted as memcached 1.6.18 counts gat: touch_hits
-    /// or touch_misses and cmd_touch, not get_* nor cmd_get.
+    /// or touch_misses, not get_*. Commands (`cmd_get`, `cmd_touch`...) are the server's
+    /// to count: it knows what a client asked for, the store only what it did.
     pub fn get_and_touch(&self, key: &[u8], exptime: i64) -> Option<ItemRef<'_>> {
         self.touch_item(key, exptime)
     }
@@ -247,7 +247,6 @@ impl Store {
         self.tick(now);
         let h = index::hash(self.seed, key);
         let c = &self.shards[index::shard_of(h)].counters;
-        bump(&c.cmd_touch);
         let touch = Some(exptime::deadline(exptime, now));
         let Ok(item) = self.lookup(key, h, now, true, touch) else {
             bump(&c.touch_misses);

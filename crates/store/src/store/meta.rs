@@ -113,7 +113,6 @@ impl Store {
 
     fn count_miss(&self, key: &[u8]) {
         let c = self.counters(key);
-        bump(&c.cmd_get);
         bump(&c.get_misses);
     }
 
@@ -127,11 +126,9 @@ impl Store {
             Ok(item) => {
                 match read.touch {
                     Some(_) => {
-                        bump(&c.cmd_touch);
                         bump(&c.touch_hits);
                     }
                     None => {
-                        bump(&c.cmd_get);
                         bump(&c.get_hits);
                     }
                 }
@@ -139,7 +136,6 @@ impl Store {
             }
             Err(_) if !count_miss => None,
             Err(why) => {
-                bump(&c.cmd_get);
                 bump(&c.get_misses);
                 match why {
                     Some(Dead::Expired) => bump(&c.get_expired),

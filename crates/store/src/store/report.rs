@@ -18,7 +18,6 @@ impl Store {
             s.pinned_items += shard.pinned.load(Ordering::Relaxed) as u64;
             s.open_reservations += shard.reserved.load(Ordering::Relaxed) as u64;
         }
-        self.global.add_into(&mut s);
         s.limit_maxbytes = self.cfg.memory_limit as u64;
         s.total_segments = self.segs.len() as u64;
         let pool = self.pool.lock();
@@ -37,7 +36,6 @@ impl Store {
         for shard in self.shards.iter() {
             shard.counters.reset();
         }
-        self.global.reset();
     }
 
     /// Outstanding `ItemRef`s.

@@ -34,7 +34,6 @@ impl Store {
     /// immediate flush hides exactly the items stored before it, even within the same second.
     pub fn flush_all(&self, exptime: i64) {
         let now = self.clock.now();
-        bump(&self.global.cmd_flush);
         let new_oldest = if exptime > 0 {
             exptime::deadline(exptime, now)
         } else {
