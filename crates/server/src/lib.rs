@@ -1,5 +1,6 @@
-//! The server: threads, event loops and connections, gluing the channel (bytes), the
-//! protocol (syntax) and the store (the cache) together.
+//! The server: threads, event loops and sessions (the [`runtime`]), and memcached's
+//! commands over them (the [`cache`]), gluing the channel (bytes), the protocol (syntax)
+//! and the store (the cache) together.
 //!
 //! ```no_run
 //! use server::{Server, ServerConfig};
@@ -12,28 +13,22 @@
 //! server.run().unwrap(); // until SIGTERM, SIGINT or `shutdown`
 //! ```
 //!
-//! One acceptor thread hands connections round robin to `threads` workers, each with its
-//! own `mio::Poll` and [`RunQueue`](run_queue::RunQueue). A worker never blocks. This crate
-//! must never parse bytes itself (that is `protocol`) nor know how items are laid out
-//! (that is `store`); it must never block a worker or let one connection starve others.
+//! Two parts, one way: `cache` uses `runtime`, never the reverse. The runtime knows no
+//! protocol and no store; anything that speaks a protocol plugs into it as a
+//! [`runtime::Handler`] (the cache's, the proxy's, the tests'). This crate must never
+//! parse bytes itself (that is `protocol`), know how items are laid out (that is
+//! `store`) or make a system call outside `channel`; it must never block a worker or
+//! let one connection starve others. docs/server.md is the map.
 
-mod acceptor;
+pub mod cache;
 mod config;
-mod connection;
-mod detail;
-mod exec_binary;
-mod exec_meta;
-mod exec_text;
-mod run_queue;
-mod stats;
-mod stream;
-mod udp;
-mod worker;
+pub mod runtime;
 
 pub use config::{ProtocolMode, ServerConfig};
-pub use exec_text::COPY_MAX as VALUE_COPY_MAX;
-pub use stats::ServerStats;
-pub use worker::BUFFER_SIZE as READ_BUFFER_SIZE;
+pub use runtime::BUFFER_SIZE as READ_BUFFER_SIZE;
+
+/// Values up to this size are copied into replies; larger ones are sent by reference.
+pub const VALUE_COPY_MAX: usize = cache::COPY_MAX;
 
 use std::io;
 use std::sync::Arc;
@@ -58,28 +53,44 @@ pub enum ServerError {
     Start(#[from] io::Error),
 }
 
-/// A bound, not yet running server.
+/// A bound, not yet running cache server.
 pub struct Server {
-    acceptor: acceptor::Acceptor,
+    runtime: runtime::Runtime,
+    cache: Arc<cache::Cache>,
 }
 
 impl Server {
     /// Binds every configured socket (so bind errors surface before any thread starts).
     pub fn bind(config: ServerConfig, store: &'static Store) -> Result<Server, ServerError> {
-        let stats = Arc::new(ServerStats::new(config.threads));
-        Ok(Server {
-            acceptor: acceptor::Acceptor::bind(Arc::new(config), store, stats)?,
-        })
+        if config.tcp.is_empty() && config.unix_socket.is_none() && config.udp.is_empty() {
+            return Err(ServerError::NoListeners);
+        }
+        let config = Arc::new(config);
+        let runtime = runtime::Runtime::bind(config.clone())?;
+        let mut udp = Vec::new();
+        for addr in &config.udp {
+            udp.push(
+                channel::datagram::bind(*addr).map_err(|source| ServerError::Listen {
+                    what: format!("udp {addr}"),
+                    source,
+                })?,
+            );
+        }
+        let cache = Arc::new(cache::Cache::new(store, config, udp));
+        Ok(Server { runtime, cache })
     }
 
     /// The TCP addresses actually bound (port 0 resolved), for tests and logs.
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.acceptor.local_addrs()
+        self.runtime.local_addrs()
     }
 
     /// Serves until SIGINT/SIGTERM or an allowed `shutdown` command, then stops
     /// accepting, lets workers finish the replies in flight, and returns.
     pub fn run(self) -> Result<(), ServerError> {
-        self.acceptor.run()
+        let maintenance = cache::Maintenance::start(self.cache.store)?;
+        let result = self.runtime.run(self.cache);
+        maintenance.stop();
+        result
     }
 }

@@ -19,10 +19,9 @@
 //! sent; a `noreply` one is not sent (a quiet binary command's is an empty one, sent).
 //! [`plan`] reproduces that, so the datagrams match 1.6.18's byte for byte.
 
-use crate::connection::{Ctx, Drive, Env, Pinned};
-use crate::exec_binary::{self, Buffered};
-use crate::exec_text::{self, Action, Reply};
-use crate::stats::WorkerStats;
+use super::state::{CacheHandler, Cx};
+use super::value::Pinned;
+use crate::runtime::{bump, Handler, Port, Reply, Verdict};
 use channel::datagram::{self, FrameHeader, Malformed, Received};
 use channel::{BufferPool, Outcome, SendQueue};
 use mio::unix::SourceFd;
@@ -33,11 +32,6 @@ use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
-/// Poll tokens of UDP sockets count down from just below the worker's waker
-/// (`usize::MAX`), far from the small slab keys of connections.
-const FIRST_TOKEN: usize = usize::MAX - 1;
-/// More UDP sockets than any `-l` list yields.
-const MAX_SOCKETS: usize = 1 << 16;
 /// Reply datagrams a worker holds while the socket's send buffer is full. Beyond this the
 /// rest of a reply is dropped (UDP promises no delivery) rather than buffered without
 /// bound.
@@ -79,15 +73,14 @@ impl Response {
 
 /// A reply datagram waiting for room in the socket's send buffer.
 struct Unsent {
-    socket: usize,
     to: SocketAddr,
     bytes: Vec<u8>,
 }
 
-/// One worker's side of the UDP sockets.
-pub(crate) struct UdpPorts {
-    sockets: Vec<UdpSocket>,
-    /// Receive buffer, big enough for any datagram (allocated with the first socket).
+/// One worker's duplicate of one UDP socket.
+pub(crate) struct UdpPort {
+    socket: UdpSocket,
+    /// Receive buffer, big enough for any datagram.
     input: Vec<u8>,
     output: SendQueue<Pinned>,
     /// Reply bytes of the responses not yet sent.
@@ -98,87 +91,72 @@ pub(crate) struct UdpPorts {
     pub(crate) drops: Drops,
 }
 
-impl UdpPorts {
-    /// Takes this worker's duplicates of the bound sockets and registers them in its poll.
-    pub(crate) fn new(sockets: Vec<UdpSocket>, registry: &Registry) -> std::io::Result<UdpPorts> {
-        if sockets.len() > MAX_SOCKETS {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "too many UDP sockets",
-            ));
-        }
-        for (i, socket) in sockets.iter().enumerate() {
-            socket.set_nonblocking(true)?;
-            // Edge-triggered, registered once; writable wakes a worker holding unsent
-            // replies.
-            registry.register(
-                &mut SourceFd(&socket.as_raw_fd()),
-                Token(FIRST_TOKEN - i),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-        }
-        let input = if sockets.is_empty() {
-            Vec::new()
-        } else {
-            vec![0; datagram::MAX_RECEIVE]
-        };
-        Ok(UdpPorts {
-            sockets,
-            input,
+impl UdpPort {
+    pub(crate) fn new(socket: UdpSocket) -> UdpPort {
+        UdpPort {
+            socket,
+            input: vec![0; datagram::MAX_RECEIVE],
             output: SendQueue::new(),
             replies: Vec::new(),
             responses: Vec::new(),
             unsent: VecDeque::new(),
             unsent_bytes: 0,
             drops: Drops::default(),
-        })
+        }
+    }
+}
+
+impl Port<CacheHandler> for UdpPort {
+    fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
+        self.socket.set_nonblocking(true)?;
+        // Edge-triggered, registered once; writable wakes a worker holding unsent replies.
+        registry.register(
+            &mut SourceFd(&self.socket.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
     }
 
-    /// Whether `token` is one of the UDP sockets' (rather than a connection's).
-    pub(crate) fn owns(&self, token: Token) -> bool {
-        self.index(token).is_some()
-    }
-
-    fn index(&self, token: Token) -> Option<usize> {
-        let i = FIRST_TOKEN.checked_sub(token.0)?;
-        (i < self.sockets.len()).then_some(i)
-    }
-
-    /// Sends what waits, then serves datagrams from the socket of `token`: until it has
-    /// none (`Wait`), or `-R` of them (`Yielded`: drive again next turn, so that
-    /// connections get their turn).
-    pub(crate) fn drive(&mut self, token: Token, env: &mut Env<'_>) -> Drive {
-        let Some(socket) = self.index(token) else {
-            return Drive::Wait;
-        };
-        for _ in 0..env.ctx.config.reqs_per_event.max(1) {
+    /// Sends what waits, then serves datagrams: until the socket has none, or `-R` of
+    /// them (then true: come back next turn, so that connections get their turn).
+    fn ready(&mut self, cx: &mut Cx<'_>, pool: &mut BufferPool) -> bool {
+        for _ in 0..cx.config().reqs_per_event.max(1) {
             // Backpressure: read nothing while replies wait for the send buffer.
-            if !self.send_unsent(env) {
-                return Drive::Wait;
+            if !self.send_unsent(cx) {
+                return false;
             }
-            match datagram::recv_from(&self.sockets[socket], &mut self.input) {
-                Received::Datagram { len, from } => self.serve(socket, len, from, env),
-                Received::Retry => return Drive::Wait,
+            match datagram::recv_from(&self.socket, &mut self.input) {
+                Received::Datagram { len, from } => self.serve(len, from, cx, pool),
+                Received::Retry => return false,
                 // One datagram lost (an ICMP error surfacing, say); the socket serves on.
                 Received::Abort(_) => {}
             }
         }
         // Not a conn_yields: memcached reads one datagram per event and counts only the
         // yields within a datagram's requests (see `yields_after`).
-        Drive::Yielded
+        true
     }
+}
 
+impl UdpPort {
     /// Answers one datagram.
-    fn serve(&mut self, socket: usize, len: usize, from: SocketAddr, env: &mut Env<'_>) {
+    fn serve(&mut self, len: usize, from: SocketAddr, cx: &mut Cx<'_>, pool: &mut BufferPool) {
         // Requests borrow from the datagram while replies are recorded in `self`.
         let input = std::mem::take(&mut self.input);
-        self.answer(&input[..len], socket, from, env);
+        self.answer(&input[..len], from, cx, pool);
         self.input = input;
-        self.output.release_if_empty(env.pool);
+        self.output.release_if_empty(pool);
     }
 
-    fn answer(&mut self, datagram: &[u8], socket: usize, from: SocketAddr, env: &mut Env<'_>) {
-        let verbose = env.ctx.config.verbose > 1;
+    fn answer(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        cx: &mut Cx<'_>,
+        pool: &mut BufferPool,
+    ) {
+        let verbose = cx.config().verbose > 1;
+        let counters = &*cx.runtime().workers[cx.worker()];
         let (header, payload) = match FrameHeader::parse(datagram) {
             Ok(parsed) => parsed,
             Err(malformed) => {
@@ -186,7 +164,7 @@ impl UdpPorts {
                     Malformed::Short(_) => self.drops.short += 1,
                     Malformed::Fragmented(_) => {
                         // memcached counts the bytes of any datagram with a payload.
-                        WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
+                        bump(&counters.bytes_read, datagram.len() as u64);
                         self.drops.fragmented += 1;
                     }
                 }
@@ -196,37 +174,34 @@ impl UdpPorts {
                 return;
             }
         };
-        WorkerStats::bump(&env.ctx.worker.bytes_read, datagram.len() as u64);
+        bump(&counters.bytes_read, datagram.len() as u64);
         let reply_to = Destination {
-            socket,
             to: from,
             request_id: header.request_id,
         };
         // memcached reads every request of a datagram in the protocol of its first byte,
         // whatever -B says: 0x80 is binary, anything else text (or meta).
         let binary = payload[0] == binary::REQUEST_MAGIC;
-        let per_turn = env.ctx.config.reqs_per_event.max(1);
+        // The same handler a stream has, for this datagram only: whatever it holds when
+        // the datagram is done (a reservation for a value cut short) is dropped with it.
+        let mut handler = CacheHandler::datagram(binary);
+        let per_turn = cx.config().reqs_per_event.max(1);
         let mut served = 0usize;
         let mut pos = 0;
         while pos < payload.len() {
             let input = &payload[pos..];
-            let next = if binary {
-                self.binary_request(input, env)
-            } else {
-                self.text_request(input, env)
-            };
-            let (used, flush) = match next {
+            let (used, flush) = match self.request(&mut handler, input, binary, cx, pool) {
                 Next::Served { used, flush } => (used, flush),
                 Next::Last => break,
                 Next::Incomplete => {
-                    self.drop_incomplete(from, verbose, env.pool);
+                    self.drop_incomplete(from, verbose, pool);
                     break;
                 }
                 Next::Closed => {
                     // memcached closes a stream here, and for UDP that discards every
                     // reply of the datagram not yet sent.
                     self.drops.closed += 1;
-                    self.discard(env.pool);
+                    self.discard(pool);
                     return;
                 }
             };
@@ -234,82 +209,60 @@ impl UdpPorts {
             served += 1;
             let yields = yields_after(served, per_turn);
             if yields {
-                WorkerStats::bump(&env.ctx.worker.conn_yields, 1);
+                bump(&counters.conn_yields, 1);
             }
             if flush || yields {
-                self.transmit(reply_to, env);
+                self.transmit(reply_to, cx);
             }
         }
-        self.transmit(reply_to, env);
+        self.transmit(reply_to, cx);
     }
 
-    /// Executes the text or meta request at the front of `input`.
-    fn text_request(&mut self, input: &[u8], env: &mut Env<'_>) -> Next {
-        let meta = crate::exec_meta::execute_buffered(input, &mut self.output, env.pool, &env.ctx);
-        let executed = match meta {
-            Some((line, action)) => Executed::Answered {
-                line,
-                action,
-                lookups: None,
-            },
-            None => {
-                let mut reply = Reply::new(&mut self.output, env.pool);
-                execute_text_request(input, &mut reply, &env.ctx)
-            }
-        };
-        let (line, action, lookups) = match executed {
-            Executed::Answered {
-                line,
-                action,
-                lookups,
-            } => (line, action, lookups),
-            Executed::Incomplete { close: false } => return Next::Incomplete,
-            Executed::Incomplete { close: true } => return Next::Closed,
-        };
-        let used = match action {
-            Action::Done { data } => line + data,
-            Action::Swallow { bytes } => line.saturating_add(bytes),
-            Action::Close => {
-                // quit (or an allowed shutdown): an empty response, sent, and the rest
-                // of the datagram ignored.
+    /// Answers the request at the head of `input` with the session handler. Its
+    /// response objects: one per key of a text retrieval, else one; a binary request's is
+    /// never skipped as a text `noreply` is (a quiet command's is an empty one, which
+    /// [`plan`] sends as a bare header unless it is right behind a sent one).
+    fn request(
+        &mut self,
+        handler: &mut CacheHandler,
+        input: &[u8],
+        binary: bool,
+        cx: &mut Cx<'_>,
+        pool: &mut BufferPool,
+    ) -> Next {
+        let lookups = if binary { None } else { retrieval_keys(input) };
+        let mut reply = Reply::new(&mut self.output, pool);
+        let verdict = handler.step(input, &mut reply, cx);
+        let flush = reply.flush_requested();
+        let used = match verdict {
+            Verdict::Consumed(n) | Verdict::Swallow(n) => n,
+            // quit (or an allowed shutdown, or a fatal binary error): answered, and the
+            // rest of the datagram ignored.
+            Verdict::Close => {
                 self.collect(None);
                 if let Some(last) = self.responses.last_mut() {
                     last.skip = false;
                 }
                 return Next::Last;
             }
-            // The value is not all in this datagram (a reservation, if any, is dropped
-            // and leaves no trace), or a reply outgrew what one request may queue:
-            // nothing of this request is sent.
-            _ => return Next::Incomplete,
+            Verdict::Broken => return Next::Closed,
+            // The value is not all in this datagram, or a reply outgrew what one request
+            // may queue: nothing of this request is sent.
+            Verdict::NeedBytes(_)
+            | Verdict::ReadInto { .. }
+            | Verdict::Continue
+            | Verdict::Park { .. } => return Next::Incomplete,
         };
         self.collect(lookups);
+        if binary {
+            if let Some(response) = self.responses.last_mut() {
+                response.skip = false;
+            }
+        }
         // memcached writes its responses out after every retrieval command.
         Next::Served {
             used,
-            flush: lookups.is_some(),
-        }
-    }
-
-    /// Executes the binary request at the front of `input`: one response object, never
-    /// skipped as a text `noreply` is: a quiet command's is an empty one, which [`plan`]
-    /// sends as a bare header unless it is right behind a sent one.
-    fn binary_request(&mut self, input: &[u8], env: &mut Env<'_>) -> Next {
-        match exec_binary::execute_buffered(input, &mut self.output, env.pool, &env.ctx) {
-            Buffered::Answered { used, flush, last } => {
-                self.collect(None);
-                if let Some(response) = self.responses.last_mut() {
-                    response.skip = false;
-                }
-                if last {
-                    Next::Last
-                } else {
-                    Next::Served { used, flush }
-                }
-            }
-            Buffered::Incomplete => Next::Incomplete,
-            // A wrong magic: memcached closes, dropping the datagram's unsent replies.
-            Buffered::Drop => Next::Closed,
+            flush: flush || lookups.is_some(),
         }
     }
 
@@ -365,16 +318,16 @@ impl UdpPorts {
     }
 
     /// Sends the recorded responses, as [`plan`] says, and forgets them.
-    fn transmit(&mut self, dest: Destination, env: &mut Env<'_>) {
+    fn transmit(&mut self, dest: Destination, cx: &Cx<'_>) {
+        let counters = &*cx.runtime().workers[cx.worker()];
         for response in plan(&self.responses) {
             let bytes = &self.replies[response.start..response.end];
             let mut out = Outbox {
-                socket: &self.sockets[dest.socket],
-                index: dest.socket,
+                socket: &self.socket,
                 unsent: &mut self.unsent,
                 unsent_bytes: &mut self.unsent_bytes,
                 drops: &mut self.drops,
-                worker: env.ctx.worker,
+                bytes_written: &counters.bytes_written,
             };
             datagram::frame(dest.request_id, bytes, |d| out.send(d, dest.to));
         }
@@ -383,10 +336,11 @@ impl UdpPorts {
     }
 
     /// Sends replies held back by a full send buffer; true when none remain.
-    fn send_unsent(&mut self, env: &mut Env<'_>) -> bool {
+    fn send_unsent(&mut self, cx: &Cx<'_>) -> bool {
+        let counters = &*cx.runtime().workers[cx.worker()];
         while let Some(front) = self.unsent.front() {
-            match datagram::send_to(&self.sockets[front.socket], &front.bytes, front.to) {
-                Outcome::Done(n) => WorkerStats::bump(&env.ctx.worker.bytes_written, n as u64),
+            match datagram::send_to(&self.socket, &front.bytes, front.to) {
+                Outcome::Done(n) => bump(&counters.bytes_written, n as u64),
                 Outcome::Retry => return false,
                 Outcome::Abort(_) => self.drops.unsent += 1,
             }
@@ -415,7 +369,6 @@ enum Next {
 /// Where the replies of one datagram go.
 #[derive(Clone, Copy)]
 struct Destination {
-    socket: usize,
     to: SocketAddr,
     request_id: u16,
 }
@@ -423,11 +376,10 @@ struct Destination {
 /// Sends reply datagrams in order, holding them back while the send buffer is full.
 struct Outbox<'a> {
     socket: &'a UdpSocket,
-    index: usize,
     unsent: &'a mut VecDeque<Unsent>,
     unsent_bytes: &'a mut usize,
     drops: &'a mut Drops,
-    worker: &'a WorkerStats,
+    bytes_written: &'a std::sync::atomic::AtomicU64,
 }
 
 impl Outbox<'_> {
@@ -436,7 +388,7 @@ impl Outbox<'_> {
         if self.unsent.is_empty() {
             match datagram::send_to(self.socket, datagram, to) {
                 Outcome::Done(n) => {
-                    WorkerStats::bump(&self.worker.bytes_written, n as u64);
+                    bump(self.bytes_written, n as u64);
                     return true;
                 }
                 Outcome::Retry => {}
@@ -452,7 +404,6 @@ impl Outbox<'_> {
         }
         *self.unsent_bytes += datagram.len();
         self.unsent.push_back(Unsent {
-            socket: self.index,
             to,
             bytes: datagram.to_vec(),
         });
@@ -526,65 +477,15 @@ fn value_block_len(reply: &[u8], key: &[u8]) -> Option<usize> {
     (total <= reply.len()).then_some(total)
 }
 
-/// What executing the request at the front of a text buffer did.
-pub(crate) enum Executed<'a> {
-    /// No whole request line yet; `close` when memcached would close a stream now.
-    Incomplete { close: bool },
-    /// The request line (`line` bytes) was answered into the reply, or refused with
-    /// memcached's error. `action` says what follows it; `lookups` are the keys of a
-    /// retrieval (`get`, `gets`, `gat`, `gats`).
-    Answered {
-        line: usize,
-        action: Action,
-        lookups: Option<Keys<'a>>,
-    },
-}
-
-/// Parses and executes one text request from the front of `buffered`, with memcached's
-/// error precedence for refused lines. `Connection::step_text` does the same for streams;
-/// a new text command family (meta) belongs in both, or better in one shared place.
-pub(crate) fn execute_text_request<'a>(
-    buffered: &'a [u8],
-    reply: &mut Reply<'_>,
-    ctx: &Ctx<'_>,
-) -> Executed<'a> {
-    let (request, consumed) = match text::parse(buffered) {
-        text::Parse::Request { request, consumed } => (request, consumed),
-        text::Parse::Incomplete { close } => return Executed::Incomplete { close },
-        text::Parse::Error {
-            error,
-            consumed,
-            attempted,
-        } => {
-            exec_text::attempted(attempted, ctx);
-            // memcached checks -A before the shutdown mode, and -F before the flush
-            // delay.
-            if error == text::ProtocolError::InvalidShutdownMode && !ctx.config.allow_shutdown {
-                reply.line(text::SHUTDOWN_NOT_ENABLED);
-            } else if attempted == text::Attempt::Flush
-                && !ctx.config.flush_enabled
-                && error != text::ProtocolError::Silenced
-            {
-                reply.line(text::CLIENT_ERROR_FLUSH_NOT_ALLOWED);
-            } else {
-                reply.line(error.reply());
-            }
-            return Executed::Answered {
-                line: consumed,
-                action: Action::Done { data: 0 },
-                lookups: None,
-            };
-        }
-    };
-    let lookups = match request {
-        Request::Get { keys, .. } | Request::Gat { keys, .. } => Some(keys),
+/// The keys of the text retrieval at the head of `input`, if that is what it is: each
+/// key's answer is a response object of its own.
+fn retrieval_keys(input: &[u8]) -> Option<Keys<'_>> {
+    match text::parse(input) {
+        text::Parse::Request {
+            request: Request::Get { keys, .. } | Request::Gat { keys, .. },
+            ..
+        } => Some(keys),
         _ => None,
-    };
-    let action = exec_text::execute(request, consumed, &buffered[consumed..], reply, ctx);
-    Executed::Answered {
-        line: consumed,
-        action,
-        lookups,
     }
 }
 

@@ -3,30 +3,22 @@
 //! `protocol::meta`). Semantics follow memcached 1.6.18 where it and `doc/protocol.txt`
 //! agree, protocol.txt where they differ (see `docs/protocol-meta.md`).
 //!
-//! A meta line is recognised before the classic parser sees it (`step_text` hands it
-//! here). Small `ms` values are taken from the read buffer; large ones are read straight
-//! into their reservation by the connection ([`Finish::Meta`]), which keeps a copy of the
-//! line to compose the reply once the value is in.
+//! A meta line is recognised before the classic parser sees it (the text handler
+//! hands it here). Small `ms` values are taken from the input; large ones are read
+//! straight into their reservation by the session ([`Finish::Meta`] keeps a copy of the
+//! line to compose the reply once the value is in).
 
-use crate::connection::{Connection, Ctx, Env, Finish, Pending, Pinned, Step};
-use crate::exec_text::{Action, Reply, COPY_MAX};
-use crate::stats::WorkerStats;
-use crate::worker::BUFFER_SIZE;
-use channel::{BufferPool, SendQueue};
+use super::state::{Cx, Finish, State};
+use super::stats::unix_now;
+use super::value::{queue_value, refuse, Pinned};
+use crate::runtime::{bump, Reply, Transport, Verdict, BUFFER_SIZE};
 use protocol::meta::{self, Command, Debug, Facts, MetaError, Mode, Request, Status};
+use protocol::text;
 use std::io::Write as _;
 use store::{
-    memcached_item_size, CommitOptions, ItemRef, MetaDelete, MetaDeleteOutcome, MetaDelta,
-    MetaDeltaOutcome, MetaRead, Reservation, StoreError, StoreMode, StoreOutcome, RELATIVE_MAX,
+    memcached_item_size, CommitOptions, MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome,
+    MetaRead, Reservation, StoreError, StoreMode, StoreOutcome, RELATIVE_MAX,
 };
-
-const MN: &[u8] = b"MN\r\n";
-const EN: &[u8] = b"EN\r\n";
-const BAD_DATA_CHUNK: &[u8] = b"CLIENT_ERROR bad data chunk\r\n";
-const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
-const OUT_OF_MEMORY: &[u8] = b"SERVER_ERROR out of memory\r\n";
-const TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache\r\n";
-const OUT_OF_MEMORY_STORING: &[u8] = b"SERVER_ERROR out of memory storing object\r\n";
 
 /// The first line of `buf`, cut as the classic parser cuts it (a "\r" before the "\n"
 /// only when something precedes it, up to a NUL), and its length with the "\n", if it is
@@ -51,171 +43,120 @@ pub(crate) fn meta_line(buf: &[u8]) -> Option<(&[u8], usize)> {
     meta::is_meta(line).then_some((line, newline + 1))
 }
 
-/// Composes into the send queue's scratch and queues it.
-fn compose(out: &mut SendQueue<Pinned>, pool: &mut BufferPool, f: impl FnOnce(&mut Vec<u8>)) {
-    f(out.scratch(pool));
-    out.commit_scratch();
-}
-
-impl Connection {
-    /// Answers the meta command at the head of the input ([`meta_line`] said there is one).
-    pub(crate) fn step_meta(&mut self, env: &mut Env<'_>) -> Step {
-        let ctx = env.ctx;
-        let buffered = self.input.data();
-        let Some((line, consumed)) = meta_line(buffered) else {
-            return Step::Progress;
-        };
-        let available = buffered.len() - consumed;
-        let req = match meta::parse(line) {
-            Ok(req) => req,
-            Err(rejected) => {
-                self.output.push_copy(env.pool, rejected.error.reply());
-                return self.skip(consumed, rejected.swallow, available);
-            }
-        };
-        let block = req.datalen + 2;
-        if req.command == Command::Set && available < block {
-            if consumed + block <= BUFFER_SIZE {
-                // A small value not all here yet: parse the line again when it is.
-                return self.fill(env);
-            }
-            let reservation = match reserve(&req, &ctx) {
-                Ok(r) => r,
-                Err(e) => {
-                    refuse(&req, e, &mut self.output, env.pool, &ctx);
-                    return self.skip(consumed, block, available);
-                }
-            };
-            // Read straight into the store; the line is kept to compose the reply.
-            let finish = Finish::Meta {
-                line: line.to_vec().into_boxed_slice(),
-            };
-            self.input.consume(consumed);
-            self.pending = Pending::Value {
-                reservation,
-                filled: 0,
-                finish,
-            };
-            return Step::Progress;
-        }
-        let after = &buffered[consumed..];
-        match execute(&req, after, &mut self.output, env.pool, &ctx) {
-            Action::Done { data } => {
-                self.input.consume(consumed + data);
-                Step::Served
-            }
-            Action::Swallow { bytes } => self.skip(consumed, bytes, available),
-            // `execute` answers everything else whole.
-            _ => {
-                self.input.consume(consumed);
-                Step::Served
-            }
-        }
-    }
-
-    /// Drops the line and `swallow` bytes of data block after it (some maybe not here yet).
-    fn skip(&mut self, consumed: usize, swallow: usize, available: usize) -> Step {
-        if available >= swallow {
-            self.input.consume(consumed + swallow);
-            return Step::Served;
-        }
-        self.input.consume(consumed);
-        self.pending = Pending::Swallow { remaining: swallow };
-        Step::Progress
-    }
-}
-
-/// For transports that hand over a request whole (UDP datagrams): answers the meta
-/// command at the front of `buffered` into `out`. None when the front is not a complete
-/// meta line (then it is a classic one). Returns the line's length with its "\n", and
-/// what follows it: `Done { data }` (the data block answered), `Swallow` (a refused
-/// block), or `NeedData` (an `ms` whose block is not all in `buffered`; nothing was done).
-pub(crate) fn execute_buffered(
-    buffered: &[u8],
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-    ctx: &Ctx<'_>,
-) -> Option<(usize, Action)> {
-    let (line, consumed) = meta_line(buffered)?;
+/// Answers the meta command `line` at the head of `input` (`consumed` bytes with its
+/// "\n"). Small `ms` values are taken from the input; large ones are read straight into
+/// their reservation, the line kept to compose the reply once the value is in.
+pub(crate) fn step(
+    line: &[u8],
+    consumed: usize,
+    input: &[u8],
+    reply: &mut Reply<'_, Pinned>,
+    state: &mut State,
+    cx: &mut Cx<'_>,
+) -> Verdict {
+    let available = input.len() - consumed;
     let req = match meta::parse(line) {
         Ok(req) => req,
         Err(rejected) => {
-            out.push_copy(pool, rejected.error.reply());
-            let action = match rejected.swallow {
-                0 => Action::Done { data: 0 },
-                bytes => Action::Swallow { bytes },
+            reply.line(rejected.error.reply());
+            return match rejected.swallow {
+                0 => Verdict::Consumed(consumed),
+                n => Verdict::Swallow(consumed.saturating_add(n)),
             };
-            return Some((consumed, action));
         }
     };
-    let after = &buffered[consumed..];
-    if req.command == Command::Set && after.len() < req.datalen + 2 {
-        return Some((consumed, Action::NeedData));
+    let block = req.datalen + 2;
+    if req.command == Command::Set && available < block {
+        // A datagram holds all there is: a value cut short is never answered.
+        if cx.transport() == Transport::Datagram || consumed + block <= BUFFER_SIZE {
+            // A small value not all here yet: parse the line again when it is.
+            return Verdict::NeedBytes(block - available);
+        }
+        let reservation = match reserve(&req, cx) {
+            Ok(r) => r,
+            Err(e) => {
+                refused(&req, e, reply, cx);
+                return Verdict::Swallow(consumed + block);
+            }
+        };
+        *state = State::Value {
+            reservation,
+            finish: Finish::Meta {
+                line: line.to_vec().into_boxed_slice(),
+            },
+        };
+        return Verdict::ReadInto {
+            consumed,
+            len: req.datalen,
+        };
     }
-    Some((consumed, execute(&req, after, out, pool, ctx)))
+    match execute(&req, &input[consumed..], reply, cx) {
+        Done::Answered { data } => Verdict::Consumed(consumed + data),
+        Done::Swallow(bytes) => Verdict::Swallow(consumed + bytes),
+    }
+}
+
+/// What follows a meta command's line once it is answered.
+enum Done {
+    /// This many data bytes (an `ms` value and its "\r\n") were part of it.
+    Answered { data: usize },
+    /// A refused `ms`: its data block is dropped.
+    Swallow(usize),
 }
 
 /// Executes a parsed request; for `ms`, `after` holds its whole data block.
-fn execute(
-    req: &Request<'_>,
-    after: &[u8],
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-    ctx: &Ctx<'_>,
-) -> Action {
+fn execute(req: &Request<'_>, after: &[u8], reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) -> Done {
     match req.command {
-        Command::NoOp => out.push_copy(pool, MN),
-        Command::Debug => debug(req, out, pool, ctx),
-        Command::Get => get(req, out, pool, ctx),
-        Command::Delete => delete(req, out, pool, ctx),
-        Command::Arithmetic => arithmetic(req, out, pool, ctx),
+        Command::NoOp => reply.line(text::MN),
+        Command::Debug => debug(req, reply, cx),
+        Command::Get => get(req, reply, cx),
+        Command::Delete => delete(req, reply, cx),
+        Command::Arithmetic => arithmetic(req, reply, cx),
         Command::Set => {
             let block = req.datalen + 2;
-            let mut reservation = match reserve(req, ctx) {
+            let mut reservation = match reserve(req, cx) {
                 Ok(r) => r,
                 Err(e) => {
-                    refuse(req, e, out, pool, ctx);
-                    return Action::Swallow { bytes: block };
+                    refused(req, e, reply, cx);
+                    return Done::Swallow(block);
                 }
             };
-            WorkerStats::bump(&ctx.worker.cmd_set, 1);
+            bump(&cx.service().counters(cx.worker()).cmd_set, 1);
             if &after[req.datalen..block] == b"\r\n" {
                 reservation
                     .value_mut()
                     .copy_from_slice(&after[..req.datalen]);
-                commit(req, reservation, out, pool, ctx);
+                commit(req, reservation, reply, cx);
             } else {
                 drop(reservation);
                 // Errors are never quiet.
-                out.push_copy(pool, BAD_DATA_CHUNK);
+                reply.line(text::CLIENT_ERROR_BAD_DATA_CHUNK);
             }
-            return Action::Done { data: block };
+            return Done::Answered { data: block };
         }
     }
-    Action::Done { data: 0 }
+    Done::Answered { data: 0 }
 }
 
 /// Completes a large `ms` whose value was read into `reservation`.
-pub(crate) fn finish_set(
+pub(crate) fn finish(
     line: &[u8],
     reservation: Reservation<'static>,
     terminated: bool,
-    reply: &mut Reply<'_>,
-    ctx: &Ctx<'_>,
+    reply: &mut Reply<'_, Pinned>,
+    cx: &Cx<'_>,
 ) {
     if !terminated {
         drop(reservation);
-        reply.line(BAD_DATA_CHUNK);
+        reply.line(text::CLIENT_ERROR_BAD_DATA_CHUNK);
         return;
     }
     // The line parsed before the value was read; it parses the same now.
     let Ok(req) = meta::parse(line) else {
         return;
     };
-    let mut status = Vec::with_capacity(64);
-    if let Some((s, facts)) = stored(&req, reservation, ctx) {
-        meta::write_status(&mut status, s, &req.flags, &facts.facts(&req));
-        reply.line(&status);
+    if let Some((s, facts)) = stored(&req, reservation, cx) {
+        reply.compose(|out| meta::write_status(out, s, &req.flags, &facts.facts(&req)));
     }
 }
 
@@ -223,7 +164,7 @@ fn mode(req: &Request<'_>) -> Mode {
     req.flags.mode.and_then(Mode::set).unwrap_or(Mode::Set)
 }
 
-fn reserve(req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Reservation<'static>, StoreError> {
+fn reserve(req: &Request<'_>, cx: &Cx<'_>) -> Result<Reservation<'static>, StoreError> {
     let f = &req.flags;
     // Append and prepend keep the old item's expiry; the reservation's matters only when
     // `N` makes it a new item.
@@ -232,7 +173,7 @@ fn reserve(req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Reservation<'static>, Sto
         _ => f.set_ttl.unwrap_or(0),
     };
     // With `E` the item's CAS field is sized for the explicit CAS up front.
-    ctx.store.reserve_with(
+    cx.service().store.reserve_with(
         req.key(),
         req.datalen,
         f.set_client_flags.unwrap_or(0),
@@ -241,36 +182,20 @@ fn reserve(req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Reservation<'static>, Sto
     )
 }
 
-/// A refused `ms`: memcached answers, and drops the key's old value so that no value
-/// older than the client's attempted write can be read.
-fn refuse(
-    req: &Request<'_>,
-    error: StoreError,
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-    ctx: &Ctx<'_>,
-) {
-    out.push_copy(
-        pool,
-        match error {
-            StoreError::OutOfMemory => OUT_OF_MEMORY_STORING,
-            _ => TOO_LARGE,
-        },
-    );
-    ctx.store.unlink(req.key());
+/// A refused `ms`: answered (errors are never quiet), the old value unlinked whatever
+/// the mode.
+fn refused(req: &Request<'_>, error: StoreError, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+    reply.line(refuse(cx.service().store, req.key(), error, true).line());
 }
 
 fn commit(
     req: &Request<'_>,
     reservation: Reservation<'static>,
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-    ctx: &Ctx<'_>,
+    reply: &mut Reply<'_, Pinned>,
+    cx: &Cx<'_>,
 ) {
-    if let Some((status, facts)) = stored(req, reservation, ctx) {
-        compose(out, pool, |o| {
-            meta::write_status(o, status, &req.flags, &facts.facts(req))
-        });
+    if let Some((status, facts)) = stored(req, reservation, cx) {
+        reply.compose(|o| meta::write_status(o, status, &req.flags, &facts.facts(req)));
     }
 }
 
@@ -296,7 +221,7 @@ impl SetFacts {
 fn stored(
     req: &Request<'_>,
     reservation: Reservation<'static>,
-    ctx: &Ctx<'_>,
+    cx: &Cx<'_>,
 ) -> Option<(Status, SetFacts)> {
     let f = &req.flags;
     let m = mode(req);
@@ -325,7 +250,8 @@ fn stored(
         return None;
     }
     let size = f.size.then(|| match (status, m) {
-        (Status::Stored, Mode::Append | Mode::Prepend) => ctx
+        (Status::Stored, Mode::Append | Mode::Prepend) => cx
+            .service()
             .store
             .peek(req.key())
             .map_or(req.datalen, |i| i.value().len()),
@@ -334,26 +260,28 @@ fn stored(
     Some((status, SetFacts { cas, size }))
 }
 
-fn get(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ctx: &Ctx<'_>) {
+fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+    let cache = cx.service();
+    let counters = cache.counters(cx.worker());
     let f = &req.flags;
     let read = MetaRead {
         bump: !f.no_bump,
         touch: f.set_ttl,
         vivify: f.vivify.map(|n| (n, f.new_cas)),
     };
-    let found = ctx.store.meta_get(req.key(), read);
+    let found = cache.store.meta_get(req.key(), read);
     if req.opaque_too_long() {
         // memcached notices only while composing the reply: the lookup has counted.
         let counter = match found {
-            Some(_) if f.set_ttl.is_some() => &ctx.worker.cmd_touch,
-            _ => &ctx.worker.cmd_get,
+            Some(_) if f.set_ttl.is_some() => &counters.cmd_touch,
+            _ => &counters.cmd_get,
         };
-        WorkerStats::bump(counter, 1);
-        out.push_copy(pool, MetaError::OpaqueTooLong.reply());
+        bump(counter, 1);
+        reply.line(MetaError::OpaqueTooLong.reply());
         return;
     }
     let Some((item, created)) = found else {
-        WorkerStats::bump(&ctx.worker.cmd_get, 1);
+        bump(&counters.cmd_get, 1);
         if !f.quiet {
             if f.key || f.opaque.is_some() {
                 let facts = Facts {
@@ -361,22 +289,20 @@ fn get(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ct
                     binary_key: f.base64,
                     ..Facts::default()
                 };
-                compose(out, pool, |o| {
-                    meta::write_status(o, Status::Miss, f, &facts)
-                });
+                reply.compose(|o| meta::write_status(o, Status::Miss, f, &facts));
             } else {
-                out.push_copy(pool, EN);
+                reply.line(text::EN);
             }
         }
         return;
     };
     // memcached counts a hit with T as a touch.
     let counter = if f.set_ttl.is_some() {
-        &ctx.worker.cmd_touch
+        &counters.cmd_touch
     } else {
-        &ctx.worker.cmd_get
+        &counters.cmd_get
     };
-    WorkerStats::bump(counter, 1);
+    bump(counter, 1);
     let ttl = item.ttl_remaining();
     let stale = item.is_stale();
     let claimed = !created && item.win_claimed();
@@ -387,7 +313,7 @@ fn get(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ct
     let mut won = created;
     let mut already_won = claimed;
     if !created && !claimed && (stale || recache) {
-        if ctx.store.claim_win(&item) {
+        if cache.store.claim_win(&item) {
             won = true;
         } else {
             // Another client won between our read and our claim.
@@ -409,48 +335,25 @@ fn get(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ct
         won,
     };
     if !f.value {
-        compose(out, pool, |o| {
-            meta::write_status(o, Status::Stored, f, &facts)
-        });
+        reply.compose(|o| meta::write_status(o, Status::Stored, f, &facts));
         return;
     }
-    value(item, f, &facts, out, pool);
+    // `VA <len> <flags>\r\n<data>\r\n`.
+    queue_value(reply, item, b"\r\n", |o, _| {
+        meta::write_status(o, Status::Value(value_len), f, &facts)
+    });
 }
 
 /// `R<n>` as memcached compares it: an exptime, so beyond 30 days an absolute time.
 fn recache_window(r: i64) -> i64 {
     if r > RELATIVE_MAX {
-        r - crate::stats::unix_now() as i64
+        r - unix_now() as i64
     } else {
         r
     }
 }
 
-/// `VA <len> <flags>\r\n<data>\r\n`, small values copied, large ones pinned.
-fn value(
-    mut item: ItemRef<'static>,
-    f: &meta::Flags<'_>,
-    facts: &Facts<'_>,
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-) {
-    let len = item.value().len();
-    if len <= COPY_MAX || !item.hold() {
-        compose(out, pool, |o| {
-            meta::write_status(o, Status::Value(len), f, facts);
-            o.extend_from_slice(item.value());
-            o.extend_from_slice(b"\r\n");
-        });
-    } else {
-        compose(out, pool, |o| {
-            meta::write_status(o, Status::Value(len), f, facts)
-        });
-        out.push_pinned(Pinned(item));
-        out.push_copy(pool, b"\r\n");
-    }
-}
-
-fn delete(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ctx: &Ctx<'_>) {
+fn delete(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
     let f = &req.flags;
     let keeps = f.invalidate || f.remove_value;
     let d = MetaDelete {
@@ -461,7 +364,7 @@ fn delete(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool,
         new_cas: f.new_cas,
         remove_value: f.remove_value,
     };
-    let status = match ctx.store.meta_delete(req.key(), d) {
+    let status = match cx.service().store.meta_delete(req.key(), d) {
         MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Kept { .. } => {
             if f.quiet {
                 return;
@@ -476,15 +379,10 @@ fn delete(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool,
         binary_key: f.base64,
         ..Facts::default()
     };
-    compose(out, pool, |o| meta::write_status(o, status, f, &facts));
+    reply.compose(|o| meta::write_status(o, status, f, &facts));
 }
 
-fn arithmetic(
-    req: &Request<'_>,
-    out: &mut SendQueue<Pinned>,
-    pool: &mut BufferPool,
-    ctx: &Ctx<'_>,
-) {
+fn arithmetic(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
     let f = &req.flags;
     let m = MetaDelta {
         incr: f.mode.and_then(Mode::arithmetic) != Some(Mode::Decr),
@@ -499,7 +397,7 @@ fn arithmetic(
         binary_key: f.base64,
         ..Facts::default()
     };
-    let outcome = ctx.store.meta_delta(req.key(), m);
+    let outcome = cx.service().store.meta_delta(req.key(), m);
     if req.opaque_too_long()
         && !matches!(
             outcome,
@@ -507,7 +405,7 @@ fn arithmetic(
         )
     {
         // memcached notices only while composing the reply, after the arithmetic.
-        out.push_copy(pool, MetaError::OpaqueTooLong.reply());
+        reply.line(MetaError::OpaqueTooLong.reply());
         return;
     }
     let status = match outcome {
@@ -521,7 +419,7 @@ fn arithmetic(
             facts.ttl = Some(ttl);
             if f.value {
                 let digits = value.checked_ilog10().map_or(1, |d| d as usize + 1);
-                compose(out, pool, |o| {
+                reply.compose(|o| {
                     meta::write_status(o, Status::Value(digits), f, &facts);
                     // Writing to a Vec cannot fail.
                     let _ = write!(o, "{value}\r\n");
@@ -532,18 +430,19 @@ fn arithmetic(
         }
         MetaDeltaOutcome::NotFound => Status::NotFound,
         MetaDeltaOutcome::Exists => Status::Exists,
-        MetaDeltaOutcome::NonNumeric => return out.push_copy(pool, NON_NUMERIC),
-        MetaDeltaOutcome::NoMemory => return out.push_copy(pool, OUT_OF_MEMORY),
+        MetaDeltaOutcome::NonNumeric => return reply.line(text::CLIENT_ERROR_NON_NUMERIC),
+        MetaDeltaOutcome::NoMemory => return reply.line(text::SERVER_ERROR_OUT_OF_MEMORY),
     };
-    compose(out, pool, |o| meta::write_status(o, status, f, &facts));
+    reply.compose(|o| meta::write_status(o, status, f, &facts));
 }
 
 /// `me`: memcached's debug line. Corvid has no slab classes; `cls` is the class
 /// memcached's default slab sizes would give an item of this size.
-fn debug(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, ctx: &Ctx<'_>) {
-    WorkerStats::bump(&ctx.worker.cmd_meta, 1);
-    let Some(item) = ctx.store.peek(req.key()) else {
-        out.push_copy(pool, EN);
+fn debug(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+    let cache = cx.service();
+    bump(&cache.counters(cx.worker()).cmd_meta, 1);
+    let Some(item) = cache.store.peek(req.key()) else {
+        reply.line(text::EN);
         return;
     };
     let ttl = item.ttl_remaining();
@@ -551,7 +450,7 @@ fn debug(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, 
         item.key().len(),
         item.value().len(),
         item.flags(),
-        ctx.store.config().cas_enabled,
+        cache.store.config().cas_enabled,
     );
     let d = Debug {
         key: item.key(),
@@ -565,7 +464,7 @@ fn debug(req: &Request<'_>, out: &mut SendQueue<Pinned>, pool: &mut BufferPool, 
         class: slab_class(size),
         size,
     };
-    compose(out, pool, |o| meta::write_debug(o, &d));
+    reply.compose(|o| meta::write_debug(o, &d));
 }
 
 /// memcached's default slab classes: 96 bytes, then x1.25 rounded up to 8, up to 512 KiB.

@@ -1,89 +1,94 @@
-//! Server-side counters (connections, commands, bytes) and the `stats` replies.
+//! The cache's command counters and the `stats` replies.
 //!
-//! Each worker bumps its own counters (relaxed atomics on their own cache lines, written
-//! by one thread), and `stats` sums them. Item counters come from the store. Names and
-//! order follow memcached 1.6's `stats`, so dashboards keep working.
+//! Each worker bumps its own counters (relaxed atomics on their own cache line, written
+//! by one thread), and `stats` sums them. Item counters come from the store, connection
+//! and byte counters from the runtime. Names and order follow memcached 1.6's `stats`,
+//! so dashboards keep working.
 
+use super::detail::DetailStats;
+use crate::runtime::RuntimeStats;
 use crate::ServerConfig;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use store::Store;
 
-macro_rules! counters {
-    ($(#[$m:meta])* $name:ident { $($field:ident),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Default)]
-        #[repr(align(64))]
-        pub struct $name { $(pub $field: AtomicU64,)* }
-        impl $name {
-            fn add_to(&self, total: &mut Totals) { $( total.$field += self.$field.load(Relaxed); )* }
-            fn reset(&self) { $( self.$field.store(0, Relaxed); )* }
+/// One worker's command counters. The store counts what it did (hits, misses); these
+/// count what clients asked for, as memcached counts it (a `gat` key is a touch, a bad
+/// data chunk still a set, a refused `flush_all` still a flush).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct CommandCounters {
+    /// Retrieval keys (get, gets, mg, binary GET...).
+    pub cmd_get: AtomicU64,
+    /// Storage commands whose data was read.
+    pub cmd_set: AtomicU64,
+    /// `flush_all`.
+    pub cmd_flush: AtomicU64,
+    /// touch, gat keys, binary TOUCH and GAT.
+    pub cmd_touch: AtomicU64,
+    /// `me`.
+    pub cmd_meta: AtomicU64,
+}
+
+impl CommandCounters {
+    fn reset(&self) {
+        for c in [
+            &self.cmd_get,
+            &self.cmd_set,
+            &self.cmd_flush,
+            &self.cmd_touch,
+            &self.cmd_meta,
+        ] {
+            c.store(0, Relaxed);
         }
-        #[derive(Debug, Default, Clone, Copy)]
-        struct Totals { $($field: u64,)* }
-    };
-}
-
-counters! {
-    /// One worker's counters.
-    WorkerStats {
-        cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta,
-        bytes_read, bytes_written, conn_yields, total_connections,
     }
 }
 
-impl WorkerStats {
-    /// Adds `n` to a counter.
-    #[inline]
-    pub fn bump(counter: &AtomicU64, n: u64) {
-        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-}
-
-/// Counters shared by the whole server.
+/// The cache's counters: per worker, and `stats detail`.
 #[derive(Debug)]
-pub struct ServerStats {
-    /// Per worker, indexed by worker id.
-    pub workers: Vec<WorkerStats>,
-    /// Connections open now.
-    pub curr_connections: AtomicU64,
-    /// Connections refused over `-c`.
-    pub rejected_connections: AtomicU64,
-    /// 1 while listening, 0 once shutdown began.
-    pub accepting: AtomicU64,
+pub struct CacheStats {
+    /// Indexed by worker number.
+    pub workers: Vec<CommandCounters>,
     /// `stats detail` per-prefix counters.
-    pub detail: crate::detail::DetailStats,
-    started: Instant,
+    pub detail: DetailStats,
 }
 
-impl ServerStats {
-    /// Counters for `threads` workers.
-    pub fn new(threads: usize) -> ServerStats {
-        ServerStats {
-            workers: (0..threads).map(|_| WorkerStats::default()).collect(),
-            curr_connections: AtomicU64::new(0),
-            rejected_connections: AtomicU64::new(0),
-            accepting: AtomicU64::new(1),
-            detail: crate::detail::DetailStats::default(),
-            started: Instant::now(),
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    cmd_get: u64,
+    cmd_set: u64,
+    cmd_flush: u64,
+    cmd_touch: u64,
+    cmd_meta: u64,
+}
+
+impl CacheStats {
+    /// Counters for `workers` workers.
+    pub fn new(workers: usize) -> CacheStats {
+        CacheStats {
+            workers: (0..workers).map(|_| CommandCounters::default()).collect(),
+            detail: DetailStats::default(),
         }
     }
 
     fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for w in &self.workers {
-            w.add_to(&mut t);
+            t.cmd_get += w.cmd_get.load(Relaxed);
+            t.cmd_set += w.cmd_set.load(Relaxed);
+            t.cmd_flush += w.cmd_flush.load(Relaxed);
+            t.cmd_touch += w.cmd_touch.load(Relaxed);
+            t.cmd_meta += w.cmd_meta.load(Relaxed);
         }
         t
     }
 
-    /// What `stats reset` clears on the server side.
+    /// What `stats reset` clears on the cache's side.
     pub fn reset(&self) {
         for w in &self.workers {
             w.reset();
         }
-        self.rejected_connections.store(0, Relaxed);
     }
 }
 
@@ -115,13 +120,23 @@ fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     let _ = write!(out, "STAT {name} {value}\r\n");
 }
 
+/// What the general `stats` reply reads.
+pub(crate) struct Sources<'a> {
+    pub(crate) cache: &'a CacheStats,
+    pub(crate) runtime: &'a RuntimeStats,
+    pub(crate) config: &'a ServerConfig,
+    pub(crate) store: &'a Store,
+}
+
 /// Appends the general `stats` reply (without the final `END`).
-pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConfig, store: &Store) {
-    let t = stats.totals();
+pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
+    let (config, store, stats) = (from.config, from.store, from.runtime);
+    let t = from.cache.totals();
+    let r = stats.totals();
     let s = store.stats();
     let (user, system) = rusage();
     stat(out, "pid", std::process::id());
-    stat(out, "uptime", stats.started.elapsed().as_secs());
+    stat(out, "uptime", stats.uptime().as_secs());
     stat(out, "time", unix_now());
     stat(out, "version", VERSION);
     stat(out, "libevent", "none");
@@ -134,7 +149,7 @@ pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConf
         "curr_connections",
         stats.curr_connections.load(Relaxed),
     );
-    stat(out, "total_connections", t.total_connections);
+    stat(out, "total_connections", r.total_connections);
     stat(
         out,
         "rejected_connections",
@@ -177,14 +192,14 @@ pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConf
     stat(out, "store_no_memory", s.store_no_memory);
     stat(out, "auth_cmds", 0);
     stat(out, "auth_errors", 0);
-    stat(out, "bytes_read", t.bytes_read);
-    stat(out, "bytes_written", t.bytes_written);
+    stat(out, "bytes_read", r.bytes_read);
+    stat(out, "bytes_written", r.bytes_written);
     stat(out, "limit_maxbytes", store.config().memory_limit);
     stat(out, "accepting_conns", stats.accepting.load(Relaxed));
     stat(out, "listen_disabled_num", 0);
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", config.threads);
-    stat(out, "conn_yields", t.conn_yields);
+    stat(out, "conn_yields", r.conn_yields);
     // memcached's slab, LRU-crawler and logger machinery has no counterpart here; the
     // names stay, at zero, so that dashboards and exporters find every stat they expect.
     for name in [
@@ -237,9 +252,9 @@ pub fn write_general(out: &mut Vec<u8>, stats: &ServerStats, config: &ServerConf
 }
 
 /// Appends `stats settings` (without `END`).
-pub fn write_settings(
+pub(crate) fn write_settings(
     out: &mut Vec<u8>,
-    stats: &ServerStats,
+    detail: &DetailStats,
     config: &ServerConfig,
     store: &Store,
 ) {
@@ -275,7 +290,7 @@ pub fn write_settings(
     stat(
         out,
         "detail_enabled",
-        if stats.detail.enabled() { "yes" } else { "no" },
+        if detail.enabled() { "yes" } else { "no" },
     );
     stat(out, "reqs_per_event", config.reqs_per_event);
     stat(
@@ -371,7 +386,7 @@ pub fn write_settings(
 }
 
 /// Appends `stats conns` lines for one connection.
-pub fn write_conn(out: &mut Vec<u8>, fd: i64, addr: &str, state: &str, idle_secs: u64) {
+pub(crate) fn write_conn(out: &mut Vec<u8>, fd: i64, addr: &str, state: &str, idle_secs: u64) {
     stat(out, &format!("{fd}:addr"), addr);
     stat(out, &format!("{fd}:state"), state);
     stat(out, &format!("{fd}:secs_since_last_cmd"), idle_secs);
@@ -379,7 +394,7 @@ pub fn write_conn(out: &mut Vec<u8>, fd: i64, addr: &str, state: &str, idle_secs
 
 /// Appends `stats items`. Corvid has no slab classes: the whole heap reports as class 1
 /// so that tools which read `items:<class>:<name>` find the totals there.
-pub fn write_items(out: &mut Vec<u8>, store: &Store) {
+pub(crate) fn write_items(out: &mut Vec<u8>, store: &Store) {
     let s = store.stats();
     if s.curr_items == 0 {
         return;
@@ -395,7 +410,7 @@ pub fn write_items(out: &mut Vec<u8>, store: &Store) {
 }
 
 /// Appends `stats slabs`: the segment heap in memcached's terms.
-pub fn write_slabs(out: &mut Vec<u8>, store: &Store) {
+pub(crate) fn write_slabs(out: &mut Vec<u8>, store: &Store) {
     let s = store.stats();
     stat(out, "active_slabs", u64::from(s.curr_items > 0));
     stat(out, "total_malloced", s.bytes);

@@ -1,0 +1,130 @@
+//! The cache's [`Handler`]: picks the protocol from a connection's first byte, hands each
+//! request to the text (and meta) or binary half, and finishes values the session read
+//! into their reservation.
+
+use super::binary;
+use super::lookups;
+use super::meta;
+use super::service::Cache;
+use super::state::{CacheHandler, Cx, Dialect, Finish, State};
+use super::text;
+use super::value::Pinned;
+use crate::runtime::{bump, Handler, Reply, Verdict};
+
+impl Handler for CacheHandler {
+    type Service = Cache;
+    /// The cache never parks yet (the disk tier will: a read's bytes).
+    type Completion = std::convert::Infallible;
+    type Payload = Pinned;
+
+    #[inline]
+    fn step(&mut self, input: &[u8], reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
+        match self.state {
+            State::Idle => {}
+            State::Value { .. } => return self.value_arrived(input, reply, cx),
+            State::Lookups { resume } => {
+                return lookups::resume(input, resume, Some(reply), &mut self.state, cx)
+            }
+        }
+        match self.dialect {
+            Dialect::Text => text::step(input, reply, &mut self.state, cx),
+            Dialect::Binary => binary::step(input, reply, &mut self.state, cx),
+            Dialect::Undecided => {
+                let Some(&first) = input.first() else {
+                    return Verdict::NeedBytes(1);
+                };
+                // memcached's -B auto: 0x80 is a binary request magic.
+                self.dialect = if first == protocol::binary::REQUEST_MAGIC {
+                    Dialect::Binary
+                } else {
+                    Dialect::Text
+                };
+                self.step(input, reply, cx)
+            }
+        }
+    }
+
+    fn resume(
+        &mut self,
+        completion: std::convert::Infallible,
+        _input: &[u8],
+        _reply: &mut Reply<'_, Pinned>,
+        _cx: &mut Cx<'_>,
+    ) -> Verdict {
+        match completion {}
+    }
+
+    #[inline]
+    fn target(&mut self) -> &mut [u8] {
+        match &mut self.state {
+            State::Value { reservation, .. } => reservation.value_mut(),
+            _ => &mut [],
+        }
+    }
+
+    /// A reservation is dropped without a trace. A multi-get paused at the watermark
+    /// still looks up (and counts) the rest of its keys, as memcached composes a whole
+    /// multi-get before writing any of it.
+    fn gone(&mut self, input: &[u8], cx: &mut Cx<'_>) {
+        if let State::Lookups { resume } = self.state {
+            lookups::resume(input, resume, None, &mut self.state, cx);
+        }
+        self.state = State::Idle;
+    }
+
+    /// Waiting for a command: like memcached, this includes a command line, or a binary
+    /// header, extras and key, begun but not finished (a slowloris client), but not a
+    /// value being waited for.
+    fn idle(&self, input: &[u8]) -> bool {
+        if !matches!(self.state, State::Idle) {
+            return false;
+        }
+        let mid_command = match self.dialect {
+            Dialect::Binary => {
+                protocol::binary::Header::parse(input).is_some_and(|h| input.len() >= h.head_len())
+            }
+            Dialect::Text | Dialect::Undecided => input.contains(&b'\n'),
+        };
+        !mid_command
+    }
+
+    fn busy(&self) -> bool {
+        matches!(self.state, State::Lookups { .. })
+    }
+}
+
+impl CacheHandler {
+    /// The session filled the reservation: check the terminator (text and meta), commit,
+    /// answer.
+    fn value_arrived(
+        &mut self,
+        input: &[u8],
+        reply: &mut Reply<'_, Pinned>,
+        cx: &mut Cx<'_>,
+    ) -> Verdict {
+        let terminator = match &self.state {
+            State::Value { finish, .. } => finish.terminator_len(),
+            _ => 0,
+        };
+        if input.len() < terminator {
+            return Verdict::NeedBytes(terminator - input.len());
+        }
+        let terminated = input[..terminator] == b"\r\n"[..terminator];
+        let State::Value {
+            reservation,
+            finish,
+        } = std::mem::replace(&mut self.state, State::Idle)
+        else {
+            return Verdict::Continue;
+        };
+        bump(&cx.service().counters(cx.worker()).cmd_set, 1);
+        match finish {
+            Finish::Text { mode, noreply } => {
+                text::finish(reservation, mode, noreply, terminated, reply)
+            }
+            Finish::Meta { line } => meta::finish(&line, reservation, terminated, reply, cx),
+            Finish::Binary(commit) => binary::finish(reservation, commit, reply),
+        }
+        Verdict::Consumed(terminator)
+    }
+}

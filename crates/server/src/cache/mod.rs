@@ -1,0 +1,30 @@
+//! The cache: memcached's commands over the runtime. Its handler ([`CacheHandler`])
+//! speaks text, meta and binary over a session or a UDP datagram; it does no IO.
+//!
+//! Each memcached rule has one home: copy-or-pin of a value and refuse-and-unlink in
+//! `value`, the text error precedence in `text`, the `stats` groups in `report`,
+//! command counters in `stats`. Modules, each importing only those listed before it:
+//! `detail`, `stats`, `state`, `value`, `report`, `lookups`, `meta`, `text`, `binary`,
+//! `udp`, `service`, `handler`; `maintenance` stands apart (the store's clock and
+//! sweeper, on a thread of their own).
+
+mod binary;
+mod detail;
+mod handler;
+mod lookups;
+mod maintenance;
+mod meta;
+mod report;
+mod service;
+mod state;
+mod stats;
+mod text;
+mod udp;
+mod value;
+
+pub use detail::{DetailStats, Event};
+pub use maintenance::Maintenance;
+pub use service::Cache;
+pub use state::CacheHandler;
+pub use stats::{CacheStats, CommandCounters, VERSION};
+pub use value::{Pinned, COPY_MAX};

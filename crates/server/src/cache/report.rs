@@ -1,0 +1,118 @@
+//! `stats` groups: what each one reports or does, written once for the text command
+//! (`stats <group>`) and the binary STAT request (key `<group>`), which only differ in
+//! how they name a group and frame its lines.
+
+use super::state::Cx;
+use super::stats::{self, Sources};
+use protocol::text;
+
+/// A `stats` group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    General,
+    Settings,
+    Reset,
+    Conns,
+    Items,
+    Slabs,
+    Sizes,
+    DetailOn,
+    DetailOff,
+    DetailDump,
+}
+
+impl Group {
+    /// The group `stats <args>` names, or the line memcached answers instead.
+    pub(crate) fn of_text(mut args: text::Keys<'_>, cx: &Cx<'_>) -> Result<Group, &'static [u8]> {
+        Ok(match args.next() {
+            None => Group::General,
+            Some(b"settings") => Group::Settings,
+            Some(b"reset") => Group::Reset,
+            Some(b"conns") => Group::Conns,
+            Some(b"items") => Group::Items,
+            Some(b"slabs") => Group::Slabs,
+            Some(b"sizes") => Group::Sizes,
+            Some(b"cachedump") if !cx.config().dump_enabled => {
+                return Err(text::CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED)
+            }
+            Some(b"detail") => match args.next() {
+                Some(b"on") => Group::DetailOn,
+                Some(b"off") => Group::DetailOff,
+                Some(b"dump") => Group::DetailDump,
+                _ => return Err(text::CLIENT_ERROR_STATS_DETAIL_USAGE),
+            },
+            Some(_) => return Err(text::ERROR),
+        })
+    }
+
+    /// The group a binary STAT key names, matched as memcached matches it (prefixes for
+    /// reset, settings and detail); None: key not found.
+    pub(crate) fn of_binary(key: &[u8]) -> Option<Group> {
+        if key.is_empty() {
+            return Some(Group::General);
+        }
+        if key.starts_with(b"reset") {
+            return Some(Group::Reset);
+        }
+        if key.starts_with(b"settings") {
+            return Some(Group::Settings);
+        }
+        if let Some(sub) = key.strip_prefix(b"detail") {
+            return if sub.starts_with(b" dump") {
+                Some(Group::DetailDump)
+            } else if sub.starts_with(b" on") {
+                Some(Group::DetailOn)
+            } else if sub.starts_with(b" off") {
+                Some(Group::DetailOff)
+            } else {
+                None
+            };
+        }
+        match key {
+            b"items" => Some(Group::Items),
+            b"slabs" => Some(Group::Slabs),
+            b"sizes" => Some(Group::Sizes),
+            _ => None,
+        }
+    }
+
+    /// Does what the group asks and appends its lines: `STAT <name> <value>\r\n` lines,
+    /// or for [`Group::DetailDump`] `PREFIX` lines; nothing for the groups that only act
+    /// (reset, detail on and off). Never the final `END`.
+    pub(crate) fn write(self, out: &mut Vec<u8>, cx: &Cx<'_>) {
+        let cache = cx.service();
+        match self {
+            Group::General => stats::write_general(
+                out,
+                &Sources {
+                    cache: &cache.stats,
+                    runtime: cx.runtime(),
+                    config: cx.config(),
+                    store: cache.store,
+                },
+            ),
+            Group::Settings => {
+                stats::write_settings(out, &cache.stats.detail, cx.config(), cache.store)
+            }
+            Group::Reset => {
+                cache.stats.reset();
+                cx.runtime().reset();
+                cache.store.reset_stats();
+            }
+            Group::Conns => {
+                let now = cache.store.now();
+                for c in cx.connections() {
+                    let idle =
+                        now.saturating_sub(c.last_cmd.load(std::sync::atomic::Ordering::Relaxed));
+                    stats::write_conn(out, c.fd, &c.addr, "conn_parse_cmd", idle);
+                }
+            }
+            Group::Items => stats::write_items(out, cache.store),
+            Group::Slabs => stats::write_slabs(out, cache.store),
+            Group::Sizes => out.extend_from_slice(text::STATS_SIZES_DISABLED),
+            Group::DetailOn => cache.stats.detail.set_enabled(true),
+            Group::DetailOff => cache.stats.detail.set_enabled(false),
+            Group::DetailDump => cache.stats.detail.dump(out),
+        }
+    }
+}

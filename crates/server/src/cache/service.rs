@@ -1,0 +1,68 @@
+//! The cache as a runtime service: what every cache handler shares, and how the runtime
+//! gets handlers and UDP ports from it.
+
+use super::state::CacheHandler;
+use super::stats::{CacheStats, CommandCounters};
+use super::udp::UdpPort;
+use crate::runtime::{Port, Service};
+use crate::ServerConfig;
+use channel::Stream;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use store::Store;
+
+/// The store, the settings and the counters every cache handler reads.
+pub struct Cache {
+    pub(crate) store: &'static Store,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) stats: CacheStats,
+    /// Bound UDP sockets; every worker serves a duplicate of each.
+    udp: Vec<UdpSocket>,
+}
+
+impl Cache {
+    /// The cache over `store`, serving the bound `udp` sockets besides the runtime's
+    /// streams.
+    pub fn new(store: &'static Store, config: Arc<ServerConfig>, udp: Vec<UdpSocket>) -> Cache {
+        Cache {
+            store,
+            stats: CacheStats::new(config.threads.max(1)),
+            config,
+            udp,
+        }
+    }
+
+    /// Worker `worker`'s command counters.
+    #[inline]
+    pub(crate) fn counters(&self, worker: usize) -> &CommandCounters {
+        &self.stats.workers[worker]
+    }
+}
+
+impl Service for Cache {
+    type Handler = CacheHandler;
+    type Local = ();
+
+    fn local(&self, _worker: usize) {}
+
+    fn accept(&self, _local: &mut (), _stream: &Stream) -> CacheHandler {
+        CacheHandler::new(self.config.protocol)
+    }
+
+    #[inline]
+    fn now(&self) -> u64 {
+        self.store.now()
+    }
+
+    fn ports(&self, _worker: usize) -> std::io::Result<Vec<Box<dyn Port<CacheHandler>>>> {
+        let mut ports: Vec<Box<dyn Port<CacheHandler>>> = Vec::new();
+        for socket in &self.udp {
+            ports.push(Box::new(UdpPort::new(socket.try_clone()?)));
+        }
+        Ok(ports)
+    }
+
+    fn over_limit(&self) -> &'static [u8] {
+        protocol::text::ERROR_TOO_MANY_CONNECTIONS
+    }
+}

@@ -1,0 +1,100 @@
+//! What a cache session's handler remembers between calls: which protocol the
+//! connection speaks, and the command in progress (a value being read into its
+//! reservation, a multi-get paused at the output watermark).
+//!
+//! Everything else about a request lives in the input buffer until it is answered.
+
+use crate::runtime::Context;
+use crate::ProtocolMode;
+use protocol::binary::StoreKind;
+use store::{Reservation, StoreMode};
+
+/// The context cache handlers get.
+pub(crate) type Cx<'a> = Context<'a, CacheHandler>;
+
+/// The handler of a cache session (or of one datagram): text, meta and binary.
+pub struct CacheHandler {
+    pub(crate) dialect: Dialect,
+    pub(crate) state: State,
+}
+
+impl CacheHandler {
+    /// A handler for a new connection: `mode` says how its first byte picks a protocol.
+    pub(crate) fn new(mode: ProtocolMode) -> CacheHandler {
+        let dialect = match mode {
+            ProtocolMode::Auto => Dialect::Undecided,
+            ProtocolMode::Ascii => Dialect::Text,
+            ProtocolMode::Binary => Dialect::Binary,
+        };
+        CacheHandler {
+            dialect,
+            state: State::Idle,
+        }
+    }
+
+    /// A handler for one datagram, whose first byte picked its protocol.
+    pub(crate) fn datagram(binary: bool) -> CacheHandler {
+        CacheHandler {
+            dialect: if binary {
+                Dialect::Binary
+            } else {
+                Dialect::Text
+            },
+            state: State::Idle,
+        }
+    }
+}
+
+/// Which protocol family a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Decided by the first byte: 0x80 is a binary request magic (memcached's `-B auto`).
+    Undecided,
+    /// Classic text and meta commands.
+    Text,
+    /// memcached's binary protocol.
+    Binary,
+}
+
+/// The command in progress.
+pub(crate) enum State {
+    /// Between requests.
+    Idle,
+    /// A storage command whose value the session is reading into `reservation`.
+    Value {
+        reservation: Reservation<'static>,
+        finish: Finish,
+    },
+    /// A text multi-get stopped at the output high watermark; its line is still at the
+    /// head of the input, answered up to the key `resume` bytes into it.
+    Lookups { resume: usize },
+}
+
+/// How a value read into its reservation is committed and answered, per protocol.
+pub(crate) enum Finish {
+    /// A classic storage command.
+    Text { mode: StoreMode, noreply: bool },
+    /// A meta `ms`; its line is kept to compose the reply.
+    Meta { line: Box<[u8]> },
+    /// A binary storage command (its value has no terminator).
+    Binary(BinaryCommit),
+}
+
+impl Finish {
+    /// Bytes after the value on the wire: "\r\n" for text and meta, none for binary.
+    pub(crate) fn terminator_len(&self) -> usize {
+        match self {
+            Finish::Text { .. } | Finish::Meta { .. } => 2,
+            Finish::Binary(_) => 0,
+        }
+    }
+}
+
+/// What a binary storage command needs to commit and answer once its value is in.
+pub(crate) struct BinaryCommit {
+    pub(crate) opcode: u8,
+    pub(crate) opaque: u32,
+    pub(crate) kind: StoreKind,
+    pub(crate) mode: StoreMode,
+    pub(crate) quiet: bool,
+}

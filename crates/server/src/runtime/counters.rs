@@ -1,0 +1,187 @@
+//! What the runtime counts: connections, bytes moved, yields, stale completions, and the
+//! open connections `stats conns` lists.
+//!
+//! Each worker bumps its own counters (relaxed atomics on their own cache line, written
+//! by that worker only); readers sum them.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Adds `n` to a counter that only one thread writes: a plain load and store, cheaper
+/// than a locked add.
+#[inline]
+pub fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// One worker's counters.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    /// Bytes read from clients.
+    pub bytes_read: AtomicU64,
+    /// Bytes written to clients.
+    pub bytes_written: AtomicU64,
+    /// Times a session stopped after `-R` requests to let others have a turn.
+    pub conn_yields: AtomicU64,
+    /// Connections this worker has taken on.
+    pub total_connections: AtomicU64,
+    /// Completions dropped because their connection had closed (its slot maybe reused).
+    pub stale_completions: AtomicU64,
+    /// Pooled buffers the worker's sessions hold now (0 when all are idle or closed).
+    pub buffers_lent: AtomicU64,
+}
+
+/// The sums over every worker.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// See [`WorkerCounters::bytes_read`].
+    pub bytes_read: u64,
+    /// See [`WorkerCounters::bytes_written`].
+    pub bytes_written: u64,
+    /// See [`WorkerCounters::conn_yields`].
+    pub conn_yields: u64,
+    /// See [`WorkerCounters::total_connections`].
+    pub total_connections: u64,
+    /// See [`WorkerCounters::stale_completions`].
+    pub stale_completions: u64,
+    /// See [`WorkerCounters::buffers_lent`].
+    pub buffers_lent: u64,
+}
+
+/// What `stats conns` shows of one connection.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// Its descriptor.
+    pub fd: i64,
+    /// Its peer, as `tcp:<addr>` or `unix:`.
+    pub addr: String,
+    /// The store clock's second of its last answered request.
+    pub last_cmd: AtomicU64,
+}
+
+/// Counters shared by the whole runtime.
+#[derive(Debug)]
+pub struct RuntimeStats {
+    /// Per worker, indexed by worker number (each worker also holds its own).
+    pub workers: Vec<Arc<WorkerCounters>>,
+    /// Connections open now.
+    pub curr_connections: AtomicU64,
+    /// Connections refused over `-c`.
+    pub rejected_connections: AtomicU64,
+    /// 1 while listening, 0 once shutdown began.
+    pub accepting: AtomicU64,
+    /// Open connections for `stats conns`: locked only on open, close and `stats conns`.
+    conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
+    started: Instant,
+}
+
+impl RuntimeStats {
+    /// Counters for `workers` workers.
+    pub fn new(workers: usize) -> RuntimeStats {
+        RuntimeStats {
+            workers: (0..workers).map(|_| Arc::default()).collect(),
+            curr_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            accepting: AtomicU64::new(1),
+            conns: Mutex::new(slab::Slab::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Sums of the workers' counters.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for w in &self.workers {
+            t.bytes_read += w.bytes_read.load(Relaxed);
+            t.bytes_written += w.bytes_written.load(Relaxed);
+            t.conn_yields += w.conn_yields.load(Relaxed);
+            t.total_connections += w.total_connections.load(Relaxed);
+            t.stale_completions += w.stale_completions.load(Relaxed);
+            t.buffers_lent += w.buffers_lent.load(Relaxed);
+        }
+        t
+    }
+
+    /// What `stats reset` clears (counters, not gauges or diagnostics).
+    pub fn reset(&self) {
+        for w in &self.workers {
+            for c in [
+                &w.bytes_read,
+                &w.bytes_written,
+                &w.conn_yields,
+                &w.total_connections,
+            ] {
+                c.store(0, Relaxed);
+            }
+        }
+        self.rejected_connections.store(0, Relaxed);
+    }
+
+    /// Time since the runtime started.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// The open client connections, by descriptor.
+    pub fn connections(&self) -> Vec<Arc<ConnInfo>> {
+        let mut all: Vec<_> = self.lock_conns().iter().map(|(_, c)| c.clone()).collect();
+        all.sort_by_key(|c| c.fd);
+        all
+    }
+
+    pub(crate) fn add_connection(&self, info: Arc<ConnInfo>) -> usize {
+        self.lock_conns().insert(info)
+    }
+
+    pub(crate) fn remove_connection(&self, key: usize) {
+        self.lock_conns().try_remove(key);
+    }
+
+    fn lock_conns(&self) -> std::sync::MutexGuard<'_, slab::Slab<Arc<ConnInfo>>> {
+        // A panic while holding the lock cannot leave a slab inconsistent.
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_workers_and_reset_keeps_gauges() {
+        let s = RuntimeStats::new(2);
+        bump(&s.workers[0].bytes_read, 5);
+        bump(&s.workers[1].bytes_read, 7);
+        bump(&s.workers[1].stale_completions, 1);
+        s.workers[0].buffers_lent.store(3, Relaxed);
+        assert_eq!(s.totals().bytes_read, 12);
+        s.reset();
+        let t = s.totals();
+        assert_eq!(
+            (t.bytes_read, t.stale_completions, t.buffers_lent),
+            (0, 1, 3)
+        );
+    }
+
+    #[test]
+    fn connections_are_listed_by_descriptor() {
+        let s = RuntimeStats::new(1);
+        let info = |fd| {
+            Arc::new(ConnInfo {
+                fd,
+                addr: "unix:".into(),
+                last_cmd: AtomicU64::new(0),
+            })
+        };
+        let a = s.add_connection(info(9));
+        s.add_connection(info(4));
+        assert_eq!(
+            s.connections().iter().map(|c| c.fd).collect::<Vec<_>>(),
+            [4, 9]
+        );
+        s.remove_connection(a);
+        assert_eq!(s.connections().len(), 1);
+    }
+}

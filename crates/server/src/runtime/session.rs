@@ -1,0 +1,521 @@
+//! One connection: its stream, read buffer, send queue, lifecycle and handler. The
+//! session does all of the connection's IO (every call is in the last `impl` block
+//! below, the seam a completion-based backend such as io_uring would replace); the
+//! handler does all of its protocol work.
+//!
+//! `drive` makes every bit of progress possible now: write what is queued, then (while
+//! [`Life`] allows) hand input to the handler and act on its [`Verdict`]s, at most `-R`
+//! requests per call, then write again.
+
+use super::counters::{bump, ConnInfo};
+use super::handler::{AgendaOf, Conn, Context, Handler, Service, Verdict, WorkerShared};
+use super::id::ConnId;
+use super::life::Life;
+use super::reply::Reply;
+use channel::{BufferPool, Outcome, ReadBuffer, SendQueue, Stream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The most input a session buffers for one request (a long multi-get line) before it
+/// gives up on the client. memcached streams arbitrarily long `get` lines; Corvid bounds
+/// the buffer.
+pub(crate) const MAX_INPUT: usize = 1 << 20;
+/// Reads a lingering session may discard per turn, so that a client that keeps sending
+/// cannot hold its worker past the drain deadline.
+const LINGER_READS: usize = 64;
+
+/// What a worker lends the sessions it drives.
+pub(crate) struct Env<H: Handler> {
+    pub(crate) service: Arc<H::Service>,
+    pub(crate) shared: WorkerShared<H::Completion>,
+    pub(crate) agenda: AgendaOf<H>,
+    pub(crate) pool: BufferPool,
+    /// Shutdown has begun.
+    pub(crate) stopping: bool,
+}
+
+impl<H: Handler> Env<H> {
+    /// A handler's context, and the pool for its reply.
+    #[inline]
+    pub(crate) fn split<'b>(
+        &'b mut self,
+        conn: Option<Conn<'b>>,
+    ) -> (Context<'b, H>, &'b mut BufferPool) {
+        let cx = Context {
+            service: &*self.service,
+            shared: &self.shared,
+            agenda: &mut self.agenda,
+            conn,
+        };
+        (cx, &mut self.pool)
+    }
+}
+
+/// What woke a session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Readiness<'e> {
+    /// A readiness event on its socket.
+    Event(&'e mio::event::Event),
+    /// The worker's ready list, a completion, shutdown: no event.
+    Turn,
+}
+
+/// What the worker must do with a session after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// Wait for the next readiness event (or completion).
+    Wait,
+    /// Work remains and no event will announce it (a fairness yield): drive again next
+    /// turn.
+    Yielded,
+    /// Close it now.
+    Close,
+}
+
+/// What a session's input is for right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Handing input to the handler once at least `need` bytes are buffered (0: even
+    /// with none).
+    Parse { need: usize },
+    /// Filling the handler's target: `filled` of `len` bytes.
+    Into { filled: usize, len: usize },
+    /// Discarding `remaining` more bytes.
+    Swallow { remaining: usize },
+}
+
+/// What one step of input processing achieved.
+pub(crate) enum Step {
+    /// A request was answered.
+    Served,
+    /// Something moved; keep going.
+    Progress,
+    /// Nothing more can happen until the next readiness event.
+    Wait,
+    /// The handler parked.
+    Park,
+    /// Close after writing what is queued.
+    Close,
+}
+
+/// What woke a parked (or any) session besides readiness.
+pub(crate) enum Wake<C> {
+    Completion(C),
+    Deadline(Instant),
+}
+
+/// A client connection (or an outbound one a handler opened).
+pub struct Session<H: Handler> {
+    pub(crate) stream: Stream,
+    pub(crate) input: ReadBuffer,
+    pub(crate) output: SendQueue<H::Payload>,
+    pub(crate) life: Life,
+    pub(crate) reading: Reading,
+    /// A short read drained the socket and no readiness event came since: a read now
+    /// would only say `Retry`. Saves a system call per request.
+    pub(crate) drained: bool,
+    /// The stream holds no input of its own (no TLS records), so `drained` may be used.
+    pub(crate) edge_reads: bool,
+    /// An event reported the peer's end of stream. It may have come with the last bytes,
+    /// so a short read proves nothing any more: read on until the end is seen.
+    pub(crate) read_closed: bool,
+    id: ConnId,
+    /// `stats conns` entry and its registry key; None for outbound sessions.
+    pub(crate) inbound: Option<(Arc<ConnInfo>, usize)>,
+    deadline: Option<Instant>,
+    pub(crate) handler: H,
+}
+
+impl<H: Handler> Session<H> {
+    pub(crate) fn new(
+        stream: Stream,
+        id: ConnId,
+        inbound: Option<(Arc<ConnInfo>, usize)>,
+        handler: H,
+    ) -> Session<H> {
+        Session {
+            edge_reads: !stream.buffers_input(),
+            stream,
+            input: ReadBuffer::new(),
+            output: SendQueue::new(),
+            life: Life::Active,
+            reading: Reading::Parse { need: 1 },
+            drained: false,
+            read_closed: false,
+            id,
+            inbound,
+            deadline: None,
+            handler,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Where it stands.
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// Makes all the progress possible now.
+    pub(crate) fn drive(&mut self, env: &mut Env<H>, ready: Readiness<'_>) -> Drive {
+        if let Readiness::Event(event) = ready {
+            self.drained = false;
+            self.read_closed |= event.is_read_closed();
+        }
+        if !self.flush(env) {
+            return Drive::Close;
+        }
+        match self.life {
+            Life::Active | Life::Closing { .. } => {}
+            Life::Backpressured => {
+                if self.output.pending() > env.shared.config.output_low_watermark {
+                    return Drive::Wait;
+                }
+                self.life = Life::Active;
+            }
+            Life::Parked => {
+                // Nothing to parse; a peer that reset will never read the answer.
+                let hangup =
+                    matches!(ready, Readiness::Event(e) if e.is_error() || e.is_write_closed());
+                return if hangup { Drive::Close } else { Drive::Wait };
+            }
+            Life::Lingering => return self.linger(),
+        }
+        let config = &env.shared.config;
+        let (high, per_event) = (config.output_high_watermark, config.reqs_per_event);
+        let mut served = 0;
+        let mut yielded = false;
+        loop {
+            match self.life {
+                Life::Active => {}
+                // A reply already begun is finished even when closing.
+                Life::Closing { .. } if self.handler.busy() => {}
+                _ => break,
+            }
+            if self.output.pending() >= high {
+                if !self.flush(env) {
+                    return Drive::Close;
+                }
+                if self.output.pending() >= high {
+                    if self.life == Life::Active {
+                        self.life = Life::Backpressured;
+                    }
+                    break;
+                }
+            }
+            if served >= per_event {
+                bump(&env.shared.counters().conn_yields, 1);
+                yielded = true;
+                break;
+            }
+            match self.advance(env) {
+                Step::Served => served += 1,
+                Step::Progress => {}
+                Step::Wait | Step::Park => break,
+                Step::Close => self.life = Life::Closing { linger: false },
+            }
+        }
+        self.finish_turn(env, served, yielded)
+    }
+
+    /// Delivers a completion or a passed deadline to the handler, then carries on.
+    pub(crate) fn wake(&mut self, env: &mut Env<H>, wake: Wake<H::Completion>) -> Drive {
+        if let Wake::Deadline(at) = wake {
+            if self.deadline != Some(at) {
+                // Set again or cleared since: not this deadline's turn.
+                return Drive::Wait;
+            }
+            self.deadline = None;
+        }
+        if self.life == Life::Parked {
+            self.life = match env.stopping {
+                true => Life::Closing { linger: true },
+                false => Life::Active,
+            };
+        }
+        let verdict = {
+            let conn = Conn {
+                id: self.id,
+                deadline: &mut self.deadline,
+            };
+            let (mut cx, pool) = env.split(Some(conn));
+            let mut reply = Reply::new(&mut self.output, pool);
+            let input = self.input.data();
+            let verdict = match wake {
+                Wake::Completion(c) => self.handler.resume(c, input, &mut reply, &mut cx),
+                Wake::Deadline(_) => self.handler.expired(input, &mut reply, &mut cx),
+            };
+            if reply.flush_requested() {
+                self.flush(env);
+            }
+            verdict
+        };
+        let served = match self.apply(verdict, env) {
+            Step::Served => 1,
+            Step::Close => {
+                self.life = Life::Closing { linger: false };
+                0
+            }
+            _ => 0,
+        };
+        if served > 0 {
+            self.touch(env);
+        }
+        self.drive(env, Readiness::Turn)
+    }
+
+    /// Shutdown began: stop reading requests.
+    pub(crate) fn stop(&mut self) {
+        self.life = self.life.at_shutdown();
+    }
+
+    /// Waiting for a command with nothing to send, or parked with nothing to send: what
+    /// `-o idle_timeout` may close.
+    pub(crate) fn is_idle(&self) -> bool {
+        if !self.output.is_empty() {
+            return false;
+        }
+        match self.life {
+            Life::Parked => true,
+            Life::Active => {
+                matches!(self.reading, Reading::Parse { .. })
+                    && self.handler.idle(self.input.data())
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells the handler its client is gone and gives every buffer back. The last call.
+    pub(crate) fn release(&mut self, env: &mut Env<H>) {
+        {
+            let (mut cx, _) = env.split(Some(Conn {
+                id: self.id,
+                deadline: &mut self.deadline,
+            }));
+            self.handler.gone(self.input.data(), &mut cx);
+        }
+        self.output.clear(&mut env.pool);
+        self.input.consume(self.input.len());
+        self.input.release_if_empty(&mut env.pool);
+    }
+
+    /// One step of input processing.
+    fn advance(&mut self, env: &mut Env<H>) -> Step {
+        match self.reading {
+            Reading::Parse { need } => {
+                if self.input.len() < need {
+                    return self.fill(env);
+                }
+                self.step(env)
+            }
+            Reading::Into { filled, len } => self.fill_target(env, filled, len),
+            Reading::Swallow { remaining } => {
+                let n = remaining.min(self.input.len());
+                self.input.consume(n);
+                if n == remaining {
+                    self.reading = Reading::Parse { need: 1 };
+                    return Step::Served;
+                }
+                self.reading = Reading::Swallow {
+                    remaining: remaining - n,
+                };
+                self.fill(env)
+            }
+        }
+    }
+
+    /// Hands the input to the handler and acts on its verdict.
+    fn step(&mut self, env: &mut Env<H>) -> Step {
+        let verdict = {
+            let conn = Conn {
+                id: self.id,
+                deadline: &mut self.deadline,
+            };
+            let (mut cx, pool) = env.split(Some(conn));
+            let mut reply = Reply::new(&mut self.output, pool);
+            let verdict = self.handler.step(self.input.data(), &mut reply, &mut cx);
+            if reply.flush_requested() {
+                // Errors show up again at the session's own flush, which closes.
+                self.flush(env);
+            }
+            verdict
+        };
+        self.apply(verdict, env)
+    }
+
+    fn apply(&mut self, verdict: Verdict, env: &mut Env<H>) -> Step {
+        match verdict {
+            Verdict::Consumed(n) => {
+                self.input.consume(n);
+                self.reading = Reading::Parse { need: 1 };
+                Step::Served
+            }
+            Verdict::Continue => {
+                if let Reading::Parse { need } = &mut self.reading {
+                    *need = 0;
+                }
+                Step::Progress
+            }
+            Verdict::NeedBytes(n) => {
+                self.reading = Reading::Parse {
+                    need: self.input.len().saturating_add(n.max(1)),
+                };
+                self.fill(env)
+            }
+            Verdict::ReadInto { consumed, len } => {
+                self.input.consume(consumed);
+                self.reading = Reading::Into { filled: 0, len };
+                Step::Progress
+            }
+            Verdict::Swallow(n) => {
+                self.reading = Reading::Swallow { remaining: n };
+                Step::Progress
+            }
+            Verdict::Park { consumed } => {
+                self.input.consume(consumed);
+                self.reading = Reading::Parse { need: 1 };
+                self.life = Life::Parked;
+                Step::Park
+            }
+            Verdict::Close | Verdict::Broken => Step::Close,
+        }
+    }
+
+    /// After the loop: record activity, write, and settle what the turn leaves.
+    fn finish_turn(&mut self, env: &mut Env<H>, served: usize, yielded: bool) -> Drive {
+        if served > 0 {
+            self.touch(env);
+        }
+        if !self.flush(env) {
+            return Drive::Close;
+        }
+        if let Life::Closing { linger } = self.life {
+            if self.output.is_empty() && !self.handler.busy() {
+                if !linger {
+                    return Drive::Close;
+                }
+                self.life = Life::Lingering;
+                if self.shutdown_write() {
+                    return Drive::Close;
+                }
+                return self.linger();
+            }
+        }
+        if self.output.is_empty() {
+            self.output.release_if_empty(&mut env.pool);
+        }
+        if matches!(self.reading, Reading::Parse { .. }) {
+            self.input.release_if_empty(&mut env.pool);
+        }
+        if yielded {
+            Drive::Yielded
+        } else {
+            Drive::Wait
+        }
+    }
+
+    /// Records the time of the last answered request (`stats conns`, idle timeout).
+    fn touch(&self, env: &Env<H>) {
+        if let Some((info, _)) = &self.inbound {
+            info.last_cmd.store(env.service.now(), Relaxed);
+        }
+    }
+}
+
+/// The session's IO: every system call it makes on its stream.
+impl<H: Handler> Session<H> {
+    /// Reads more input into the buffer.
+    fn fill(&mut self, env: &mut Env<H>) -> Step {
+        if self.drained {
+            return Step::Wait;
+        }
+        match self.input.fill(&mut env.pool, &mut self.stream, MAX_INPUT) {
+            Outcome::Done(0) => Step::Close,
+            Outcome::Done(n) => {
+                bump(&env.shared.counters().bytes_read, n as u64);
+                self.drained =
+                    self.edge_reads && !self.read_closed && self.input.last_fill_was_short();
+                Step::Progress
+            }
+            Outcome::Retry => Step::Wait,
+            Outcome::Abort(_) => Step::Close,
+        }
+    }
+
+    /// Fills the handler's target: first from the buffer, then straight from the socket,
+    /// with one `readv` for the rest of the target and, behind it, whatever follows (the
+    /// value's "\r\n" and the next request): a large set costs two reads, not three.
+    fn fill_target(&mut self, env: &mut Env<H>, filled: usize, len: usize) -> Step {
+        let target = self.handler.target();
+        let len = len.min(target.len());
+        if filled < len {
+            let rest = &mut target[filled..len];
+            if !self.input.is_empty() {
+                let n = self.input.take_into(rest);
+                self.reading = Reading::Into {
+                    filled: filled + n,
+                    len,
+                };
+                return Step::Progress;
+            }
+            if self.drained {
+                return Step::Wait;
+            }
+            let room = rest.len();
+            return match self
+                .input
+                .fill_behind(&mut env.pool, &mut self.stream, rest)
+            {
+                Outcome::Done(n) => {
+                    bump(&env.shared.counters().bytes_read, n as u64);
+                    self.drained =
+                        self.edge_reads && !self.read_closed && self.input.last_fill_was_short();
+                    self.reading = Reading::Into {
+                        filled: filled + n.min(room),
+                        len,
+                    };
+                    Step::Progress
+                }
+                Outcome::Retry => Step::Wait,
+                Outcome::Abort(_) => Step::Close,
+            };
+        }
+        // All in: the handler takes it from here, whatever else is buffered.
+        self.reading = Reading::Parse { need: 0 };
+        Step::Progress
+    }
+
+    /// Writes queued output; false when the peer is gone.
+    fn flush(&mut self, env: &mut Env<H>) -> bool {
+        if self.output.is_empty() {
+            return true;
+        }
+        let before = self.output.pending();
+        let outcome = self.output.flush(&mut self.stream);
+        let sent = before - self.output.pending();
+        bump(&env.shared.counters().bytes_written, sent as u64);
+        !matches!(outcome, Outcome::Abort(_))
+    }
+
+    /// Lingering begins: FIN after the last reply. True if the stream is already broken.
+    fn shutdown_write(&mut self) -> bool {
+        matches!(self.stream.shutdown_write(), Outcome::Abort(_))
+    }
+
+    /// Reads and drops what a lingering client still sends, until it closes.
+    fn linger(&mut self) -> Drive {
+        let mut sink = [0u8; 16 * 1024];
+        for _ in 0..LINGER_READS {
+            match self.stream.read(&mut sink) {
+                Outcome::Done(_) => {}
+                Outcome::Retry => return Drive::Wait,
+                Outcome::Abort(_) => return Drive::Close,
+            }
+        }
+        Drive::Yielded
+    }
+}

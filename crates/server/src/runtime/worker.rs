@@ -1,0 +1,429 @@
+//! A worker thread: one `mio::Poll`, the sessions it owns, its ports, its run queue.
+//!
+//! Each loop turn: poll (not waiting when work is pending), drive the sessions that had
+//! events, take up to [`MESSAGES_PER_TURN`] messages (new connections, completions from
+//! other threads, shutdown), drive the sessions that yielded last turn, fire due
+//! deadlines, and once a second close idle sessions. After every drive, worker-local
+//! completions and opened sessions are dealt with before anything else.
+
+use super::agenda::{Agenda, LOCAL_PER_TURN};
+use super::counters::{bump, ConnInfo};
+use super::handler::{Handler, Port, Service, WorkerShared};
+use super::id::ConnId;
+use super::queue::Message;
+use super::session::{Drive, Env, Readiness, Session, Wake};
+use channel::{BufferPool, Stream};
+use mio::{Events, Interest, Poll, Token};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAKER: Token = Token(usize::MAX);
+/// Ports' tokens count down from just below the waker's.
+const FIRST_PORT: usize = usize::MAX - 1;
+/// Run-queue messages taken per loop turn, so posts cannot starve sessions.
+const MESSAGES_PER_TURN: usize = 64;
+/// Size of pooled read buffers and reply scratch. A request line plus a value up to
+/// this size is served from the read buffer; larger values go straight into their
+/// target. 16 KiB by measurement (docs/io.md, `bench/thresholds`); `CORVID_READ_BUFFER`
+/// at build time overrides it for such measurements.
+pub const BUFFER_SIZE: usize =
+    crate::config::build_size(option_env!("CORVID_READ_BUFFER"), 16 * 1024);
+/// Spare buffers a worker keeps.
+const POOL_KEEP: usize = 64;
+/// How long a shutting-down worker waits for slow readers and parked sessions.
+pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
+/// How often a worker with idle timeouts or a shutdown to watch wakes up on its own.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The poll token of port `i`.
+pub(crate) fn port_token(i: usize) -> Token {
+    Token(FIRST_PORT - i)
+}
+
+/// What the worker is woken for besides readiness events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Session(ConnId),
+    Port(usize),
+}
+
+pub(crate) struct Worker<H: Handler> {
+    env: Env<H>,
+    poll: Poll,
+    /// Indexed by slot.
+    sessions: Vec<Option<Session<H>>>,
+    ports: Vec<Box<dyn Port<H>>>,
+    /// Sessions and ports with work left and no readiness event coming.
+    ready: Vec<Ready>,
+    stopping: Option<Instant>,
+}
+
+impl<H: Handler> Worker<H> {
+    pub(crate) fn new(
+        shared: WorkerShared<H::Completion>,
+        service: Arc<H::Service>,
+        poll: Poll,
+        ports: Vec<Box<dyn Port<H>>>,
+    ) -> Worker<H> {
+        let local = service.local(shared.index);
+        Worker {
+            env: Env {
+                service,
+                shared,
+                agenda: Agenda::new(local),
+                pool: BufferPool::new(BUFFER_SIZE, POOL_KEEP),
+                stopping: false,
+            },
+            poll,
+            sessions: Vec::new(),
+            ports,
+            ready: Vec::new(),
+            stopping: None,
+        }
+    }
+
+    pub(crate) fn run(&mut self) {
+        {
+            let service = self.env.service.clone();
+            let (mut cx, _) = self.env.split(None);
+            service.start(&mut cx);
+        }
+        self.after_drive();
+        let mut events = Events::with_capacity(1024);
+        let mut messages = Vec::new();
+        let mut more_messages = false;
+        let mut last_sweep = Instant::now();
+        loop {
+            let timeout = self.timeout(more_messages);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    eprintln!("worker {}: poll failed: {e}", self.env.shared.index);
+                    return;
+                }
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER {
+                    more_messages = true;
+                } else if let Some(id) = ConnId::from_token(token) {
+                    self.drive(id, Readiness::Event(event));
+                } else {
+                    self.drive_port(FIRST_PORT - token.0);
+                }
+            }
+            if more_messages {
+                more_messages = self
+                    .env
+                    .shared
+                    .queue
+                    .drain(MESSAGES_PER_TURN, &mut messages);
+                for message in messages.drain(..) {
+                    self.receive(message);
+                }
+            }
+            if !self.ready.is_empty() {
+                self.drive_ready();
+            }
+            if self.env.agenda.next_deadline().is_some() {
+                self.expire_deadlines();
+            }
+            if let Some(idle) = self.env.shared.config.idle_timeout {
+                if last_sweep.elapsed() >= Duration::from_secs(1) {
+                    last_sweep = Instant::now();
+                    self.close_idle(idle);
+                }
+            }
+            if let Some(since) = self.stopping {
+                if self.sessions.iter().all(Option::is_none) || since.elapsed() > DRAIN_DEADLINE {
+                    for slot in 0..self.sessions.len() {
+                        self.close(slot);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn timeout(&self, more_messages: bool) -> Option<Duration> {
+        if !self.ready.is_empty() || more_messages {
+            return Some(Duration::ZERO);
+        }
+        let mut timeout =
+            if self.stopping.is_some() || self.env.shared.config.idle_timeout.is_some() {
+                Some(TICK)
+            } else {
+                None
+            };
+        if let Some(at) = self.env.agenda.next_deadline() {
+            let until = at.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
+        timeout
+    }
+
+    /// Drives what yielded last turn.
+    fn drive_ready(&mut self) {
+        let ready = std::mem::take(&mut self.ready);
+        for r in &ready {
+            match *r {
+                Ready::Session(id) => self.drive(id, Readiness::Turn),
+                Ready::Port(i) => self.drive_port(i),
+            }
+        }
+        // Hand the vector's storage back so the ready list does not reallocate.
+        let mut ready = ready;
+        ready.clear();
+        if self.ready.is_empty() {
+            self.ready = ready;
+        }
+    }
+
+    fn receive(&mut self, message: Message<H::Completion>) {
+        match message {
+            Message::Adopt(stream) => self.adopt(stream),
+            Message::Complete(id, completion) => self.wake(id, Wake::Completion(completion)),
+            Message::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// Takes on a connection the acceptor accepted.
+    fn adopt(&mut self, stream: Stream) {
+        let stats = &self.env.shared.stats;
+        if self.stopping.is_some() {
+            stats.curr_connections.fetch_sub(1, Relaxed);
+            return;
+        }
+        let fd = stream.fd();
+        let info = Arc::new(ConnInfo {
+            fd: i64::from(fd),
+            addr: stream.peer(),
+            last_cmd: AtomicU64::new(self.env.service.now()),
+        });
+        let key = stats.add_connection(info.clone());
+        bump(&self.env.shared.counters().total_connections, 1);
+        if self.env.shared.config.verbose > 1 {
+            eprintln!("<{fd} new client connection");
+        }
+        let handler = self.env.service.accept(&mut self.env.agenda.local, &stream);
+        let id = self.env.agenda.ids.allocate();
+        self.insert(Session::new(stream, id, Some((info, key)), handler));
+    }
+
+    /// Registers a new session and drives it once: data may have arrived before the
+    /// registration, and the edge that announced it is gone.
+    fn insert(&mut self, mut session: Session<H>) {
+        let id = session.id();
+        let slot = id.slot() as usize;
+        if self.sessions.len() <= slot {
+            self.sessions.resize_with(slot + 1, || None);
+        }
+        // Edge-triggered, both directions, registered once: no re-registration calls.
+        let registered = self.poll.registry().register(
+            &mut session.stream,
+            id.token(),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        self.sessions[slot] = Some(session);
+        if registered.is_err() {
+            return self.close(slot);
+        }
+        self.ready.push(Ready::Session(id));
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.stopping = Some(Instant::now());
+        self.env.stopping = true;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            session.stop();
+            let id = session.id();
+            self.drive(id, Readiness::Turn);
+        }
+    }
+
+    /// Drives one session, unless it has closed (its slot is empty or holds a later
+    /// connection); `ready` says what woke it.
+    #[inline]
+    fn drive(&mut self, id: ConnId, ready: Readiness<'_>) {
+        let Some(session) = self
+            .sessions
+            .get_mut(id.slot() as usize)
+            .and_then(Option::as_mut)
+            .filter(|s| s.id() == id)
+        else {
+            return;
+        };
+        match session.drive(&mut self.env, ready) {
+            Drive::Wait => {}
+            Drive::Yielded => self.ready.push(Ready::Session(id)),
+            Drive::Close => self.close(id.slot() as usize),
+        }
+        if self.env.agenda.has_work() {
+            self.run_agenda();
+        }
+    }
+
+    /// Hands a completion or a deadline to a session, or counts it stale.
+    fn wake(&mut self, id: ConnId, wake: Wake<H::Completion>) {
+        let env = &mut self.env;
+        let Some(session) = self
+            .sessions
+            .get_mut(id.slot() as usize)
+            .and_then(Option::as_mut)
+            .filter(|s| s.id() == id)
+        else {
+            if matches!(wake, Wake::Completion(_)) {
+                bump(&env.shared.counters().stale_completions, 1);
+            }
+            return;
+        };
+        match session.wake(env, wake) {
+            Drive::Wait => {}
+            Drive::Yielded => self.ready.push(Ready::Session(id)),
+            Drive::Close => self.close(id.slot() as usize),
+        }
+        self.after_drive();
+    }
+
+    /// Registers sessions handlers opened, then delivers worker-local completions.
+    #[inline]
+    fn after_drive(&mut self) {
+        if self.env.agenda.has_work() {
+            self.run_agenda();
+        }
+    }
+
+    #[cold]
+    fn run_agenda(&mut self) {
+        while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
+            self.insert(Session::new(stream, id, None, handler));
+        }
+        for _ in 0..LOCAL_PER_TURN {
+            let Some((id, completion)) = self.env.agenda.completions.pop_front() else {
+                return;
+            };
+            self.wake(id, Wake::Completion(completion));
+        }
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some((at, id)) = self.env.agenda.due(now) {
+            self.wake(id, Wake::Deadline(at));
+        }
+    }
+
+    fn drive_port(&mut self, i: usize) {
+        if self.stopping.is_some() || i >= self.ports.len() {
+            return;
+        }
+        let (mut cx, pool) = self.env.split(None);
+        if self.ports[i].ready(&mut cx, pool) {
+            self.ready.push(Ready::Port(i));
+        }
+        self.after_drive();
+    }
+
+    fn close_idle(&mut self, idle: Duration) {
+        let now = self.env.service.now();
+        for slot in 0..self.sessions.len() {
+            let stale = self.sessions[slot].as_ref().is_some_and(|s| {
+                // Strictly more, as memcached: with whole seconds, `>=` closed a session
+                // whose last command was a few milliseconds before a second boundary.
+                s.is_idle()
+                    && s.inbound.as_ref().is_some_and(|(info, _)| {
+                        now.saturating_sub(info.last_cmd.load(Relaxed)) > idle.as_secs()
+                    })
+            });
+            if stale {
+                self.close(slot);
+            }
+        }
+    }
+
+    /// Closes the session in `slot`, if any: the handler hears its client is gone,
+    /// buffers go back, the id goes stale.
+    fn close(&mut self, slot: usize) {
+        let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut session.stream);
+        session.release(&mut self.env);
+        self.env.agenda.ids.release(session.id());
+        let shared = &self.env.shared;
+        if let Some((info, key)) = &session.inbound {
+            shared.stats.remove_connection(*key);
+            shared.stats.curr_connections.fetch_sub(1, Relaxed);
+            if shared.config.verbose > 1 {
+                eprintln!("<{} connection closed.", info.fd);
+            }
+        }
+        shared
+            .counters()
+            .buffers_lent
+            .store(self.env.pool.lent() as u64, Relaxed);
+    }
+}
+
+/// The acceptor's handle on a worker.
+pub(crate) struct WorkerHandle<C> {
+    pub(crate) queue: Arc<super::queue::RunQueue<Message<C>>>,
+    pub(crate) thread: std::thread::JoinHandle<()>,
+}
+
+impl<C: Send + 'static> WorkerHandle<C> {
+    /// Starts worker number `index` on its own thread.
+    pub(crate) fn spawn<H>(
+        index: usize,
+        config: Arc<crate::ServerConfig>,
+        stats: Arc<super::counters::RuntimeStats>,
+        shutdown: Arc<super::shutdown::Shutdown>,
+        service: Arc<H::Service>,
+    ) -> std::io::Result<WorkerHandle<C>>
+    where
+        H: Handler<Completion = C>,
+    {
+        let poll = Poll::new()?;
+        let queue = Arc::new(super::queue::RunQueue::new(mio::Waker::new(
+            poll.registry(),
+            WAKER,
+        )?));
+        let shared = WorkerShared {
+            index,
+            counters: stats.workers[index].clone(),
+            config,
+            stats,
+            queue: queue.clone(),
+            shutdown,
+        };
+        let mut ports = service.ports(index)?;
+        for (i, port) in ports.iter_mut().enumerate() {
+            port.register(poll.registry(), port_token(i))?;
+        }
+        // memcached counts each thread's UDP socket as an open connection.
+        let count = ports.len() as u64;
+        shared.stats.curr_connections.fetch_add(count, Relaxed);
+        bump(&shared.counters().total_connections, count);
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || Worker::<H>::new(shared, service, poll, ports).run())?;
+        Ok(WorkerHandle { queue, thread })
+    }
+
+    /// Hands over an accepted connection.
+    pub(crate) fn adopt(&self, stream: Stream) {
+        // Failing to wake means the worker is gone; the stream is then dropped (closed).
+        let _ = self.queue.post(Message::Adopt(stream));
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        let _ = self.queue.post(Message::Shutdown);
+    }
+
+    pub(crate) fn join(self) {
+        let _ = self.thread.join();
+    }
+}
