@@ -120,9 +120,14 @@ pub trait Handler: Sized + 'static {
         cx: &mut Context<'_, Self>,
     ) -> Verdict;
 
-    /// Continues where the handler parked (or takes a message a session of the same
-    /// worker sent with [`Context::complete`]). May park again (a multi-get waiting for
-    /// several reads resumes once per read).
+    /// Continues where the handler parked: the session is active again and the verdict
+    /// is acted on as `step`'s (`Continue` when it only queued replies). May park again (a
+    /// multi-get waiting for several reads resumes once per read).
+    ///
+    /// Also takes messages sessions of the same worker send with [`Context::complete`],
+    /// parked or not: a session that was not parked may be in the middle of anything
+    /// (reading a value into its target), so answer `Continue`, which leaves the
+    /// session's reading as it was.
     fn resume(
         &mut self,
         completion: Self::Completion,

@@ -268,9 +268,13 @@ impl<H: Handler> Session<H> {
         self.drive(env, Readiness::Turn)
     }
 
-    /// Shutdown began: stop reading requests.
+    /// Shutdown began: stop reading requests. An outbound session closes once drained
+    /// rather than wait for its peer to hang up.
     pub(crate) fn stop(&mut self) {
         self.life = self.life.at_shutdown();
+        if self.inbound.is_none() && self.life == (Life::Closing { linger: true }) {
+            self.life = Life::Closing { linger: false };
+        }
     }
 
     /// Waiting for a command with nothing to send, or parked with nothing to send: what
@@ -304,6 +308,7 @@ impl<H: Handler> Session<H> {
     }
 
     /// One step of input processing.
+    #[inline]
     fn advance(&mut self, env: &mut Env<H>) -> Step {
         match self.reading {
             Reading::Parse { need } => {
@@ -329,6 +334,7 @@ impl<H: Handler> Session<H> {
     }
 
     /// Hands the input to the handler and acts on its verdict.
+    #[inline]
     fn step(&mut self, env: &mut Env<H>) -> Step {
         let verdict = {
             let conn = Conn {
@@ -347,6 +353,7 @@ impl<H: Handler> Session<H> {
         self.apply(verdict, env)
     }
 
+    #[inline]
     fn apply(&mut self, verdict: Verdict, env: &mut Env<H>) -> Step {
         match verdict {
             Verdict::Consumed(n) => {

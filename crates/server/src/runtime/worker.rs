@@ -146,7 +146,7 @@ impl<H: Handler> Worker<H> {
     }
 
     fn timeout(&self, more_messages: bool) -> Option<Duration> {
-        if !self.ready.is_empty() || more_messages {
+        if !self.ready.is_empty() || more_messages || self.env.agenda.has_work() {
             return Some(Duration::ZERO);
         }
         let mut timeout =
@@ -182,9 +182,10 @@ impl<H: Handler> Worker<H> {
     fn receive(&mut self, message: Message<H::Completion>) {
         match message {
             Message::Adopt(stream) => self.adopt(stream),
-            Message::Complete(id, completion) => self.wake(id, Wake::Completion(completion)),
+            Message::Complete(id, completion) => self.deliver(id, Wake::Completion(completion)),
             Message::Shutdown => self.begin_shutdown(),
         }
+        self.after_drive();
     }
 
     /// Takes on a connection the acceptor accepted.
@@ -240,14 +241,21 @@ impl<H: Handler> Worker<H> {
             };
             session.stop();
             let id = session.id();
-            self.drive(id, Readiness::Turn);
+            self.drive_one(id, Readiness::Turn);
         }
+    }
+
+    /// Drives one session, then what its handler left on the agenda.
+    #[inline]
+    fn drive(&mut self, id: ConnId, ready: Readiness<'_>) {
+        self.drive_one(id, ready);
+        self.after_drive();
     }
 
     /// Drives one session, unless it has closed (its slot is empty or holds a later
     /// connection); `ready` says what woke it.
     #[inline]
-    fn drive(&mut self, id: ConnId, ready: Readiness<'_>) {
+    fn drive_one(&mut self, id: ConnId, ready: Readiness<'_>) {
         let Some(session) = self
             .sessions
             .get_mut(id.slot() as usize)
@@ -261,13 +269,10 @@ impl<H: Handler> Worker<H> {
             Drive::Yielded => self.ready.push(Ready::Session(id)),
             Drive::Close => self.close(id.slot() as usize),
         }
-        if self.env.agenda.has_work() {
-            self.run_agenda();
-        }
     }
 
     /// Hands a completion or a deadline to a session, or counts it stale.
-    fn wake(&mut self, id: ConnId, wake: Wake<H::Completion>) {
+    fn deliver(&mut self, id: ConnId, wake: Wake<H::Completion>) {
         let env = &mut self.env;
         let Some(session) = self
             .sessions
@@ -285,10 +290,11 @@ impl<H: Handler> Worker<H> {
             Drive::Yielded => self.ready.push(Ready::Session(id)),
             Drive::Close => self.close(id.slot() as usize),
         }
-        self.after_drive();
     }
 
-    /// Registers sessions handlers opened, then delivers worker-local completions.
+    /// Registers sessions handlers opened, then delivers worker-local completions. Called
+    /// once after each thing the worker does, never from within another delivery, so
+    /// sessions completing each other make a loop, not a deep stack.
     #[inline]
     fn after_drive(&mut self) {
         if self.env.agenda.has_work() {
@@ -298,22 +304,24 @@ impl<H: Handler> Worker<H> {
 
     #[cold]
     fn run_agenda(&mut self) {
-        while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
-            self.insert(Session::new(stream, id, None, handler));
-        }
         for _ in 0..LOCAL_PER_TURN {
+            while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
+                self.insert(Session::new(stream, id, None, handler));
+            }
             let Some((id, completion)) = self.env.agenda.completions.pop_front() else {
                 return;
             };
-            self.wake(id, Wake::Completion(completion));
+            self.deliver(id, Wake::Completion(completion));
         }
+        // The rest waits for the next turn (the poll does not block while it does).
     }
 
     fn expire_deadlines(&mut self) {
         let now = Instant::now();
         while let Some((at, id)) = self.env.agenda.due(now) {
-            self.wake(id, Wake::Deadline(at));
+            self.deliver(id, Wake::Deadline(at));
         }
+        self.after_drive();
     }
 
     fn drive_port(&mut self, i: usize) {
@@ -342,6 +350,7 @@ impl<H: Handler> Worker<H> {
                 self.close(slot);
             }
         }
+        self.after_drive();
     }
 
     /// Closes the session in `slot`, if any: the handler hears its client is gone,
