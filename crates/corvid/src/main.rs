@@ -81,8 +81,8 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     };
     // The store lives as long as the process: leaking it gives every worker and every
     // pinned item a plain `&'static` reference instead of reference counting per get.
-    // The store reads a cached second that the server's acceptor advances every 100 ms:
-    // one atomic load per operation instead of a clock read.
+    // The store reads a cached second that the server's maintenance thread advances
+    // every 100 ms: one atomic load per operation instead of a clock read.
     let clock = Arc::new(SystemClock::ticked());
     let store: &'static Store = Box::leak(Box::new(Store::with_clock(store_config, clock)?));
     raise_fd_limit(settings.max_conns);

@@ -3,7 +3,6 @@
 //! into their reservation.
 
 use super::binary;
-use super::lookups;
 use super::meta;
 use super::service::Cache;
 use super::state::{CacheHandler, Cx, Dialect, Finish, State};
@@ -23,7 +22,7 @@ impl Handler for CacheHandler {
             State::Idle => {}
             State::Value { .. } => return self.value_arrived(input, reply, cx),
             State::Lookups { resume } => {
-                return lookups::resume(input, resume, Some(reply), &mut self.state, cx)
+                return text::resume(input, resume, Some(reply), &mut self.state, cx)
             }
         }
         match self.dialect {
@@ -67,7 +66,7 @@ impl Handler for CacheHandler {
     /// multi-get before writing any of it.
     fn gone(&mut self, input: &[u8], cx: &mut Cx<'_>) {
         if let State::Lookups { resume } = self.state {
-            lookups::resume(input, resume, None, &mut self.state, cx);
+            text::resume(input, resume, None, &mut self.state, cx);
         }
         self.state = State::Idle;
     }

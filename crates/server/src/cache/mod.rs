@@ -4,14 +4,13 @@
 //! Each memcached rule has one home: copy-or-pin of a value and refuse-and-unlink in
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
 //! command counters in `stats`. Modules, each importing only those listed before it:
-//! `detail`, `stats`, `state`, `value`, `report`, `lookups`, `meta`, `text`, `binary`,
+//! `detail`, `stats`, `state`, `value`, `report`, `meta`, `text`, `binary`,
 //! `udp`, `service`, `handler`; `maintenance` stands apart (the store's clock and
 //! sweeper, on a thread of their own).
 
 mod binary;
 mod detail;
 mod handler;
-mod lookups;
 mod maintenance;
 mod meta;
 mod report;

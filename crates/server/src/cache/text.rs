@@ -1,16 +1,22 @@
 //! The classic text protocol's server half (memcached's `proto_text.c`; the syntax is
 //! `protocol::text`): answers the request at the head of the input, for a stream and a
 //! datagram alike. A meta line is handed to [`super::meta`] first.
+//!
+//! Retrievals (`get`, `gets`, `gat`, `gats`) take any number of keys and are answered
+//! until the output reaches its high watermark, then paused ([`State::Lookups`]: the
+//! line stays at the head of the input) and resumed where they stopped, so that one
+//! request line cannot queue unbounded output. A client that leaves meanwhile still has
+//! every remaining key looked up and counted: memcached composes a whole multi-get
+//! before writing any of it.
 
 use super::detail::Event;
-use super::lookups::{self, Lookup};
 use super::meta;
 use super::report::Group;
 use super::state::{Cx, Finish, State};
 use super::stats::VERSION;
-use super::value::{refuse, Pinned};
+use super::value::{queue_value, refuse, Pinned};
 use crate::runtime::{bump, Reply, Verdict, BUFFER_SIZE};
-use protocol::text::{self, Request, StoreCommand};
+use protocol::text::{self, GetKind, Request, StoreCommand};
 use store::{DeltaOutcome, StoreMode, StoreOutcome};
 
 /// Answers the text or meta request at the head of `input`.
@@ -36,7 +42,7 @@ pub(crate) fn step(
             consumed,
             attempted,
         } => {
-            lookups::attempted(attempted, cx);
+            side_effects(attempted, cx);
             reply.line(refusal(error, attempted, cx));
             Verdict::Consumed(consumed)
         }
@@ -74,7 +80,7 @@ fn execute(
     match request {
         Request::Get { .. } | Request::Gat { .. } => {
             if let Some(lookup) = Lookup::of(request) {
-                return lookups::answer(lookup, input, consumed, 0, Some(reply), state, cx);
+                return answer(lookup, input, consumed, 0, Some(reply), state, cx);
             }
         }
         Request::Store {
@@ -253,5 +259,143 @@ pub(crate) fn finish(
     } else {
         drop(reservation);
         reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+    }
+}
+
+/// A retrieval's keys and how to answer them.
+struct Lookup<'a> {
+    kind: GetKind,
+    /// gat/gats: the new expiry.
+    touch: Option<i64>,
+    keys: text::Keys<'a>,
+}
+
+impl<'a> Lookup<'a> {
+    /// The retrieval `request` asks for, if it is one.
+    fn of(request: Request<'a>) -> Option<Lookup<'a>> {
+        match request {
+            Request::Get { kind, keys } => Some(Lookup {
+                kind,
+                touch: None,
+                keys,
+            }),
+            Request::Gat {
+                kind,
+                exptime,
+                keys,
+            } => Some(Lookup {
+                kind,
+                touch: Some(exptime),
+                keys,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Answers `lookup`, whose line starts at `input[0]` and takes `consumed` bytes, from the
+/// key `resume` bytes into the line. With no `reply` (the client left) the keys are
+/// looked up and counted only.
+fn answer(
+    lookup: Lookup<'_>,
+    input: &[u8],
+    consumed: usize,
+    resume: usize,
+    mut reply: Option<&mut Reply<'_, Pinned>>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Verdict {
+    let with_cas = matches!(lookup.kind, GetKind::Gets);
+    let cache = cx.service();
+    let high = cx.config().output_high_watermark;
+    let line = input.as_ptr() as usize;
+    let mut n = 0;
+    let mut paused = None;
+    for key in lookup.keys {
+        let at = key.as_ptr() as usize - line;
+        if at < resume {
+            continue;
+        }
+        // At least one key per call, so a paused get always progresses.
+        if n > 0 && reply.as_ref().is_some_and(|r| r.pending() >= high) {
+            paused = Some(at);
+            break;
+        }
+        n += 1;
+        let item = match lookup.touch {
+            None => cache.store.get(key),
+            Some(exptime) => cache.store.get_and_touch(key, exptime),
+        };
+        cache.stats.detail.record(
+            key,
+            Event::Get {
+                hit: item.is_some(),
+            },
+        );
+        if let (Some(item), Some(reply)) = (item, reply.as_mut()) {
+            let cas = with_cas.then(|| item.cas());
+            queue_value(reply, item, b"\r\n", |out, item| {
+                text::write_value_header(out, item.key(), item.flags(), item.value().len(), cas)
+            });
+        }
+    }
+    // memcached counts gat keys as touches only, not as gets.
+    let counters = cache.counters(cx.worker());
+    match lookup.touch {
+        None => bump(&counters.cmd_get, n),
+        Some(_) => bump(&counters.cmd_touch, n),
+    }
+    if let Some(resume) = paused {
+        *state = State::Lookups { resume };
+        return Verdict::Continue;
+    }
+    if let Some(reply) = reply {
+        reply.line(text::END);
+    }
+    Verdict::Consumed(consumed)
+}
+
+/// Continues a multi-get paused at the watermark (its line is at the head of `input`);
+/// with no `reply`, the client left: the rest is looked up and counted, unanswered.
+pub(crate) fn resume(
+    input: &[u8],
+    resume: usize,
+    reply: Option<&mut Reply<'_, Pinned>>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Verdict {
+    *state = State::Idle;
+    if let text::Parse::Request { request, consumed } = text::parse(input) {
+        if let Some(lookup) = Lookup::of(request) {
+            return answer(lookup, input, consumed, resume, reply, state, cx);
+        }
+    }
+    // The line was a multi-get when it paused and is still buffered unchanged.
+    Verdict::Close
+}
+
+/// What memcached still does for a line it rejects (see [`text::Attempt`]): the
+/// lookups' values are dropped at once, only their counters remain.
+fn side_effects(attempt: text::Attempt<'_>, cx: &Cx<'_>) {
+    let cache = cx.service();
+    let counters = cache.counters(cx.worker());
+    match attempt {
+        text::Attempt::Nothing => {}
+        text::Attempt::Flush => bump(&counters.cmd_flush, 1),
+        text::Attempt::Lookups { touch, keys } => {
+            for key in keys {
+                let hit = match touch {
+                    Some(exptime) => {
+                        bump(&counters.cmd_touch, 1);
+                        cache.store.get_and_touch(key, exptime).is_some()
+                    }
+                    None => {
+                        bump(&counters.cmd_get, 1);
+                        cache.store.get(key).is_some()
+                    }
+                };
+                cache.stats.detail.record(key, Event::Get { hit });
+            }
+        }
     }
 }

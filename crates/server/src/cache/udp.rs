@@ -8,7 +8,10 @@
 //! without its newline, a binary header or key cut short) is dropped and counted, where
 //! memcached would keep the rest and mix it up with whatever datagram came next. The
 //! datagram's first byte picks the protocol of all its requests (0x80: binary), as in
-//! memcached, whatever `-B` says.
+//! memcached, whatever `-B` says. Requests are answered by the same [`CacheHandler`] a
+//! stream has, one per datagram, told by its context that the input is a datagram (so
+//! nothing parks and nothing is read into a reservation); this module keeps only the
+//! framing.
 //!
 //! Replies are cut into memcached's "response objects", because each is framed on its own
 //! (sequence numbers from 0, `total` its own datagram count): one per request, and for

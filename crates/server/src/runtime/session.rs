@@ -237,23 +237,10 @@ impl<H: Handler> Session<H> {
                 false => Life::Active,
             };
         }
-        let verdict = {
-            let conn = Conn {
-                id: self.id,
-                deadline: &mut self.deadline,
-            };
-            let (mut cx, pool) = env.split(Some(conn));
-            let mut reply = Reply::new(&mut self.output, pool);
-            let input = self.input.data();
-            let verdict = match wake {
-                Wake::Completion(c) => self.handler.resume(c, input, &mut reply, &mut cx),
-                Wake::Deadline(_) => self.handler.expired(input, &mut reply, &mut cx),
-            };
-            if reply.flush_requested() {
-                self.flush(env);
-            }
-            verdict
-        };
+        let verdict = self.call(env, |handler, input, reply, cx| match wake {
+            Wake::Completion(c) => handler.resume(c, input, reply, cx),
+            Wake::Deadline(_) => handler.expired(input, reply, cx),
+        });
         let served = match self.apply(verdict, env) {
             Step::Served => 1,
             Step::Close => {
@@ -336,21 +323,32 @@ impl<H: Handler> Session<H> {
     /// Hands the input to the handler and acts on its verdict.
     #[inline]
     fn step(&mut self, env: &mut Env<H>) -> Step {
-        let verdict = {
-            let conn = Conn {
-                id: self.id,
-                deadline: &mut self.deadline,
-            };
-            let (mut cx, pool) = env.split(Some(conn));
-            let mut reply = Reply::new(&mut self.output, pool);
-            let verdict = self.handler.step(self.input.data(), &mut reply, &mut cx);
-            if reply.flush_requested() {
-                // Errors show up again at the session's own flush, which closes.
-                self.flush(env);
-            }
-            verdict
-        };
+        let verdict = self.call(env, |handler, input, reply, cx| {
+            handler.step(input, reply, cx)
+        });
         self.apply(verdict, env)
+    }
+
+    /// Calls the handler with the input, a reply into the send queue and a context;
+    /// writes out at once if it asked for that.
+    #[inline]
+    fn call(
+        &mut self,
+        env: &mut Env<H>,
+        f: impl FnOnce(&mut H, &[u8], &mut Reply<'_, H::Payload>, &mut Context<'_, H>) -> Verdict,
+    ) -> Verdict {
+        let conn = Conn {
+            id: self.id,
+            deadline: &mut self.deadline,
+        };
+        let (mut cx, pool) = env.split(Some(conn));
+        let mut reply = Reply::new(&mut self.output, pool);
+        let verdict = f(&mut self.handler, self.input.data(), &mut reply, &mut cx);
+        if reply.flush_requested() {
+            // Errors show up again at the session's own flush, which closes.
+            self.flush(env);
+        }
+        verdict
     }
 
     #[inline]

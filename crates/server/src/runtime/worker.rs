@@ -252,16 +252,10 @@ impl<H: Handler> Worker<H> {
         self.after_drive();
     }
 
-    /// Drives one session, unless it has closed (its slot is empty or holds a later
-    /// connection); `ready` says what woke it.
+    /// Drives one session, unless it has closed; `ready` says what woke it.
     #[inline]
     fn drive_one(&mut self, id: ConnId, ready: Readiness<'_>) {
-        let Some(session) = self
-            .sessions
-            .get_mut(id.slot() as usize)
-            .and_then(Option::as_mut)
-            .filter(|s| s.id() == id)
-        else {
+        let Some(session) = open_session(&mut self.sessions, id) else {
             return;
         };
         match session.drive(&mut self.env, ready) {
@@ -274,12 +268,7 @@ impl<H: Handler> Worker<H> {
     /// Hands a completion or a deadline to a session, or counts it stale.
     fn deliver(&mut self, id: ConnId, wake: Wake<H::Completion>) {
         let env = &mut self.env;
-        let Some(session) = self
-            .sessions
-            .get_mut(id.slot() as usize)
-            .and_then(Option::as_mut)
-            .filter(|s| s.id() == id)
-        else {
+        let Some(session) = open_session(&mut self.sessions, id) else {
             if matches!(wake, Wake::Completion(_)) {
                 bump(&env.shared.counters().stale_completions, 1);
             }
@@ -375,6 +364,19 @@ impl<H: Handler> Worker<H> {
             .buffers_lent
             .store(self.env.pool.lent() as u64, Relaxed);
     }
+}
+
+/// Session `id` in its slot, unless it has closed (the slot is empty or holds a later
+/// connection).
+#[inline]
+fn open_session<H: Handler>(
+    sessions: &mut [Option<Session<H>>],
+    id: ConnId,
+) -> Option<&mut Session<H>> {
+    sessions
+        .get_mut(id.slot() as usize)?
+        .as_mut()
+        .filter(|s| s.id() == id)
 }
 
 /// The acceptor's handle on a worker.
