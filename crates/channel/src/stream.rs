@@ -20,6 +20,7 @@ use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 /// An accepted (or connected) stream socket.
@@ -32,6 +33,17 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Starts a TCP connection to `addr` (non-blocking, without Nagle's delay), for an
+    /// outbound session. It completes in the background: the stream turns writable once
+    /// connected, writes before that say `Retry`, and a connection that failed answers
+    /// `Abort` to its next read or write.
+    pub fn connect(addr: SocketAddr) -> io::Result<Stream> {
+        let stream = TcpStream::connect(addr)?;
+        // Replies are small and latency-bound: never wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        Ok(Stream::Tcp(stream))
+    }
+
     /// A description for `stats conns` and logs.
     pub fn peer(&self) -> String {
         match self {
@@ -159,5 +171,22 @@ mod tests {
         assert!(matches!(b.read(&mut buf), Outcome::Abort(_)));
         assert_eq!(a.peer(), "unix:");
         assert!(a.fd() >= 0);
+    }
+
+    #[test]
+    fn an_outbound_tcp_stream_connects_in_the_background() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut out = Stream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut peer, _) = listener.accept().expect("accept");
+        // Writable once connected: retry until the write goes through.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while out.write(b"hello") == Outcome::Retry {
+            assert!(std::time::Instant::now() < deadline, "never connected");
+            std::thread::yield_now();
+        }
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut peer, &mut got).expect("read");
+        assert_eq!(&got, b"hello");
+        assert!(out.peer().starts_with("tcp:127.0.0.1:"));
     }
 }

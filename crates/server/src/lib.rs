@@ -66,7 +66,7 @@ impl Server {
             return Err(ServerError::NoListeners);
         }
         let config = Arc::new(config);
-        let runtime = runtime::Runtime::bind(config.clone())?;
+        // UDP first: a client that sees the TCP port accept may expect UDP to answer too.
         let mut udp = Vec::new();
         for addr in &config.udp {
             udp.push(
@@ -76,6 +76,7 @@ impl Server {
                 })?,
             );
         }
+        let runtime = runtime::Runtime::bind(config.clone())?;
         let cache = Arc::new(cache::Cache::new(store, config, udp));
         Ok(Server { runtime, cache })
     }

@@ -27,13 +27,11 @@ use super::value::Pinned;
 use crate::runtime::{bump, Handler, Port, Reply, Verdict};
 use channel::datagram::{self, FrameHeader, Malformed, Received};
 use channel::{BufferPool, Outcome, SendQueue};
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
 use protocol::binary;
 use protocol::text::{self, Keys, Request};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 /// Reply datagrams a worker holds while the socket's send buffer is full. Beyond this the
 /// rest of a reply is dropped (UDP promises no delivery) rather than buffered without
@@ -110,14 +108,10 @@ impl UdpPort {
 }
 
 impl Port<CacheHandler> for UdpPort {
-    fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
-        self.socket.set_nonblocking(true)?;
-        // Edge-triggered, registered once; writable wakes a worker holding unsent replies.
-        registry.register(
-            &mut SourceFd(&self.socket.as_raw_fd()),
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )
+    /// Non-blocking since `channel::datagram::bind` (a duplicate shares the flag).
+    /// Writable readiness wakes a worker holding unsent replies.
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// Sends what waits, then serves datagrams: until the socket has none, or `-R` of

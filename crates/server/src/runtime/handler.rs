@@ -201,11 +201,12 @@ pub trait Service: Send + Sync + Sized + 'static {
     }
 }
 
-/// An event source a worker polls besides its sessions. Driven once per readiness event
-/// (a virtual call per event, not per request).
+/// An event source a worker polls besides its sessions (the cache's UDP sockets). Driven
+/// once per readiness event (a virtual call per event, not per request).
 pub trait Port<H: Handler>: Send {
-    /// Registers with the worker's poll, edge-triggered, under `token`.
-    fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> std::io::Result<()>;
+    /// The non-blocking descriptor to poll; the worker registers it edge-triggered for
+    /// reading and writing.
+    fn fd(&self) -> std::os::fd::RawFd;
 
     /// Serves what is ready. True when work is left that no readiness event will
     /// announce (a yield after `-R` requests): the worker calls again next turn.

@@ -410,9 +410,13 @@ impl<C: Send + 'static> WorkerHandle<C> {
             queue: queue.clone(),
             shutdown,
         };
-        let mut ports = service.ports(index)?;
-        for (i, port) in ports.iter_mut().enumerate() {
-            port.register(poll.registry(), port_token(i))?;
+        let ports = service.ports(index)?;
+        for (i, port) in ports.iter().enumerate() {
+            poll.registry().register(
+                &mut mio::unix::SourceFd(&port.fd()),
+                port_token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
         }
         // memcached counts each thread's UDP socket as an open connection.
         let count = ports.len() as u64;
