@@ -5,6 +5,15 @@ use crate::layout::{ItemPtr, WIN};
 use crate::store::{CommitOptions, Store, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
 
+/// Where an item's value is when it is not in RAM (the disk tier: `store/external.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct External {
+    /// The tier's location (opaque to the store; never 0).
+    pub location: u64,
+    /// The value's length.
+    pub value_len: usize,
+}
+
 /// A live item, pinned: its bytes stay valid (its segment is not reused) until this is
 /// dropped, even if the key is overwritten, deleted or evicted meanwhile.
 ///
@@ -23,6 +32,9 @@ pub struct ItemRef<'s> {
     pub(crate) access: u16,
     /// The item's deadline field (seconds since the store's epoch, 0 = never).
     pub(crate) deadline: u32,
+    /// An external item's location in the cold tier, read under the shard lock at lookup
+    /// (compaction of the cold tier moves it in place); 0 for an item holding its value.
+    pub(crate) location: u64,
 }
 
 // SAFETY: an ItemRef is a read-only view of heap bytes kept valid by its pin; the pin is
@@ -38,9 +50,23 @@ impl ItemRef<'_> {
         unsafe { self.it.key() }
     }
 
+    /// The value. Empty for an item whose value is in the cold tier: check
+    /// [`ItemRef::external`] first.
     pub fn value(&self) -> &[u8] {
+        if self.it.is_external() {
+            debug_assert!(false, "value() of an external item");
+            return &[];
+        }
         // SAFETY: pinned for the lifetime of self.
         unsafe { self.it.value() }
+    }
+
+    /// Where the value is when it is not in RAM (the disk tier), and its length.
+    pub fn external(&self) -> Option<External> {
+        self.it.is_external().then(|| External {
+            location: self.location,
+            value_len: self.it.vlen(),
+        })
     }
 
     pub fn flags(&self) -> u32 {

@@ -5,14 +5,16 @@
 //! items follow each other in a segment with no padding.
 //!
 //! ```text
-//! 0        u8 atomic  bits: fetched | win | stale | has flags | wide CAS | value-length width - 1 (2 bits)
+//! 0        u8 atomic  bits: fetched | win | stale | has flags | wide CAS | value-length width - 1 (2 bits) | external
 //! 1        u8         key length k
 //! 2        u32 LE     deadline (seconds since the store's epoch, 0 = never)
 //! 6        k B        key
 //! 6+k      1..=4 B    value length, little endian, as many bytes as the width says (w)
 //! 6+k+w    6 or 8 B   CAS, little endian (8 with wide CAS); absent with -C
 //! ..       u32 LE     client flags, only when non-zero
-//! ..       value
+//! ..       value (an *external* item: its value is in the cold tier, and these are the
+//!          8 bytes of its location there, little endian; the length field still says the
+//!          value's length)
 //! ```
 //! A 15-byte key, a 100-byte value, flags 0 and a CAS below 2^48: 13 bytes besides key and
 //! value.
@@ -38,10 +40,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 pub(crate) const FETCHED: u8 = 1 << 0;
 pub(crate) const WIN: u8 = 1 << 1;
-const STALE: u8 = 1 << 2;
+pub(crate) const STALE: u8 = 1 << 2;
 const HAS_FLAGS: u8 = 1 << 3;
 const WIDE_CAS: u8 = 1 << 4;
 const VW_SHIFT: u32 = 5;
+/// The value is in the cold tier (the disk); the item holds its 8-byte location instead.
+const EXTERNAL: u8 = 1 << 7;
+/// Bytes of an external item's location.
+pub(crate) const LOCATION_LEN: usize = 8;
 /// Where the deadline is: after the bits byte and the key length.
 const DEADLINE_AT: usize = 2;
 /// Where the key is: after the deadline.
@@ -73,6 +79,11 @@ pub(crate) fn cas_fits(wide: bool, cas: u64) -> bool {
 /// Bytes the item occupies in the heap (there is no padding).
 pub(crate) fn item_size(cas: bool, wide: bool, klen: usize, vlen: usize, flags: u32) -> usize {
     header_size(cas, wide, vlen, flags) + klen + vlen
+}
+
+/// Bytes an external item (key, metadata, location) occupies in the heap.
+pub(crate) fn external_size(cas: bool, wide: bool, klen: usize, vlen: usize, flags: u32) -> usize {
+    header_size(cas, wide, vlen, flags) + klen + LOCATION_LEN
 }
 
 /// Bytes besides key and value.
@@ -159,6 +170,55 @@ impl ItemPtr {
                 write(self.p.add(at), h.flags.to_le_bytes());
             }
         }
+    }
+
+    /// `init` for an external item: the header says the value's length, and the item holds
+    /// `location` where the value would be.
+    ///
+    /// # Safety
+    /// `p` has `external_size` writable bytes (any alignment), and nobody else reads them.
+    pub(crate) unsafe fn init_external(self, h: &Header<'_>, location: u64) {
+        // SAFETY: per the caller: `init` writes only header and key, within these bytes.
+        unsafe {
+            self.init(h);
+            self.bits().fetch_or(EXTERNAL, Ordering::Relaxed);
+            let at = value_at(self.cas, h.key.len(), self.shape());
+            write(self.p.add(at), location.to_le_bytes());
+        }
+    }
+
+    /// Whether the value is in the cold tier.
+    pub(crate) fn is_external(self) -> bool {
+        self.shape() & EXTERNAL != 0
+    }
+
+    /// An external item's location (0 for an item holding its value).
+    ///
+    /// # Safety
+    /// See the type's contract; additionally the caller holds the item's shard lock, or
+    /// the item is unpublished and its own: compaction of the cold tier rewrites the
+    /// location in place under the shard's write lock.
+    pub(crate) unsafe fn location(self) -> u64 {
+        let bits = self.shape();
+        if bits & EXTERNAL == 0 {
+            return 0;
+        }
+        let at = value_at(self.cas, self.klen(), bits);
+        // SAFETY: an external item's 8 location bytes follow its header.
+        u64::from_le_bytes(unsafe { read(self.p.add(at)) })
+    }
+
+    /// Points an external item at a new location (its record was moved by compaction).
+    ///
+    /// # Safety
+    /// See the type's contract; additionally the caller holds the item's shard write lock
+    /// (every reader of the location holds that shard's lock), and the item is external.
+    pub(crate) unsafe fn set_location(self, location: u64) {
+        let bits = self.shape();
+        debug_assert!(bits & EXTERNAL != 0);
+        let at = value_at(self.cas, self.klen(), bits);
+        // SAFETY: per the caller; 8 bytes after the header.
+        unsafe { write(self.p.add(at), location.to_le_bytes()) };
     }
 
     /// The bits byte, the item's only atomic field.
@@ -314,12 +374,21 @@ impl ItemPtr {
         (key, self.size())
     }
 
-    /// Where the value starts, and its length.
+    /// Where the value starts, and the bytes it occupies here (an external item's
+    /// location, not its value).
     fn value_span(self) -> (usize, usize) {
         let bits = self.shape();
-        (value_at(self.cas, self.klen(), bits), self.vlen_of(bits))
+        let len = if bits & EXTERNAL != 0 {
+            LOCATION_LEN
+        } else {
+            self.vlen_of(bits)
+        };
+        (value_at(self.cas, self.klen(), bits), len)
     }
 
+    /// The value's bytes; an external item's are elsewhere (this is then its location's 8
+    /// bytes: callers check `is_external` first).
+    ///
     /// # Safety: see the type's contract; the slice must not outlive the pin.
     pub(crate) unsafe fn value<'a>(self) -> &'a [u8] {
         let (at, len) = self.value_span();

@@ -49,6 +49,9 @@ pub(crate) struct Segment {
     /// Its pages are resident (written before and not given back): reusing it costs no
     /// page faults.
     pub(crate) warm: AtomicBool,
+    /// Walked to its end by `Store::cold_items` since it was last opened: its items that
+    /// could leave RAM have been offered (`store/external.rs`).
+    pub(crate) cold_scanned: AtomicBool,
 }
 
 impl Segment {
@@ -62,6 +65,7 @@ impl Segment {
         self.bucket.store(bucket as u32, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);
         self.live_bytes.store(0, Ordering::Relaxed);
+        self.cold_scanned.store(false, Ordering::Relaxed);
         self.state.store(state, Ordering::Release);
     }
 

@@ -32,11 +32,12 @@ use crate::ttl;
 use parking_lot::{Mutex, RwLock};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 mod alloc;
 mod commit;
 mod derive;
+pub(crate) mod external;
 mod lookup;
 pub(crate) mod meta;
 mod report;
@@ -129,7 +130,8 @@ pub struct Store {
     seg_size: usize,
     segs: Box<[Segment]>,
     pool: Mutex<Pool>,
-    /// The open segment of each TTL bucket.
+    /// The open segment of each TTL bucket: `ttl::BUCKETS` for items holding their value,
+    /// as many again for external items (`alloc::alloc_for`).
     buckets: Box<[Mutex<Option<u32>>]>,
     shards: Box<[Shard]>,
     next_cas: AtomicU64,
@@ -138,6 +140,9 @@ pub struct Store {
     oldest_live: AtomicU64,
     oldest_cas: AtomicU64,
     last_sweep: AtomicU64,
+    /// Where values sent out of RAM went (the disk tier), told of every such item the
+    /// store drops (`external.rs`).
+    cold: OnceLock<Arc<dyn external::ColdTier>>,
 }
 
 impl Store {
@@ -183,7 +188,8 @@ impl Store {
             pool.spare = pool.free.first().copied();
             pool.free.remove(0);
         }
-        let buckets = (0..ttl::BUCKETS).map(|_| Mutex::new(None)).collect();
+        // The second half holds external items (alloc.rs: eviction spares them).
+        let buckets = (0..ttl::BUCKETS * 2).map(|_| Mutex::new(None)).collect();
         let shards = (0..1usize << index::SHARD_BITS)
             .map(|_| Shard {
                 table: RwLock::new(Table::new()),
@@ -213,6 +219,7 @@ impl Store {
             oldest_cas: AtomicU64::new(0),
             held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
+            cold: OnceLock::new(),
         })
     }
 

@@ -24,10 +24,25 @@ impl Store {
         deadline: Deadline,
         now: u64,
     ) -> Result<Placed, StoreError> {
+        self.alloc_for(size, deadline, now, false)
+    }
+
+    /// `alloc`, for an external item (key and metadata of a value on disk) when
+    /// `external`: those have TTL buckets of their own, whose segments eviction takes only
+    /// when no other is left. Otherwise values cycling through RAM would push out the
+    /// small items that find values on disk, as memcached's slab classes keep them apart.
+    pub(super) fn alloc_for(
+        &self,
+        size: usize,
+        deadline: Deadline,
+        now: u64,
+        external: bool,
+    ) -> Result<Placed, StoreError> {
         if size > self.seg_size {
             return Err(StoreError::TooLarge);
         }
-        let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)));
+        let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)))
+            + if external { ttl::BUCKETS } else { 0 };
         for _ in 0..self.segs.len() * 2 + 8 {
             {
                 let mut open = self.buckets[b].lock();
@@ -140,13 +155,18 @@ impl Store {
                             self.warm_up(s);
                             return Ok(Some(s));
                         }
-                        (
-                            pool.sealed
-                                .iter()
-                                .position(|&s| self.segs[s as usize].unpinned())
-                                .and_then(|i| pool.sealed.remove(i)),
-                            false,
-                        )
+                        // Segments of external items last: they are small, and each
+                        // one finds a value on disk.
+                        let evictable = |external: bool| {
+                            pool.sealed.iter().position(|&s| {
+                                let seg = &self.segs[s as usize];
+                                seg.unpinned()
+                                    && (seg.bucket.load(Ordering::Relaxed) as usize >= ttl::BUCKETS)
+                                        == external
+                            })
+                        };
+                        let i = evictable(false).or_else(|| evictable(true));
+                        (i.and_then(|i| pool.sealed.remove(i)), false)
                     }
                 }
             };
@@ -224,8 +244,11 @@ impl Store {
     /// is sealed and `v` stays free for the caller.
     fn place_survivors(&self, k: Keep, v: u32, b: usize, need: usize) -> bool {
         let seg = &self.segs[k.seg as usize];
+        // Survivors stay with their kind: external items in external buckets.
+        let same_kind =
+            (seg.bucket.load(Ordering::Relaxed) as usize >= ttl::BUCKETS) == (b >= ttl::BUCKETS);
         let mut open = self.buckets[b].lock();
-        if open.is_some() || k.off + need > self.seg_size {
+        if open.is_some() || k.off + need > self.seg_size || !same_kind {
             self.seal(k.seg);
             return false;
         }

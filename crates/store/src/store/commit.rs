@@ -333,6 +333,7 @@ impl Store {
                 let old_size = self.item(old).size();
                 t.bytes -= old_size;
                 self.seg_of(old).unlink(old_size);
+                self.replaced(self.item(old), self.item(off));
                 t.replace(pos, h, off, access);
             }
             None => {
@@ -376,6 +377,7 @@ impl Store {
                 t.items -= 1;
                 t.bytes -= it.size();
                 self.seg_of(off).unlink(it.size());
+                self.forgotten(it);
                 if why.is_some() {
                     bump(&shard.counters.reclaimed);
                 }

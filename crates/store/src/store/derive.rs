@@ -19,6 +19,12 @@ pub(super) struct Snap {
     /// Last access, unix seconds.
     pub(super) access: u64,
     pub(super) fetched: bool,
+    /// The value is in the cold tier, not here: a plan that needs the value refuses; one
+    /// that keeps it as it is gets an external copy with the same location.
+    pub(super) external: bool,
+    /// That location (0 when not external), read under the lock: compaction of the tier
+    /// moves it in place under the write lock.
+    location: u64,
 }
 
 /// What a read-modify-write derives from the current item.
@@ -68,6 +74,9 @@ impl Store {
                 deadline: self.deadline_of(old),
                 access: self.access_time(old_off, t.access(pos)),
                 fetched: old.shape() & FETCHED != 0,
+                external: old.is_external(),
+                // SAFETY: under the shard lock.
+                location: unsafe { old.location() },
             };
             drop(t);
             let p = match plan(old, &snap) {
@@ -78,7 +87,14 @@ impl Store {
                 }
             };
             let wide = self.wide_cas(Some(p.cas));
-            let placed = match self.write_item(key, p.vlen, p.flags, p.deadline, wide, now) {
+            // An external item whose value the plan keeps stays external, at the same place.
+            let keep_external = snap.external && p.vlen != 0;
+            let written = if keep_external {
+                self.write_external_item(key, &p, wide, snap.location, now)
+            } else {
+                self.write_item(key, p.vlen, p.flags, p.deadline, wide, now)
+            };
+            let placed = match written {
                 Ok(at) => at,
                 Err(_) => {
                     old_seg.unpin();
@@ -89,7 +105,9 @@ impl Store {
             let new = self.item(new_off);
             // SAFETY: `new` is unpublished and ours, sized for `p.cas`; `old` is pinned.
             unsafe {
-                fill(old, new.value_mut());
+                if !snap.external {
+                    fill(old, new.value_mut());
+                }
                 let fits = new.set_cas(p.cas);
                 debug_assert!(fits, "sized for its CAS");
                 if p.stale {
@@ -106,7 +124,10 @@ impl Store {
             // offset means the same item. A touch since the snapshot changed its deadline,
             // which the plan may have copied: start over rather than lose the touch.
             let same = matches!(found, Some((_, off)) if off == old_off)
-                && self.deadline_of(old) == snap.deadline;
+                && self.deadline_of(old) == snap.deadline
+                // Moved by the tier's compaction meanwhile: start over from its new place.
+                // SAFETY: under the shard's write lock.
+                && (!keep_external || unsafe { old.location() } == snap.location);
             if same {
                 self.publish(&mut t, h, found, new_off, p.cas, access);
             }
@@ -137,6 +158,10 @@ impl Store {
                 // memcached's simplified CAS check for append/prepend.
                 if opts.compare_cas.is_some_and(|want| want != old.cas_value()) {
                     return Err(StoreOutcome::Exists);
+                }
+                // The value is on disk: memcached 1.6.18 answers NOT_STORED too.
+                if snap.external {
+                    return Err(StoreOutcome::NotStored);
                 }
                 let vlen = old.vlen() + extra.len();
                 if memcached_item_size(key.len(), vlen, old.flags(), self.cfg.cas_enabled)
@@ -196,6 +221,10 @@ impl Store {
             key,
             now,
             |old, snap| {
+                // The value is on disk: memcached 1.6.18 calls it non-numeric too.
+                if snap.external {
+                    return Err(());
+                }
                 // SAFETY: `old` is pinned by derive.
                 let v = unsafe { old.value() };
                 let n = numeric::parse_value(v).ok_or(())?;

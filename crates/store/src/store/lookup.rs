@@ -98,6 +98,7 @@ impl Store {
         t.items -= 1;
         t.bytes -= it.size();
         self.seg_of(off).unlink(it.size());
+        self.forgotten(it);
         let fetched = it.shape() & FETCHED != 0;
         drop(t);
         bump(&shard.counters.reclaimed);
@@ -196,6 +197,8 @@ impl Store {
             held: false,
             access,
             deadline,
+            // SAFETY: under the shard lock, which every move of the location holds.
+            location: unsafe { it.location() },
         })
     }
 

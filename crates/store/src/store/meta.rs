@@ -234,6 +234,7 @@ impl Store {
                     t.items -= 1;
                     t.bytes -= it.size();
                     self.seg_of(off).unlink(it.size());
+                    self.forgotten(it);
                     MetaDeleteOutcome::Deleted
                 }
             }
@@ -265,6 +266,10 @@ impl Store {
                 |old, snap| {
                     if m.compare_cas.is_some_and(|want| want != old.cas_value()) {
                         return Err(DeltaAbort::Exists);
+                    }
+                    // The value is on disk: memcached 1.6.18 calls it non-numeric too.
+                    if snap.external {
+                        return Err(DeltaAbort::NonNumeric);
                     }
                     // SAFETY: `old` is pinned by derive.
                     let v = unsafe { old.value() };

@@ -156,6 +156,7 @@ impl Store {
                 t.items -= 1;
                 t.bytes -= size;
                 seg.unlink(size);
+                self.forgotten(it);
                 drop(t);
                 // The bits byte is atomic: a pinned reader may still be claiming a win.
                 let fetched = it.shape() & FETCHED != 0;

@@ -1,0 +1,275 @@
+//! Items whose value went to the cold tier: what they keep, and that the tier hears of
+//! every one the store drops, and of none it keeps.
+
+use std::sync::{Arc, Mutex};
+use store::{
+    ColdTier, InvalidateOutcome, ManualClock, MetaDelete, MetaDeleteOutcome, Relocated, Store,
+    StoreConfig, StoreMode, StoreOutcome,
+};
+
+const T0: u64 = 1_800_000_000;
+
+/// Records every location the store forgets.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(u64, Vec<u8>, usize)>>);
+
+impl ColdTier for Recorder {
+    fn forget(&self, location: u64, key: &[u8], value_len: usize) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((location, key.to_vec(), value_len));
+    }
+}
+
+impl Recorder {
+    fn taken(&self) -> Vec<(u64, Vec<u8>, usize)> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+fn setup(cfg: StoreConfig) -> (Store, Arc<ManualClock>, Arc<Recorder>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let s = Store::with_clock(cfg, clock.clone()).unwrap();
+    let rec = Arc::new(Recorder::default());
+    assert!(s.set_cold_tier(rec.clone()));
+    assert!(!s.set_cold_tier(rec.clone()), "once");
+    (s, clock, rec)
+}
+
+fn set(s: &Store, key: &str, len: usize, flags: u32, exptime: i64) -> u64 {
+    let v = vec![b'v'; len];
+    match s.store(StoreMode::Set, key.as_bytes(), &v, flags, exptime) {
+        Ok(StoreOutcome::Stored { cas }) => cas,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn externalize(s: &Store, key: &str, location: u64) {
+    let item = s.peek(key.as_bytes()).unwrap();
+    assert!(s.externalize(&item, location).unwrap());
+}
+
+#[test]
+fn an_external_item_keeps_its_metadata_and_shrinks() {
+    let (s, _, rec) = setup(StoreConfig::default());
+    let cas = set(&s, "k", 5000, 77, 3600);
+    let before = s.stats();
+    externalize(&s, "k", 0x1234);
+    let after = s.stats();
+    assert_eq!(after.curr_items, before.curr_items);
+    assert!(
+        after.bytes + 4900 < before.bytes,
+        "{} -> {}",
+        before.bytes,
+        after.bytes
+    );
+    let item = s.get(b"k").unwrap();
+    let ext = item.external().unwrap();
+    assert_eq!((ext.location, ext.value_len), (0x1234, 5000));
+    assert_eq!((item.flags(), item.cas(), item.key()), (77, cas, &b"k"[..]));
+    assert_eq!(item.ttl_remaining(), 3600);
+    assert!(
+        !item.fetched_before(),
+        "fresh on disk, as memcached's header items"
+    );
+    drop(item);
+    assert!(rec.taken().is_empty(), "nothing forgotten by moving out");
+    // Externalizing twice, or an item that changed, does nothing.
+    let item = s.peek(b"k").unwrap();
+    assert!(!s.externalize(&item, 0x99).unwrap());
+    drop(item);
+    set(&s, "k2", 3000, 0, 0);
+    let stale = s.peek(b"k2").unwrap();
+    set(&s, "k2", 3000, 0, 0);
+    assert!(!s.externalize(&stale, 0x55).unwrap(), "the key moved on");
+}
+
+#[test]
+fn every_way_of_dropping_an_external_item_tells_the_tier() {
+    let (s, clock, rec) = setup(StoreConfig::default());
+    for (i, key) in ["over", "del", "exp", "unl", "flush"].iter().enumerate() {
+        set(&s, key, 2000, 0, if *key == "exp" { 10 } else { 0 });
+        externalize(&s, key, 100 + i as u64);
+    }
+    set(&s, "over", 10, 0, 0);
+    assert_eq!(rec.taken(), vec![(100, b"over".to_vec(), 2000)]);
+    assert!(s.delete(b"del"));
+    assert_eq!(rec.taken(), vec![(101, b"del".to_vec(), 2000)]);
+    assert!(!s.unlink_external(b"unl", 999), "another location: kept");
+    assert!(s.unlink_external(b"unl", 103));
+    assert_eq!(rec.taken(), vec![(103, b"unl".to_vec(), 2000)]);
+    assert!(s.get(b"unl").is_none());
+    clock.advance(11);
+    assert!(s.get(b"exp").is_none());
+    assert_eq!(rec.taken(), vec![(102, b"exp".to_vec(), 2000)]);
+    s.flush_all(0);
+    clock.advance(1);
+    s.sweep();
+    let forgotten = rec.taken();
+    assert!(
+        forgotten.contains(&(104, b"flush".to_vec(), 2000)),
+        "{forgotten:?}"
+    );
+}
+
+#[test]
+fn touch_and_invalidate_keep_the_value_where_it_is() {
+    let (s, _, rec) = setup(StoreConfig::default());
+    let cas = set(&s, "k", 2000, 5, 100);
+    externalize(&s, "k", 7);
+    assert!(s.touch(b"k", 1000));
+    assert_eq!(s.peek(b"k").unwrap().ttl_remaining(), 1000);
+    match s.invalidate(b"k", Some(cas)) {
+        InvalidateOutcome::Invalidated { cas: new } => assert!(new > cas),
+        other => panic!("{other:?}"),
+    }
+    let item = s.peek(b"k").unwrap();
+    assert!(item.is_stale());
+    assert_eq!(item.external().map(|e| e.location), Some(7));
+    assert_eq!(item.flags(), 5);
+    drop(item);
+    assert!(rec.taken().is_empty());
+    // md with the value removed: an empty item in RAM; the disk copy is forgotten.
+    let d = MetaDelete {
+        remove_value: true,
+        ..MetaDelete::default()
+    };
+    assert!(matches!(
+        s.meta_delete(b"k", d),
+        MetaDeleteOutcome::Kept { .. }
+    ));
+    let item = s.peek(b"k").unwrap();
+    assert!(item.external().is_none());
+    assert_eq!(item.value(), b"");
+    drop(item);
+    assert_eq!(rec.taken(), vec![(7, b"k".to_vec(), 2000)]);
+}
+
+#[test]
+fn commands_needing_the_value_refuse_as_memcached_does() {
+    let (s, _, rec) = setup(StoreConfig::default());
+    set(&s, "n", 600, 0, 0);
+    externalize(&s, "n", 9);
+    assert_eq!(s.delta(b"n", 1, true), store::DeltaOutcome::NonNumeric);
+    assert_eq!(
+        s.store(StoreMode::Append, b"n", b"xx", 0, 0).unwrap(),
+        StoreOutcome::NotStored
+    );
+    assert!(s.peek(b"n").unwrap().external().is_some());
+    assert!(rec.taken().is_empty());
+}
+
+#[test]
+fn recache_brings_the_value_back_unless_the_key_moved_on() {
+    let (s, _, rec) = setup(StoreConfig::default());
+    let cas = set(&s, "k", 3000, 9, 0);
+    externalize(&s, "k", 11);
+    let value = vec![b'v'; 3000];
+    assert!(!s.recache(b"k", 12, &value).unwrap(), "another location");
+    assert!(!s.recache(b"k", 11, &value[1..]).unwrap(), "another length");
+    assert!(s.recache(b"k", 11, &value).unwrap());
+    let item = s.get(b"k").unwrap();
+    assert!(item.external().is_none());
+    assert_eq!(
+        (item.value(), item.flags(), item.cas()),
+        (&value[..], 9, cas)
+    );
+    drop(item);
+    assert_eq!(rec.taken(), vec![(11, b"k".to_vec(), 3000)]);
+    assert!(!s.recache(b"k", 11, &value).unwrap(), "already back");
+}
+
+#[test]
+fn relocation_moves_live_items_and_drops_unread_ones() {
+    let (s, _, rec) = setup(StoreConfig::default());
+    set(&s, "read", 1000, 0, 0);
+    set(&s, "unread", 1000, 0, 0);
+    externalize(&s, "read", 20);
+    externalize(&s, "unread", 21);
+    s.get(b"read").unwrap();
+    assert_eq!(s.relocate(b"read", 99, false, || Some(30)), Relocated::Dead);
+    assert_eq!(s.relocate(b"read", 20, true, || Some(30)), Relocated::Moved);
+    assert_eq!(s.get(b"read").unwrap().external().unwrap().location, 30);
+    assert_eq!(
+        s.relocate(b"unread", 21, true, || Some(31)),
+        Relocated::Dropped
+    );
+    assert!(s.get(b"unread").is_none());
+    assert_eq!(rec.taken(), vec![(21, b"unread".to_vec(), 1000)]);
+    set(&s, "full", 1000, 0, 0);
+    externalize(&s, "full", 40);
+    assert_eq!(s.relocate(b"full", 40, false, || None), Relocated::Lost);
+    assert_eq!(rec.taken(), vec![(40, b"full".to_vec(), 1000)]);
+    assert_eq!(s.relocate(b"gone", 40, false, || Some(1)), Relocated::Dead);
+}
+
+#[test]
+fn cold_items_offers_the_oldest_segments_once_and_eviction_forgets_or_keeps() {
+    let cfg = StoreConfig {
+        memory_limit: 16 << 20,
+        ..StoreConfig::default()
+    };
+    let (s, _, rec) = setup(cfg);
+    // Four segments' worth of 20 KiB values (1 MiB segments).
+    for i in 0..200 {
+        set(&s, &format!("k{i}"), 20_000, 0, 0);
+    }
+    // The two oldest segments: everything offered goes to "disk".
+    let mut offered = Vec::new();
+    let mut loc = 1000;
+    let n = s.cold_items(2, |item| {
+        offered.push(item.key().to_vec());
+        loc += 1;
+        assert!(s.externalize(item, loc).unwrap());
+        true
+    });
+    assert!(n >= 80, "two full segments: {n}");
+    assert_eq!(offered[0], b"k0", "oldest first");
+    assert_eq!(
+        s.cold_items(2, |_| true),
+        0,
+        "walked segments are not offered again"
+    );
+    let externalized = loc - 1000;
+    // Stopping midway leaves the segment (the third oldest) to be offered again.
+    let mut first = None;
+    assert_eq!(
+        s.cold_items(3, |item| {
+            first = Some(item.key().to_vec());
+            false
+        }),
+        1
+    );
+    let mut again = None;
+    s.cold_items(3, |item| {
+        again = Some(item.key().to_vec());
+        false
+    });
+    assert_eq!(first, again);
+    // Fill far past the heap. Every item forgotten must be gone; every one kept keeps its
+    // location.
+    for i in 0..2000 {
+        set(&s, &format!("f{i}"), 20_000, 0, 0);
+    }
+    let forgotten = rec.taken();
+    for (location, key, len) in &forgotten {
+        assert_eq!(*len, 20_000);
+        assert!(*location > 1000);
+        assert!(s.peek(key).is_none());
+    }
+    let mut kept = 0;
+    for i in 0..200 {
+        if let Some(item) = s.peek(format!("k{i}").as_bytes()) {
+            if let Some(ext) = item.external() {
+                assert!(ext.location > 1000);
+                kept += 1;
+            }
+        }
+    }
+    assert_eq!(kept + forgotten.len() as u64, externalized);
+    // Values cycled through RAM two and a half times; the external items, in segments of
+    // their own, were compacted, never evicted.
+    assert!(forgotten.is_empty(), "{} forgotten", forgotten.len());
+    assert_eq!(kept, externalized);
+}
