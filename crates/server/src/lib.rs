@@ -22,6 +22,7 @@
 
 pub mod cache;
 mod config;
+pub mod disk_tier;
 pub mod runtime;
 
 pub use config::{ProtocolMode, ServerConfig};

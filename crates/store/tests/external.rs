@@ -218,7 +218,7 @@ fn cold_items_offers_the_oldest_segments_once_and_eviction_forgets_or_keeps() {
     // The two oldest segments: everything offered goes to "disk".
     let mut offered = Vec::new();
     let mut loc = 1000;
-    let n = s.cold_items(2, |item| {
+    let n = s.cold_items(2, true, |item| {
         offered.push(item.key().to_vec());
         loc += 1;
         assert!(s.externalize(item, loc).unwrap());
@@ -227,22 +227,31 @@ fn cold_items_offers_the_oldest_segments_once_and_eviction_forgets_or_keeps() {
     assert!(n >= 80, "two full segments: {n}");
     assert_eq!(offered[0], b"k0", "oldest first");
     assert_eq!(
-        s.cold_items(2, |_| true),
+        s.cold_items(2, true, |_| true),
         0,
         "walked segments are not offered again"
+    );
+    assert_eq!(
+        s.cold_items(2, false, |_| true),
+        0,
+        "nor their external items"
+    );
+    assert!(
+        s.cold_items(3, false, |_| true) > 0,
+        "an unmarking walk sees the third"
     );
     let externalized = loc - 1000;
     // Stopping midway leaves the segment (the third oldest) to be offered again.
     let mut first = None;
     assert_eq!(
-        s.cold_items(3, |item| {
+        s.cold_items(3, true, |item| {
             first = Some(item.key().to_vec());
             false
         }),
         1
     );
     let mut again = None;
-    s.cold_items(3, |item| {
+    s.cold_items(3, true, |item| {
         again = Some(item.key().to_vec());
         false
     });

@@ -286,9 +286,15 @@ impl Store {
 
     /// Offers `f` the live items holding their value in the `segments` oldest sealed
     /// segments (those eviction reaches first), oldest first, each pinned for the call
-    /// and not marked as accessed. Stops when `f` answers false. A segment walked to its
-    /// end is not offered again until it is reused. Returns the items offered.
-    pub fn cold_items(&self, segments: usize, mut f: impl FnMut(&ItemRef<'_>) -> bool) -> usize {
+    /// and not marked as accessed. Stops when `f` answers false. With `mark`, a segment
+    /// walked to its end is skipped by later marking walks until it is reused (a walk
+    /// that takes everything it can need not look again). Returns the items offered.
+    pub fn cold_items(
+        &self,
+        segments: usize,
+        mark: bool,
+        mut f: impl FnMut(&ItemRef<'_>) -> bool,
+    ) -> usize {
         let now = self.clock.now();
         let oldest: Vec<u32> = self
             .pool
@@ -307,7 +313,7 @@ impl Store {
                 let pool = self.pool.lock();
                 if seg.state.load(Ordering::Acquire) != SEALED
                     || !pool.sealed.contains(&s)
-                    || seg.cold_scanned.load(Ordering::Relaxed)
+                    || (mark && seg.cold_scanned.load(Ordering::Relaxed))
                 {
                     continue;
                 }
@@ -315,7 +321,7 @@ impl Store {
             }
             let (walked, n) = self.offer_segment(s, now, &mut f);
             offered += n;
-            if walked {
+            if walked && mark {
                 // While pinned the segment cannot be reset, so this marks this use of it.
                 seg.cold_scanned.store(true, Ordering::Relaxed);
             }

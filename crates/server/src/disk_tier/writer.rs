@@ -1,0 +1,180 @@
+//! The background writer: moves values out of RAM into the disk tier, on its own thread.
+//!
+//! memcached's storage thread pulls items from the tails of its COLD LRUs when a slab
+//! class runs short of free chunks (and, with `ext_item_age`, items idle that long). The
+//! store's equivalent of an LRU tail is the oldest sealed segments, which eviction and
+//! compaction reach first. So each pass:
+//!
+//! - under memory pressure (fewer free segments than an eighth of the heap), offers the
+//!   values in the oldest eighth of the sealed segments;
+//! - with `ext_item_age` set, also those idle at least that long anywhere;
+//!
+//! and each value larger than `ext_item_size` is copied into a write buffer
+//! (`Disk::write`) and its item swapped for an external one (`Store::externalize`). The
+//! segment is then mostly garbage, and the store's compaction frees it cheaply, keeping
+//! the small external items. When the disk is busy (all write buffers on their way) the
+//! pass stops and the thread sleeps; it sleeps longer the less it found to do, from
+//! 0.5 ms up to `ext_max_sleep`, as memcached's does.
+
+use super::{record_len, ExtSettings, RecordMeta, ITEM_AGE_OFF};
+use disk::{Bucket, Completion, Disk, WriteError};
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{ItemRef, Store};
+
+const SLEEP_MIN: Duration = Duration::from_micros(500);
+
+/// Values of at least this many bytes go to the large-object bucket.
+const LARGE: usize = 512 * 1024;
+
+/// Asks the writer thread to stop.
+#[derive(Debug, Default)]
+pub struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Stops the writer (it finishes the item in hand).
+    pub fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+    }
+
+    /// Sleeps up to `d`; true if stopped.
+    fn sleep(&self, d: Duration) -> bool {
+        let mut stopped = self.stopped.lock();
+        if !*stopped {
+            let _ = self.wake.wait_for(&mut stopped, d);
+        }
+        *stopped
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Values moved to disk.
+    pub moved: usize,
+    /// The disk had no write buffer free: the pass stopped early.
+    pub busy: bool,
+}
+
+/// One pass over the candidates (see the module docs).
+pub fn pass<C: Completion>(store: &Store, disk: &Disk<C>, settings: &ExtSettings) -> Pass {
+    let stats = store.stats();
+    let total = stats.total_segments as usize;
+    let free = total.saturating_sub(stats.used_segments as usize);
+    let window = (total / 8).max(2);
+    let pressure = free < window;
+    let age = settings.item_age.load(Relaxed);
+    if !pressure && age == ITEM_AGE_OFF {
+        return Pass::default();
+    }
+    let min_size = settings.item_size.load(Relaxed) as usize;
+    let low_ttl = i64::from(settings.low_ttl.load(Relaxed));
+    let mut moved = 0;
+    let mut busy = false;
+    let mut offer = |item: &ItemRef<'_>, idle_only: bool| -> bool {
+        let len = item.value().len();
+        if len <= min_size || (idle_only && item.last_access_ago() < u64::from(age)) {
+            return true;
+        }
+        let ttl = item.ttl_remaining();
+        let bucket = if low_ttl > 0 && ttl >= 0 && ttl < low_ttl {
+            Bucket::LowTtl
+        } else if len >= LARGE {
+            Bucket::Large
+        } else {
+            Bucket::Default
+        };
+        match move_out(store, disk, item, bucket) {
+            Ok(true) => moved += 1,
+            Ok(false) => {}
+            Err(WriteError::Busy) | Err(WriteError::ShuttingDown) => {
+                busy = true;
+                return false;
+            }
+            // Too large for a write buffer, or a key the disk cannot take: stays in RAM.
+            Err(WriteError::TooLarge) | Err(WriteError::BadKey) => {}
+        }
+        true
+    };
+    let mut walking = true;
+    if pressure {
+        // Everything in the window that may go, goes: no need to walk it again.
+        store.cold_items(window, true, |item| {
+            walking = offer(item, false);
+            walking
+        });
+    }
+    if age != ITEM_AGE_OFF && walking {
+        store.cold_items(usize::MAX, false, |item| offer(item, true));
+    }
+    Pass { moved, busy }
+}
+
+/// Writes one item's value to disk and swaps the item for an external one. Ok(false) if
+/// the item changed meanwhile (the record is released again).
+fn move_out<C: Completion>(
+    store: &Store,
+    disk: &Disk<C>,
+    item: &ItemRef<'_>,
+    bucket: Bucket,
+) -> Result<bool, WriteError> {
+    let meta = RecordMeta {
+        cas: item.cas(),
+        flags: item.flags(),
+    };
+    let key = item.key();
+    let loc = disk.write(bucket, key, &meta.encode(), item.value())?;
+    let swapped = store.externalize(item, loc.to_bits()).unwrap_or(false);
+    if !swapped {
+        disk.release(loc, record_len(key.len(), item.value().len()));
+    }
+    Ok(swapped)
+}
+
+/// The writer thread's loop, until `stop`.
+pub fn run<C: Completion>(
+    store: &Store,
+    disk: &Disk<C>,
+    settings: &ExtSettings,
+    max_sleep: Duration,
+    stop: &Stop,
+) {
+    let mut sleep = SLEEP_MIN;
+    loop {
+        let p = pass(store, disk, settings);
+        sleep = if p.moved > 0 && !p.busy {
+            SLEEP_MIN
+        } else {
+            (sleep * 2).min(max_sleep.max(SLEEP_MIN))
+        };
+        if p.busy {
+            // Buffers are on their way to disk: a short wait, not a long one.
+            sleep = sleep.min(Duration::from_millis(2));
+        }
+        if stop.sleep(sleep) {
+            return;
+        }
+    }
+}
+
+/// Starts the writer thread.
+pub fn spawn<C: Completion>(
+    store: &'static Store,
+    disk: Arc<Disk<C>>,
+    settings: Arc<ExtSettings>,
+    max_sleep: Duration,
+    stop: Arc<Stop>,
+) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    Disk<C>: Send + Sync,
+{
+    std::thread::Builder::new()
+        .name("ext-writer".into())
+        .spawn(move || run(store, &disk, &settings, max_sleep, &stop))
+}
