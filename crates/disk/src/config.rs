@@ -109,8 +109,8 @@ pub enum ConfigError {
     /// `ext_threads=0`.
     #[error("ext_threads must be at least 1")]
     NoThreads,
-    /// `ext_max_frag` outside 0..=1.
-    #[error("ext_max_frag must be between 0 and 1")]
+    /// A negative `ext_max_frag`.
+    #[error("ext_max_frag must not be negative")]
     MaxFrag,
 }
 
@@ -252,7 +252,7 @@ impl DiskConfig {
         if self.io_threads == 0 {
             return Err(ConfigError::NoThreads);
         }
-        if !(0.0..=1.0).contains(&self.max_frag) {
+        if !self.max_frag.is_finite() || self.max_frag < 0.0 {
             return Err(ConfigError::MaxFrag);
         }
         Ok(())
@@ -311,7 +311,7 @@ mod tests {
         c.io_threads = 0;
         assert_eq!(c.validate(), Err(ConfigError::NoThreads));
         let mut c = DiskConfig::new(one("64m"));
-        c.max_frag = 1.5;
+        c.max_frag = -0.5;
         assert_eq!(c.validate(), Err(ConfigError::MaxFrag));
         assert_eq!(
             DiskConfig::new(vec![]).validate(),

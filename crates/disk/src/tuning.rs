@@ -3,7 +3,7 @@
 //! ```
 //! # let t = disk::Tuning::new(2, 2, 0.8, false);
 //! assert!(t.set_max_frag(0.5));
-//! assert!(!t.set_max_frag(2.0)); // refused: memcached answers ERROR for values it cannot use
+//! assert!(!t.set_max_frag(f64::NAN));
 //! assert_eq!(t.max_frag(), 0.5);
 //! ```
 
@@ -56,9 +56,10 @@ impl Tuning {
         f64::from_bits(self.max_frag_bits.load(Relaxed))
     }
 
-    /// Sets `max_frag`; false (unchanged) unless `0 <= frag <= 1`.
+    /// Sets `max_frag`; false (unchanged) for a value that is not a number. Above 1 every
+    /// page qualifies, below 0 none does (memcached takes any value too).
     pub fn set_max_frag(&self, frag: f64) -> bool {
-        if !(0.0..=1.0).contains(&frag) {
+        if !frag.is_finite() {
             return false;
         }
         self.max_frag_bits.store(frag.to_bits(), Relaxed);

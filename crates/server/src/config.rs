@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub output_high_watermark: usize,
     /// Resume reading once unsent output is below this.
     pub output_low_watermark: usize,
+    /// The disk tier (`-o ext_path=...` and the other `ext_*` options); None: off.
+    pub ext: Option<crate::disk_tier::ExtConfig>,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +105,7 @@ impl Default for ServerConfig {
             interface: None,
             output_high_watermark: 1 << 20,
             output_low_watermark: 256 << 10,
+            ext: None,
         }
     }
 }

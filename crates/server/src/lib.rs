@@ -52,6 +52,10 @@ pub enum ServerError {
     /// A thread or poll could not be created.
     #[error("failed to start: {0}")]
     Start(#[from] io::Error),
+    /// The disk tier could not start (memcached: "Failed to initialize external
+    /// storage: ...").
+    #[error("Failed to initialize external storage: {0}")]
+    Disk(#[from] disk::DiskError),
 }
 
 /// A bound, not yet running cache server.
@@ -78,8 +82,18 @@ impl Server {
             );
         }
         let runtime = runtime::Runtime::bind(config.clone())?;
-        let cache = Arc::new(cache::Cache::new(store, config, udp));
-        Ok(Server { runtime, cache })
+        let tier = match &config.ext {
+            Some(ext) => Some(cache::Tier::open(ext, store)?),
+            None => None,
+        };
+        let mut cache = cache::Cache::new(store, config, udp);
+        if let Some(tier) = tier {
+            cache = cache.with_tier(tier);
+        }
+        Ok(Server {
+            runtime,
+            cache: Arc::new(cache),
+        })
     }
 
     /// The TCP addresses actually bound (port 0 resolved), for tests and logs.
@@ -91,8 +105,13 @@ impl Server {
     /// accepting, lets workers finish the replies in flight, and returns.
     pub fn run(self) -> Result<(), ServerError> {
         let maintenance = cache::Maintenance::start(self.cache.store)?;
+        let cache = self.cache.clone();
         let result = self.runtime.run(self.cache);
         maintenance.stop();
+        // After the workers: reads still queued complete to no one.
+        if let Some(tier) = cache.tier() {
+            tier.stop();
+        }
         result
     }
 }

@@ -1,18 +1,10 @@
 //! The caller-facing handles: a pinned item to read, a reservation to fill.
 
+use crate::cold::External;
 use crate::exptime;
 use crate::layout::{ItemPtr, WIN};
 use crate::store::{CommitOptions, Store, StoreMode, StoreOutcome};
 use std::sync::atomic::Ordering;
-
-/// Where an item's value is when it is not in RAM (the disk tier: `store/external.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct External {
-    /// The tier's location (opaque to the store; never 0).
-    pub location: u64,
-    /// The value's length.
-    pub value_len: usize,
-}
 
 /// A live item, pinned: its bytes stay valid (its segment is not reused) until this is
 /// dropped, even if the key is overwritten, deleted or evicted meanwhile.

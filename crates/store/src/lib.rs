@@ -21,6 +21,7 @@
 //! [`Store::meta_get`], [`Store::meta_delete`], [`Store::meta_delta`].
 
 mod clock;
+mod cold;
 mod config;
 mod exptime;
 mod heap;
@@ -34,10 +35,11 @@ mod store;
 mod ttl;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cold::{ColdTier, External};
 pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
-pub use item::{External, ItemRef, Reservation};
+pub use item::{ItemRef, Reservation};
 pub use stats::StoreStats;
-pub use store::external::{ColdTier, Relocated};
+pub use store::external::Relocated;
 pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
 pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};

@@ -21,6 +21,7 @@
 //! (`scripts/module-cycles crates/store` checks).
 
 use crate::clock::{Clock, SystemClock};
+use crate::cold::External;
 use crate::config::{StoreConfig, StoreError};
 use crate::exptime::{Deadline, NEVER};
 use crate::heap::Heap;
@@ -57,17 +58,27 @@ pub enum StoreMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {
-    Stored { cas: u64 },
+    Stored {
+        cas: u64,
+    },
     NotStored,
     Exists,
     NotFound,
+    /// Append/prepend to an item whose value is in the disk tier: the caller reads it,
+    /// brings it back ([`Store::recache`]) and tries again.
+    OnDisk(External),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeltaOutcome {
-    Value { value: u64, cas: u64 },
+    Value {
+        value: u64,
+        cas: u64,
+    },
     NotFound,
     NonNumeric,
+    /// The value is in the disk tier: read it, [`Store::recache`] it, try again.
+    OnDisk(External),
 }
 
 /// Meta-protocol extras for a commit.
@@ -142,7 +153,7 @@ pub struct Store {
     last_sweep: AtomicU64,
     /// Where values sent out of RAM went (the disk tier), told of every such item the
     /// store drops (`external.rs`).
-    cold: OnceLock<Arc<dyn external::ColdTier>>,
+    cold: OnceLock<Arc<dyn crate::cold::ColdTier>>,
 }
 
 impl Store {

@@ -147,17 +147,39 @@ fn touch_and_invalidate_keep_the_value_where_it_is() {
 }
 
 #[test]
-fn commands_needing_the_value_refuse_as_memcached_does() {
+fn commands_needing_the_value_send_the_caller_to_the_disk_first() {
     let (s, _, rec) = setup(StoreConfig::default());
-    set(&s, "n", 600, 0, 0);
+    s.store(StoreMode::Set, b"n", &[b'1'; 600], 0, 0).unwrap();
     externalize(&s, "n", 9);
-    assert_eq!(s.delta(b"n", 1, true), store::DeltaOutcome::NonNumeric);
+    let ext = store::External {
+        location: 9,
+        value_len: 600,
+    };
+    assert_eq!(s.delta(b"n", 1, true), store::DeltaOutcome::OnDisk(ext));
     assert_eq!(
         s.store(StoreMode::Append, b"n", b"xx", 0, 0).unwrap(),
-        StoreOutcome::NotStored
+        StoreOutcome::OnDisk(ext)
     );
+    let m = store::MetaDelta {
+        incr: true,
+        delta: 1,
+        compare_cas: None,
+        new_cas: None,
+        exptime: None,
+        vivify: None,
+    };
+    assert_eq!(s.meta_delta(b"n", m), store::MetaDeltaOutcome::OnDisk(ext));
     assert!(s.peek(b"n").unwrap().external().is_some());
     assert!(rec.taken().is_empty());
+    // Read back and recached, the same commands work on the value.
+    assert!(s.recache(b"n", 9, &[b'1'; 600]).unwrap());
+    assert_eq!(
+        s.store(StoreMode::Append, b"n", b"xx", 0, 0).unwrap(),
+        StoreOutcome::Stored {
+            cas: s.peek(b"n").unwrap().cas()
+        }
+    );
+    assert_eq!(rec.taken(), vec![(9, b"n".to_vec(), 600)]);
 }
 
 #[test]

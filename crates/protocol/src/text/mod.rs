@@ -197,6 +197,9 @@ fn command(line: &[u8]) -> Outcome<'_> {
             b"lru_crawler" => Ok(Request::LruCrawler {
                 args: tokens.from(1),
             }),
+            b"extstore" => Ok(Request::Extstore {
+                args: tokens.from(1),
+            }),
             // memcached drops connections that speak HTTP to it, without a word.
             _ if tokens.get(ntokens - 2).starts_with(b"HTTP/") => Err(Reject::Close),
             _ => unknown,

@@ -60,6 +60,8 @@ pub enum Request<'a> {
     Watch,
     /// `lru_crawler <args>`: likewise only the `metadump` refusal under `-X`.
     LruCrawler { args: Keys<'a> },
+    /// `extstore <option> <value>`: changes a disk-tier tunable (`OK`, or `ERROR`).
+    Extstore { args: Keys<'a> },
 }
 
 /// Whether a retrieval returns CAS uniques.

@@ -808,6 +808,18 @@ fn watch_and_lru_crawler_parse_so_the_server_can_refuse_them() {
 }
 
 #[test]
+fn extstore_lines_parse_with_their_arguments() {
+    match request(b"extstore max_frag 0.5\r\n").0 {
+        Request::Extstore { args } => assert_eq!(keys(args), vec![&b"max_frag"[..], b"0.5"]),
+        other => panic!("unexpected {other:?}"),
+    }
+    match request(b"extstore\r\n").0 {
+        Request::Extstore { args } => assert!(keys(args).is_empty()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
 fn more_than_23_tokens_make_single_key_commands_error() {
     let mut line = b"set k 0 0 1".to_vec();
     for _ in 0..20 {

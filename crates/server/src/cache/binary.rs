@@ -14,13 +14,14 @@ use super::detail::Event;
 use super::report::Group;
 use super::state::{BinaryCommit, Cx, Finish, State};
 use super::stats::VERSION;
+use super::tier::{Expect, Then, Waiting};
 use super::value::{queue_value, refuse, Pinned, Refused};
 use crate::runtime::{bump, Reply, Transport, Verdict, BUFFER_SIZE};
 use protocol::binary::{
     self, Command, Extras, Frame, Header, Request, ResponseHeader, Status, StoreKind, HEADER_LEN,
     REQUEST_MAGIC,
 };
-use store::{DeltaOutcome, ItemRef, Reservation, StoreMode, StoreOutcome};
+use store::{DeltaOutcome, External, ItemRef, Reservation, StoreMode, StoreOutcome};
 
 /// Response composition into the reply.
 struct Out<'r, 'a> {
@@ -96,21 +97,56 @@ impl Out<'_, '_> {
         if !with_key {
             return self.error(r.opcode, Status::KeyNotFound, r.opaque);
         }
-        self.compose(|out| {
-            binary::write_header(
-                out,
-                &ResponseHeader {
-                    opcode: r.opcode,
-                    status: Status::KeyNotFound,
-                    extras_len: 0,
-                    key_len: r.key.len() as u16,
-                    body_len: r.key.len() as u32,
-                    opaque: r.opaque,
-                    cas: 0,
-                },
-            );
-            out.extend_from_slice(r.key);
-        });
+        self.compose(|out| write_miss(out, r, true));
+    }
+
+    /// A hit whose value is on disk: the session parks until it is read, the reply
+    /// composed now but for the value (a miss's reply if it cannot be read). Over UDP, a
+    /// miss at once, as in memcached.
+    #[allow(clippy::too_many_arguments)]
+    fn disk_item(
+        &mut self,
+        r: &Request<'_>,
+        item: &ItemRef<'static>,
+        ext: External,
+        with_key: bool,
+        quiet: bool,
+        consumed: usize,
+        state: &mut State,
+        cx: &Cx<'_>,
+    ) -> Verdict {
+        let cache = cx.service();
+        let (Some(tier), Some(ticket)) = (cache.tier.as_ref(), cx.ticket()) else {
+            if !quiet {
+                self.miss(r, with_key);
+            }
+            return Verdict::Consumed(consumed);
+        };
+        let key_len = if with_key { r.key.len() } else { 0 };
+        let mut head = Vec::new();
+        binary::write_header(
+            &mut head,
+            &ResponseHeader {
+                opcode: r.opcode,
+                status: Status::Success,
+                extras_len: 4,
+                key_len: key_len as u16,
+                body_len: (4 + key_len + ext.value_len) as u32,
+                opaque: r.opaque,
+                cas: item.cas(),
+            },
+        );
+        head.extend_from_slice(&item.flags().to_be_bytes());
+        head.extend_from_slice(&r.key[..key_len]);
+        let mut miss = Vec::new();
+        if !quiet {
+            write_miss(&mut miss, r, with_key);
+        }
+        let mut waiting = Waiting::new(Then::Done);
+        let expect = Expect::of(item, ext);
+        waiting.push_disk(tier, ticket, r.key, ext, expect, head, miss, b"");
+        *state = State::Disk(Box::new(waiting));
+        Verdict::Park { consumed }
     }
 
     /// The text `stats` writers' "STAT name value\r\n" lines as stat frames, so that both
@@ -133,6 +169,27 @@ impl Out<'_, '_> {
     fn stat_end(&mut self, opaque: u32) {
         self.compose(|out| binary::write_stat(out, opaque, b"", b""));
     }
+}
+
+/// A miss's frame: KeyNotFound, naming the key for GETK and GATK, else with memcached's
+/// "Not found" message.
+fn write_miss(out: &mut Vec<u8>, r: &Request<'_>, with_key: bool) {
+    if !with_key {
+        return binary::write_error(out, r.opcode, Status::KeyNotFound, r.opaque);
+    }
+    binary::write_header(
+        out,
+        &ResponseHeader {
+            opcode: r.opcode,
+            status: Status::KeyNotFound,
+            extras_len: 0,
+            key_len: r.key.len() as u16,
+            body_len: r.key.len() as u32,
+            opaque: r.opaque,
+            cas: 0,
+        },
+    );
+    out.extend_from_slice(r.key);
 }
 
 /// Answers the binary request at the head of `input`: on a stream, judged on its
@@ -218,6 +275,8 @@ fn commit_value(commit: BinaryCommit, reservation: Reservation<'static>, out: &m
         }
         StoreOutcome::Exists => Status::KeyExists,
         StoreOutcome::NotFound => Status::KeyNotFound,
+        // The value went to disk between the check and the commit: memcached's answer.
+        StoreOutcome::OnDisk(_) => Status::NotStored,
         // memcached names a refused add or replace by its cause.
         StoreOutcome::NotStored => match commit.kind {
             StoreKind::Add => Status::KeyExists,
@@ -268,13 +327,24 @@ fn execute(
                 },
             );
             match item {
-                Some(item) => out.item(r, item, with_key, true),
+                Some(item) => match item.external() {
+                    Some(ext) => {
+                        return out.disk_item(r, &item, ext, with_key, quiet, head, state, cx)
+                    }
+                    None => out.item(r, item, with_key, true),
+                },
                 None if quiet => {}
                 None => out.miss(r, with_key),
             }
         }
-        Command::GetAndTouch { with_key, quiet } => touch(r, with_key, true, quiet, out, cx),
-        Command::Touch => touch(r, false, false, false, out, cx),
+        Command::GetAndTouch { with_key, quiet } => {
+            if let Some(verdict) = touch(r, with_key, true, quiet, head, out, state, cx) {
+                return verdict;
+            }
+        }
+        Command::Touch => {
+            touch(r, false, false, false, head, out, state, cx);
+        }
         Command::Store { kind, quiet } => {
             return store_command(r, kind, quiet, head, after, out, state, cx)
         }
@@ -290,7 +360,11 @@ fn execute(
                 out.error(r.opcode, Status::KeyNotFound, r.opaque);
             }
         }
-        Command::Delta { incr, quiet } => delta(r, incr, quiet, out, cx),
+        Command::Delta { incr, quiet } => {
+            if let Some(verdict) = delta(r, incr, quiet, out, state, cx) {
+                return verdict;
+            }
+        }
         Command::Flush { quiet } => {
             // memcached refuses a disabled flush with an auth error, and does not count it.
             if !cx.config().flush_enabled {
@@ -323,15 +397,19 @@ fn execute(
     Verdict::Consumed(head)
 }
 
-/// TOUCH, GAT, GATK (and quiet): memcached counts all of them as touches.
+/// TOUCH, GAT, GATK (and quiet): memcached counts all of them as touches. A GAT of a
+/// value on disk parks the session (the verdict returned).
+#[allow(clippy::too_many_arguments)]
 fn touch(
     r: &Request<'_>,
     with_key: bool,
     with_value: bool,
     quiet: bool,
+    consumed: usize,
     out: &mut Out<'_, '_>,
+    state: &mut State,
     cx: &Cx<'_>,
-) {
+) -> Option<Verdict> {
     let cache = cx.service();
     let e = match r.extras {
         Extras::Expiry(e) => exptime(e),
@@ -346,10 +424,17 @@ fn touch(
         },
     );
     match item {
-        Some(item) => out.item(r, item, with_key, with_value),
+        Some(item) => match item.external().filter(|_| with_value) {
+            Some(ext) => {
+                let verdict = out.disk_item(r, &item, ext, with_key, quiet, consumed, state, cx);
+                return Some(verdict);
+            }
+            None => out.item(r, item, with_key, with_value),
+        },
         None if quiet => {}
         None => out.miss(r, with_key),
     }
+    None
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -387,6 +472,14 @@ fn store_command(
         StoreKind::Add => StoreMode::Add,
         StoreKind::Replace => StoreMode::Replace,
     };
+    if matches!(kind, StoreKind::Append | StoreKind::Prepend) {
+        // Append or prepend to a value on disk: read it back first, then run again.
+        if let Some(ext) = store.peek(r.key).and_then(|item| item.external()) {
+            if let Some(parked) = state.park_recache(r.key, ext, cx) {
+                return parked;
+            }
+        }
+    }
     let mut reservation = match store.reserve(r.key, value_len, flags, e) {
         Ok(reservation) => reservation,
         Err(error) => {
@@ -436,7 +529,14 @@ fn store_command(
 
 /// INCREMENT / DECREMENT: on a miss, creates the item with `initial` unless the expiry
 /// is 0xffffffff.
-fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_, '_>, cx: &Cx<'_>) {
+fn delta(
+    r: &Request<'_>,
+    incr: bool,
+    quiet: bool,
+    out: &mut Out<'_, '_>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Option<Verdict> {
     let store = cx.service().store;
     let Extras::Delta {
         delta,
@@ -444,10 +544,12 @@ fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_, '_>, cx: &C
         exptime: e,
     } = r.extras
     else {
-        return out.error(r.opcode, Status::InvalidArguments, r.opaque);
+        out.error(r.opcode, Status::InvalidArguments, r.opaque);
+        return None;
     };
     if cas_conflict(cx, r) {
-        return out.error(r.opcode, Status::KeyExists, r.opaque);
+        out.error(r.opcode, Status::KeyExists, r.opaque);
+        return None;
     }
     // A miss that creates the item is not an incr miss in memcached's counters; looking
     // first keeps the store from counting one.
@@ -457,25 +559,34 @@ fn delta(r: &Request<'_>, incr: bool, quiet: bool, out: &mut Out<'_, '_>, cx: &C
     } else {
         store.delta(r.key, delta, incr)
     };
-    let (value, cas) = match outcome {
-        DeltaOutcome::Value { value, cas } => (value, cas),
-        DeltaOutcome::NonNumeric => return out.error(r.opcode, Status::NonNumeric, r.opaque),
-        DeltaOutcome::NotFound if e == u32::MAX => {
-            return out.error(r.opcode, Status::KeyNotFound, r.opaque)
-        }
+    let status = match outcome {
+        DeltaOutcome::Value { value, cas } => Ok((value, cas)),
+        DeltaOutcome::OnDisk(ext) => match state.park_recache(r.key, ext, cx) {
+            // A number on disk: read back first, then run again.
+            Some(parked) => return Some(parked),
+            None => Err(Status::NonNumeric),
+        },
+        DeltaOutcome::NonNumeric => Err(Status::NonNumeric),
+        DeltaOutcome::NotFound if e == u32::MAX => Err(Status::KeyNotFound),
         DeltaOutcome::NotFound => {
             let mut digits = itoa::Buffer::new();
             let text = digits.format(initial).as_bytes();
             match store.store(StoreMode::Add, r.key, text, 0, exptime(e)) {
-                Ok(StoreOutcome::Stored { cas }) => (initial, cas),
-                Ok(_) => return out.error(r.opcode, Status::NotStored, r.opaque),
-                Err(_) => return out.error(r.opcode, Status::OutOfMemory, r.opaque),
+                Ok(StoreOutcome::Stored { cas }) => Ok((initial, cas)),
+                Ok(_) => Err(Status::NotStored),
+                Err(_) => Err(Status::OutOfMemory),
             }
         }
     };
-    if !quiet {
-        out.success(r.opcode, r.opaque, cas, &value.to_be_bytes());
+    match status {
+        Ok((value, cas)) => {
+            if !quiet {
+                out.success(r.opcode, r.opaque, cas, &value.to_be_bytes());
+            }
+        }
+        Err(status) => out.error(r.opcode, status, r.opaque),
     }
+    None
 }
 
 /// STAT: all, or one group named by the key; the groups are the text command's.

@@ -7,13 +7,14 @@ use super::meta;
 use super::service::Cache;
 use super::state::{CacheHandler, Cx, Dialect, Finish, State};
 use super::text;
+use super::tier::{DiskDone, Then};
 use super::value::Pinned;
 use crate::runtime::{bump, Handler, Reply, Verdict};
 
 impl Handler for CacheHandler {
     type Service = Cache;
-    /// The cache never parks yet (the disk tier will: a read's bytes).
-    type Completion = std::convert::Infallible;
+    /// A disk read done: the value of a key whose value is on disk.
+    type Completion = DiskDone;
     type Payload = Pinned;
 
     #[inline]
@@ -24,6 +25,8 @@ impl Handler for CacheHandler {
             State::Lookups { resume } => {
                 return text::resume(input, resume, Some(reply), &mut self.state, cx)
             }
+            // Parked sessions are resumed, not stepped; should one be, it stays parked.
+            State::Disk(_) => return Verdict::Park { consumed: 0 },
         }
         match self.dialect {
             Dialect::Text => text::step(input, reply, &mut self.state, cx),
@@ -43,14 +46,40 @@ impl Handler for CacheHandler {
         }
     }
 
+    /// A disk read is done: answer what is ready, in order; once everything is, finish
+    /// the request (or run it again, its value now in RAM).
     fn resume(
         &mut self,
-        completion: std::convert::Infallible,
-        _input: &[u8],
-        _reply: &mut Reply<'_, Pinned>,
-        _cx: &mut Cx<'_>,
+        done: DiskDone,
+        input: &[u8],
+        reply: &mut Reply<'_, Pinned>,
+        cx: &mut Cx<'_>,
     ) -> Verdict {
-        match completion {}
+        let cache = cx.service();
+        let (State::Disk(waiting), Some(tier)) = (&mut self.state, cache.tier.as_ref()) else {
+            return Verdict::Continue;
+        };
+        if !waiting.arrived(done, tier, cache.store) {
+            return Verdict::Park { consumed: 0 };
+        }
+        if !waiting.flush(reply, tier, cache.store, text::queue_hit) {
+            return Verdict::Park { consumed: 0 };
+        }
+        let then = waiting.then;
+        self.state = State::Idle;
+        match then {
+            Then::Done | Then::Again => Verdict::Continue,
+            Then::TextGet {
+                consumed,
+                resume: None,
+            } => {
+                reply.line(protocol::text::END);
+                Verdict::Consumed(consumed)
+            }
+            Then::TextGet {
+                resume: Some(at), ..
+            } => text::resume(input, at, Some(reply), &mut self.state, cx),
+        }
     }
 
     #[inline]
@@ -65,7 +94,23 @@ impl Handler for CacheHandler {
     /// still looks up (and counts) the rest of its keys, as memcached composes a whole
     /// multi-get before writing any of it.
     fn gone(&mut self, input: &[u8], cx: &mut Cx<'_>) {
-        if let State::Lookups { resume } = self.state {
+        let resume = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Lookups { resume } => Some(resume),
+            // Reads in flight complete to nobody (the runtime drops them); pins held for
+            // the waiting replies go now.
+            State::Disk(waiting) => {
+                let resume = match waiting.then {
+                    Then::TextGet { resume, .. } => resume,
+                    _ => None,
+                };
+                if let Some(tier) = cx.service().tier.as_ref() {
+                    waiting.abandon(tier);
+                }
+                resume
+            }
+            _ => None,
+        };
+        if let Some(resume) = resume {
             text::resume(input, resume, None, &mut self.state, cx);
         }
         self.state = State::Idle;

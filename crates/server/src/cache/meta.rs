@@ -10,14 +10,15 @@
 
 use super::state::{Cx, Finish, State};
 use super::stats::unix_now;
+use super::tier::{Expect, Then, Waiting};
 use super::value::{queue_value, refuse, Pinned};
 use crate::runtime::{bump, Reply, Transport, Verdict, BUFFER_SIZE};
 use protocol::meta::{self, Command, Debug, Facts, MetaError, Mode, Request, Status};
 use protocol::text;
 use std::io::Write as _;
 use store::{
-    memcached_item_size, CommitOptions, MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome,
-    MetaRead, Reservation, StoreError, StoreMode, StoreOutcome, RELATIVE_MAX,
+    memcached_item_size, CommitOptions, External, MetaDelete, MetaDeleteOutcome, MetaDelta,
+    MetaDeltaOutcome, MetaRead, Reservation, StoreError, StoreMode, StoreOutcome, RELATIVE_MAX,
 };
 
 /// The first line of `buf`, cut as the classic parser cuts it (a "\r" before the "\n"
@@ -72,6 +73,18 @@ pub(crate) fn step(
             // A small value not all here yet: parse the line again when it is.
             return Verdict::NeedBytes(block - available);
         }
+        if matches!(mode(&req), Mode::Append | Mode::Prepend) {
+            // The reservation a large value is read into is consumed by its commit: bring a
+            // value on disk back first.
+            let ext = cx
+                .service()
+                .store
+                .peek(req.key())
+                .and_then(|i| i.external());
+            if let Some(parked) = ext.and_then(|ext| state.park_recache(req.key(), ext, cx)) {
+                return parked;
+            }
+        }
         let reservation = match reserve(&req, cx) {
             Ok(r) => r,
             Err(e) => {
@@ -90,9 +103,10 @@ pub(crate) fn step(
             len: req.datalen,
         };
     }
-    match execute(&req, &input[consumed..], reply, cx) {
+    match execute(&req, consumed, &input[consumed..], reply, state, cx) {
         Done::Answered { data } => Verdict::Consumed(consumed + data),
         Done::Swallow(bytes) => Verdict::Swallow(consumed + bytes),
+        Done::Parked(verdict) => verdict,
     }
 }
 
@@ -102,16 +116,34 @@ enum Done {
     Answered { data: usize },
     /// A refused `ms`: its data block is dropped.
     Swallow(usize),
+    /// Waiting for the disk tier (`Verdict::Park`).
+    Parked(Verdict),
 }
 
-/// Executes a parsed request; for `ms`, `after` holds its whole data block.
-fn execute(req: &Request<'_>, after: &[u8], reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) -> Done {
+/// Executes a parsed request whose line takes `consumed` bytes; for `ms`, `after` holds
+/// its whole data block.
+fn execute(
+    req: &Request<'_>,
+    consumed: usize,
+    after: &[u8],
+    reply: &mut Reply<'_, Pinned>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Done {
     match req.command {
         Command::NoOp => reply.line(text::MN),
         Command::Debug => debug(req, reply, cx),
-        Command::Get => get(req, reply, cx),
+        Command::Get => {
+            if let Some(verdict) = get(req, consumed, reply, state, cx) {
+                return Done::Parked(verdict);
+            }
+        }
         Command::Delete => delete(req, reply, cx),
-        Command::Arithmetic => arithmetic(req, reply, cx),
+        Command::Arithmetic => {
+            if let Some(verdict) = arithmetic(req, reply, state, cx) {
+                return Done::Parked(verdict);
+            }
+        }
         Command::Set => {
             let block = req.datalen + 2;
             let mut reservation = match reserve(req, cx) {
@@ -121,12 +153,23 @@ fn execute(req: &Request<'_>, after: &[u8], reply: &mut Reply<'_, Pinned>, cx: &
                     return Done::Swallow(block);
                 }
             };
-            bump(&cx.service().counters(cx.worker()).cmd_set, 1);
+            let counters = cx.service().counters(cx.worker());
+            bump(&counters.cmd_set, 1);
             if &after[req.datalen..block] == b"\r\n" {
                 reservation
                     .value_mut()
                     .copy_from_slice(&after[..req.datalen]);
-                commit(req, reservation, reply, cx);
+                if let Err(ext) = commit(req, reservation, reply, cx) {
+                    // Append or prepend to a value on disk: read it back, run again
+                    // (counted once).
+                    if let Some(parked) = state.park_recache(req.key(), ext, cx) {
+                        counters
+                            .cmd_set
+                            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        return Done::Parked(parked);
+                    }
+                    not_stored(req, reply);
+                }
             } else {
                 drop(reservation);
                 // Errors are never quiet.
@@ -155,8 +198,13 @@ pub(crate) fn finish(
     let Ok(req) = meta::parse(line) else {
         return;
     };
-    if let Some((s, facts)) = stored(&req, reservation, cx) {
-        reply.compose(|out| meta::write_status(out, s, &req.flags, &facts.facts(&req)));
+    match stored(&req, reservation, cx) {
+        Ok(Some((s, facts))) => {
+            reply.compose(|out| meta::write_status(out, s, &req.flags, &facts.facts(&req)))
+        }
+        Ok(None) => {}
+        // The value went to disk while the data was read: memcached's answer for that.
+        Err(_) => not_stored(&req, reply),
     }
 }
 
@@ -188,15 +236,25 @@ fn refused(req: &Request<'_>, error: StoreError, reply: &mut Reply<'_, Pinned>, 
     reply.line(refuse(cx.service().store, req.key(), error, true).line());
 }
 
+/// Commits and answers; the value's place on disk when an append or prepend needs it
+/// read back first.
 fn commit(
     req: &Request<'_>,
     reservation: Reservation<'static>,
     reply: &mut Reply<'_, Pinned>,
     cx: &Cx<'_>,
-) {
-    if let Some((status, facts)) = stored(req, reservation, cx) {
+) -> Result<(), External> {
+    if let Some((status, facts)) = stored(req, reservation, cx)? {
         reply.compose(|o| meta::write_status(o, status, &req.flags, &facts.facts(req)));
     }
+    Ok(())
+}
+
+/// `NS` for an append or prepend to a value on disk that cannot be read back first:
+/// memcached's answer for one.
+fn not_stored(req: &Request<'_>, reply: &mut Reply<'_, Pinned>) {
+    let facts = SetFacts { cas: 0, size: None };
+    reply.compose(|o| meta::write_status(o, Status::NotStored, &req.flags, &facts.facts(req)));
 }
 
 /// What an `ms` reply says besides its status.
@@ -217,12 +275,13 @@ impl SetFacts {
     }
 }
 
-/// Commits an `ms` value; None when the reply is suppressed (`q` and stored).
+/// Commits an `ms` value; None when the reply is suppressed (`q` and stored); the
+/// value's place on disk when an append or prepend must read it back first.
 fn stored(
     req: &Request<'_>,
     reservation: Reservation<'static>,
     cx: &Cx<'_>,
-) -> Option<(Status, SetFacts)> {
+) -> Result<Option<(Status, SetFacts)>, External> {
     let f = &req.flags;
     let m = mode(req);
     let store_mode = match m {
@@ -245,22 +304,31 @@ fn stored(
         StoreOutcome::NotStored => (Status::NotStored, 0),
         StoreOutcome::Exists => (Status::Exists, 0),
         StoreOutcome::NotFound => (Status::NotFound, 0),
+        StoreOutcome::OnDisk(ext) => return Err(ext),
     };
     if status == Status::Stored && f.quiet {
-        return None;
+        return Ok(None);
     }
     let size = f.size.then(|| match (status, m) {
-        (Status::Stored, Mode::Append | Mode::Prepend) => cx
-            .service()
-            .store
-            .peek(req.key())
-            .map_or(req.datalen, |i| i.value().len()),
+        (Status::Stored, Mode::Append | Mode::Prepend) => {
+            cx.service().store.peek(req.key()).map_or(req.datalen, |i| {
+                i.external()
+                    .map_or_else(|| i.value().len(), |e| e.value_len)
+            })
+        }
         _ => req.datalen,
     });
-    Some((status, SetFacts { cas, size }))
+    Ok(Some((status, SetFacts { cas, size })))
 }
 
-fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+/// `mg`; a value on disk parks the session (the verdict returned).
+fn get(
+    req: &Request<'_>,
+    consumed: usize,
+    reply: &mut Reply<'_, Pinned>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Option<Verdict> {
     let cache = cx.service();
     let counters = cache.counters(cx.worker());
     let f = &req.flags;
@@ -278,7 +346,7 @@ fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
         };
         bump(counter, 1);
         reply.line(MetaError::OpaqueTooLong.reply());
-        return;
+        return None;
     }
     let Some((item, created)) = found else {
         bump(&counters.cmd_get, 1);
@@ -294,7 +362,7 @@ fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
                 reply.line(text::EN);
             }
         }
-        return;
+        return None;
     };
     // memcached counts a hit with T as a touch.
     let counter = if f.set_ttl.is_some() {
@@ -320,7 +388,8 @@ fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
             already_won = true;
         }
     }
-    let value_len = item.value().len();
+    let external = item.external();
+    let value_len = external.map_or_else(|| item.value().len(), |e| e.value_len);
     let facts = Facts {
         size: Some(value_len),
         ttl: Some(ttl),
@@ -336,12 +405,41 @@ fn get(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
     };
     if !f.value {
         reply.compose(|o| meta::write_status(o, Status::Stored, f, &facts));
-        return;
+        return None;
     }
-    // `VA <len> <flags>\r\n<data>\r\n`.
-    queue_value(reply, item, b"\r\n", |o, _| {
-        meta::write_status(o, Status::Value(value_len), f, &facts)
-    });
+    let Some(ext) = external else {
+        // `VA <len> <flags>\r\n<data>\r\n`.
+        queue_value(reply, item, b"\r\n", |o, _| {
+            meta::write_status(o, Status::Value(value_len), f, &facts)
+        });
+        return None;
+    };
+    // The value is on disk: the reply waits for it; if it cannot be read, the client
+    // gets what a miss gets. Over UDP it is a miss at once, as in memcached.
+    let mut miss = Vec::new();
+    if !f.quiet {
+        if f.key || f.opaque.is_some() {
+            let facts = Facts {
+                key: Some(req.key()),
+                binary_key: f.base64,
+                ..Facts::default()
+            };
+            meta::write_status(&mut miss, Status::Miss, f, &facts);
+        } else {
+            miss.extend_from_slice(text::EN);
+        }
+    }
+    let (Some(tier), Some(ticket)) = (cache.tier.as_ref(), cx.ticket()) else {
+        reply.line(&miss);
+        return None;
+    };
+    let mut head = Vec::new();
+    meta::write_status(&mut head, Status::Value(value_len), f, &facts);
+    let mut waiting = Waiting::new(Then::Done);
+    let expect = Expect::of(&item, ext);
+    waiting.push_disk(tier, ticket, req.key(), ext, expect, head, miss, b"\r\n");
+    *state = State::Disk(Box::new(waiting));
+    Some(Verdict::Park { consumed })
 }
 
 /// `R<n>` as memcached compares it: an exptime, so beyond 30 days an absolute time.
@@ -382,7 +480,13 @@ fn delete(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
     reply.compose(|o| meta::write_status(o, status, f, &facts));
 }
 
-fn arithmetic(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+/// `ma`; a number on disk parks the session until it is back in RAM (the verdict).
+fn arithmetic(
+    req: &Request<'_>,
+    reply: &mut Reply<'_, Pinned>,
+    state: &mut State,
+    cx: &Cx<'_>,
+) -> Option<Verdict> {
     let f = &req.flags;
     let m = MetaDelta {
         incr: f.mode.and_then(Mode::arithmetic) != Some(Mode::Decr),
@@ -398,6 +502,11 @@ fn arithmetic(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
         ..Facts::default()
     };
     let outcome = cx.service().store.meta_delta(req.key(), m);
+    if let MetaDeltaOutcome::OnDisk(ext) = outcome {
+        if let Some(parked) = state.park_recache(req.key(), ext, cx) {
+            return Some(parked);
+        }
+    }
     if req.opaque_too_long()
         && !matches!(
             outcome,
@@ -406,14 +515,14 @@ fn arithmetic(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
     {
         // memcached notices only while composing the reply, after the arithmetic.
         reply.line(MetaError::OpaqueTooLong.reply());
-        return;
+        return None;
     }
     let status = match outcome {
         MetaDeltaOutcome::Value {
             value, cas, ttl, ..
         } => {
             if f.quiet {
-                return;
+                return None;
             }
             facts.cas = Some(cas);
             facts.ttl = Some(ttl);
@@ -424,16 +533,24 @@ fn arithmetic(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
                     // Writing to a Vec cannot fail.
                     let _ = write!(o, "{value}\r\n");
                 });
-                return;
+                return None;
             }
             Status::Stored
         }
         MetaDeltaOutcome::NotFound => Status::NotFound,
         MetaDeltaOutcome::Exists => Status::Exists,
-        MetaDeltaOutcome::NonNumeric => return reply.line(text::CLIENT_ERROR_NON_NUMERIC),
-        MetaDeltaOutcome::NoMemory => return reply.line(text::SERVER_ERROR_OUT_OF_MEMORY),
+        // memcached's answer for a number on disk, when it cannot be read back first.
+        MetaDeltaOutcome::NonNumeric | MetaDeltaOutcome::OnDisk(_) => {
+            reply.line(text::CLIENT_ERROR_NON_NUMERIC);
+            return None;
+        }
+        MetaDeltaOutcome::NoMemory => {
+            reply.line(text::SERVER_ERROR_OUT_OF_MEMORY);
+            return None;
+        }
     };
     reply.compose(|o| meta::write_status(o, status, f, &facts));
+    None
 }
 
 /// `me`: memcached's debug line. Corvid has no slab classes; `cls` is the class
@@ -446,9 +563,12 @@ fn debug(req: &Request<'_>, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
         return;
     };
     let ttl = item.ttl_remaining();
+    let value_len = item
+        .external()
+        .map_or_else(|| item.value().len(), |e| e.value_len);
     let size = memcached_item_size(
         item.key().len(),
-        item.value().len(),
+        value_len,
         item.flags(),
         cache.store.config().cas_enabled,
     );

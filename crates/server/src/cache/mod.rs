@@ -3,10 +3,10 @@
 //!
 //! Each memcached rule has one home: copy-or-pin of a value and refuse-and-unlink in
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
-//! command counters in `stats`. Modules, each importing only those listed before it:
-//! `detail`, `stats`, `state`, `value`, `report`, `meta`, `text`, `binary`,
-//! `udp`, `service`, `handler`; `maintenance` stands apart (the store's clock and
-//! sweeper, on a thread of their own).
+//! command counters in `stats`, disk reads and their replies in `tier`. Modules, each
+//! importing only those listed before it: `detail`, `stats`, `value`, `tier`, `state`,
+//! `report`, `meta`, `text`, `binary`, `udp`, `service`, `handler`; `maintenance` stands
+//! apart (the store's clock and sweeper, on a thread of their own).
 
 mod binary;
 mod detail;
@@ -18,6 +18,7 @@ mod service;
 mod state;
 mod stats;
 mod text;
+mod tier;
 mod udp;
 mod value;
 
@@ -26,4 +27,5 @@ pub use maintenance::Maintenance;
 pub use service::Cache;
 pub use state::CacheHandler;
 pub use stats::{CacheStats, CommandCounters, VERSION};
+pub use tier::{DiskDone, DiskTicket, ExtCounters, Tier};
 pub use value::{Pinned, COPY_MAX};

@@ -19,6 +19,8 @@ pub(crate) enum Group {
     DetailOn,
     DetailOff,
     DetailDump,
+    /// The disk tier's pages.
+    Extstore,
 }
 
 impl Group {
@@ -32,6 +34,7 @@ impl Group {
             Some(b"items") => Group::Items,
             Some(b"slabs") => Group::Slabs,
             Some(b"sizes") => Group::Sizes,
+            Some(b"extstore") => Group::Extstore,
             Some(b"cachedump") if !cx.config().dump_enabled => {
                 return Err(text::CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED)
             }
@@ -82,22 +85,38 @@ impl Group {
     pub(crate) fn write(self, out: &mut Vec<u8>, cx: &Cx<'_>) {
         let cache = cx.service();
         match self {
-            Group::General => stats::write_general(
-                out,
-                &Sources {
-                    cache: &cache.stats,
-                    runtime: cx.runtime(),
-                    config: cx.config(),
-                    store: cache.store,
-                },
-            ),
+            Group::General => {
+                let tier = cache.tier.as_ref();
+                let reads = tier.map(|t| t.counters.named());
+                let engine = tier.map(|t| t.disk.stats().named());
+                let ext = reads.as_ref().zip(engine.as_ref());
+                stats::write_general(
+                    out,
+                    &Sources {
+                        cache: &cache.stats,
+                        runtime: cx.runtime(),
+                        config: cx.config(),
+                        store: cache.store,
+                        ext: ext.map(|(r, e)| (&r[..], &e[..])),
+                    },
+                )
+            }
             Group::Settings => {
-                stats::write_settings(out, &cache.stats.detail, cx.config(), cache.store)
+                let ext = cache.knobs.settings_lines(cache.tier.as_ref());
+                stats::write_settings(out, &cache.stats.detail, cx.config(), cache.store, &ext)
             }
             Group::Reset => {
                 cache.stats.reset();
                 cx.runtime().reset();
                 cache.store.reset_stats();
+                if let Some(tier) = &cache.tier {
+                    tier.counters.reset();
+                }
+            }
+            Group::Extstore => {
+                if let Some(tier) = &cache.tier {
+                    stats::write_pages(out, &tier.disk.page_data());
+                }
             }
             Group::Conns => {
                 let now = cache.store.now();

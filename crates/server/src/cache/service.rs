@@ -3,6 +3,7 @@
 
 use super::state::CacheHandler;
 use super::stats::{CacheStats, CommandCounters};
+use super::tier::{Knobs, Tier};
 use super::udp::UdpPort;
 use crate::runtime::{Port, Service};
 use crate::ServerConfig;
@@ -16,6 +17,10 @@ pub struct Cache {
     pub(crate) store: &'static Store,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) stats: CacheStats,
+    /// The disk tier, with `-o ext_path`.
+    pub(crate) tier: Option<Tier>,
+    /// The `extstore` tunables (there with or without a tier, as in memcached).
+    pub(crate) knobs: Knobs,
     /// Bound UDP sockets; every worker serves a duplicate of each.
     udp: Vec<UdpSocket>,
 }
@@ -28,8 +33,22 @@ impl Cache {
             store,
             stats: CacheStats::new(config.threads.max(1)),
             config,
+            tier: None,
+            knobs: Knobs::new(),
             udp,
         }
+    }
+
+    /// With the disk tier `tier` (opened over the same store).
+    pub fn with_tier(mut self, tier: Tier) -> Cache {
+        self.knobs = Knobs::of(&tier);
+        self.tier = Some(tier);
+        self
+    }
+
+    /// The disk tier, if there is one.
+    pub fn tier(&self) -> Option<&Tier> {
+        self.tier.as_ref()
     }
 
     /// Worker `worker`'s command counters.

@@ -4,10 +4,11 @@
 //!
 //! Everything else about a request lives in the input buffer until it is answered.
 
-use crate::runtime::Context;
+use super::tier::{Expect, Then, Waiting};
+use crate::runtime::{Context, Verdict};
 use crate::ProtocolMode;
 use protocol::binary::StoreKind;
-use store::{Reservation, StoreMode};
+use store::{External, Reservation, StoreMode};
 
 /// The context cache handlers get.
 pub(crate) type Cx<'a> = Context<'a, CacheHandler>;
@@ -68,6 +69,8 @@ pub(crate) enum State {
     /// A text multi-get stopped at the output high watermark; its line is still at the
     /// head of the input, answered up to the key `resume` bytes into it.
     Lookups { resume: usize },
+    /// Parked on disk reads (`tier.rs`): replies waiting for their values.
+    Disk(Box<Waiting>),
 }
 
 /// How a value read into its reservation is committed and answered, per protocol.
@@ -97,4 +100,31 @@ pub(crate) struct BinaryCommit {
     pub(crate) kind: StoreKind,
     pub(crate) mode: StoreMode,
     pub(crate) quiet: bool,
+}
+
+impl State {
+    /// Parks the request at the head of the input (line and data kept) until the value
+    /// of `key`, on disk at `ext`, is read back into RAM; then the request runs again,
+    /// now against a value in RAM. None when that cannot be (a datagram, no disk tier, or
+    /// the key changed meanwhile): the caller answers as memcached does for a value on
+    /// disk. Looping is bounded in practice: the value comes back into an open segment,
+    /// which the background writer never takes from, and the request runs again at once.
+    pub(crate) fn park_recache(
+        &mut self,
+        key: &[u8],
+        ext: External,
+        cx: &Cx<'_>,
+    ) -> Option<Verdict> {
+        let cache = cx.service();
+        let tier = cache.tier.as_ref()?;
+        let ticket = cx.ticket()?;
+        let item = cache.store.peek(key)?;
+        if item.external() != Some(ext) {
+            return None;
+        }
+        let mut waiting = Waiting::new(Then::Again);
+        waiting.push_recache(tier, ticket, key, ext, Expect::of(&item, ext));
+        *self = State::Disk(Box::new(waiting));
+        Some(Verdict::Park { consumed: 0 })
+    }
 }

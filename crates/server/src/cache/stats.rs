@@ -126,7 +126,13 @@ pub(crate) struct Sources<'a> {
     pub(crate) runtime: &'a RuntimeStats,
     pub(crate) config: &'a ServerConfig,
     pub(crate) store: &'a Store,
+    /// With the disk tier: its read counters (`get_extstore` ...), and the engine's
+    /// `extstore_*` counters, in memcached's order.
+    pub(crate) ext: Option<(Named<'a>, Named<'a>)>,
 }
+
+/// Counters as `stats` lines: name and value, in order.
+pub(crate) type Named<'a> = &'a [(&'static str, u64)];
 
 /// Appends the general `stats` reply (without the final `END`).
 pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
@@ -177,6 +183,11 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "get_misses", s.get_misses);
     stat(out, "get_expired", s.get_expired);
     stat(out, "get_flushed", s.get_flushed);
+    if let Some((reads, _)) = from.ext {
+        for (name, value) in reads {
+            stat(out, name, value);
+        }
+    }
     stat(out, "delete_misses", s.delete_misses);
     stat(out, "delete_hits", s.delete_hits);
     stat(out, "incr_misses", s.incr_misses);
@@ -223,9 +234,15 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
         "log_watcher_skipped",
         "log_watcher_sent",
         "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
     ] {
+        stat(out, name, 0);
+    }
+    if let Some((_, engine)) = from.ext {
+        for (name, value) in engine {
+            stat(out, name, value);
+        }
+    }
+    for name in ["unexpected_napi_ids", "round_robin_fallback"] {
         stat(out, name, 0);
     }
     stat(out, "bytes", s.bytes);
@@ -251,12 +268,14 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     }
 }
 
-/// Appends `stats settings` (without `END`).
+/// Appends `stats settings` (without `END`); `ext` are the `ext_*` lines, in
+/// memcached's order.
 pub(crate) fn write_settings(
     out: &mut Vec<u8>,
     detail: &DetailStats,
     config: &ServerConfig,
     store: &Store,
+    ext: &[(&'static str, String)],
 ) {
     let sc = store.config();
     stat(out, "maxbytes", sc.memory_limit);
@@ -356,17 +375,13 @@ pub(crate) fn write_settings(
         ("read_buf_mem_limit", "0"),
         ("track_sizes", "no"),
         ("inline_ascii_response", "no"),
-        ("ext_item_size", "512"),
-        ("ext_item_age", "4294967295"),
-        ("ext_low_ttl", "0"),
-        ("ext_recache_rate", "2000"),
-        ("ext_wbuf_size", "4194304"),
-        ("ext_compact_under", "0"),
-        ("ext_drop_under", "0"),
-        ("ext_max_sleep", "1000000"),
-        ("ext_max_frag", "0.80"),
-        ("slab_automove_freeratio", "0.010"),
-        ("ext_drop_unread", "no"),
+    ] {
+        stat(out, name, value);
+    }
+    for (name, value) in ext {
+        stat(out, name, value);
+    }
+    for (name, value) in [
         ("ssl_enabled", "no"),
         ("ssl_chain_cert", "(null)"),
         ("ssl_key", "(null)"),
@@ -382,6 +397,16 @@ pub(crate) fn write_settings(
         ("memory_file", "(null)"),
     ] {
         stat(out, name, value);
+    }
+}
+
+/// Appends `stats extstore`: each page's version, live bytes, bucket and free bucket.
+pub(crate) fn write_pages(out: &mut Vec<u8>, pages: &[disk::PageData]) {
+    for (i, p) in pages.iter().enumerate() {
+        stat(out, &format!("{i}:version"), p.version);
+        stat(out, &format!("{i}:bytes"), p.bytes_used);
+        stat(out, &format!("{i}:bucket"), p.bucket);
+        stat(out, &format!("{i}:free_bucket"), p.free_bucket);
     }
 }
 

@@ -14,10 +14,15 @@ use super::meta;
 use super::report::Group;
 use super::state::{Cx, Finish, State};
 use super::stats::VERSION;
+use super::tier::{Expect, Then, Waiting};
 use super::value::{queue_value, refuse, Pinned};
 use crate::runtime::{bump, Reply, Verdict, BUFFER_SIZE};
 use protocol::text::{self, GetKind, Request, StoreCommand};
-use store::{DeltaOutcome, StoreMode, StoreOutcome};
+use store::{DeltaOutcome, ItemRef, StoreMode, StoreOutcome};
+
+/// Replies a multi-get keeps waiting for disk reads, at most: a bound on the pins and
+/// read buffers one request holds.
+const WAITING_MAX: usize = 64;
 
 /// Answers the text or meta request at the head of `input`.
 #[inline]
@@ -108,11 +113,31 @@ fn execute(
                     reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
                 } else {
                     match store.store(mode, key, &after[..bytes], flags, exptime) {
+                        Ok(StoreOutcome::OnDisk(ext)) => {
+                            // Append or prepend to a value on disk: read it back first,
+                            // then run the command again (counted once).
+                            if let Some(parked) = state.park_recache(key, ext, cx) {
+                                counters
+                                    .cmd_set
+                                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                                return parked;
+                            }
+                            reply.unless(noreply, text::NOT_STORED);
+                        }
                         Ok(outcome) => reply.unless(noreply, outcome_line(outcome)),
                         Err(e) => reply.unless(noreply, refuse(store, key, e, replaces).line()),
                     }
                 }
                 return Verdict::Consumed(consumed + block);
+            }
+            if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+                // A large value is read into a reservation, which a commit consumes: bring
+                // a value on disk back before reading it.
+                if let Some(ext) = store.peek(key).and_then(|item| item.external()) {
+                    if let Some(parked) = state.park_recache(key, ext, cx) {
+                        return parked;
+                    }
+                }
             }
             return match store.reserve(key, bytes, flags, exptime) {
                 Ok(reservation) => {
@@ -153,6 +178,11 @@ fn execute(
             }
             DeltaOutcome::NotFound => reply.unless(noreply, text::NOT_FOUND),
             DeltaOutcome::NonNumeric => reply.unless(noreply, text::CLIENT_ERROR_NON_NUMERIC),
+            // A number on disk: read it back, then run the command again.
+            DeltaOutcome::OnDisk(ext) => match state.park_recache(key, ext, cx) {
+                Some(parked) => return parked,
+                None => reply.unless(noreply, text::CLIENT_ERROR_NON_NUMERIC),
+            },
         },
         Request::Touch {
             key,
@@ -220,6 +250,13 @@ fn execute(
                 text::ERROR
             })
         }
+        Request::Extstore { mut args } => {
+            let set = match (args.next(), args.next()) {
+                (Some(option), Some(value)) => cache.knobs.set(cache.tier.as_ref(), option, value),
+                _ => false,
+            };
+            reply.line(if set { text::OK } else { text::ERROR });
+        }
     }
     Verdict::Consumed(consumed)
 }
@@ -242,6 +279,9 @@ fn outcome_line(outcome: StoreOutcome) -> &'static [u8] {
         StoreOutcome::NotStored => text::NOT_STORED,
         StoreOutcome::Exists => text::EXISTS,
         StoreOutcome::NotFound => text::NOT_FOUND,
+        // Append or prepend to a value that went to disk while its data was being read:
+        // what memcached answers for a value on disk.
+        StoreOutcome::OnDisk(_) => text::NOT_STORED,
     }
 }
 
@@ -311,13 +351,19 @@ fn answer(
     let line = input.as_ptr() as usize;
     let mut n = 0;
     let mut paused = None;
+    let mut waiting: Option<Box<Waiting>> = None;
+    let mut waiting_bytes = 0;
     for key in lookup.keys {
         let at = key.as_ptr() as usize - line;
         if at < resume {
             continue;
         }
-        // At least one key per call, so a paused get always progresses.
-        if n > 0 && reply.as_ref().is_some_and(|r| r.pending() >= high) {
+        // At least one key per call, so a paused get always progresses. Replies waiting
+        // for disk reads count toward the watermark too, and so does their number.
+        let waiting_full = waiting
+            .as_ref()
+            .is_some_and(|w| w.len() >= WAITING_MAX || waiting_bytes >= high);
+        if n > 0 && (waiting_full || reply.as_ref().is_some_and(|r| r.pending() >= high)) {
             paused = Some(at);
             break;
         }
@@ -332,11 +378,35 @@ fn answer(
                 hit: item.is_some(),
             },
         );
-        if let (Some(item), Some(reply)) = (item, reply.as_mut()) {
-            let cas = with_cas.then(|| item.cas());
-            queue_value(reply, item, b"\r\n", |out, item| {
-                text::write_value_header(out, item.key(), item.flags(), item.value().len(), cas)
-            });
+        let (Some(item), Some(reply)) = (item, reply.as_mut()) else {
+            continue;
+        };
+        if let Some(ext) = item.external() {
+            // Over UDP (no ticket) or without a tier a value on disk is not served: a
+            // miss, as memcached answers it.
+            if let (Some(tier), Some(ticket)) = (cache.tier.as_ref(), cx.ticket()) {
+                let cas = with_cas.then(|| item.cas());
+                let mut head = Vec::new();
+                text::write_value_header(&mut head, key, item.flags(), ext.value_len, cas);
+                waiting_bytes += ext.value_len;
+                let w = waiting.get_or_insert_with(|| {
+                    Box::new(Waiting::new(Then::TextGet {
+                        consumed,
+                        resume: None,
+                    }))
+                });
+                let expect = Expect::of(&item, ext);
+                w.push_disk(tier, ticket, key, ext, expect, head, Vec::new(), b"\r\n");
+            }
+            continue;
+        }
+        match waiting.as_mut() {
+            // Behind a value on disk: answered in key order, once that one is read.
+            Some(w) => {
+                waiting_bytes += item.value().len();
+                w.push_ram(item, with_cas);
+            }
+            None => queue_hit(reply, item, with_cas),
         }
     }
     // memcached counts gat keys as touches only, not as gets.
@@ -344,6 +414,15 @@ fn answer(
     match lookup.touch {
         None => bump(&counters.cmd_get, n),
         Some(_) => bump(&counters.cmd_touch, n),
+    }
+    if let Some(mut w) = waiting {
+        // The line stays at the head of the input until every reply is out.
+        w.then = Then::TextGet {
+            consumed,
+            resume: paused,
+        };
+        *state = State::Disk(w);
+        return Verdict::Park { consumed: 0 };
     }
     if let Some(resume) = paused {
         *state = State::Lookups { resume };
@@ -353,6 +432,14 @@ fn answer(
         reply.line(text::END);
     }
     Verdict::Consumed(consumed)
+}
+
+/// A retrieval hit in RAM: `VALUE <key> <flags> <bytes> [<cas>]`, the value, `\r\n`.
+pub(crate) fn queue_hit(reply: &mut Reply<'_, Pinned>, item: ItemRef<'static>, with_cas: bool) {
+    let cas = with_cas.then(|| item.cas());
+    queue_value(reply, item, b"\r\n", |out, item| {
+        text::write_value_header(out, item.key(), item.flags(), item.value().len(), cas)
+    });
 }
 
 /// Continues a multi-get paused at the watermark (its line is at the head of `input`);

@@ -15,12 +15,21 @@ use store::{ItemRef, Store, StoreError};
 /// pin holds its whole segment, and slow readers must not leave eviction no victim.
 pub const COPY_MAX: usize = crate::config::build_size(option_env!("CORVID_COPY_MAX"), 4096);
 
-/// A cache item pinned while its bytes wait in the send queue.
-pub struct Pinned(pub(crate) ItemRef<'static>);
+/// Bytes a reply sends by reference: a cache item pinned while they wait in the send
+/// queue, or a value read from the disk tier, in its read buffer.
+pub enum Pinned {
+    /// A value in RAM.
+    Item(ItemRef<'static>),
+    /// A value read back from disk.
+    Disk(disk::ReadBuf),
+}
 
 impl Payload for Pinned {
     fn bytes(&self) -> &[u8] {
-        self.0.value()
+        match self {
+            Pinned::Item(item) => item.value(),
+            Pinned::Disk(buf) => buf.value(),
+        }
     }
 }
 
@@ -41,7 +50,7 @@ pub(crate) fn queue_value(
         });
     } else {
         reply.compose(|out| header(out, &item));
-        reply.pin(Pinned(item));
+        reply.pin(Pinned::Item(item));
         if !trailer.is_empty() {
             reply.line(trailer);
         }

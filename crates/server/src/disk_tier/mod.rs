@@ -62,6 +62,44 @@ pub fn record_len(key_len: usize, value_len: usize) -> u64 {
 /// `ext_item_age` when not given: no age limit (memcached's UINT_MAX).
 pub const ITEM_AGE_OFF: u32 = u32::MAX;
 
+/// Everything `-o ext_*` sets: the engine's configuration and this side's tunables.
+#[derive(Debug, Clone)]
+pub struct ExtConfig {
+    /// Files, page and buffer sizes, IO threads, compaction tunables.
+    pub disk: disk::DiskConfig,
+    /// `ext_item_size` (512).
+    pub item_size: u32,
+    /// `ext_item_age` ([`ITEM_AGE_OFF`]).
+    pub item_age: u32,
+    /// `ext_low_ttl` (0).
+    pub low_ttl: u32,
+    /// `ext_recache_rate` (2000).
+    pub recache_rate: u32,
+}
+
+impl ExtConfig {
+    /// memcached's defaults over `disk`.
+    pub fn new(disk: disk::DiskConfig) -> ExtConfig {
+        ExtConfig {
+            disk,
+            item_size: 512,
+            item_age: ITEM_AGE_OFF,
+            low_ttl: 0,
+            recache_rate: 2000,
+        }
+    }
+
+    /// The runtime tunables these start from.
+    pub fn settings(&self) -> ExtSettings {
+        let s = ExtSettings::default();
+        s.item_size.store(self.item_size, Relaxed);
+        s.item_age.store(self.item_age, Relaxed);
+        s.low_ttl.store(self.low_ttl, Relaxed);
+        s.recache_rate.store(self.recache_rate, Relaxed);
+        s
+    }
+}
+
 /// The tunables of this side of the tier, changed at run time by `extstore <name> <value>`.
 #[derive(Debug)]
 pub struct ExtSettings {
@@ -95,10 +133,11 @@ impl ExtSettings {
     /// this read, should bring the value back to RAM: memcached's rule (hit twice, the
     /// second time within about a minute, then one in `recache_rate`).
     pub fn recache_now(&self, fetched_before: bool, ago: u64) -> bool {
-        if !fetched_before || ago >= 60 {
+        let rate = u64::from(self.recache_rate.load(Relaxed));
+        // memcached: a rate of 0 turns recaching off.
+        if !fetched_before || ago >= 60 || rate == 0 {
             return false;
         }
-        let rate = u64::from(self.recache_rate.load(Relaxed).max(1));
         self.recache_tick.fetch_add(1, Relaxed).is_multiple_of(rate)
     }
 }

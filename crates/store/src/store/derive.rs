@@ -3,6 +3,7 @@
 //! the item it was derived from (optimistic; retried otherwise).
 
 use super::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreOutcome};
+use crate::cold::External;
 use crate::config::memcached_item_size;
 use crate::exptime::Deadline;
 use crate::index;
@@ -19,12 +20,10 @@ pub(super) struct Snap {
     /// Last access, unix seconds.
     pub(super) access: u64,
     pub(super) fetched: bool,
-    /// The value is in the cold tier, not here: a plan that needs the value refuses; one
-    /// that keeps it as it is gets an external copy with the same location.
-    pub(super) external: bool,
-    /// That location (0 when not external), read under the lock: compaction of the tier
-    /// moves it in place under the write lock.
-    location: u64,
+    /// The value is in the cold tier, not here (its location read under the lock:
+    /// compaction of the tier moves it in place under the write lock). A plan that needs
+    /// the value refuses; one that keeps it as it is gets an external copy there.
+    pub(super) external: Option<External>,
 }
 
 /// What a read-modify-write derives from the current item.
@@ -74,9 +73,11 @@ impl Store {
                 deadline: self.deadline_of(old),
                 access: self.access_time(old_off, t.access(pos)),
                 fetched: old.shape() & FETCHED != 0,
-                external: old.is_external(),
-                // SAFETY: under the shard lock.
-                location: unsafe { old.location() },
+                external: old.is_external().then(|| External {
+                    // SAFETY: under the shard lock.
+                    location: unsafe { old.location() },
+                    value_len: old.vlen(),
+                }),
             };
             drop(t);
             let p = match plan(old, &snap) {
@@ -88,9 +89,10 @@ impl Store {
             };
             let wide = self.wide_cas(Some(p.cas));
             // An external item whose value the plan keeps stays external, at the same place.
-            let keep_external = snap.external && p.vlen != 0;
+            let location = snap.external.map_or(0, |e| e.location);
+            let keep_external = snap.external.is_some() && p.vlen != 0;
             let written = if keep_external {
-                self.write_external_item(key, &p, wide, snap.location, now)
+                self.write_external_item(key, &p, wide, location, now)
             } else {
                 self.write_item(key, p.vlen, p.flags, p.deadline, wide, now)
             };
@@ -105,7 +107,7 @@ impl Store {
             let new = self.item(new_off);
             // SAFETY: `new` is unpublished and ours, sized for `p.cas`; `old` is pinned.
             unsafe {
-                if !snap.external {
+                if snap.external.is_none() {
                     fill(old, new.value_mut());
                 }
                 let fits = new.set_cas(p.cas);
@@ -127,7 +129,7 @@ impl Store {
                 && self.deadline_of(old) == snap.deadline
                 // Moved by the tier's compaction meanwhile: start over from its new place.
                 // SAFETY: under the shard's write lock.
-                && (!keep_external || unsafe { old.location() } == snap.location);
+                && (!keep_external || unsafe { old.location() } == location);
             if same {
                 self.publish(&mut t, h, found, new_off, p.cas, access);
             }
@@ -159,9 +161,9 @@ impl Store {
                 if opts.compare_cas.is_some_and(|want| want != old.cas_value()) {
                     return Err(StoreOutcome::Exists);
                 }
-                // The value is on disk: memcached 1.6.18 answers NOT_STORED too.
-                if snap.external {
-                    return Err(StoreOutcome::NotStored);
+                // The value is on disk: the caller reads it back first.
+                if let Some(ext) = snap.external {
+                    return Err(StoreOutcome::OnDisk(ext));
                 }
                 let vlen = old.vlen() + extra.len();
                 if memcached_item_size(key.len(), vlen, old.flags(), self.cfg.cas_enabled)
@@ -221,13 +223,13 @@ impl Store {
             key,
             now,
             |old, snap| {
-                // The value is on disk: memcached 1.6.18 calls it non-numeric too.
-                if snap.external {
-                    return Err(());
+                // The value is on disk: the caller reads it back first.
+                if let Some(ext) = snap.external {
+                    return Err(Some(ext));
                 }
                 // SAFETY: `old` is pinned by derive.
                 let v = unsafe { old.value() };
-                let n = numeric::parse_value(v).ok_or(())?;
+                let n = numeric::parse_value(v).ok_or(None)?;
                 result.set(if incr {
                     n.wrapping_add(delta)
                 } else {
@@ -260,7 +262,8 @@ impl Store {
                     cas,
                 }
             }
-            Err(DeriveError::Abort(())) => DeltaOutcome::NonNumeric,
+            Err(DeriveError::Abort(None)) => DeltaOutcome::NonNumeric,
+            Err(DeriveError::Abort(Some(ext))) => DeltaOutcome::OnDisk(ext),
             // memcached answers a failed allocation here with an error line; a store that
             // cannot even fit a number is out of memory, and the old value stands.
             Err(DeriveError::NoMemory) => {

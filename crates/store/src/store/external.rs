@@ -29,6 +29,7 @@
 use super::alloc::Placed;
 use super::derive::Plan;
 use super::Store;
+use crate::cold::ColdTier;
 use crate::config::StoreError;
 use crate::exptime::NEVER;
 use crate::index;
@@ -37,13 +38,6 @@ use crate::layout::{self, Header, ItemPtr, FETCHED, STALE, WIN};
 use crate::segments::SEALED;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// The cold tier, as the store sees it.
-pub trait ColdTier: Send + Sync + 'static {
-    /// The store dropped an item whose value is at `location` (`value_len` bytes, under
-    /// `key`). Called under the item's shard lock: quick, and never calling the store.
-    fn forget(&self, location: u64, key: &[u8], value_len: usize);
-}
 
 /// What [`Store::relocate`] did with an item whose record compaction found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

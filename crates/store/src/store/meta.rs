@@ -5,6 +5,7 @@
 use super::derive::{DeriveError, Plan};
 use super::lookup::Dead;
 use super::{CommitOptions, Store, StoreMode, StoreOutcome};
+use crate::cold::External;
 use crate::config::StoreError;
 use crate::item::ItemRef;
 use crate::layout::WIN;
@@ -81,9 +82,12 @@ pub enum MetaDeltaOutcome {
     Exists,
     /// The new value could not be allocated.
     NoMemory,
+    /// The value is in the disk tier: read it, [`Store::recache`] it, try again.
+    OnDisk(External),
 }
 
 enum DeltaAbort {
+    OnDisk(External),
     NonNumeric,
     Exists,
 }
@@ -267,9 +271,9 @@ impl Store {
                     if m.compare_cas.is_some_and(|want| want != old.cas_value()) {
                         return Err(DeltaAbort::Exists);
                     }
-                    // The value is on disk: memcached 1.6.18 calls it non-numeric too.
-                    if snap.external {
-                        return Err(DeltaAbort::NonNumeric);
+                    // The value is on disk: the caller reads it back first.
+                    if let Some(ext) = snap.external {
+                        return Err(DeltaAbort::OnDisk(ext));
                     }
                     // SAFETY: `old` is pinned by derive.
                     let v = unsafe { old.value() };
@@ -323,6 +327,7 @@ impl Store {
                     }
                 }
                 Err(DeriveError::Abort(DeltaAbort::NonNumeric)) => MetaDeltaOutcome::NonNumeric,
+                Err(DeriveError::Abort(DeltaAbort::OnDisk(ext))) => MetaDeltaOutcome::OnDisk(ext),
                 Err(DeriveError::Abort(DeltaAbort::Exists)) => MetaDeltaOutcome::Exists,
                 Err(DeriveError::NoMemory) => {
                     bump(&c.store_no_memory);

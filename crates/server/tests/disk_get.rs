@@ -1,0 +1,385 @@
+//! The disk tier over real sockets, in this process (so the store can be asked which
+//! items are on disk): every retrieval of a value on disk parks its session and answers
+//! in request order, byte for byte what a value in RAM would answer; commands that need
+//! the value read it back first; a corrupted record is one miss and `badcrc_from_extstore
+//! 1`; clients that leave and a server that stops with reads in flight leave nothing
+//! behind.
+
+use disk::{DiskConfig, FileSpec, Location, MIB};
+use server::disk_tier::ExtConfig;
+use server::{Server, ServerConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use store::{Store, StoreConfig};
+
+struct Running {
+    addr: SocketAddr,
+    store: &'static Store,
+    _dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A server with a 16 MiB heap and a 32 MiB disk file in 4 MiB pages; values idle for
+/// 0 s go to disk as soon as their segment is sealed (`ext_item_age=0`).
+fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ext");
+    let store: &'static Store = Box::leak(Box::new(
+        Store::new(StoreConfig {
+            memory_limit: 16 << 20,
+            ..StoreConfig::default()
+        })
+        .unwrap(),
+    ));
+    let spec = FileSpec::parse(&format!("{}:32m", file.display())).unwrap();
+    let mut disk = DiskConfig::new(vec![spec]);
+    disk.page_size = 4 * MIB;
+    disk.wbuf_size = 2 * MIB;
+    disk.max_sleep = Duration::from_millis(5);
+    let mut ext = ExtConfig::new(disk);
+    ext.item_age = 0;
+    let config = ServerConfig {
+        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        threads: 2,
+        allow_shutdown: true,
+        ext: Some(ext),
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(config, store).unwrap();
+    let addr = server.local_addrs()[0];
+    let thread = std::thread::spawn(move || {
+        server.run().unwrap();
+    });
+    Running {
+        addr,
+        store,
+        _dir: dir,
+        file,
+        thread: Some(thread),
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Sends `req` and reads exactly `want.len()` bytes.
+fn exchange(s: &mut TcpStream, req: &[u8], want_len: usize) -> Vec<u8> {
+    s.write_all(req).unwrap();
+    let mut out = vec![0; want_len];
+    s.read_exact(&mut out).unwrap();
+    out
+}
+
+fn value(key: &str, len: usize) -> Vec<u8> {
+    let seed = key
+        .bytes()
+        .fold(3u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    (0..len)
+        .map(|i| b'a' + ((i as u8).wrapping_add(seed) % 26))
+        .collect()
+}
+
+fn set(s: &mut TcpStream, key: &str, flags: u32, v: &[u8]) {
+    let mut req = format!("set {key} {flags} 0 {}\r\n", v.len()).into_bytes();
+    req.extend_from_slice(v);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(exchange(s, &req, 8), b"STORED\r\n");
+}
+
+fn on_disk(store: &Store, key: &str) -> bool {
+    store
+        .peek(key.as_bytes())
+        .is_some_and(|i| i.external().is_some())
+}
+
+/// Sets `keys` (values of `len` bytes), then enough filler to seal their segment, and
+/// waits until the background writer has moved them all to disk.
+fn put_on_disk(r: &Running, s: &mut TcpStream, keys: &[&str], len: usize) {
+    for k in keys {
+        set(s, k, 5, &value(k, len));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut filler = 0;
+    while !keys.iter().all(|k| on_disk(r.store, k)) {
+        assert!(Instant::now() < deadline, "never went to disk");
+        // Small values stay in RAM; they fill the open segment so it gets sealed.
+        for _ in 0..200 {
+            filler += 1;
+            set(s, &format!("filler{filler}"), 0, &[b'f'; 400]);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn get_reply(key: &str, flags: u32, v: &[u8], cas: Option<u64>) -> Vec<u8> {
+    let mut out = match cas {
+        Some(c) => format!("VALUE {key} {flags} {} {c}\r\n", v.len()),
+        None => format!("VALUE {key} {flags} {}\r\n", v.len()),
+    }
+    .into_bytes();
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn stat(addr: SocketAddr, name: &str) -> u64 {
+    let mut s = connect(addr);
+    s.write_all(b"stats\r\n").unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 65536];
+    while !text.ends_with("END\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let prefix = format!("STAT {name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in stats"))
+        .parse()
+        .unwrap()
+}
+
+fn settles(store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.pinned_items() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} pins left",
+            store.pinned_items()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut s) = TcpStream::connect(self.addr) {
+            let _ = s.write_all(b"shutdown\r\n");
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn gets_of_values_on_disk_answer_in_order_byte_exact() {
+    let r = start();
+    let mut s = connect(r.addr);
+    let disk = ["d1", "d2", "d3"];
+    put_on_disk(&r, &mut s, &disk, 20_000);
+    // RAM keys set after: the writer is not under pressure, and their segment is open.
+    for k in ["r1", "r2"] {
+        set(&mut s, k, 5, &value(k, 3000));
+    }
+    assert!(!on_disk(r.store, "r1"));
+    let before = stat(r.addr, "get_extstore");
+    // One multi-get mixing disk, RAM and a miss.
+    let mut want = Vec::new();
+    for k in ["d1", "r1", "d2", "r2", "d3"] {
+        let len = if k.starts_with('d') { 20_000 } else { 3000 };
+        want.extend(get_reply(k, 5, &value(k, len), None));
+    }
+    want.extend_from_slice(b"END\r\n");
+    let got = exchange(&mut s, b"get d1 r1 d2 nope r2 d3\r\n", want.len());
+    assert_eq!(got, want);
+    assert_eq!(stat(r.addr, "get_extstore"), before + 3);
+    // Pipelined: disk, RAM, disk, meta of both; replies in request order.
+    let mut want = get_reply("d1", 5, &value("d1", 20_000), None);
+    want.extend_from_slice(b"END\r\n");
+    want.extend(get_reply("r1", 5, &value("r1", 3000), None));
+    want.extend_from_slice(b"END\r\n");
+    want.extend(get_reply("d2", 5, &value("d2", 20_000), None));
+    want.extend_from_slice(b"END\r\n");
+    want.extend_from_slice(b"VA 20000 f5 s20000\r\n");
+    want.extend(value("d3", 20_000));
+    want.extend_from_slice(b"\r\nVA 3000 f5\r\n");
+    want.extend(value("r2", 3000));
+    want.extend_from_slice(b"\r\nEN\r\n");
+    let req = b"get d1\r\nget r1\r\nget d2\r\nmg d3 v f s\r\nmg r2 v f\r\nmg nope v\r\n";
+    assert_eq!(exchange(&mut s, req, want.len()), want);
+    settles(r.store);
+}
+
+#[test]
+fn cas_flags_and_meta_facts_survive_a_trip_to_disk() {
+    let r = start();
+    let mut s = connect(r.addr);
+    set(&mut s, "k", 0, b"x");
+    let v = value("c", 5000);
+    put_on_disk(&r, &mut s, &["c"], 5000);
+    let cas = r.store.peek(b"c").unwrap().cas();
+    let want = [get_reply("c", 5, &v, Some(cas)), b"END\r\n".to_vec()].concat();
+    assert_eq!(exchange(&mut s, b"gets c\r\n", want.len()), want);
+    // Meta without v reads nothing; with v, the value follows its flags.
+    let line = format!("HD f5 s5000 c{cas} kc Oxy\r\n");
+    assert_eq!(
+        exchange(&mut s, b"mg c f s c k Oxy\r\n", line.len()),
+        line.as_bytes()
+    );
+    let mut want = format!("VA 5000 c{cas} t-1 kc\r\n").into_bytes();
+    want.extend_from_slice(&v);
+    want.extend_from_slice(b"\r\n");
+    assert_eq!(exchange(&mut s, b"mg c v c t k\r\n", want.len()), want);
+    // A cas against the value on disk works without reading it.
+    let req = format!("cas c 9 0 2 {cas}\r\nhi\r\n");
+    assert_eq!(exchange(&mut s, req.as_bytes(), 8), b"STORED\r\n");
+    let want = [get_reply("c", 9, b"hi", None), b"END\r\n".to_vec()].concat();
+    assert_eq!(exchange(&mut s, b"get c\r\n", want.len()), want);
+}
+
+#[test]
+fn commands_that_need_the_value_read_it_back_first() {
+    let r = start();
+    let mut s = connect(r.addr);
+    put_on_disk(&r, &mut s, &["a", "p"], 2000);
+    assert_eq!(
+        exchange(&mut s, b"append a 0 0 3\r\nEND\r\n", 8),
+        b"STORED\r\n"
+    );
+    assert_eq!(
+        exchange(&mut s, b"prepend p 0 0 3\r\nBEG\r\n", 8),
+        b"STORED\r\n"
+    );
+    let mut want_a = value("a", 2000);
+    want_a.extend_from_slice(b"END");
+    let mut want_p = b"BEG".to_vec();
+    want_p.extend(value("p", 2000));
+    let want = [
+        get_reply("a", 5, &want_a, None),
+        get_reply("p", 5, &want_p, None),
+        b"END\r\n".to_vec(),
+    ]
+    .concat();
+    assert_eq!(exchange(&mut s, b"get a p\r\n", want.len()), want);
+    assert!(stat(r.addr, "recache_from_extstore") >= 2);
+}
+
+#[test]
+fn incr_on_a_number_on_disk() {
+    let r = start();
+    let mut s = connect(r.addr);
+    let number = format!("{:0>600}", 41);
+    set(&mut s, "num", 5, number.as_bytes());
+    put_on_disk(&r, &mut s, &["other"], 2000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !on_disk(r.store, "num") {
+        assert!(Instant::now() < deadline);
+        put_on_disk(&r, &mut s, &["more"], 2000);
+    }
+    let reply = exchange(&mut s, b"incr num 1\r\n", 4);
+    assert_eq!(reply, b"42\r\n");
+}
+
+#[test]
+fn a_corrupted_record_is_one_miss_and_one_badcrc() {
+    let r = start();
+    let mut s = connect(r.addr);
+    put_on_disk(&r, &mut s, &["bad", "good"], 30_000);
+    // Push more values out so the record's write buffer reaches the file.
+    let more: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = more.iter().map(String::as_str).collect();
+    put_on_disk(&r, &mut s, &refs, 30_000);
+    let ext = r.store.peek(b"bad").unwrap().external().unwrap();
+    let loc = Location::from_bits(ext.location);
+    corrupt(
+        &r.file,
+        u64::from(loc.page()) * 4 * MIB + loc.offset() + 1000,
+    );
+    assert_eq!(exchange(&mut s, b"get bad\r\n", 5), b"END\r\n");
+    assert_eq!(stat(r.addr, "badcrc_from_extstore"), 1);
+    assert_eq!(stat(r.addr, "miss_from_extstore"), 1);
+    assert!(r.store.peek(b"bad").is_none(), "the key is unlinked");
+    let want = [
+        get_reply("good", 5, &value("good", 30_000), None),
+        b"END\r\n".to_vec(),
+    ]
+    .concat();
+    assert_eq!(exchange(&mut s, b"get good\r\n", want.len()), want);
+}
+
+fn corrupt(file: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x55], at).unwrap();
+}
+
+#[test]
+fn binary_gets_of_values_on_disk() {
+    let r = start();
+    let mut s = connect(r.addr);
+    put_on_disk(&r, &mut s, &["bk"], 10_000);
+    let v = value("bk", 10_000);
+    // A connection's first byte picks its protocol: a fresh one for binary.
+    let mut s = connect(r.addr);
+    // GETK then NOOP, pipelined.
+    let mut req = Vec::new();
+    for (opcode, key) in [(0x0c_u8, &b"bk"[..]), (0x0a, b"")] {
+        let mut h = [0u8; 24];
+        h[0] = 0x80;
+        h[1] = opcode;
+        h[2..4].copy_from_slice(&(key.len() as u16).to_be_bytes());
+        h[8..12].copy_from_slice(&(key.len() as u32).to_be_bytes());
+        h[12..16].copy_from_slice(&7u32.to_be_bytes());
+        req.extend_from_slice(&h);
+        req.extend_from_slice(key);
+    }
+    let got = exchange(&mut s, &req, 24 + 4 + 2 + v.len() + 24);
+    assert_eq!(got[0], 0x81);
+    assert_eq!(got[1], 0x0c);
+    assert_eq!(&got[6..8], &[0, 0], "success");
+    assert_eq!(
+        u32::from_be_bytes([got[8], got[9], got[10], got[11]]) as usize,
+        4 + 2 + v.len()
+    );
+    assert_eq!(&got[24..28], &5u32.to_be_bytes());
+    assert_eq!(&got[28..30], b"bk");
+    assert_eq!(&got[30..30 + v.len()], &v[..]);
+    assert_eq!(got[30 + v.len() + 1], 0x0a, "NOOP after");
+}
+
+#[test]
+fn clients_leaving_and_a_stop_with_reads_in_flight_leave_nothing_behind() {
+    let r = start();
+    let mut s = connect(r.addr);
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    put_on_disk(&r, &mut s, &refs, 20_000);
+    // Clients ask for many values on disk and leave without reading.
+    for _ in 0..20 {
+        let mut c = connect(r.addr);
+        let line = format!("get {}\r\n", refs.join(" "));
+        c.write_all(line.as_bytes()).unwrap();
+        drop(c);
+    }
+    settles(r.store);
+    // The server still answers.
+    let want = [
+        get_reply("k1", 5, &value("k1", 20_000), None),
+        b"END\r\n".to_vec(),
+    ]
+    .concat();
+    assert_eq!(exchange(&mut s, b"get k1\r\n", want.len()), want);
+    // Now a stop with reads queued: it returns, promptly.
+    let mut busy: Vec<TcpStream> = (0..8).map(|_| connect(r.addr)).collect();
+    for c in &mut busy {
+        let line = format!("get {}\r\n", refs.join(" "));
+        c.write_all(line.as_bytes()).unwrap();
+    }
+    let started = Instant::now();
+    drop(r);
+    assert!(started.elapsed() < Duration::from_secs(10), "stop hung");
+}
