@@ -25,6 +25,10 @@ struct Running {
 /// A server with a 16 MiB heap and a 32 MiB disk file in 4 MiB pages; values idle for
 /// 0 s go to disk as soon as their segment is sealed (`ext_item_age=0`).
 fn start() -> Running {
+    start_with(|_| {})
+}
+
+fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ext");
     let store: &'static Store = Box::leak(Box::new(
@@ -41,13 +45,14 @@ fn start() -> Running {
     disk.max_sleep = Duration::from_millis(5);
     let mut ext = ExtConfig::new(disk);
     ext.item_age = 0;
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         tcp: vec!["127.0.0.1:0".parse().unwrap()],
         threads: 2,
         allow_shutdown: true,
         ext: Some(ext),
         ..ServerConfig::default()
     };
+    tweak(&mut config);
     let server = Server::bind(config, store).unwrap();
     let addr = server.local_addrs()[0];
     let thread = std::thread::spawn(move || {
@@ -382,4 +387,38 @@ fn clients_leaving_and_a_stop_with_reads_in_flight_leave_nothing_behind() {
     let started = Instant::now();
     drop(r);
     assert!(started.elapsed() < Duration::from_secs(10), "stop hung");
+}
+
+#[test]
+fn over_udp_a_value_on_disk_is_a_miss_as_in_memcached() {
+    let udp_port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let r = start_with(|c| c.udp = vec![format!("127.0.0.1:{udp_port}").parse().unwrap()]);
+    let mut s = connect(r.addr);
+    put_on_disk(&r, &mut s, &["u"], 3000);
+    set(&mut s, "ram", 5, b"small");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut req = vec![0, 1, 0, 0, 0, 1, 0, 0];
+    req.extend_from_slice(b"get u ram\r\n");
+    sock.send_to(&req, ("127.0.0.1", udp_port)).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut got = Vec::new();
+    // Each key is a response object of its own: the miss's is an empty datagram.
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.extend_from_slice(&buf[8..n]);
+    }
+    assert_eq!(got, b"VALUE ram 5 5\r\nsmall\r\nEND\r\n");
+    // Over TCP the same key is served.
+    let want = [
+        get_reply("u", 5, &value("u", 3000), None),
+        b"END\r\n".to_vec(),
+    ]
+    .concat();
+    assert_eq!(exchange(&mut s, b"get u\r\n", want.len()), want);
 }
