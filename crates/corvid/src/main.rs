@@ -8,7 +8,9 @@ mod ports;
 mod proxy_command;
 mod settings;
 
-use server::{ProtocolMode, Server, ServerConfig};
+use server::disk_tier::options::ExtOptions;
+use server::disk_tier::ExtConfig;
+use server::{ProtocolMode, Server, ServerConfig, ServerError};
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -59,10 +61,34 @@ fn main() -> ExitCode {
     }
     match serve(&settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("failed to start: {e}");
-            ExitCode::from(EXIT_START_FAILED)
-        }
+        Err(e) => match e.downcast_ref::<ServerError>() {
+            // memcached's words and status for a disk tier that cannot start.
+            Some(ServerError::Disk(disk)) => {
+                eprintln!("{e}");
+                if let disk::DiskError::Open(open) = disk {
+                    eprintln!("extstore open: {}", strerror(open));
+                }
+                ExitCode::from(1)
+            }
+            _ => {
+                eprintln!("failed to start: {e}");
+                ExitCode::from(EXIT_START_FAILED)
+            }
+        },
+    }
+}
+
+/// The C library's words for why a file did not open, as memcached's `perror` prints them.
+fn strerror(e: &channel::OpenError) -> String {
+    let code = match e.io_error() {
+        Some(io) => io.raw_os_error().unwrap_or(libc::EIO),
+        None => libc::EWOULDBLOCK,
+    };
+    let text = std::io::Error::from_raw_os_error(code).to_string();
+    // std adds " (os error N)" to the C library's words.
+    match text.rfind(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 
@@ -234,8 +260,18 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         tcp_port: u16::try_from(s.port).unwrap_or(0),
         udp_port: u16::try_from(s.udp_port).unwrap_or(0),
         interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),
+        ext: ext_config(&s.ext)?,
         ..ServerConfig::default()
     })
+}
+
+/// The disk tier from the `-o ext_*` keys (already checked while parsing).
+fn ext_config(keys: &[(String, Option<String>)]) -> Result<Option<ExtConfig>, String> {
+    let mut options = ExtOptions::default();
+    for (key, value) in keys {
+        options.apply(key, value.as_deref())?;
+    }
+    options.build()
 }
 
 /// memcached's `-l`: hosts or addresses, each optionally with `:port`; none means every

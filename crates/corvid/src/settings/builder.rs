@@ -39,6 +39,8 @@ pub(super) struct Builder {
     pub(super) layer: u8,
     /// The source that last set each option, by config key.
     pub(super) origin: BTreeMap<&'static str, u8>,
+    /// The disk tier's keys so far, checked as memcached checks them while reading.
+    pub(super) ext: server::disk_tier::options::ExtOptions,
 }
 
 impl Default for Builder {
@@ -61,6 +63,7 @@ impl Default for Builder {
             print_config: false,
             layer: 0,
             origin: BTreeMap::new(),
+            ext: Default::default(),
             settings,
         }
     }

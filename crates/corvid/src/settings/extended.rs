@@ -6,7 +6,8 @@
 
 use super::builder::Builder;
 use super::error::SettingsError;
-use super::options::{extended, toggle, Given, Kind, Opt, Status, Value};
+use super::model::Settings;
+use super::options::{extended, text_value, toggle, Given, Kind, Opt, Status, Value};
 
 /// memcached exits 1 for every `-o` mistake found while reading the list.
 fn fail(message: impl Into<String>) -> SettingsError {
@@ -84,6 +85,36 @@ macro_rules! twins {
             Ok(())
         })
         .status(Status::Ignored)
+    };
+}
+
+/// A disk-tier key: read as memcached reads it (its messages, its order rules), kept in
+/// order for the server (`server::disk_tier::options`).
+fn ext(b: &mut Builder, key: &'static str, g: Given<'_>) -> Result<(), SettingsError> {
+    let value = g.extended();
+    b.ext.apply(key, value).map_err(fail)?;
+    b.settings
+        .ext
+        .push((key.to_string(), value.map(str::to_string)));
+    Ok(())
+}
+
+/// A disk-tier key's value for `--print-config`: the last one given.
+fn ext_show(s: &Settings, key: &str) -> Option<Value> {
+    s.ext
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| match v {
+            Some(v) => text_value(v.clone()),
+            None => Value::Boolean(true),
+        })
+}
+
+/// A disk-tier key other than `ext_path`.
+macro_rules! ext {
+    ($key:literal, $kind:expr, $arg:literal, $help:literal) => {
+        extended($key, $kind, $arg, $help, |b, g| ext(b, $key, g)).show(|s| ext_show(s, $key))
     };
 }
 
@@ -497,30 +528,26 @@ pub(super) const EXTENDED: &[Opt] = &[
         "ext_path",
         Kind::Text,
         "<file:size>",
-        "extstore (flash) file and its size",
-        |b, g| {
-            let v = need(g, "missing argument to ext_path, ie: ext_path=/d/file:5G")?;
-            if !v.contains(':') {
-                return Err(fail(
-                    "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)",
-                ));
-            }
-            ignored(b, "ext_path", v.to_string(), "ext_path");
-            Ok(())
-        },
+        "disk tier (extstore) file and the size of it to use; repeatable",
+        |b, g| ext(b, "ext_path", g),
     )
-    .status(Status::Ignored),
-    number!("ext_page_size", "extstore page size"),
-    number!("ext_wbuf_size", "extstore write buffer size"),
-    number!("ext_threads", "extstore IO threads"),
-    number!("ext_io_depth", "extstore IO depth"),
-    number!("ext_item_size", "smallest item sent to extstore"),
-    number!("ext_item_age", "youngest item sent to extstore"),
-    number!("ext_low_ttl", "TTL below which items share pages"),
-    number!("ext_recache_rate", "extstore recache rate"),
-    number!("ext_compact_under", "extstore compaction threshold"),
-    number!("ext_drop_under", "extstore drop threshold"),
-    number!("ext_max_sleep", "extstore background sleep"),
-    real!("ext_max_frag", "extstore fragmentation limit"),
-    switch!("ext_drop_unread", "drop unread extstore items"),
+    .note("`FILE:SIZE[:BUCKET]`, size with m, g, t or p; files pool their pages; locked so a second server cannot use one (docs/disk.md)")
+    .show(|s| ext_show(s, "ext_path"))
+    .reset(|b| {
+        b.settings.ext.retain(|(k, _)| k != "ext_path");
+        b.ext.clear_paths();
+    }),
+    ext!("ext_page_size", Kind::Int, "<mb>", "disk tier page size (64)"),
+    ext!("ext_wbuf_size", Kind::Int, "<mb>", "disk tier write-buffer size (4)"),
+    ext!("ext_threads", Kind::Int, "<num>", "disk tier IO threads (4)"),
+    ext!("ext_io_depth", Kind::Int, "<num>", "accepted for memcached's command lines; unused"),
+    ext!("ext_item_size", Kind::Int, "<bytes>", "only larger values go to disk (512)"),
+    ext!("ext_item_age", Kind::Int, "<secs>", "values idle this long go to disk without memory pressure (never)"),
+    ext!("ext_low_ttl", Kind::Int, "<secs>", "values with less TTL left share pages of their own (0)"),
+    ext!("ext_recache_rate", Kind::Int, "<num>", "one in N repeated disk hits returns to RAM (2000)"),
+    ext!("ext_compact_under", Kind::Int, "<pages>", "compact when fewer pages are free (a quarter)"),
+    ext!("ext_drop_under", Kind::Int, "<pages>", "drop unread values when fewer pages are free (a quarter)"),
+    ext!("ext_max_sleep", Kind::Int, "<us>", "longest sleep of the disk tier's background threads (1000000)"),
+    ext!("ext_max_frag", Kind::Float, "<num>", "pages less live than this are compacted (0.80)"),
+    ext!("ext_drop_unread", Kind::Switch, "", "compaction drops values not read since they went to disk"),
 ];

@@ -71,6 +71,9 @@ pub struct Settings {
     /// syntax: kept so `--print-config` shows them (and its output starts the same server,
     /// warnings included).
     pub ignored: BTreeMap<&'static str, String>,
+    /// The `-o ext_*` keys (the disk tier), in order, as given: the server reads them
+    /// with `server::disk_tier::options::ExtOptions`.
+    pub ext: Vec<(String, Option<String>)>,
     /// `-d`: detach into the background.
     pub daemonize: bool,
     /// `-P`: where to write the process id.
@@ -116,6 +119,7 @@ impl Default for Settings {
             idle_timeout: 0,
             warnings: Vec::new(),
             ignored: BTreeMap::new(),
+            ext: Vec::new(),
             daemonize: false,
             pid_file: None,
             backlog: 1024,

@@ -14,6 +14,7 @@
 //! checks that the record it got is the version the store points at, and a warm restart
 //! could rebuild items from records.
 
+pub mod options;
 pub mod owner;
 pub mod writer;
 
