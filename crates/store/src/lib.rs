@@ -40,6 +40,6 @@ pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};
 pub use stats::StoreStats;
-pub use store::external::Relocated;
+pub use store::external::{Relocated, Room};
 pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
 pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};

@@ -5,8 +5,10 @@
 //! store's equivalent of an LRU tail is the oldest sealed segments, which eviction and
 //! compaction reach first. So each pass:
 //!
-//! - under memory pressure (fewer free segments than an eighth of the heap), offers the
-//!   values in the oldest eighth of the sealed segments;
+//! - under memory pressure (less room than a reserve of a thirty-second of the heap, at
+//!   least 4 segments: free segments, and sealed ones nearly empty already), offers the
+//!   values in the oldest sealed segments not offered yet, as many segments as the
+//!   reserve lacks;
 //! - with `ext_item_age` set, also those idle at least that long anywhere;
 //!
 //! and each value larger than `ext_item_size` is copied into a write buffer
@@ -64,11 +66,13 @@ pub struct Pass {
 
 /// One pass over the candidates (see the module docs).
 pub fn pass<C: Completion>(store: &Store, disk: &Disk<C>, settings: &ExtSettings) -> Pass {
-    let stats = store.stats();
-    let total = stats.total_segments as usize;
-    let free = total.saturating_sub(stats.used_segments as usize);
-    let window = (total / 8).max(2);
-    let pressure = free < window;
+    let room = store.room();
+    // A small reserve of room, not more: every segment emptied ahead of need is RAM
+    // that could hold values (served from RAM) and holds garbage instead.
+    let reserve = (room.total / 32).max(4);
+    let ready = room.free + room.cheap;
+    let pressure = ready < reserve;
+    let window = reserve - ready.min(reserve);
     let age = settings.item_age.load(Relaxed);
     if !pressure && age == ITEM_AGE_OFF {
         return Pass::default();

@@ -39,6 +39,17 @@ use crate::segments::SEALED;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Room in the heap ([`Store::room`]), in segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Free (or about to be).
+    pub free: usize,
+    /// Sealed and at most an eighth live: reusable by compacting next to nothing.
+    pub cheap: usize,
+    /// In the heap.
+    pub total: usize,
+}
+
 /// What [`Store::relocate`] did with an item whose record compaction found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relocated {
@@ -278,11 +289,30 @@ impl Store {
         outcome
     }
 
-    /// Offers `f` the live items holding their value in the `segments` oldest sealed
-    /// segments (those eviction reaches first), oldest first, each pinned for the call
-    /// and not marked as accessed. Stops when `f` answers false. With `mark`, a segment
-    /// walked to its end is skipped by later marking walks until it is reused (a walk
-    /// that takes everything it can need not look again). Returns the items offered.
+    /// How much the heap can take without evicting anything: free segments, and sealed
+    /// segments at most an eighth live (compacting one costs next to nothing: values that
+    /// went to disk leave their segments almost empty). Cheap: the pool lock and a walk
+    /// of the sealed list, no index lock.
+    pub fn room(&self) -> Room {
+        let pool = self.pool.lock();
+        let cheap = pool
+            .sealed
+            .iter()
+            .filter(|&&s| self.segs[s as usize].live_bytes() <= self.seg_size / 8)
+            .count();
+        Room {
+            free: pool.free.len() + pool.draining.len(),
+            cheap,
+            total: self.segs.len(),
+        }
+    }
+
+    /// Offers `f` the live items holding their value in the oldest sealed segments
+    /// (those eviction reaches first), oldest first, each pinned for the call and not
+    /// marked as accessed, until `segments` segments were walked. Stops when `f` answers
+    /// false. With `mark`, a segment walked to its end is skipped by later marking walks
+    /// until it is reused (a walk that takes everything it can need not look again), and
+    /// skipped segments do not count. Returns the items offered.
     pub fn cold_items(
         &self,
         segments: usize,
@@ -290,14 +320,17 @@ impl Store {
         mut f: impl FnMut(&ItemRef<'_>) -> bool,
     ) -> usize {
         let now = self.clock.now();
-        let oldest: Vec<u32> = self
-            .pool
-            .lock()
-            .sealed
-            .iter()
-            .take(segments)
-            .copied()
-            .collect();
+        let oldest: Vec<u32> = {
+            let pool = self.pool.lock();
+            let unmarked =
+                |s: &&u32| !mark || !self.segs[**s as usize].cold_scanned.load(Ordering::Relaxed);
+            pool.sealed
+                .iter()
+                .filter(unmarked)
+                .take(segments)
+                .copied()
+                .collect()
+        };
         let mut offered = 0;
         for s in oldest {
             let seg = &self.segs[s as usize];
