@@ -18,6 +18,7 @@ differential_suite! {
     disabled_commands,
     errors,
     expiry,
+    extstore,
     fairness,
     flush,
     half_close,

@@ -262,7 +262,9 @@ impl Server {
             };
             full_args.extend(["-U", "0", "-t", "2"].map(String::from));
             full_args.extend(implementation.implicit_args());
-            full_args.extend(args.iter().map(|a| a.to_string()));
+            // `${dir}`: this server's private directory (an extstore file goes there).
+            let here = dir.path().display().to_string();
+            full_args.extend(args.iter().map(|a| a.replace("${dir}", &here)));
 
             let log_path = dir.path().join("log");
             let log = fs::File::create(&log_path)

@@ -60,6 +60,16 @@ pub const COMPARED_STATS: &[&str] = &[
     "dump_enabled",
     "maxconns_fast",
     "idle_timeout",
+    "ext_item_size",
+    "ext_item_age",
+    "ext_low_ttl",
+    "ext_recache_rate",
+    "ext_wbuf_size",
+    "ext_compact_under",
+    "ext_drop_under",
+    "ext_max_sleep",
+    "ext_max_frag",
+    "ext_drop_unread",
     // stats sizes
     "sizes_status",
 ];

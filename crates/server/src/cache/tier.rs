@@ -247,22 +247,25 @@ impl Knobs {
 
     /// `extstore <option> <value>`: true (`OK`) if the option is known and the value
     /// parses as memcached parses it (an unsigned 32-bit number, truncated as memcached
-    /// truncates; a float for `max_frag`).
+    /// truncates; a float for `max_frag`). A value that does not parse leaves the
+    /// setting at 0 (memcached's parsers zero their output first), `drop_unread` as it
+    /// was.
     pub(crate) fn set(&self, tier: Option<&Tier>, option: &[u8], value: &[u8]) -> bool {
         let tuning = self.tuning(tier);
         let s = &self.settings;
         if option == b"max_frag" {
-            return match parse_float(value) {
-                Some(frag) => {
-                    tuning.set_max_frag(frag);
-                    true
-                }
-                None => false,
-            };
+            let frag = parse_float(value);
+            tuning.set_max_frag(frag.unwrap_or(0.0));
+            return frag.is_some();
         }
-        let Some(n) = parse_u32(value) else {
-            return false;
-        };
+        let parsed = parse_u32(value);
+        if option == b"drop_unread" {
+            if let Some(n) = parsed {
+                tuning.set_drop_unread(n != 0);
+            }
+            return parsed.is_some();
+        }
+        let n = parsed.unwrap_or(0);
         match option {
             b"item_size" => s.item_size.store(n, Relaxed),
             b"item_age" => s.item_age.store(n, Relaxed),
@@ -271,10 +274,9 @@ impl Knobs {
             b"compact_under" => tuning.set_compact_under(n),
             b"drop_under" => tuning.set_drop_under(n),
             b"max_sleep" => self.max_sleep_us.store(n, Relaxed),
-            b"drop_unread" => tuning.set_drop_unread(n != 0),
             _ => return false,
         }
-        true
+        parsed.is_some()
     }
 
     /// The `ext_*` lines of `stats settings`, in memcached's order.

@@ -45,6 +45,11 @@ impl Stop {
         self.wake.notify_all();
     }
 
+    /// Whether the writer was asked to stop.
+    fn stopped(&self) -> bool {
+        *self.stopped.lock()
+    }
+
     /// Sleeps up to `d`; true if stopped.
     fn sleep(&self, d: Duration) -> bool {
         let mut stopped = self.stopped.lock();
@@ -64,12 +69,54 @@ pub struct Pass {
     pub busy: bool,
 }
 
-/// One pass over the candidates (see the module docs).
+/// One pass over the candidates (see the module docs), keeping the default reserve.
 pub fn pass<C: Completion>(store: &Store, disk: &Disk<C>, settings: &ExtSettings) -> Pass {
+    let reserve = Reserve::new(store.room().total);
+    pass_with(store, disk, settings, reserve.segments)
+}
+
+/// How much room the writer keeps ready, in segments: a thirty-second of the heap (at
+/// least 4) while it keeps up, doubling (up to an eighth) each time it finds none left
+/// (sets arrive faster than values leave: what it does not empty in time, eviction
+/// drops), and shrinking back by one a pass once it is ahead. Every segment emptied
+/// ahead of need is RAM that could hold values and holds garbage instead.
+#[derive(Debug, Clone, Copy)]
+pub struct Reserve {
+    base: usize,
+    most: usize,
+    /// The current target.
+    pub segments: usize,
+}
+
+impl Reserve {
+    /// The reserve for a heap of `total` segments.
+    pub fn new(total: usize) -> Reserve {
+        let base = (total / 32).max(4);
+        Reserve {
+            base,
+            most: (total / 8).max(base),
+            segments: base,
+        }
+    }
+
+    /// Adjusts to the room found at the start of a pass.
+    pub fn observe(&mut self, ready: usize) {
+        if ready == 0 {
+            self.segments = (self.segments * 2).min(self.most);
+        } else if ready >= self.segments && self.segments > self.base {
+            self.segments -= 1;
+        }
+    }
+}
+
+/// One pass keeping `reserve` segments of room.
+pub fn pass_with<C: Completion>(
+    store: &Store,
+    disk: &Disk<C>,
+    settings: &ExtSettings,
+    reserve: usize,
+) -> Pass {
     let room = store.room();
-    // A small reserve of room, not more: every segment emptied ahead of need is RAM
-    // that could hold values (served from RAM) and holds garbage instead.
-    let reserve = (room.total / 32).max(4);
     let ready = room.free + room.cheap;
     let pressure = ready < reserve;
     let window = reserve - ready.min(reserve);
@@ -150,13 +197,21 @@ pub fn run<C: Completion>(
     stop: &Stop,
 ) {
     let mut sleep = SLEEP_MIN;
+    let mut reserve = Reserve::new(store.room().total);
     loop {
-        let p = pass(store, disk, settings);
-        sleep = if p.moved > 0 && !p.busy {
-            SLEEP_MIN
-        } else {
-            (sleep * 2).min(max_sleep.max(SLEEP_MIN))
-        };
+        let room = store.room();
+        reserve.observe(room.free + room.cheap);
+        let p = pass_with(store, disk, settings, reserve.segments);
+        if p.moved > 0 && !p.busy {
+            // Keeping up with sets: straight on, letting the workers run first.
+            sleep = SLEEP_MIN;
+            std::thread::yield_now();
+            if stop.stopped() {
+                return;
+            }
+            continue;
+        }
+        sleep = (sleep * 2).min(max_sleep.max(SLEEP_MIN));
         if p.busy {
             // Buffers are on their way to disk: a short wait, not a long one.
             sleep = sleep.min(Duration::from_millis(2));
