@@ -73,6 +73,9 @@ struct Job<C> {
 struct QueueState<C> {
     jobs: VecDeque<Job<C>>,
     closed: bool,
+    /// Threads doing a read (or about to look at the queue again): each will take the
+    /// next job when it is done.
+    busy: usize,
 }
 
 /// The queue of reads waiting for an IO thread.
@@ -87,6 +90,7 @@ impl<C: Completion> ReadQueue<C> {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
                 closed: false,
+                busy: 0,
             }),
             ready: Condvar::new(),
         }
@@ -102,8 +106,15 @@ impl<C: Completion> ReadQueue<C> {
         }
         state.jobs.push_back(Job { loc, len, done });
         Counters::add(&shared.counters.io_queue, 1);
+        // Another thread only when more reads wait than threads will come back for
+        // them: reads served from the page cache take a few microseconds, and waking a
+        // thread for each costs two context switches; reads that reach a device queue
+        // up, and then every thread is woken in turn (docs/disk.md).
+        let wake = state.jobs.len() > state.busy;
         drop(state);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     /// Stops the IO threads: the reads they are doing finish; queued ones complete with
@@ -115,6 +126,7 @@ impl<C: Completion> ReadQueue<C> {
 
     /// One IO thread.
     pub(crate) fn run(&self, shared: &Shared) {
+        self.state.lock().busy += 1;
         loop {
             let job = {
                 let mut state = self.state.lock();
@@ -131,7 +143,9 @@ impl<C: Completion> ReadQueue<C> {
                     if let Some(job) = state.jobs.pop_front() {
                         break job;
                     }
+                    state.busy -= 1;
                     self.ready.wait(&mut state);
+                    state.busy += 1;
                 }
             };
             shared.counters.io_queue.fetch_sub(1, Relaxed);
