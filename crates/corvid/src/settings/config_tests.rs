@@ -10,7 +10,7 @@ use super::*;
 
 fn serve(args: &[&str]) -> Settings {
     match parse_args(args.iter().map(OsString::from)) {
-        Ok(Command::Serve(s)) => s,
+        Ok(Command::Serve(s)) => *s,
         other => panic!("{args:?} gave {other:?}"),
     }
 }

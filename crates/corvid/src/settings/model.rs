@@ -7,8 +7,8 @@ use std::path::PathBuf;
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Run the server.
-    Serve(Settings),
+    /// Run the server (boxed: the settings are large beside the other answers).
+    Serve(Box<Settings>),
     /// Print this text to stdout and exit 0 (`-h`, and `-i` for the license).
     Help(String),
     /// Print this line to stdout and exit 0 (`-V`).

@@ -94,7 +94,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     if print {
         return Ok(Command::PrintConfig(render::print_config(&settings)));
     }
-    Ok(Command::Serve(settings))
+    Ok(Command::Serve(Box::new(settings)))
 }
 
 /// One option or stray word of the command line, found in the options table.

@@ -12,7 +12,7 @@ fn parse(args: &[&str]) -> Result<Command, SettingsError> {
 
 fn serve(args: &[&str]) -> Settings {
     match parse(args) {
-        Ok(Command::Serve(s)) => s,
+        Ok(Command::Serve(s)) => *s,
         other => panic!("{args:?} gave {other:?}"),
     }
 }
