@@ -170,6 +170,7 @@ fuzz_target!(|data: &[u8]| {
                     model.insert(key, Known::Number(value));
                 }
                 DeltaOutcome::NotFound | DeltaOutcome::NonNumeric => {}
+                DeltaOutcome::OnDisk(_) => panic!("an item on disk in a store without a disk tier"),
             },
             10 => {
                 let v = (u64::from(arg) * 7).to_string().into_bytes();
