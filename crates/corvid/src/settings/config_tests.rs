@@ -155,7 +155,7 @@ const EVERYTHING: &[&str] = &[
     "-o",
     "ssl_ciphers=x,ssl_ca_cert=ca,ssl_wbuf_size=16,ssl_session_cache,ssl_kernel_tls",
     "-o",
-    "ssl_min_version=2,ext_path=/tmp/e:64m,ext_page_size=64,ext_wbuf_size=4",
+    "ssl_min_version=2,ext_page_size=64,ext_wbuf_size=4,ext_path=/tmp/e:64m",
     "-o",
     "ext_threads=1,ext_io_depth=1,ext_item_size=512,ext_item_age=10,ext_low_ttl=0",
     "-o",

@@ -99,14 +99,22 @@ fn ext(b: &mut Builder, key: &'static str, g: Given<'_>) -> Result<(), SettingsE
     Ok(())
 }
 
-/// A disk-tier key's value for `--print-config`: the last one given.
-fn ext_show(s: &Settings, key: &str) -> Option<Value> {
+/// A disk-tier key's value for `--print-config`: the last one given, written as a config
+/// file takes a value of its kind (a number as a number).
+fn ext_show(s: &Settings, key: &str, kind: Kind) -> Option<Value> {
     s.ext
         .iter()
         .rev()
         .find(|(k, _)| k == key)
         .map(|(_, v)| match v {
-            Some(v) => text_value(v.clone()),
+            Some(v) => {
+                let number = match kind {
+                    Kind::Int => v.trim().parse().ok().map(Value::Integer),
+                    Kind::Float => v.trim().parse().ok().map(Value::Float),
+                    _ => None,
+                };
+                number.unwrap_or_else(|| text_value(v.clone()))
+            }
             None => Value::Boolean(true),
         })
 }
@@ -114,7 +122,8 @@ fn ext_show(s: &Settings, key: &str) -> Option<Value> {
 /// A disk-tier key other than `ext_path`.
 macro_rules! ext {
     ($key:literal, $kind:expr, $arg:literal, $help:literal) => {
-        extended($key, $kind, $arg, $help, |b, g| ext(b, $key, g)).show(|s| ext_show(s, $key))
+        extended($key, $kind, $arg, $help, |b, g| ext(b, $key, g))
+            .show(|s| ext_show(s, $key, $kind))
     };
 }
 
@@ -524,6 +533,10 @@ pub(super) const EXTENDED: &[Opt] = &[
         |b, g| ssl_level(b, g, "ssl_min_version"),
     )
     .status(Status::Ignored),
+    // Before ext_path: memcached refuses a page size given after a path, and
+    // --print-config prints in this order.
+    ext!("ext_page_size", Kind::Int, "<mb>", "disk tier page size (64)"),
+    ext!("ext_wbuf_size", Kind::Int, "<mb>", "disk tier write-buffer size (4)"),
     extended(
         "ext_path",
         Kind::Text,
@@ -532,13 +545,11 @@ pub(super) const EXTENDED: &[Opt] = &[
         |b, g| ext(b, "ext_path", g),
     )
     .note("`FILE:SIZE[:BUCKET]`, size with m, g, t or p; files pool their pages; locked so a second server cannot use one (docs/disk.md)")
-    .show(|s| ext_show(s, "ext_path"))
+    .show(|s| ext_show(s, "ext_path", Kind::Text))
     .reset(|b| {
         b.settings.ext.retain(|(k, _)| k != "ext_path");
         b.ext.clear_paths();
     }),
-    ext!("ext_page_size", Kind::Int, "<mb>", "disk tier page size (64)"),
-    ext!("ext_wbuf_size", Kind::Int, "<mb>", "disk tier write-buffer size (4)"),
     ext!("ext_threads", Kind::Int, "<num>", "disk tier IO threads (4)"),
     ext!("ext_io_depth", Kind::Int, "<num>", "accepted for memcached's command lines; unused"),
     ext!("ext_item_size", Kind::Int, "<bytes>", "only larger values go to disk (512)"),

@@ -787,6 +787,11 @@ fn every_memcached_extended_key_is_accepted_with_one_warning() {
     for item in ACCEPTED_KEYS {
         let s = serve(&["-o", item]);
         let key = item.split('=').next().unwrap_or_default();
+        // The disk tier's keys are served, not ignored: no warning.
+        if key.starts_with("ext_") {
+            assert!(s.warnings.is_empty(), "{item}: {:?}", s.warnings);
+            continue;
+        }
         assert_eq!(s.warnings.len(), 1, "{item}: {:?}", s.warnings);
         assert!(
             s.warnings[0].starts_with(&format!("-o {key}: ")),
@@ -795,7 +800,12 @@ fn every_memcached_extended_key_is_accepted_with_one_warning() {
         );
     }
     // One line per key, however often it is given.
-    let s = serve(&["-o", "ext_threads=1,ext_threads=2", "-o", "ext_threads=3"]);
+    let s = serve(&[
+        "-o",
+        "temporary_ttl=1,temporary_ttl=2",
+        "-o",
+        "temporary_ttl=3",
+    ]);
     assert_eq!(s.warnings.len(), 1);
 }
 
@@ -926,7 +936,9 @@ fn extended_values_memcached_checks() {
         ("ext_max_frag=x", "could not parse argument to ext_max_frag"),
         (
             "ext_path=/tmp/e",
-            "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)",
+            // memcached 1.6.18 prints both lines.
+            "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)\n\
+             failed to parse ext_path argument",
         ),
     ];
     for (item, expected) in cases {
