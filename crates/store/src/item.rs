@@ -131,6 +131,9 @@ pub struct Reservation<'s> {
     /// counted it; the segment's last write is that time too), as the slot's access field:
     /// relative to the item's segment, which is pinned, so its opening cannot change.
     pub(crate) access: u16,
+    /// Set when a commit linked this very item (not a copy): otherwise its room is
+    /// garbage once the reservation is dropped.
+    pub(crate) linked: std::cell::Cell<bool>,
 }
 
 // SAFETY: the reservation exclusively owns its unpublished bytes; its pin is released
@@ -158,6 +161,7 @@ impl Reservation<'_> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.store.reservation_closed(self.shard, self.heap_off);
+        self.store
+            .reservation_closed(self.shard, self.heap_off, self.linked.get());
     }
 }

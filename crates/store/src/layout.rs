@@ -403,11 +403,69 @@ impl ItemPtr {
         unsafe { std::slice::from_raw_parts_mut(self.p.add(at), len) }
     }
 
-    /// Bytes the item occupies, read back from its header.
+    /// Bytes of the item, read back from its header (what `stats` counts as `bytes`).
     pub(crate) fn size(self) -> usize {
         let (at, len) = self.value_span();
         at + len
     }
+
+    /// Bytes the item occupies in its segment: its size, rounded up for a large item (see
+    /// [`span`]). Walking a segment steps by this.
+    pub(crate) fn span(self) -> usize {
+        span(self.size())
+    }
+}
+
+/// Items of at least this many bytes leave reusable holes when they die (see
+/// `holes`); smaller ones are reclaimed only with their whole segment.
+pub(crate) const LARGE: usize = 4096;
+/// A large item occupies a multiple of this many bytes, so that the holes large items
+/// leave, and what remains of a hole after a smaller item took its start, are multiples
+/// of it too: never too small to hold a filler (`write_filler`).
+pub(crate) const LARGE_GRANULE: usize = 64;
+
+/// Bytes an item of `size` bytes occupies in its segment: its size, rounded up to
+/// `LARGE_GRANULE` for a large item (at most 1.5% more). Small items are packed exactly.
+#[inline]
+pub(crate) fn span(size: usize) -> usize {
+    if size >= LARGE {
+        size.next_multiple_of(LARGE_GRANULE)
+    } else {
+        size
+    }
+}
+
+/// Fewest bytes a filler can occupy (with CAS kept: header, empty key, 1-byte length, CAS).
+pub(crate) const FILLER_MIN: usize = KEY_AT + 1 + 6;
+
+/// Writes a filler: an item of exactly `len` bytes that no index entry will ever point at
+/// (an empty key, which no client can send), so that walking a segment item by item steps
+/// over the unused end of a hole. Its deadline is long past.
+///
+/// # Safety
+/// `p` has `len` writable bytes (any alignment) that nobody reads concurrently, and
+/// `len >= FILLER_MIN`.
+pub(crate) unsafe fn write_filler(p: *mut u8, len: usize, cas: bool) {
+    debug_assert!(len >= FILLER_MIN);
+    let fixed = KEY_AT + cas_len(cas, false);
+    // The narrowest length field that describes the rest: a wider one than the value
+    // needs is fine, the width is read from the bits byte.
+    let vw = (1..4)
+        .find(|&w| len - fixed - w < 1 << (8 * w))
+        .unwrap_or(4);
+    let vlen = len - fixed - vw;
+    let it = ItemPtr { p, cas };
+    // SAFETY: (whole block) exclusive access to `len` bytes at p, per the contract; the
+    // header written is `fixed + vw` bytes, the rest is the filler's "value".
+    unsafe {
+        it.bits()
+            .store(((vw - 1) as u8) << VW_SHIFT, Ordering::Relaxed);
+        *p.add(1) = 0;
+        write(p.add(DEADLINE_AT), 1u32.to_le_bytes());
+        let l = (vlen as u32).to_le_bytes();
+        std::ptr::copy_nonoverlapping(l.as_ptr(), p.add(len_at(0)), vw);
+    }
+    debug_assert_eq!(it.size(), len);
 }
 
 fn vw(bits: u8) -> usize {
@@ -704,5 +762,32 @@ mod tests {
         assert_eq!(access_since(5000, 5000), 0);
         assert_eq!(access_since(5007, 5000), 7);
         assert_eq!(decode_access(access_since(5000 + 40_000, 5000)), 39_936);
+    }
+
+    #[test]
+    fn fillers_of_every_length_walk_as_items_of_that_length() {
+        let mut buf = vec![0xa5u8; 1 << 17];
+        for cas in [true, false] {
+            let lens = (FILLER_MIN..600).chain([0xff + 13, 0x1_0000 + 14, 0x1_0000 + 13, 100_000]);
+            for len in lens {
+                // SAFETY: `len` bytes of our own buffer, no other reader.
+                unsafe { write_filler(buf.as_mut_ptr(), len, cas) };
+                let it = ItemPtr {
+                    p: buf.as_mut_ptr(),
+                    cas,
+                };
+                assert_eq!(it.size(), len, "cas {cas}");
+                assert_eq!(it.klen(), 0, "an empty key no client can send");
+            }
+        }
+    }
+
+    #[test]
+    fn large_items_span_whole_granules() {
+        assert_eq!(span(LARGE - 1), LARGE - 1);
+        assert_eq!(span(LARGE), LARGE);
+        assert_eq!(span(LARGE + 1), LARGE + LARGE_GRANULE);
+        assert_eq!(span(65_566), 65_600);
+        const { assert!(LARGE_GRANULE >= FILLER_MIN) };
     }
 }

@@ -7,12 +7,14 @@
 //! that are being written or reused (see `segments` for the pin rules).
 //!
 //! Shape: one mmap'd heap cut into segments (`heap`, `segments`), items appended to the
-//! open segment of their TTL bucket (`ttl`, `layout`), a sharded index of 8-byte slots
+//! open segment of their TTL bucket (`ttl`, `layout`), large items written into the holes
+//! dead large items left when one fits (`holes`), a sharded index of 8-byte slots
 //! (`index`), memcached's rules in `store`, one module per seam: `store::lookup` (reads and
 //! what is alive), `store::commit` (reserve and publish, delete), `store::derive`
-//! (read-modify-write), `store::alloc` (allocation, compaction, eviction), `store::sweep`
-//! (reclaiming dead segments, `flush_all`), `store::report` (stats), `store::meta` (meta
-//! commands). docs/store.md has the design and the numbers.
+//! (read-modify-write), `store::alloc` (allocation, compaction, eviction), `store::reuse`
+//! (holes), `store::sweep` (reclaiming dead segments, `flush_all`), `store::report` (stats,
+//! the segment census), `store::meta` (meta commands). docs/store.md has the design and
+//! the numbers.
 //!
 //! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
 //! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
@@ -25,6 +27,7 @@ mod cold;
 mod config;
 mod exptime;
 mod heap;
+mod holes;
 mod index;
 mod item;
 mod layout;
@@ -42,4 +45,5 @@ pub use item::{ItemRef, Reservation};
 pub use stats::StoreStats;
 pub use store::external::{Relocated, Room};
 pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
+pub use store::report::SegmentCensus;
 pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};

@@ -2,16 +2,21 @@
 //! that decides which segment is written, sealed, reclaimed or evicted.
 //!
 //! Life of a segment: Free -> Open (the current segment of one TTL bucket; writers append
-//! under the bucket's lock) -> Sealed (full, queued in seal order) -> Reclaiming (its index
+//! under the bucket's lock) -> Sealed (full, queued in seal order; large items may still be
+//! written into the holes dead large items left, see `holes`) -> Reclaiming (its index
 //! entries are being removed) -> Free again once no pin is left on it.
 //!
 //! Pins: every `ItemRef` and every unfinished write (a `Reservation`, or an item being
 //! built) holds a pin on its segment. Writers pin only under the bucket lock of an Open
-//! segment, so once a segment is Sealed with zero pins no write into it can ever happen
-//! again; readers pin only under their index shard's lock while the entry still points into
-//! the segment, so once reclamation has removed the entries, pins can only go down. A
-//! segment is reused only when both hold: no entries, no pins.
+//! segment, or under the pool lock while a Sealed one is still Sealed (a hole's writer);
+//! whoever takes a Sealed segment out of circulation marks it Reclaiming under that same
+//! lock after seeing zero pins, so from then on no write into it can happen. Readers pin
+//! only under their index shard's lock while the entry still points into the segment, so
+//! once reclamation has removed the entries, pins can only go down. A segment is reused
+//! only when both hold: no entries, no pins.
 
+use crate::holes::SegmentHoles;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub(crate) const FREE: u8 = 0;
@@ -52,11 +57,17 @@ pub(crate) struct Segment {
     /// Walked to its end by `Store::cold_items` since it was last opened: its items that
     /// could leave RAM have been offered (`store/external.rs`).
     pub(crate) cold_scanned: AtomicBool,
+    /// Counts the times the segment was (re)opened: a hole recorded in it (`holes`) is
+    /// good only while this is what it was then.
+    pub(crate) generation: AtomicU32,
+    /// Room that dead large items left in it (`holes`).
+    pub(crate) holes: Mutex<SegmentHoles>,
 }
 
 impl Segment {
     /// Empties the segment's bookkeeping for `bucket` and publishes it in `state`.
     fn reset(&self, bucket: usize, state: u8, now: u64) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         self.opened.store(now, Ordering::Relaxed);
         self.write_off.store(0, Ordering::Relaxed);
         self.max_deadline.store(0, Ordering::Relaxed);
@@ -89,13 +100,13 @@ impl Segment {
         self.pins.load(Ordering::Acquire) == 0
     }
 
-    /// An item of `size` bytes in it became linked from the index.
+    /// An item occupying `size` bytes in it (its `layout::span`) became linked.
     pub(crate) fn link(&self, size: usize) {
         self.live.fetch_add(1, Ordering::Relaxed);
         self.live_bytes.fetch_add(size, Ordering::Relaxed);
     }
 
-    /// An item of `size` bytes in it stopped being linked.
+    /// An item occupying `size` bytes in it (its `layout::span`) stopped being linked.
     pub(crate) fn unlink(&self, size: usize) {
         self.live.fetch_sub(1, Ordering::Relaxed);
         self.live_bytes.fetch_sub(size, Ordering::Relaxed);

@@ -10,21 +10,23 @@
 //! - `derive`: read-modify-write of a linked item (append/prepend, incr/decr, invalidate).
 //! - `alloc`: room for an item: the open segment of its TTL bucket, else a free segment,
 //!   else compaction or eviction.
+//! - `reuse`: room for a large item in a hole a dead large item left (tried first).
 //! - `sweep`: reclaiming dead segments (expired, flushed, all garbage), `flush_all`, and
 //!   the segment clearing that eviction and compaction share.
-//! - `report`: `stats` and its reset.
+//! - `report`: `stats` and its reset, the segment census.
 //! - `meta`: the meta protocol's own operations (`mg`, `md`, `ma`).
 //!
 //! Children import from this module, and from one another in one direction only (`commit`
-//! uses `alloc::Placed`, `sweep` and `meta` use `lookup::Dead`, `meta` uses `derive`'s
-//! plan); this module imports none of them, so no module imports one that imports it back
-//! (`scripts/module-cycles crates/store` checks).
+//! and `reuse` use `alloc::Placed`, `sweep` and `meta` use `lookup::Dead`, `meta` uses
+//! `derive`'s plan); this module imports none of them, so no module imports one that
+//! imports it back (`scripts/module-cycles crates/store` checks).
 
 use crate::clock::{Clock, SystemClock};
 use crate::cold::External;
 use crate::config::{StoreConfig, StoreError};
 use crate::exptime::{Deadline, NEVER};
 use crate::heap::Heap;
+use crate::holes::Roomy;
 use crate::index::{self, Table};
 use crate::layout::{self, ItemPtr};
 use crate::segments::{Pool, Segment};
@@ -41,7 +43,8 @@ mod derive;
 pub(crate) mod external;
 mod lookup;
 pub(crate) mod meta;
-mod report;
+pub(crate) mod report;
+mod reuse;
 mod sweep;
 
 /// How a stored value meets the item already under its key.
@@ -144,6 +147,9 @@ pub struct Store {
     /// The open segment of each TTL bucket: `ttl::BUCKETS` for items holding their value,
     /// as many again for external items (`alloc::alloc_for`).
     buckets: Box<[Mutex<Option<u32>>]>,
+    /// Each TTL bucket's segments with holes that dead large items left (`holes`). Lock
+    /// order: a shard lock, then one of these, then a segment's holes, then the pool.
+    roomy: Box<[Mutex<Roomy>]>,
     shards: Box<[Shard]>,
     next_cas: AtomicU64,
     /// flush_all state, as memcached keeps it: items last accessed at or before
@@ -199,8 +205,12 @@ impl Store {
             pool.spare = pool.free.first().copied();
             pool.free.remove(0);
         }
-        // The second half holds external items (alloc.rs: eviction spares them).
+        // The second half holds external items (alloc.rs: eviction spares them); their
+        // holes, if any, are kept apart from the others' as their open segments are.
         let buckets = (0..ttl::BUCKETS * 2).map(|_| Mutex::new(None)).collect();
+        let roomy = (0..ttl::BUCKETS * 2)
+            .map(|_| Mutex::new(Roomy::default()))
+            .collect();
         let shards = (0..1usize << index::SHARD_BITS)
             .map(|_| Shard {
                 table: RwLock::new(Table::new()),
@@ -224,6 +234,7 @@ impl Store {
             segs,
             pool: Mutex::new(pool),
             buckets,
+            roomy,
             shards,
             next_cas: AtomicU64::new(1),
             oldest_live: AtomicU64::new(0),
@@ -316,6 +327,17 @@ impl Store {
         self.seg_of(heap_off).unpin();
     }
 
+    /// The item at `off`, of `size` bytes, stopped being linked from the index: its
+    /// segment holds fewer live bytes, and a large item's room becomes a hole. Called under
+    /// its shard write lock.
+    fn unlinked(&self, off: usize, size: usize) {
+        let span = layout::span(size);
+        self.seg_of(off).unlink(span);
+        if span >= layout::LARGE {
+            self.record_hole(off, span);
+        }
+    }
+
     /// Declares the pin on the item at `heap_off` long-lived, unless half the heap's
     /// segments are held already: then it answers false and the caller should copy the
     /// value instead. A pin holds its whole segment, and a heap of held segments would
@@ -345,8 +367,16 @@ impl Store {
         self.shards[shard].pinned.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn reservation_closed(&self, shard: usize, heap_off: usize) {
+    /// A reservation was dropped, its item `linked` (committed) or not; in the second
+    /// case a large item's room is a hole at once (nobody ever saw it).
+    pub(crate) fn reservation_closed(&self, shard: usize, heap_off: usize, linked: bool) {
         self.shards[shard].reserved.fetch_sub(1, Ordering::Relaxed);
+        if !linked {
+            let span = self.item(heap_off).span();
+            if span >= layout::LARGE {
+                self.record_hole(heap_off, span);
+            }
+        }
         self.unpin_at(heap_off);
     }
 

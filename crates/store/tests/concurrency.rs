@@ -30,7 +30,10 @@ fn fnv(data: &[u8]) -> u64 {
 /// key || payload || checksum(key || payload): a reader can tell a torn value, a value
 /// that belongs to another key, and a value overwritten by a reused segment.
 fn make_value(key: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let len = 16 + rng.below(3000) as usize;
+    make_value_of(key, 16 + rng.below(3000) as usize, rng)
+}
+
+fn make_value_of(key: &[u8], len: usize, rng: &mut Rng) -> Vec<u8> {
     let mut v = key.to_vec();
     let fill = rng.next() as u8;
     v.extend((0..len).map(|i| fill.wrapping_add(i as u8)));
@@ -253,4 +256,78 @@ fn reservations_filled_concurrently_stay_invisible() {
         }
     });
     assert_eq!(s.open_reservations(), 0);
+}
+
+#[test]
+fn large_values_reuse_holes_under_readers() {
+    // Values of 4 to 24 KiB leave holes that new values take while other threads read,
+    // hold ItemRefs across many operations, delete, and abandon uploads midway; with a
+    // 4 MiB heap for about 1.5 MiB of live data, compaction and eviction run too. A reader
+    // must never see a value change under its pin, nor a hole's new occupant.
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let s = Store::with_clock(
+        StoreConfig {
+            memory_limit: 4 << 20,
+            ..StoreConfig::default()
+        },
+        clock.clone(),
+    )
+    .unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let s = &s;
+            let clock = &clock;
+            scope.spawn(move || {
+                let mut rng = Rng(0x5eed_0000 + t as u64 * 65_537);
+                let mut held = Vec::new();
+                for i in 0..2_000 {
+                    if t == 0 && i % 200 == 0 {
+                        clock.advance(1);
+                    }
+                    let key = format!("big{}", rng.below(100));
+                    match rng.below(10) {
+                        0..=3 => {
+                            let len = 4096 + rng.below(20 << 10) as usize;
+                            let v = make_value_of(key.as_bytes(), len, &mut rng);
+                            match s.store(StoreMode::Set, key.as_bytes(), &v, 0, 0) {
+                                Ok(StoreOutcome::Stored { .. }) => {}
+                                Err(store::StoreError::OutOfMemory) => {}
+                                other => panic!("{other:?}"),
+                            }
+                        }
+                        4 => {
+                            s.delete(key.as_bytes());
+                        }
+                        5 => {
+                            if let Ok(mut r) = s.reserve(key.as_bytes(), 20_000, 0, 0) {
+                                r.value_mut()[..1000].fill(0xab);
+                            }
+                        }
+                        _ => {
+                            if let Some(item) = s.get(key.as_bytes()) {
+                                check_value(key.as_bytes(), item.value());
+                                held.push((key, item));
+                            }
+                        }
+                    }
+                    if held.len() > 6 || i % 89 == 0 {
+                        for (k, item) in held.drain(..) {
+                            check_value(k.as_bytes(), item.value());
+                        }
+                    }
+                }
+                for (k, item) in held.drain(..) {
+                    check_value(k.as_bytes(), item.value());
+                }
+            });
+        }
+    });
+    assert_eq!(s.pinned_items(), 0);
+    assert_eq!(s.open_reservations(), 0);
+    for i in 0..100 {
+        let key = format!("big{i}");
+        if let Some(item) = s.get(key.as_bytes()) {
+            check_value(key.as_bytes(), item.value());
+        }
+    }
 }

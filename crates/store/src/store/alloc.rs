@@ -9,6 +9,10 @@ use crate::segments::{Keep, Pool, FREE, OPEN, RECLAIMING, SEALED};
 use crate::ttl;
 use std::sync::atomic::Ordering;
 
+/// Segments the heap may keep resident beyond the live data's share before compaction
+/// starts moving half-live segments (`resident_beyond_live`).
+const RESIDENT_SLACK: usize = 4;
+
 /// Where `alloc` put an item: its heap offset, and when its segment opened (what the
 /// item's slot access field counts from).
 pub(super) struct Placed {
@@ -17,7 +21,8 @@ pub(super) struct Placed {
 }
 
 impl Store {
-    /// Room for `size` bytes in the open segment of the deadline's TTL bucket, pinned.
+    /// Room for `size` bytes (an item's `layout::span`), pinned: for a large item a hole
+    /// in one of its TTL bucket's segments if one fits, else the bucket's open segment.
     pub(super) fn alloc(
         &self,
         size: usize,
@@ -43,6 +48,11 @@ impl Store {
         }
         let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)))
             + if external { ttl::BUCKETS } else { 0 };
+        if size >= layout::LARGE {
+            if let Some(placed) = self.take_hole(b, size, deadline, now) {
+                return Ok(placed);
+            }
+        }
         for _ in 0..self.segs.len() * 2 + 8 {
             {
                 let mut open = self.buckets[b].lock();
@@ -144,7 +154,7 @@ impl Store {
                     .filter(|(_, &s)| self.segs[s as usize].unpinned())
                     .map(|(i, &s)| (i, self.segs[s as usize].live_bytes()))
                     .min_by_key(|&(_, bytes)| bytes);
-                match emptiest {
+                let victim = match emptiest {
                     Some((i, bytes)) if bytes <= self.seg_size / 2 => (pool.sealed.remove(i), true),
                     _ => {
                         // Nothing worth compacting any more (a racing writer may have
@@ -168,12 +178,19 @@ impl Store {
                         let i = evictable(false).or_else(|| evictable(true));
                         (i.and_then(|i| pool.sealed.remove(i)), false)
                     }
+                };
+                // Under the pool lock, which a writer taking a hole in a sealed segment
+                // holds while it checks the state and pins.
+                if let Some(v) = victim.0 {
+                    self.segs[v as usize]
+                        .state
+                        .store(RECLAIMING, Ordering::Relaxed);
                 }
+                victim
             };
             match victim {
                 Some(v) => {
                     let seg = &self.segs[v as usize];
-                    seg.state.store(RECLAIMING, Ordering::Relaxed);
                     let bucket = seg.bucket.load(Ordering::Relaxed) as usize;
                     let spare = {
                         let mut pool = self.pool.lock();
@@ -289,13 +306,36 @@ impl Store {
         (self.segs.len() / 8).max(4)
     }
 
-    /// Whether an unpinned sealed segment is at most a quarter live: moving its survivors
-    /// costs less than faulting in a cold free segment.
+    /// Whether to compact a sealed segment rather than fault in a cold free one: when some
+    /// unpinned one is at most a quarter live (moving its survivors costs less than the
+    /// page faults), or at most half live while the resident heap is over half as large
+    /// again as the live data (so RSS follows the live data, at the price of copying at
+    /// most as much as is freed).
     fn worth_compacting(&self, pool: &Pool) -> bool {
-        pool.sealed.iter().any(|&s| {
-            let seg = &self.segs[s as usize];
-            seg.unpinned() && seg.live_bytes() <= self.seg_size / 4
-        })
+        let emptiest = pool
+            .sealed
+            .iter()
+            .map(|&s| &self.segs[s as usize])
+            .filter(|seg| seg.unpinned())
+            .map(|seg| seg.live_bytes())
+            .min();
+        match emptiest {
+            Some(live) if live <= self.seg_size / 4 => true,
+            Some(live) if live <= self.seg_size / 2 => self.resident_beyond_live(),
+            _ => false,
+        }
+    }
+
+    /// Whether the resident segments exceed the live bytes by more than a half (plus a
+    /// few segments, so a small cache does not churn). O(segments): called once per
+    /// segment the log fills.
+    fn resident_beyond_live(&self) -> bool {
+        let (mut resident, mut live) = (0usize, 0usize);
+        for seg in self.segs.iter() {
+            resident += usize::from(seg.warm.load(Ordering::Relaxed));
+            live += seg.live_bytes();
+        }
+        resident.saturating_sub(RESIDENT_SLACK) * self.seg_size > live + live / 2
     }
 
     /// Faults a segment's pages in at once (one madvise) unless they are resident already.

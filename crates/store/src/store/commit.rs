@@ -79,6 +79,7 @@ impl Store {
             hash: h,
             shard: si,
             access: layout::access_since(now, at.opened),
+            linked: std::cell::Cell::new(false),
         })
     }
 
@@ -93,7 +94,7 @@ impl Store {
         now: u64,
     ) -> Result<Placed, StoreError> {
         let size = layout::item_size(self.cfg.cas_enabled, wide_cas, key.len(), vlen, flags);
-        let at = self.alloc(size, deadline, now)?;
+        let at = self.alloc(layout::span(size), deadline, now)?;
         let it = self.item(at.off);
         // SAFETY: freshly allocated: `size` bytes inside one segment (items need no
         // alignment), pinned, and unreachable from the index.
@@ -289,6 +290,9 @@ impl Store {
         }
         self.publish(&mut t, r.hash, found, off, cas, access);
         drop(t);
+        if off == r.heap_off {
+            r.linked.set(true);
+        }
         if let Some(hit) = hit {
             bump(hit);
         }
@@ -327,13 +331,14 @@ impl Store {
         let seg = self.seg_of(off);
         seg.max_cas.fetch_max(cas, Ordering::Relaxed);
         let size = self.item(off).size();
-        seg.link(size);
+        seg.link(layout::span(size));
         match found {
             Some((pos, old)) => {
                 let old_size = self.item(old).size();
                 t.bytes -= old_size;
-                self.seg_of(old).unlink(old_size);
+                // Before the old room can become a hole another writer takes.
                 self.replaced(self.item(old), self.item(off));
+                self.unlinked(old, old_size);
                 t.replace(pos, h, off, access);
             }
             None => {
@@ -375,9 +380,11 @@ impl Store {
                 let why = self.dead(&t, pos, off, now);
                 t.remove(pos);
                 t.items -= 1;
-                t.bytes -= it.size();
-                self.seg_of(off).unlink(it.size());
+                let size = it.size();
+                t.bytes -= size;
+                // Before the room can become a hole another writer takes.
                 self.forgotten(it);
+                self.unlinked(off, size);
                 if why.is_some() {
                     bump(&shard.counters.reclaimed);
                 }

@@ -238,9 +238,10 @@ impl Store {
         }
         t.remove(pos);
         t.items -= 1;
-        t.bytes -= it.size();
-        self.seg_of(off).unlink(it.size());
+        let size = it.size();
+        t.bytes -= size;
         self.forgotten(it);
+        self.unlinked(off, size);
         true
     }
 
@@ -283,9 +284,10 @@ impl Store {
         };
         t.remove(pos);
         t.items -= 1;
-        t.bytes -= it.size();
-        self.seg_of(off).unlink(it.size());
+        let size = it.size();
+        t.bytes -= size;
         self.forgotten(it);
+        self.unlinked(off, size);
         outcome
     }
 
@@ -336,11 +338,15 @@ impl Store {
             let seg = &self.segs[s as usize];
             {
                 // Pinned under the pool lock while still sealed: eviction and the sweep
-                // take only unpinned segments, under the same lock.
+                // take only unpinned segments, under the same lock. Only an unpinned one:
+                // a writer filling a hole (`reuse.rs`) holds a pin while its header is
+                // half written, and takes a hole only in an unpinned segment, so the walk
+                // and the writer exclude each other. A segment being read is not cold.
                 let pool = self.pool.lock();
                 if seg.state.load(Ordering::Acquire) != SEALED
                     || !pool.sealed.contains(&s)
                     || (mark && seg.cold_scanned.load(Ordering::Relaxed))
+                    || !seg.unpinned()
                 {
                     continue;
                 }
@@ -378,8 +384,10 @@ impl Store {
             // SAFETY: every byte below write_off of a sealed segment belongs to an item
             // whose header was written; the segment is pinned.
             let (key, size) = unsafe { it.key_and_size() };
-            off += size;
-            if it.is_external() {
+            // Large items occupy their span; fillers (empty keys, never indexed) are
+            // found in no shard below.
+            off += layout::span(size);
+            if it.is_external() || key.is_empty() {
                 continue;
             }
             let h = index::hash(self.seed, key);

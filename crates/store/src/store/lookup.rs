@@ -96,9 +96,11 @@ impl Store {
         };
         t.remove(pos);
         t.items -= 1;
-        t.bytes -= it.size();
-        self.seg_of(off).unlink(it.size());
+        let size = it.size();
+        t.bytes -= size;
+        // Before the room can become a hole another writer takes.
         self.forgotten(it);
+        self.unlinked(off, size);
         let fetched = it.shape() & FETCHED != 0;
         drop(t);
         bump(&shard.counters.reclaimed);

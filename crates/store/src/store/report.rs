@@ -54,3 +54,61 @@ impl Store {
             .sum()
     }
 }
+
+/// Where the heap's segments are, for diagnosing memory use (RSS against live data).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentCensus {
+    /// Free and resident (reusing one costs no page faults).
+    pub free_warm: usize,
+    /// Free and not resident (never touched, or given back).
+    pub free_cold: usize,
+    /// Open segments of TTL buckets.
+    pub open: usize,
+    /// Sealed segments, by the share of their bytes still linked: up to 1/4, 1/2, 3/4, all.
+    pub sealed_by_live: [usize; 4],
+    /// Reclaimed but still pinned by readers.
+    pub draining: usize,
+    /// The eviction/compaction spare, if set aside.
+    pub spare: usize,
+    /// Segments with at least one pin.
+    pub pinned: usize,
+    /// Bytes linked from the index, over all segments.
+    pub live_bytes: usize,
+    /// Segments whose pages are resident.
+    pub resident: usize,
+}
+
+impl Store {
+    /// A snapshot of the segments' states (not atomic across segments: for diagnostics).
+    pub fn census(&self) -> SegmentCensus {
+        let mut c = SegmentCensus::default();
+        let pool = self.pool.lock();
+        for &s in pool.free.iter() {
+            if self.segs[s as usize].warm.load(Ordering::Relaxed) {
+                c.free_warm += 1;
+            } else {
+                c.free_cold += 1;
+            }
+        }
+        for &s in pool.sealed.iter() {
+            let live = self.segs[s as usize].live_bytes();
+            c.sealed_by_live[(live * 4 / (self.seg_size + 1)).min(3)] += 1;
+        }
+        c.draining = pool.draining.len();
+        c.spare = usize::from(pool.spare.is_some());
+        drop(pool);
+        for seg in self.segs.iter() {
+            if seg.state.load(Ordering::Relaxed) == crate::segments::OPEN {
+                c.open += 1;
+            }
+            if !seg.unpinned() {
+                c.pinned += 1;
+            }
+            if seg.warm.load(Ordering::Relaxed) {
+                c.resident += 1;
+            }
+            c.live_bytes += seg.live_bytes();
+        }
+        c
+    }
+}

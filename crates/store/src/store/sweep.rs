@@ -6,7 +6,7 @@ use super::lookup::Dead;
 use super::Store;
 use crate::exptime::{self, NEVER};
 use crate::index::{self, Table};
-use crate::layout::FETCHED;
+use crate::layout::{self, FETCHED};
 use crate::segments::{Keep, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::stats::bump;
 use std::sync::atomic::Ordering;
@@ -107,6 +107,9 @@ impl Store {
                 match pool.sealed.iter().position(|&x| x == s as u32) {
                     Some(i) if seg.unpinned() && self.segment_dead(seg, now) => {
                         pool.sealed.remove(i);
+                        // Under the pool lock, which a writer taking a hole in a sealed
+                        // segment holds while it checks the state and pins.
+                        seg.state.store(RECLAIMING, Ordering::Relaxed);
                         true
                     }
                     _ => false,
@@ -136,17 +139,18 @@ impl Store {
         while off < end {
             let at = base + off;
             let it = self.item(at);
-            // SAFETY: every byte below write_off belongs to an item whose header was
-            // written before its writer unpinned, and no writer is left.
+            // SAFETY: every byte below write_off belongs to an item (or a filler) whose
+            // header was written before its writer unpinned, and no writer is left.
             let (key, size) = unsafe { it.key_and_size() };
+            let span = layout::span(size);
             let h = index::hash(self.seed, key);
             let shard = &self.shards[index::shard_of(h)];
             let mut t = shard.table.write();
             if let Some(pos) = t.find_at(h, at) {
                 if let Some(k) = keep.as_deref_mut() {
                     if self.keep_item(&mut t, k, pos, h, at, size, written, now) {
-                        seg.unlink(size);
-                        off += size;
+                        seg.unlink(span);
+                        off += span;
                         continue;
                     }
                 }
@@ -155,8 +159,8 @@ impl Store {
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
-                seg.unlink(size);
                 self.forgotten(it);
+                seg.unlink(span);
                 drop(t);
                 // The bits byte is atomic: a pinned reader may still be claiming a win.
                 let fetched = it.shape() & FETCHED != 0;
@@ -178,7 +182,7 @@ impl Store {
                     }
                 }
             }
-            off += size;
+            off += span;
         }
         let mut pool = self.pool.lock();
         seg.state.store(FREE, Ordering::Relaxed);
@@ -218,7 +222,8 @@ impl Store {
         written: u64,
         now: u64,
     ) -> bool {
-        if k.off + size > k.limit || self.dead(t, pos, src, now).is_some() {
+        let span = layout::span(size);
+        if k.off + span > k.limit || self.dead(t, pos, src, now).is_some() {
             return false;
         }
         let a = t.access(pos);
@@ -240,7 +245,7 @@ impl Store {
             dst.bits().store(bits, Ordering::Relaxed);
             std::ptr::copy_nonoverlapping(it.p.add(1), dst.p.add(1), size - 1);
         }
-        k.off += size;
+        k.off += span;
         let d = self.deadline_of(it);
         dst_seg
             .max_deadline
@@ -249,7 +254,7 @@ impl Store {
         dst_seg
             .max_cas
             .fetch_max(dst.cas_value(), Ordering::Relaxed);
-        dst_seg.link(size);
+        dst_seg.link(span);
         dst_seg.write_off.store(k.off, Ordering::Relaxed);
         t.replace(pos, h, at, self.access_field(at, last));
         true
