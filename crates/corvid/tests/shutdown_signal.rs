@@ -164,7 +164,9 @@ fn sigterm_while_fifty_clients_pipeline_finishes_replies_and_exits_zero() {
         .status()
         .expect("run kill");
     assert!(kill.success(), "kill -TERM {pid}");
-    let status = server.wait_for_exit(Duration::from_secs(5));
+    // The drain deadline is 4 s; on a loaded 2-CPU machine 50 clients' threads and the
+    // server's may get little CPU, so the exit is given far more than that.
+    let status = server.wait_for_exit(Duration::from_secs(30));
     let took = signalled.elapsed();
     let finished = AtomicBool::new(true);
     let mut total = 0;
@@ -177,7 +179,7 @@ fn sigterm_while_fifty_clients_pipeline_finishes_replies_and_exits_zero() {
             }
         }
     }
-    let status = status.unwrap_or_else(|| panic!("corvid still running 5 s after SIGTERM"));
+    let status = status.unwrap_or_else(|| panic!("corvid still running 30 s after SIGTERM"));
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
     assert!(
         finished.load(Ordering::Relaxed),

@@ -107,6 +107,9 @@ impl Store {
                     continue;
                 }
                 seg.pins.fetch_add(1, Ordering::Relaxed);
+                // The disk tier's marking walk skips a segment it walked to the end until
+                // the segment is reused: a new item in a hole must be offered too.
+                seg.cold_scanned.store(false, Ordering::Relaxed);
             }
             // Stable now: the segment is pinned and in the hole's generation.
             let opened = seg.opened.load(Ordering::Relaxed);
