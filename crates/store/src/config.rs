@@ -42,6 +42,9 @@ pub enum StoreError {
     /// The configuration cannot be honoured.
     #[error("bad store configuration: {0}")]
     Config(String),
+    /// The memory file of `-e` cannot be used (opened, locked, sized, marked running).
+    #[error("memory file: {0}")]
+    MemoryFile(String),
 }
 
 /// Longest key memcached accepts.
