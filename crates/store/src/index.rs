@@ -247,6 +247,67 @@ impl Table {
     pub(crate) fn footprint(&self) -> usize {
         self.slots.len() * 8
     }
+
+    /// The slots as they are, for the restart data (`from_raw` takes them back).
+    pub(crate) fn raw(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.slots.len()).map(|pos| self.load(pos))
+    }
+
+    /// The heap offsets of the items the table links.
+    pub(crate) fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        self.raw().filter(|&s| occupied(s)).map(heap_off)
+    }
+
+    /// Slots in the table.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A table from slots that `raw` gave, checked: a power-of-two size, `items` occupied
+    /// slots, at least a quarter empty (so every probe ends), and every item's heap offset
+    /// accepted by `offset_ok`. On failure, what is wrong.
+    pub(crate) fn from_raw(
+        slots: Vec<u64>,
+        items: usize,
+        bytes: usize,
+        mut offset_ok: impl FnMut(usize) -> bool,
+    ) -> Result<Table, String> {
+        let cap = slots.len();
+        if cap < MIN_CAPACITY || !cap.is_power_of_two() {
+            return Err(format!("{cap} slots is not a table size"));
+        }
+        let mut used = 0;
+        let mut occupied_n = 0;
+        for &s in &slots {
+            if s == EMPTY {
+                continue;
+            }
+            used += 1;
+            if occupied(s) {
+                occupied_n += 1;
+                let off = s & OFF_MASK;
+                // Offset field 0 is never written (offsets are stored plus one).
+                if off == 0 || !offset_ok(heap_off(s)) {
+                    return Err(format!(
+                        "a slot points at heap offset {}",
+                        off.wrapping_sub(1)
+                    ));
+                }
+            }
+        }
+        if occupied_n != items {
+            return Err(format!("{occupied_n} items in the slots, {items} counted"));
+        }
+        if used * 4 > cap * 3 {
+            return Err(format!("{used} of {cap} slots used"));
+        }
+        Ok(Table {
+            slots: into_atomic(slots),
+            used,
+            items,
+            bytes,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +382,61 @@ mod tests {
         t.replace(pos, h, 200, 1);
         assert_eq!(t.find_at(h, 100), None);
         assert_eq!((t.find_at(h, 200), t.access(pos)), (Some(pos), 1));
+    }
+
+    #[test]
+    fn raw_slots_come_back_checked() {
+        let mut t = Table::new();
+        for i in 0..1000usize {
+            t.insert(hash(3, &i.to_le_bytes()), i * 10, i as u16, |o| {
+                hash(3, &(o / 10).to_le_bytes())
+            });
+        }
+        // The store keeps the gauges; here they are set by hand.
+        t.items = 999;
+        t.bytes = 12_345;
+        let pos = t.find_at(hash(3, &7usize.to_le_bytes()), 70).unwrap();
+        t.remove(pos);
+        let raw: Vec<u64> = t.raw().collect();
+        assert_eq!(raw.len(), t.capacity());
+        let mut offs: Vec<usize> = t.offsets().collect();
+        offs.sort_unstable();
+        assert_eq!(offs.len(), 999);
+        assert!(!offs.contains(&70) && offs.contains(&80));
+        let back = Table::from_raw(raw.clone(), t.items, t.bytes, |o| o % 10 == 0).unwrap();
+        assert_eq!((back.used, back.items, back.bytes), (t.used, 999, 12_345));
+        let k = 8usize.to_le_bytes();
+        assert_eq!(
+            back.find(hash(3, &k), |o| o == 80).map(|(_, o)| o),
+            Some(80)
+        );
+        assert!(back
+            .find(hash(3, &7usize.to_le_bytes()), |o| o == 70)
+            .is_none());
+        // Every check bites.
+        assert!(
+            Table::from_raw(raw.clone(), 1000, 0, |_| true).is_err(),
+            "item count"
+        );
+        assert!(
+            Table::from_raw(raw.clone(), 999, 0, |o| o != 80).is_err(),
+            "offset"
+        );
+        assert!(
+            Table::from_raw(raw[..100].to_vec(), 0, 0, |_| true).is_err(),
+            "size"
+        );
+        let full = vec![slot(1, 1, 0); MIN_CAPACITY];
+        assert!(
+            Table::from_raw(full, MIN_CAPACITY, 0, |_| true).is_err(),
+            "no empty slot"
+        );
+        let mut zero = vec![EMPTY; MIN_CAPACITY];
+        zero[3] = 5 << TAG_SHIFT;
+        assert!(
+            Table::from_raw(zero, 1, 0, |_| true).is_err(),
+            "offset field 0"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::stats::Counters;
 use crate::ttl;
 use parking_lot::{Mutex, RwLock};
 use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -41,9 +42,11 @@ mod alloc;
 mod commit;
 mod derive;
 pub(crate) mod external;
+mod image;
 mod lookup;
 pub(crate) mod meta;
 pub(crate) mod report;
+pub(crate) mod restart;
 mod reuse;
 mod sweep;
 
@@ -131,6 +134,48 @@ struct Shard {
     reserved: AtomicUsize,
 }
 
+impl Shard {
+    fn new(table: Table) -> Shard {
+        Shard {
+            table: RwLock::new(table),
+            counters: Counters::default(),
+            pinned: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The segment size and count for a configuration, after checking it.
+fn geometry(cfg: &StoreConfig) -> Result<(usize, usize), StoreError> {
+    if cfg.memory_limit == 0 {
+        return Err(StoreError::Config("memory_limit must be > 0".into()));
+    }
+    if cfg.item_size_max < 1024 || cfg.item_size_max > 1 << 30 {
+        return Err(StoreError::Config(
+            "item_size_max must be between 1 KiB and 1 GiB".into(),
+        ));
+    }
+    if cfg.segment_size == 0 {
+        return Err(StoreError::Config("segment_size must be > 0".into()));
+    }
+    // Our item header is smaller than memcached's, so an item that passes the
+    // item_size_max check always fits a segment of item_size_max bytes.
+    let seg_size = cfg
+        .segment_size
+        .max(cfg.item_size_max)
+        .next_multiple_of(4096);
+    let nsegs = (cfg.memory_limit / seg_size).max(1);
+    if nsegs.saturating_mul(seg_size) > index::HEAP_MAX {
+        return Err(StoreError::Config(format!(
+            "memory_limit of {} MiB is above the {} GiB the index can address (38-bit \
+             heap offsets)",
+            cfg.memory_limit >> 20,
+            index::HEAP_MAX >> 30
+        )));
+    }
+    Ok((seg_size, nsegs))
+}
+
 /// The cache. `Send + Sync`; every worker shares one.
 pub struct Store {
     /// Segments with held pins (`ItemRef::hold`), counted by 0 <-> 1 transitions of
@@ -160,6 +205,8 @@ pub struct Store {
     /// Where values sent out of RAM went (the disk tier), told of every such item the
     /// store drops (`external.rs`).
     cold: OnceLock<Arc<dyn crate::cold::ColdTier>>,
+    /// `-e FILE`: the heap is a shared mapping of this file (warm restart).
+    memory_file: Option<PathBuf>,
 }
 
 impl Store {
@@ -168,33 +215,20 @@ impl Store {
     }
 
     pub fn with_clock(cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
-        if cfg.memory_limit == 0 {
-            return Err(StoreError::Config("memory_limit must be > 0".into()));
-        }
-        if cfg.item_size_max < 1024 || cfg.item_size_max > 1 << 30 {
-            return Err(StoreError::Config(
-                "item_size_max must be between 1 KiB and 1 GiB".into(),
-            ));
-        }
-        if cfg.segment_size == 0 {
-            return Err(StoreError::Config("segment_size must be > 0".into()));
-        }
-        // Our item header is smaller than memcached's, so an item that passes the
-        // item_size_max check always fits a segment of item_size_max bytes.
-        let seg_size = cfg
-            .segment_size
-            .max(cfg.item_size_max)
-            .next_multiple_of(4096);
-        let nsegs = (cfg.memory_limit / seg_size).max(1);
-        if nsegs.saturating_mul(seg_size) > index::HEAP_MAX {
-            return Err(StoreError::Config(format!(
-                "memory_limit of {} MiB is above the {} GiB the index can address (38-bit \
-                 heap offsets)",
-                cfg.memory_limit >> 20,
-                index::HEAP_MAX >> 30
-            )));
-        }
+        let (seg_size, nsegs) = geometry(&cfg)?;
         let heap = Heap::new(nsegs * seg_size)?;
+        Ok(Store::empty(cfg, clock, heap, seg_size, nsegs, None))
+    }
+
+    /// A store with nothing in it, on `heap` (`nsegs` segments of `seg_size` bytes).
+    fn empty(
+        cfg: StoreConfig,
+        clock: Arc<dyn Clock>,
+        heap: Heap,
+        seg_size: usize,
+        nsegs: usize,
+        memory_file: Option<PathBuf>,
+    ) -> Store {
         let segs: Box<[Segment]> = (0..nsegs).map(|_| Segment::default()).collect();
         let mut pool = Pool {
             free: (0..nsegs as u32).rev().collect(),
@@ -212,19 +246,14 @@ impl Store {
             .map(|_| Mutex::new(Roomy::default()))
             .collect();
         let shards = (0..1usize << index::SHARD_BITS)
-            .map(|_| Shard {
-                table: RwLock::new(Table::new()),
-                counters: Counters::default(),
-                pinned: AtomicUsize::new(0),
-                reserved: AtomicUsize::new(0),
-            })
+            .map(|_| Shard::new(Table::new()))
             .collect();
         let now = clock.now();
         let cfg = StoreConfig {
             segment_size: seg_size,
             ..cfg
         };
-        Ok(Store {
+        Store {
             cfg,
             clock,
             epoch: now.saturating_sub(EPOCH_LEAD),
@@ -242,12 +271,18 @@ impl Store {
             held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
             cold: OnceLock::new(),
-        })
+            memory_file,
+        }
     }
 
     /// The configuration in effect (segment_size as raised to fit item_size_max).
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
+    }
+
+    /// The memory file of `-e`, when the heap is one (`stats settings` shows it).
+    pub fn memory_file(&self) -> Option<&Path> {
+        self.memory_file.as_deref()
     }
 
     /// The store's clock, in unix seconds.
