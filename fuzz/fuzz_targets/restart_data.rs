@@ -54,6 +54,17 @@ fn base() -> &'static Base {
         } else {
             std::env::temp_dir()
         };
+        // libFuzzer exits without unwinding: remove what earlier, finished runs left.
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("corvid-fuzz-restart.") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
         let dir = root.join(format!("corvid-fuzz-restart.{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fuzz dir");
         let path = dir.join("mem");

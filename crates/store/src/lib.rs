@@ -2,9 +2,11 @@
 //! memory budget of `-m` bytes, with memcached's semantics for storing, expiring, evicting,
 //! counting and flushing.
 //!
-//! It must never do IO, parse or compose protocol bytes, block on anything but its own
-//! short critical sections, panic on anything a client sent, or let a reader see bytes
-//! that are being written or reused (see `segments` for the pin rules).
+//! It must never do IO on a request path, parse or compose protocol bytes, block on
+//! anything but its own short critical sections, panic on anything a client sent (or a
+//! restart file held), or let a reader see bytes that are being written or reused (see
+//! `segments` for the pin rules). Its only IO is the memory file of `-e`, at start and at
+//! a clean stop.
 //!
 //! Shape: one mmap'd heap cut into segments (`heap`, `segments`), items appended to the
 //! open segment of their TTL bucket (`ttl`, `layout`), large items written into the holes
@@ -13,8 +15,16 @@
 //! what is alive), `store::commit` (reserve and publish, delete), `store::derive`
 //! (read-modify-write), `store::alloc` (allocation, compaction, eviction), `store::reuse`
 //! (holes), `store::sweep` (reclaiming dead segments, `flush_all`), `store::report` (stats,
-//! the segment census), `store::meta` (meta commands). docs/store.md has the design and
-//! the numbers.
+//! the segment census), `store::meta` (meta commands), `store::restart` (warm restart:
+//! [`Store::open_memory_file`], [`Store::save`]) with `store::image` (its sections,
+//! checked), `restart_data` (the framing of `FILE.meta`) and `memory_file` (the files
+//! themselves). docs/store.md has the design and the numbers, docs/restart.md the warm
+//! restart.
+//!
+//! Hand-written rather than taken from a crate: the heap, index and layout are the
+//! product (a few bytes per item, reads without a global lock); the restart data is a few
+//! checksummed sections that no serialization crate would make smaller or safer to read
+//! (`crc32c` does the checksums).
 //!
 //! Meta-protocol primitives: [`CommitOptions`] on [`Reservation::commit_with`] (compare CAS,
 //! explicit new CAS, store-invalidated), [`Store::invalidate`] (mark stale and bump CAS),
