@@ -13,10 +13,11 @@ use server::disk_tier::ExtConfig;
 use server::{ProtocolMode, Server, ServerConfig, ServerError};
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use store::{Store, StoreConfig, SystemClock};
+use store::{Filesystem, Restore, Store, StoreConfig, SystemClock};
 
 /// Exit status when the server cannot start (bind failure, bad store config): EX_OSERR.
 const EXIT_START_FAILED: u8 = 71;
@@ -110,7 +111,11 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     // The store reads a cached second that the server's maintenance thread advances
     // every 100 ms: one atomic load per operation instead of a clock read.
     let clock = Arc::new(SystemClock::ticked());
-    let store: &'static Store = Box::leak(Box::new(Store::with_clock(store_config, clock)?));
+    let store = match &settings.memory_file {
+        None => Store::with_clock(store_config, clock)?,
+        Some(path) => open_memory_file(store_config, clock, path)?,
+    };
+    let store: &'static Store = Box::leak(Box::new(store));
     raise_fd_limit(settings.max_conns);
     let mut config = server_config(settings)?;
     if settings.udp_bind_port() == Some(0) {
@@ -149,12 +154,58 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let result = server.run();
+    // Every worker has stopped and every reply in flight has gone out: the cache can be
+    // saved as the clients last saw it.
+    if result.is_ok() && store.memory_file().is_some() {
+        save(store);
+    }
     if let Some(path) = &settings.pid_file {
         // memcached removes its pid file on a clean exit.
         let _ = std::fs::remove_file(path);
     }
     result?;
     Ok(())
+}
+
+/// `-e`: the store on its memory file, with the cache of the last clean stop when it can
+/// be taken back. One line says what happened (memcached prints `[restart]` lines too).
+fn open_memory_file(
+    config: StoreConfig,
+    clock: Arc<SystemClock>,
+    path: &Path,
+) -> Result<Store, store::StoreError> {
+    let (store, opened) = Store::open_memory_file(config, clock, path, &[])?;
+    if let Filesystem::Other(fs) = &opened.filesystem {
+        eprintln!(
+            "[restart] warning: {} is on {fs}, not tmpfs or a DAX mount: the kernel will \
+             write the cache back to disk while it runs",
+            path.display()
+        );
+    }
+    match &opened.restore {
+        Restore::Restored {
+            items, bytes, took, ..
+        } => eprintln!(
+            "[restart] restored {items} items ({bytes} bytes) from {} in {} ms",
+            path.display(),
+            took.as_millis()
+        ),
+        Restore::Empty(why) => eprintln!("{why}"),
+    }
+    Ok(store)
+}
+
+/// The clean stop's last step: the restart data for `-e`.
+fn save(store: &Store) {
+    match store.save(&[]) {
+        Ok(saved) => eprintln!(
+            "[restart] saved {} items ({} bytes) for a restart in {} ms",
+            saved.items,
+            saved.bytes,
+            saved.took.as_millis()
+        ),
+        Err(e) => eprintln!("[restart] warning: {e}: the next start will be empty"),
+    }
 }
 
 /// Descriptors beyond `-c` that the server needs for itself (listeners, epoll, wakers,

@@ -307,12 +307,16 @@ pub(super) const FLAGS: &[Opt] = &[
         Err(refuse("text protocol authentication", b'Y'))
     })
     .status(Status::Refused),
-    flag(b'e', "memory-file", Kind::Text, "<file>", "restartable item memory in a file", |b, g| {
-        let file = g.text(b'e')?.to_string();
-        b.ignore("memory-file", file, "-e: a restartable memory file is not supported; ignored");
+    flag(b'e', "memory-file", Kind::Text, "<file>", "item memory in this file, kept across a clean stop (warm restart); put it on tmpfs or a DAX mount", |b, g| {
+        let file = path(g);
+        if file.as_os_str().is_empty() {
+            return Err(SettingsError::new("-e: the memory file name is empty", EX_USAGE));
+        }
+        b.settings.memory_file = Some(file);
         Ok(())
     })
-    .status(Status::Ignored),
+    .note("every clean stop saves, the next start with the same `-m`, `-I`, `-C` takes the cache back ([restart.md](restart.md))")
+    .show(|s| path_value(&s.memory_file)),
     flag(b'o', "extended", Kind::List, "<list>", "comma separated memcached extended options, below", |_, _| {
         // The list is expanded key by key where options are applied (table::apply).
         Ok(())

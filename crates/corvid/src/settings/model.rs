@@ -93,6 +93,8 @@ pub struct Settings {
     /// `-o maxconns_fast` (default) / `no_maxconns_fast`: over `-c`, reject new
     /// connections with `ERROR Too many open connections` rather than stop accepting.
     pub maxconns_fast: bool,
+    /// `-e`: the item heap is this file, kept across a clean stop (warm restart).
+    pub memory_file: Option<PathBuf>,
 }
 
 pub(super) const MIB: usize = 1024 * 1024;
@@ -129,6 +131,7 @@ impl Default for Settings {
             lock_memory: false,
             enable_coredumps: false,
             maxconns_fast: true,
+            memory_file: None,
         }
     }
 }

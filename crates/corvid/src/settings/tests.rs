@@ -146,6 +146,25 @@ fn unix_socket_turns_tcp_and_udp_off() {
 }
 
 #[test]
+fn memory_file_is_taken() {
+    assert_eq!(serve(&[]).memory_file, None);
+    for args in [
+        &["-e", "/dev/shm/m"][..],
+        &["-e/dev/shm/m"],
+        &["--memory-file=/dev/shm/m"],
+        &["--memory-file", "/dev/shm/m"],
+    ] {
+        let s = serve(args);
+        assert_eq!(
+            s.memory_file.as_deref(),
+            Some(std::path::Path::new("/dev/shm/m"))
+        );
+        assert!(s.warnings.is_empty(), "{args:?}: {:?}", s.warnings);
+    }
+    assert_eq!(error(&["-e", ""]).0, "-e: the memory file name is empty");
+}
+
+#[test]
 fn unix_mask_is_octal() {
     assert_eq!(serve(&["-a", "755"]).unix_mask, 0o755);
     assert_eq!(serve(&["-a0777"]).unix_mask, 0o777);
@@ -448,14 +467,6 @@ fn ignored_flags_warn_once_each() {
         (
             &["--enable-largepages"],
             "-L: large pages are not supported; ignored",
-        ),
-        (
-            &["-e", "/dev/shm/m"],
-            "-e: a restartable memory file is not supported; ignored",
-        ),
-        (
-            &["--memory-file=/x"],
-            "-e: a restartable memory file is not supported; ignored",
         ),
         (&["-f", "1.5"], "-f: corvid has no slab classes; ignored"),
         (
