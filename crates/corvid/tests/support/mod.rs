@@ -387,6 +387,19 @@ impl Server {
         text
     }
 
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the process a signal (SIGTERM, SIGUSR1, SIGKILL, ...).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid, which `child` keeps from being reused
+        // until it is waited for.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.child.id());
+    }
+
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
