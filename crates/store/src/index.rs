@@ -253,11 +253,6 @@ impl Table {
         (0..self.slots.len()).map(|pos| self.load(pos))
     }
 
-    /// The heap offsets of the items the table links.
-    pub(crate) fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
-        self.raw().filter(|&s| occupied(s)).map(heap_off)
-    }
-
     /// Slots in the table.
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
@@ -399,10 +394,6 @@ mod tests {
         t.remove(pos);
         let raw: Vec<u64> = t.raw().collect();
         assert_eq!(raw.len(), t.capacity());
-        let mut offs: Vec<usize> = t.offsets().collect();
-        offs.sort_unstable();
-        assert_eq!(offs.len(), 999);
-        assert!(!offs.contains(&70) && offs.contains(&80));
         let back = Table::from_raw(raw.clone(), t.items, t.bytes, |o| o % 10 == 0).unwrap();
         assert_eq!((back.used, back.items, back.bytes), (t.used, 999, 12_345));
         let k = 8usize.to_le_bytes();

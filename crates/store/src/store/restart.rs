@@ -293,6 +293,7 @@ impl Store {
             lists,
             tables,
             extra,
+            entries: _,
         } = img;
         let segs: Box<[Segment]> = records
             .iter()
@@ -410,24 +411,6 @@ fn read_restart_data(
 /// segment. One sequential pass over the written bytes, on every core.
 fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(), Refusal> {
     let segs = &img.segs;
-    // Index entries grouped by segment, as offsets within it (`image::read` has checked
-    // that each segment's live count is the number of entries pointing into it).
-    let mut first = Vec::with_capacity(segs.len() + 1);
-    let mut n = 0usize;
-    for r in segs {
-        first.push(n);
-        n += r.live as usize;
-    }
-    first.push(n);
-    let mut fill = first.clone();
-    let mut entries = vec![0u32; n];
-    for t in &img.tables {
-        for off in t.offsets() {
-            let s = off / seg_size;
-            entries[fill[s]] = (off % seg_size) as u32;
-            fill[s] += 1;
-        }
-    }
     let bad =
         |i: usize, what: &str| Refusal::Corrupt(format!("segment {i} of the memory file {what}"));
     let check = |i: usize, r: &SegRecord, seen: &mut Vec<u64>| -> Result<(), Refusal> {
@@ -448,7 +431,7 @@ fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(
             seen[at / 64] |= 1 << (at % 64);
             at += size;
         }
-        for &e in &entries[first[i]..first[i + 1]] {
+        for &e in &img.entries[i] {
             let e = e as usize;
             if seen[e / 64] & (1 << (e % 64)) == 0 {
                 return Err(bad(i, &format!("has no item where the index points ({e})")));

@@ -46,7 +46,7 @@ fn reopen(path: &Path, sections: &[crate::restart_data::Section]) -> Restore {
     memory_file::replace(&memory_file::meta_path(path), |w| {
         let mut out = Writer::new(w, CLEAN)?;
         for s in sections {
-            out.section(s.tag, s.required, s.version, &s.payload)?;
+            out.section(s.tag, s.required, s.version, s.payload.bytes())?;
         }
         Ok(out.finish()?.1)
     })
@@ -86,10 +86,11 @@ fn an_index_entry_into_the_middle_of_an_item_is_refused() {
     let (path, mut sections) = saved(dir.path(), 500);
     let indx = sections
         .iter_mut()
-        .find(|s| &s.tag == b"INDX" && s.payload[4..12] != [0; 8])
+        .find(|s| &s.tag == b"INDX" && s.payload.bytes()[8..16] != [0; 8])
         .expect("a shard with items");
-    // Slots start after shard, items, bytes, capacity; the offset field holds offset + 1.
-    let slot = indx.payload[28..]
+    // Slots start after shard, padding, items, bytes, capacity; the offset field holds
+    // offset + 1.
+    let slot = indx.payload.bytes_mut()[32..]
         .chunks_exact_mut(8)
         .find(|c| {
             let v = u64::from_le_bytes((&**c).try_into().unwrap());
@@ -109,7 +110,7 @@ fn a_segment_that_does_not_end_on_an_item_is_refused() {
     // one and give it the checksum of what is left: the checksum passes, the walk not.
     let heap = std::fs::read(&path).unwrap();
     let segs = sections.iter_mut().find(|s| &s.tag == b"SEGS").unwrap();
-    let rec = &mut segs.payload[4..4 + SEG_RECORD];
+    let rec = &mut segs.payload.bytes_mut()[4..4 + SEG_RECORD];
     let write_off = u64::from_le_bytes(rec[14..22].try_into().unwrap()) as usize;
     assert!(write_off > 1000, "segment 0 holds the items");
     let live_bytes = u64::from_le_bytes(rec[50..58].try_into().unwrap()) as usize;
