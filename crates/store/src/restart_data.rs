@@ -152,13 +152,13 @@ impl Payload {
         unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
     }
 
-    /// The payload from byte `at` on as little-endian u64s; None unless `at` and the
-    /// length are multiples of 8.
-    pub(crate) fn into_u64s_from(mut self, at: usize) -> Option<Vec<u64>> {
-        if !at.is_multiple_of(8) || !self.len.is_multiple_of(8) || at > self.len {
+    /// The first `n` words of the payload as little-endian u64s, taken as they are (the
+    /// rest is dropped); None when the payload is shorter.
+    pub(crate) fn into_u64s(mut self, n: usize) -> Option<Vec<u64>> {
+        if n.checked_mul(8)? > self.len {
             return None;
         }
-        self.words.drain(..at / 8);
+        self.words.truncate(n);
         if cfg!(target_endian = "big") {
             for w in &mut self.words {
                 *w = u64::from_le(*w);
@@ -542,25 +542,13 @@ mod tests {
         assert_eq!(s[1].payload.bytes(), &p[..13]);
         let mut it = s.into_iter();
         let words = it.next().unwrap().payload;
-        assert!(
-            Payload { ..clone_of(&words) }.into_u64s_from(4).is_none(),
-            "unaligned start"
-        );
         assert_eq!(
-            words.into_u64s_from(8).unwrap(),
-            vec![1, u64::MAX, 0x0102_0304_0506_0708]
+            words.into_u64s(3).unwrap(),
+            vec![7, 1, u64::MAX],
+            "the first words, the rest dropped"
         );
-        assert!(
-            it.next().unwrap().payload.into_u64s_from(0).is_none(),
-            "13 bytes"
-        );
-    }
-
-    fn clone_of(p: &Payload) -> Payload {
-        Payload {
-            words: p.words.clone(),
-            len: p.len,
-        }
+        let odd = it.next().unwrap().payload;
+        assert!(odd.into_u64s(2).is_none(), "13 bytes hold one word");
     }
 
     #[test]

@@ -29,8 +29,9 @@ const INDX: [u8; 4] = *b"INDX";
 /// Each store section's own version (all 1: the file's format version covers them today).
 const VERSION: u32 = 1;
 const NONE: u32 = u32::MAX;
-/// Bytes of an `INDX` payload before its slots: shard, padding, items, bytes, capacity.
-const INDX_HEAD: usize = 4 + 4 + 8 + 8 + 8;
+/// Bytes of an `INDX` payload after its slots: shard, padding, items, bytes. The slots come
+/// first, so they are read back as they are, in place.
+const INDX_TAIL: usize = 4 + 4 + 8 + 8;
 /// Bytes of one segment record in `SEGS`.
 const SEG_RECORD: usize = 1 + 1 + 4 + 8 * 5 + 4 + 8 + 4;
 
@@ -101,9 +102,69 @@ pub(super) struct Image {
     pub(super) lists: Lists,
     pub(super) tables: Vec<Table>,
     pub(super) extra: Vec<ExtraSection>,
-    /// Where the index points, per segment (offsets within it), gathered while the
-    /// tables were checked: the heap check looks for an item at each.
-    pub(super) entries: Vec<Vec<u32>>,
+    /// Where the index points, as offsets within segments, grouped by segment (`entries`
+    /// of segment i from `first[i]` to `first[i + 1]`): gathered while the tables were
+    /// checked, for the heap check to look for an item at each.
+    pub(super) entries: Entries,
+}
+
+/// Index entries grouped by segment, in one array sized from the segments' live counts.
+pub(super) struct Entries {
+    pub(super) at: Vec<u32>,
+    pub(super) first: Vec<usize>,
+    /// Where the next entry of each segment goes.
+    next: Vec<usize>,
+    /// Each segment's write offset if it holds items (open or sealed), else 0: no entry
+    /// may point there.
+    limit: Vec<usize>,
+}
+
+impl Entries {
+    fn new(segs: &[SegRecord]) -> Entries {
+        let mut first = Vec::with_capacity(segs.len() + 1);
+        let mut n = 0usize;
+        for r in segs {
+            first.push(n);
+            n += r.live as usize;
+        }
+        first.push(n);
+        Entries {
+            at: vec![0; n],
+            next: first[..segs.len()].to_vec(),
+            first,
+            limit: segs
+                .iter()
+                .map(|r| match r.state {
+                    OPEN | SEALED => r.write_off,
+                    _ => 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Records an entry at `at` of segment `s`; false when there is no room for it there
+    /// (outside the written bytes, or more entries than the segment's live count).
+    #[inline]
+    fn push(&mut self, s: usize, at: usize) -> bool {
+        match (self.limit.get(s), self.next.get(s)) {
+            (Some(&lim), Some(&i)) if at < lim && i < self.first[s + 1] => {
+                self.at[i] = at as u32;
+                self.next[s] = i + 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The segment whose entries fell short of its live count, if any.
+    fn short(&self) -> Option<usize> {
+        (0..self.next.len()).find(|&s| self.next[s] != self.first[s + 1])
+    }
+
+    /// Segment `s`'s entries.
+    pub(super) fn of(&self, s: usize) -> &[u32] {
+        &self.at[self.first[s]..self.first[s + 1]]
+    }
 }
 
 /// Writes a clean stop's restart data; returns the bytes written.
@@ -159,16 +220,14 @@ pub(super) fn write<W: Write>(
     let mut e = Enc::default();
     for (i, t) in tables.iter().enumerate() {
         e.0.clear();
-        e.0.reserve(INDX_HEAD + t.capacity() * 8);
-        // The slots start 8-aligned in the payload, so they are read back as they are.
-        e.u32(i as u32)
-            .u32(0)
-            .u64(t.items as u64)
-            .u64(t.bytes as u64)
-            .u64(t.capacity() as u64);
+        e.0.reserve(t.capacity() * 8 + INDX_TAIL);
         for slot in t.raw() {
             e.u64(slot);
         }
+        e.u32(i as u32)
+            .u32(0)
+            .u64(t.items as u64)
+            .u64(t.bytes as u64);
         out.section(INDX, true, VERSION, &e.0)?;
     }
     for x in extra {
@@ -196,7 +255,7 @@ pub(super) fn read<R: Read>(r: R, file_len: u64, x: &Expect<'_>) -> Result<Image
     let mut segs: Option<Vec<SegRecord>> = None;
     let mut lists = None;
     let mut tables: Vec<Option<Table>> = (0..1usize << index::SHARD_BITS).map(|_| None).collect();
-    let mut entries: Vec<Vec<u32>> = vec![Vec::new(); x.nsegs];
+    let mut entries: Option<Entries> = None;
     let mut extra = Vec::new();
     let mut first = true;
     while let Some(s) = rd.next()? {
@@ -225,7 +284,8 @@ pub(super) fn read<R: Read>(r: R, file_len: u64, x: &Expect<'_>) -> Result<Image
                 let Some(segs) = segs.as_deref() else {
                     return Err(corrupt("INDX before SEGS"));
                 };
-                let (i, t) = read_table(s.payload, segs, x.seg_size, &mut entries)?;
+                let entries = entries.get_or_insert_with(|| Entries::new(segs));
+                let (i, t) = read_table(s.payload, x.seg_size, entries)?;
                 if tables[i].replace(t).is_some() {
                     return Err(corrupt(&format!("index shard {i} twice")));
                 }
@@ -256,14 +316,12 @@ pub(super) fn read<R: Read>(r: R, file_len: u64, x: &Expect<'_>) -> Result<Image
         .enumerate()
         .map(|(i, t)| t.ok_or_else(|| corrupt(&format!("index shard {i} is missing"))))
         .collect::<Result<Vec<_>, _>>()?;
-    for (i, (r, e)) in segs.iter().zip(&entries).enumerate() {
-        let n = e.len();
-        if r.live as usize != n {
-            return Err(corrupt(&format!(
-                "segment {i} counts {} live items, the index {n}",
-                r.live
-            )));
-        }
+    let entries = entries.unwrap_or_else(|| Entries::new(&segs));
+    if let Some(i) = entries.short() {
+        return Err(corrupt(&format!(
+            "segment {i} counts {} live items, the index fewer",
+            segs[i].live
+        )));
     }
     let linked: usize = tables.iter().map(|t| t.bytes).sum();
     let live: usize = segs.iter().map(|r| r.live_bytes).sum();
@@ -360,7 +418,8 @@ fn read_segs(payload: &[u8], x: &Expect<'_>) -> Result<Vec<SegRecord>, Refusal> 
         let ok = matches!(r.state, FREE | OPEN | SEALED)
             && (r.bucket as usize) < ttl::BUCKETS
             && r.live_bytes <= r.write_off
-            && r.live as usize <= r.write_off
+            // An item is at least 8 bytes (header, a 1-byte key, a 1-byte length).
+            && r.live as usize * 8 <= r.live_bytes
             && (r.state != FREE || r.live == 0);
         if !ok {
             return Err(corrupt(&format!("segment {i}'s record is inconsistent")));
@@ -428,24 +487,25 @@ fn read_lists(payload: &[u8], segs: &[SegRecord]) -> Result<Lists, Refusal> {
 
 fn read_table(
     payload: Payload,
-    segs: &[SegRecord],
     seg_size: usize,
-    entries: &mut [Vec<u32>],
+    entries: &mut Entries,
 ) -> Result<(usize, Table), Refusal> {
-    let mut d = Dec::new(payload.bytes(), "INDX");
+    let len = payload.bytes().len();
+    let cap = len.saturating_sub(INDX_TAIL) / 8;
+    if len < INDX_TAIL || cap * 8 + INDX_TAIL != len {
+        return Err(corrupt(&format!("an index section of {len} bytes")));
+    }
+    let mut d = Dec::new(&payload.bytes()[cap * 8..], "INDX");
     let shard = d.u32()? as usize;
     if shard >= 1 << index::SHARD_BITS || d.u32()? != 0 {
         return Err(corrupt(&format!("index shard {shard}")));
     }
     let items = d.usize_max(usize::MAX)?;
     let bytes = d.usize_max(usize::MAX)?;
-    let cap = d.usize_max(d.rest() / 8)?;
-    if d.rest() != cap * 8 {
-        return Err(corrupt(&format!("index shard {shard} has stray bytes")));
-    }
+    d.end()?;
     let slots = payload
-        .into_u64s_from(INDX_HEAD)
-        .ok_or_else(|| corrupt(&format!("index shard {shard} is misaligned")))?;
+        .into_u64s(cap)
+        .ok_or_else(|| corrupt(&format!("index shard {shard} is short")))?;
     // A shift instead of a division per item when the segment size allows (10 million
     // items: a tenth of a second on this machine).
     let shift = seg_size
@@ -456,13 +516,7 @@ fn read_table(
             Some(sh) => (off >> sh, off & (seg_size - 1)),
             None => (off / seg_size, off % seg_size),
         };
-        match segs.get(s) {
-            Some(r) if matches!(r.state, OPEN | SEALED) && at < r.write_off => {
-                entries[s].push(at as u32);
-                true
-            }
-            _ => false,
-        }
+        entries.push(s, at)
     })
     .map_err(|e| corrupt(&format!("index shard {shard}: {e}")))?;
     Ok((shard, table))

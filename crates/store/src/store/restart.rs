@@ -419,6 +419,8 @@ fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(
         }
         // SAFETY: the store is not serving yet; nothing else maps the file (it is locked).
         let bytes = unsafe { heap.bytes(i * seg_size, r.write_off) };
+        // Checksum first, then the walk: measured, two passes cost less CPU than one
+        // that interleaves them (the checksum runs best over a whole segment at once).
         if crc32c::crc32c(bytes) != r.crc {
             return Err(bad(i, "does not match its checksum"));
         }
@@ -431,7 +433,7 @@ fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(
             seen[at / 64] |= 1 << (at % 64);
             at += size;
         }
-        for &e in &img.entries[i] {
+        for &e in img.entries.of(i) {
             let e = e as usize;
             if seen[e / 64] & (1 << (e % 64)) == 0 {
                 return Err(bad(i, &format!("has no item where the index points ({e})")));

@@ -86,11 +86,16 @@ fn an_index_entry_into_the_middle_of_an_item_is_refused() {
     let (path, mut sections) = saved(dir.path(), 500);
     let indx = sections
         .iter_mut()
-        .find(|s| &s.tag == b"INDX" && s.payload.bytes()[8..16] != [0; 8])
+        .find(|s| {
+            let b = s.payload.bytes();
+            &s.tag == b"INDX" && b[b.len() - 16..b.len() - 8] != [0; 8]
+        })
         .expect("a shard with items");
-    // Slots start after shard, padding, items, bytes, capacity; the offset field holds
-    // offset + 1.
-    let slot = indx.payload.bytes_mut()[32..]
+    // The slots come first (shard, padding, items and bytes after them); the offset field
+    // holds offset + 1.
+    let slot = indx
+        .payload
+        .bytes_mut()
         .chunks_exact_mut(8)
         .find(|c| {
             let v = u64::from_le_bytes((&**c).try_into().unwrap());
