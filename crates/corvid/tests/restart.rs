@@ -363,6 +363,66 @@ fn sigterm_saves_in_corvid_not_in_memcached() {
     }
 }
 
+/// SIGUSR1 is memcached's graceful stop and saves in both. After the restart `stats`
+/// counts afresh (no gets, hits or sets yet) while `curr_items` and `bytes` say what came
+/// back, and `stats settings` names the memory file.
+#[test]
+fn sigusr1_saves_and_stats_start_fresh_but_count_what_came_back() {
+    for imp in [Implementation::Corvid, Implementation::Memcached] {
+        let name = imp.name();
+        let dir = MemDir::new("usr1");
+        let file = dir.file();
+        let args = ["-A", "-e", &file];
+        let server = start(imp, &args);
+        let mut c = TextClient::connect(&server);
+        set_many(&mut c, (0..500).map(|i| (format!("key{i}"), value_of(i))));
+        assert_eq!(c.delete("key7"), "DELETED");
+        assert_eq!(c.get("key1"), Some(value_of(1)));
+        assert_eq!(c.get("absent"), None);
+        let before = c.stats();
+        assert_eq!(before["curr_items"], "499", "{name}");
+        assert_eq!(c.stats_group("settings")["memory_file"], file, "{name}");
+        drop(c);
+        stop_with(server, libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(1100));
+        let server = start(imp, &args);
+        let mut c = TextClient::connect(&server);
+        let after = c.stats();
+        for key in ["curr_items", "bytes"] {
+            assert_eq!(after[key], before[key], "{name}: {key}");
+        }
+        for key in [
+            "cmd_get",
+            "get_hits",
+            "get_misses",
+            "cmd_set",
+            "delete_hits",
+        ] {
+            assert_eq!(after[key], "0", "{name}: {key} starts fresh");
+        }
+        assert_eq!(c.stats_group("settings")["memory_file"], file, "{name}");
+        assert_eq!(c.get("key499"), Some(value_of(499)), "{name}");
+        assert_eq!(c.get("key7"), None, "{name}");
+        drop(c);
+        graceful_stop(server);
+    }
+}
+
+/// Without `-e`, `stats settings` says `memory_file (null)` as memcached does.
+#[test]
+fn memory_file_is_null_without_e() {
+    for imp in [Implementation::Corvid, Implementation::Memcached] {
+        let server = start(imp, &[]);
+        let mut c = TextClient::connect(&server);
+        assert_eq!(
+            c.stats_group("settings")["memory_file"],
+            "(null)",
+            "{}",
+            imp.name()
+        );
+    }
+}
+
 /// A memory file on a disk filesystem works, with a warning.
 #[test]
 fn a_memory_file_off_tmpfs_is_warned_about() {

@@ -10,7 +10,7 @@
 //! let mut config = ServerConfig::default();
 //! config.tcp = vec!["127.0.0.1:11211".parse().unwrap()];
 //! let server = Server::bind(config, store).unwrap();
-//! server.run().unwrap(); // until SIGTERM, SIGINT or `shutdown`
+//! server.run().unwrap(); // until SIGTERM, SIGINT, SIGUSR1 or `shutdown`
 //! ```
 //!
 //! Two parts, one way: `cache` uses `runtime`, never the reverse. The runtime knows no
@@ -101,7 +101,7 @@ impl Server {
         self.runtime.local_addrs()
     }
 
-    /// Serves until SIGINT/SIGTERM or an allowed `shutdown` command, then stops
+    /// Serves until SIGINT/SIGTERM/SIGUSR1 or an allowed `shutdown` command, then stops
     /// accepting, lets workers finish the replies in flight, and returns.
     pub fn run(self) -> Result<(), ServerError> {
         let maintenance = cache::Maintenance::start(self.cache.store)?;

@@ -394,9 +394,13 @@ pub(crate) fn write_settings(
         ("ssl_kernel_tls", "no"),
         ("ssl_min_version", "tlsv1.2"),
         ("num_napi_ids", "(null)"),
-        ("memory_file", "(null)"),
     ] {
         stat(out, name, value);
+    }
+    // memcached prints the path given to -e, or "(null)" without one.
+    match store.memory_file() {
+        Some(path) => stat(out, "memory_file", path.display()),
+        None => stat(out, "memory_file", "(null)"),
     }
 }
 

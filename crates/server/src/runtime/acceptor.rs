@@ -58,7 +58,12 @@ impl Acceptor {
         read_end.set_nonblocking(true)?;
         write_end.set_nonblocking(true)?;
         let mut signals = mio::net::UnixStream::from_std(read_end);
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // SIGUSR1 is memcached's graceful stop; here every stop is graceful.
+        for sig in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGUSR1,
+        ] {
             signal_hook::low_level::pipe::register(sig, write_end.try_clone()?)?;
         }
         poll.registry()

@@ -10,7 +10,7 @@
 //! config.tcp = vec!["127.0.0.1:0".parse().unwrap()];
 //! let runtime = Runtime::bind(Arc::new(config))?;
 //! println!("listening on {:?}", runtime.local_addrs());
-//! runtime.run(service) // until SIGTERM, SIGINT or a requested shutdown
+//! runtime.run(service) // until SIGTERM, SIGINT, SIGUSR1 or a requested shutdown
 //! # }
 //! ```
 //!
@@ -84,8 +84,8 @@ impl Runtime {
         self.acceptor.shutdown().clone()
     }
 
-    /// Serves with `service`'s handlers until SIGINT, SIGTERM or a requested shutdown;
-    /// then stops accepting, lets sessions finish what is in flight (at most
+    /// Serves with `service`'s handlers until SIGINT, SIGTERM, SIGUSR1 or a requested
+    /// shutdown; then stops accepting, lets sessions finish what is in flight (at most
     /// [`DRAIN_DEADLINE`]), and returns.
     pub fn run<S: Service>(self, service: Arc<S>) -> Result<(), ServerError> {
         self.acceptor.run::<S::Handler>(service)
