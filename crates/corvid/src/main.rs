@@ -184,12 +184,24 @@ fn open_memory_file(
     }
     match &opened.restore {
         Restore::Restored {
-            items, bytes, took, ..
-        } => eprintln!(
-            "[restart] restored {items} items ({bytes} bytes) from {} in {} ms",
-            path.display(),
-            took.as_millis()
-        ),
+            items,
+            bytes,
+            took,
+            dropped_external,
+            ..
+        } => {
+            eprintln!(
+                "[restart] restored {items} items ({bytes} bytes) from {} in {} ms",
+                path.display(),
+                took.as_millis()
+            );
+            if *dropped_external > 0 {
+                eprintln!(
+                    "[restart] {dropped_external} items whose value was in the disk tier \
+                     did not come back: the disk tier's index does not survive a restart yet"
+                );
+            }
+        }
         Restore::Empty(why) => eprintln!("{why}"),
     }
     Ok(store)

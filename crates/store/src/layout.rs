@@ -482,8 +482,19 @@ pub(crate) fn checked_size(b: &[u8], cas: bool) -> Option<usize> {
     let w = vw(bits);
     let mut len = [0u8; 4];
     len[..w].copy_from_slice(b.get(at..at + w)?);
-    let size = value_at(cas, klen, bits).checked_add(u32::from_le_bytes(len) as usize)?;
+    // An external item holds its value's location, not its value.
+    let here = if bits & EXTERNAL != 0 {
+        LOCATION_LEN
+    } else {
+        u32::from_le_bytes(len) as usize
+    };
+    let size = value_at(cas, klen, bits).checked_add(here)?;
     (size <= b.len()).then_some(size)
+}
+
+/// Whether the item whose bits byte is `bits` is external (its value in the cold tier).
+pub(crate) fn external_bits(bits: u8) -> bool {
+    bits & EXTERNAL != 0
 }
 
 fn vw(bits: u8) -> usize {

@@ -241,8 +241,8 @@ impl Store {
         }
         // The second half holds external items (alloc.rs: eviction spares them); their
         // holes, if any, are kept apart from the others' as their open segments are.
-        let buckets = (0..ttl::BUCKETS * 2).map(|_| Mutex::new(None)).collect();
-        let roomy = (0..ttl::BUCKETS * 2)
+        let buckets = (0..ttl::OPEN_BUCKETS).map(|_| Mutex::new(None)).collect();
+        let roomy = (0..ttl::OPEN_BUCKETS)
             .map(|_| Mutex::new(Roomy::default()))
             .collect();
         let shards = (0..1usize << index::SHARD_BITS)

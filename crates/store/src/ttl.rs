@@ -9,6 +9,9 @@ const STEPS: [(u64, u64); 4] = [(2048, 3), (32_768, 7), (524_288, 11), (u64::MAX
 
 /// Number of buckets.
 pub(crate) const BUCKETS: usize = 1 + 256 + 240 + 240 + 256;
+/// Open segments the store keeps: one per bucket for items holding their value, as many
+/// again for external items (their value in the disk tier: `store/alloc.rs`).
+pub(crate) const OPEN_BUCKETS: usize = BUCKETS * 2;
 
 /// The bucket for an item living `ttl` more seconds (`None` = never expires).
 pub(crate) fn bucket(ttl: Option<u64>) -> usize {

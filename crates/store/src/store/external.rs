@@ -456,6 +456,12 @@ mod tests {
                 assert_eq!(it.location(), 0xDEAD_BEEF_0000_0040);
                 assert_eq!((it.vlen(), it.klen(), it.flags()), (vlen, 5, flags));
                 assert_eq!(it.size(), size, "walks step over exactly the item");
+                assert_eq!(
+                    layout::checked_size(&buf, cas),
+                    Some(size),
+                    "a restart's heap check steps over it too"
+                );
+                assert!(layout::external_bits(buf[0]));
                 it.set_location(0x40);
                 assert_eq!(it.location(), 0x40);
                 assert_eq!(it.key(), b"hello");

@@ -49,7 +49,7 @@ pub(super) fn settings(
         ("segment_size", seg_size.to_string()),
         ("segments", nsegs.to_string()),
         ("index_shards", (1usize << index::SHARD_BITS).to_string()),
-        ("ttl_buckets", ttl::BUCKETS.to_string()),
+        ("ttl_buckets", ttl::OPEN_BUCKETS.to_string()),
     ]
 }
 
@@ -416,7 +416,7 @@ fn read_segs(payload: &[u8], x: &Expect<'_>) -> Result<Vec<SegRecord>, Refusal> 
             crc: d.u32()?,
         };
         let ok = matches!(r.state, FREE | OPEN | SEALED)
-            && (r.bucket as usize) < ttl::BUCKETS
+            && (r.bucket as usize) < ttl::OPEN_BUCKETS
             && r.live_bytes <= r.write_off
             // An item is at least 8 bytes (header, a 1-byte key, a 1-byte length).
             && r.live as usize * 8 <= r.live_bytes
@@ -463,14 +463,14 @@ fn read_lists(payload: &[u8], segs: &[SegRecord]) -> Result<Lists, Refusal> {
         s => Some(place(s, FREE, "spare")?),
     };
     let n = d.u32()? as usize;
-    if n > ttl::BUCKETS {
+    if n > ttl::OPEN_BUCKETS {
         return Err(corrupt(&format!("{n} open segments")));
     }
-    let mut buckets = vec![false; ttl::BUCKETS];
+    let mut buckets = vec![false; ttl::OPEN_BUCKETS];
     for _ in 0..n {
         let b = d.u32()? as usize;
         let s = place(d.u32()?, OPEN, "open")?;
-        if b >= ttl::BUCKETS
+        if b >= ttl::OPEN_BUCKETS
             || std::mem::replace(&mut buckets[b], true)
             || segs[s as usize].bucket as usize != b
         {

@@ -67,6 +67,9 @@ pub enum Restore {
         took: Duration,
         /// Sections saved for someone else (`ExtraSection`), in the order written.
         extra: Vec<ExtraSection>,
+        /// Items whose value was in the disk tier, not taken back (the tier's page index
+        /// does not survive a restart yet: docs/restart.md, the hook for the disk tier).
+        dropped_external: u64,
     },
     /// The store starts empty, for this reason.
     Empty(Refusal),
@@ -128,7 +131,7 @@ impl Store {
                 memory_file::check_room(&file, path, len)?;
                 let heap = Heap::shared(file, len)?;
                 match verify_heap(&heap, seg_size, cfg.cas_enabled, &img) {
-                    Ok(()) => (heap, Ok(img)),
+                    Ok(external) => (heap, Ok((img, external))),
                     Err(why) => (fresh_heap(heap.into_file(), path, len)?, Err(why)),
                 }
             }
@@ -138,8 +141,11 @@ impl Store {
         mark_running(path)?;
         let memory_file = Some(path.to_path_buf());
         let (store, restore) = match found {
-            Ok(img) => {
+            Ok((img, external)) => {
                 let (store, extra) = Store::restored(cfg, clock, heap, seg_size, img, memory_file);
+                // The disk tier's index does not come back yet (no `DISK` section): items
+                // whose value is on disk go, before anyone can ask the tier for them.
+                let dropped_external = store.drop_external(&external);
                 // Segments whose items all expired (or were flushed) while stopped go now.
                 store.sweep_at(store.clock.now());
                 let s = store.stats();
@@ -148,6 +154,7 @@ impl Store {
                     bytes: s.bytes,
                     took: start.elapsed(),
                     extra,
+                    dropped_external,
                 };
                 (store, restore)
             }
@@ -278,6 +285,20 @@ impl Store {
         })
     }
 
+    /// Unlinks the restored items at `offsets` (checked by `verify_heap`: each the start of
+    /// an indexed external item) and answers how many went. Before the store serves.
+    fn drop_external(&self, offsets: &[usize]) -> u64 {
+        let mut dropped = 0;
+        for &off in offsets {
+            let it = self.item(off);
+            // SAFETY: `verify_heap` found a whole external item here, linked in the index,
+            // and nothing else uses the store yet.
+            let (key, location) = unsafe { (it.key(), it.location()) };
+            dropped += u64::from(self.unlink_external(key, location));
+        }
+        dropped
+    }
+
     /// The store that restart data describes, and the extra sections it carried.
     fn restored(
         cfg: StoreConfig,
@@ -329,7 +350,7 @@ impl Store {
             _ => {}
         }
         let buckets: Box<[Mutex<Option<u32>>]> =
-            (0..ttl::BUCKETS * 2).map(|_| Mutex::new(None)).collect();
+            (0..ttl::OPEN_BUCKETS).map(|_| Mutex::new(None)).collect();
         for (b, s) in lists.open {
             *buckets[b].lock() = Some(s);
         }
@@ -352,7 +373,7 @@ impl Store {
             buckets,
             // Holes are not kept: dead large items' room is garbage until their segment
             // is compacted or reclaimed, as any other dead item's.
-            roomy: (0..ttl::BUCKETS * 2)
+            roomy: (0..ttl::OPEN_BUCKETS)
                 .map(|_| Mutex::new(Roomy::default()))
                 .collect(),
             shards,
@@ -408,12 +429,22 @@ fn read_restart_data(
 /// written segment matches its checksum, its items follow each other exactly up to its
 /// write offset (each header read with bounds checks), and every index entry points at
 /// the start of one of them. So whatever the files hold, no item read can leave its
-/// segment. One sequential pass over the written bytes, on every core.
-fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(), Refusal> {
+/// segment. One sequential pass over the written bytes, on every core. Answers where the
+/// indexed items whose value is in the disk tier are (heap offsets).
+fn verify_heap(
+    heap: &Heap,
+    seg_size: usize,
+    cas: bool,
+    img: &Image,
+) -> Result<Vec<usize>, Refusal> {
     let segs = &img.segs;
     let bad =
         |i: usize, what: &str| Refusal::Corrupt(format!("segment {i} of the memory file {what}"));
-    let check = |i: usize, r: &SegRecord, seen: &mut Vec<u64>| -> Result<(), Refusal> {
+    let check = |i: usize,
+                 r: &SegRecord,
+                 seen: &mut Vec<u64>,
+                 external: &mut Vec<usize>|
+     -> Result<(), Refusal> {
         if !matches!(r.state, OPEN | SEALED) || r.write_off == 0 {
             return Ok(());
         }
@@ -438,6 +469,9 @@ fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(
             if seen[e / 64] & (1 << (e % 64)) == 0 {
                 return Err(bad(i, &format!("has no item where the index points ({e})")));
             }
+            if layout::external_bits(bytes[e]) {
+                external.push(i * seg_size + e);
+            }
         }
         Ok(())
     };
@@ -452,17 +486,22 @@ fn verify_heap(heap: &Heap, seg_size: usize, cas: bool, img: &Image) -> Result<(
             .map(|(c, part)| {
                 let check = &check;
                 scope.spawn(move || {
-                    let mut seen = Vec::new();
+                    let (mut seen, mut external) = (Vec::new(), Vec::new());
                     part.iter()
                         .enumerate()
-                        .try_for_each(|(j, r)| check(c * chunk + j, r, &mut seen))
+                        .try_for_each(|(j, r)| check(c * chunk + j, r, &mut seen, &mut external))
+                        .map(|()| external)
                 })
             })
             .collect();
-        jobs.into_iter().try_for_each(|j| {
-            j.join()
-                .unwrap_or_else(|_| Err(Refusal::Corrupt("a check panicked".into())))
-        })
+        let mut external = Vec::new();
+        for j in jobs {
+            let part = j
+                .join()
+                .unwrap_or_else(|_| Err(Refusal::Corrupt("a check panicked".into())))?;
+            external.extend(part);
+        }
+        Ok(external)
     })
 }
 
