@@ -469,13 +469,13 @@ pub(crate) unsafe fn write_filler(p: *mut u8, len: usize, cas: bool) {
 }
 
 /// The size of the item at the start of `b`, read from the header without trusting it:
-/// None unless the key length is a real one (1..=250) and the whole item fits in `b`.
-/// Walks a restored segment (`b`: from the item to the segment's write offset) before the
-/// store believes its bytes.
+/// None unless the key length is a real one (1..=250, or 0 for a filler) and the whole
+/// item fits in `b`. Walks a restored segment (`b`: from the item to the segment's write
+/// offset) before the store believes its bytes; the walk steps by [`span`] of it.
 pub(crate) fn checked_size(b: &[u8], cas: bool) -> Option<usize> {
     let bits = *b.first()?;
     let klen = usize::from(*b.get(1)?);
-    if klen == 0 || klen > crate::config::KEY_MAX {
+    if klen > crate::config::KEY_MAX {
         return None;
     }
     let at = len_at(klen);
@@ -495,6 +495,11 @@ pub(crate) fn checked_size(b: &[u8], cas: bool) -> Option<usize> {
 /// Whether the item whose bits byte is `bits` is external (its value in the cold tier).
 pub(crate) fn external_bits(bits: u8) -> bool {
     bits & EXTERNAL != 0
+}
+
+/// Whether the item at the start of `b` is a filler (`write_filler`: an empty key).
+pub(crate) fn is_filler(b: &[u8]) -> bool {
+    b.get(1) == Some(&0)
 }
 
 fn vw(bits: u8) -> usize {

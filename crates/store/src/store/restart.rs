@@ -440,41 +440,62 @@ fn verify_heap(
     let segs = &img.segs;
     let bad =
         |i: usize, what: &str| Refusal::Corrupt(format!("segment {i} of the memory file {what}"));
-    let check = |i: usize,
-                 r: &SegRecord,
-                 seen: &mut Vec<u64>,
-                 external: &mut Vec<usize>|
-     -> Result<(), Refusal> {
-        if !matches!(r.state, OPEN | SEALED) || r.write_off == 0 {
-            return Ok(());
-        }
-        // SAFETY: the store is not serving yet; nothing else maps the file (it is locked).
-        let bytes = unsafe { heap.bytes(i * seg_size, r.write_off) };
-        // Checksum first, then the walk: measured, two passes cost less CPU than one
-        // that interleaves them (the checksum runs best over a whole segment at once).
-        if crc32c::crc32c(bytes) != r.crc {
-            return Err(bad(i, "does not match its checksum"));
-        }
-        seen.clear();
-        seen.resize(r.write_off.div_ceil(64), 0);
-        let mut at = 0;
-        while at < r.write_off {
-            let size = layout::checked_size(&bytes[at..], cas)
-                .ok_or_else(|| bad(i, &format!("has no whole item at byte {at}")))?;
-            seen[at / 64] |= 1 << (at % 64);
-            at += size;
-        }
-        for &e in img.entries.of(i) {
-            let e = e as usize;
-            if seen[e / 64] & (1 << (e % 64)) == 0 {
-                return Err(bad(i, &format!("has no item where the index points ({e})")));
+    // Per segment: the bytes of its indexed items (what the index counts), and where those
+    // whose value is in the disk tier are.
+    let check =
+        |i: usize, r: &SegRecord, seen: &mut Vec<u64>, found: &mut Found| -> Result<(), Refusal> {
+            if !matches!(r.state, OPEN | SEALED) || r.write_off == 0 {
+                return Ok(());
             }
-            if layout::external_bits(bytes[e]) {
-                external.push(i * seg_size + e);
+            // SAFETY: the store is not serving yet; nothing else maps the file (it is locked).
+            let bytes = unsafe { heap.bytes(i * seg_size, r.write_off) };
+            // Checksum first, then the walk: measured, two passes cost less CPU than one
+            // that interleaves them (the checksum runs best over a whole segment at once).
+            if crc32c::crc32c(bytes) != r.crc {
+                return Err(bad(i, "does not match its checksum"));
             }
-        }
-        Ok(())
-    };
+            seen.clear();
+            seen.resize(r.write_off.div_ceil(64), 0);
+            let mut at = 0;
+            while at < r.write_off {
+                let size = layout::checked_size(&bytes[at..], cas)
+                    .ok_or_else(|| bad(i, &format!("has no whole item at byte {at}")))?;
+                // A large item occupies whole granules; a filler (the unused end of a hole a
+                // large item was written into) is walked over but never indexed.
+                let span = layout::span(size);
+                if span > r.write_off - at {
+                    return Err(bad(i, &format!("has no whole item at byte {at}")));
+                }
+                if !layout::is_filler(&bytes[at..]) {
+                    seen[at / 64] |= 1 << (at % 64);
+                }
+                at += span;
+            }
+            let mut spans = 0;
+            for &e in img.entries.of(i) {
+                let e = e as usize;
+                if seen[e / 64] & (1 << (e % 64)) == 0 {
+                    return Err(bad(i, &format!("has no item where the index points ({e})")));
+                }
+                // Checked by the walk above.
+                let size = layout::checked_size(&bytes[e..], cas).unwrap_or(0);
+                found.bytes += size;
+                spans += layout::span(size);
+                if layout::external_bits(bytes[e]) {
+                    found.external.push(i * seg_size + e);
+                }
+            }
+            if spans != r.live_bytes {
+                return Err(bad(
+                    i,
+                    &format!(
+                        "holds {spans} bytes of indexed items, its record says {}",
+                        r.live_bytes
+                    ),
+                ));
+            }
+            Ok(())
+        };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
@@ -486,23 +507,40 @@ fn verify_heap(
             .map(|(c, part)| {
                 let check = &check;
                 scope.spawn(move || {
-                    let (mut seen, mut external) = (Vec::new(), Vec::new());
+                    let (mut seen, mut found) = (Vec::new(), Found::default());
                     part.iter()
                         .enumerate()
-                        .try_for_each(|(j, r)| check(c * chunk + j, r, &mut seen, &mut external))
-                        .map(|()| external)
+                        .try_for_each(|(j, r)| check(c * chunk + j, r, &mut seen, &mut found))
+                        .map(|()| found)
                 })
             })
             .collect();
-        let mut external = Vec::new();
+        let mut all = Found::default();
         for j in jobs {
             let part = j
                 .join()
                 .unwrap_or_else(|_| Err(Refusal::Corrupt("a check panicked".into())))?;
-            external.extend(part);
+            all.bytes += part.bytes;
+            all.external.extend(part.external);
         }
-        Ok(external)
+        let counted: usize = img.tables.iter().map(|t| t.bytes).sum();
+        if all.bytes != counted {
+            return Err(Refusal::Corrupt(format!(
+                "the index counts {counted} bytes of items, the heap holds {}",
+                all.bytes
+            )));
+        }
+        Ok(all.external)
     })
+}
+
+/// What `verify_heap` found in the segments it checked.
+#[derive(Default)]
+struct Found {
+    /// Bytes of the indexed items (their sizes, as the index counts them).
+    bytes: usize,
+    /// Heap offsets of the indexed items whose value is in the disk tier.
+    external: Vec<usize>,
 }
 
 /// CRC32C of each heap span (0 for an empty one), on as many threads as there are cores:
