@@ -15,10 +15,11 @@
 //! ```
 //!
 //! This crate must never know about a protocol or the cache: it binds and accepts
-//! ([`Listener`]), moves bytes over a [`Stream`] (TCP, Unix; TLS later), keeps the
+//! ([`Listener`]), moves bytes over a [`Stream`] (TCP, Unix, TLS: [`tls`]), keeps the
 //! per-connection buffers ([`ReadBuffer`], [`SendQueue`]) and their pool ([`BufferPool`]),
-//! frames UDP [`datagram`]s as memcached does, and reads and writes the disk tier's files
-//! ([`FileChannel`]). Every socket and file system call Corvid makes is made here.
+//! frames UDP [`datagram`]s as memcached does, reads and writes the disk tier's files
+//! ([`FileChannel`]) and loads TLS certificates. Every socket and file system call Corvid
+//! makes is made here.
 
 pub mod datagram;
 mod file;
@@ -28,6 +29,8 @@ mod pool;
 mod read_buffer;
 mod send_queue;
 mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use file::{FileChannel, OpenError};
 pub use listener::{Accepted, Listener};

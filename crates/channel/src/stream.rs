@@ -1,4 +1,4 @@
-//! A connected byte stream, whatever carries it: TCP or a Unix socket today, TLS later.
+//! A connected byte stream, whatever carries it: TCP, a Unix socket, or TLS over TCP.
 //!
 //! ```no_run
 //! use channel::{Outcome, Stream};
@@ -30,6 +30,9 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain stream socket.
     Unix(UnixStream),
+    /// TLS over TCP (`-Z`); made by [`crate::tls::TlsContext::wrap`].
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl Stream {
@@ -52,6 +55,11 @@ impl Stream {
                 Err(_) => "tcp:?".to_string(),
             },
             Stream::Unix(_) => "unix:".to_string(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => match s.tcp.peer_addr() {
+                Ok(a) => format!("tcp:{a}"),
+                Err(_) => "tcp:?".to_string(),
+            },
         }
     }
 
@@ -60,6 +68,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.as_raw_fd(),
         }
     }
 
@@ -70,6 +80,49 @@ impl Stream {
     pub fn buffers_input(&self) -> bool {
         match self {
             Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => true,
+        }
+    }
+
+    /// Whether output the stream accepted still waits inside it (TLS records the socket
+    /// has not taken yet): the connection is not done writing until
+    /// [`Stream::send_held`] says so.
+    pub fn holds_output(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.holds_output(),
+        }
+    }
+
+    /// Sends what the stream holds: `Done(0)` when nothing is left, `Retry` when the
+    /// socket is full.
+    pub fn send_held(&mut self) -> Outcome {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => Outcome::Done(0),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => match s.send_held() {
+                Ok(()) => Outcome::Done(0),
+                Err(e) => outcome::classify(&e).unwrap_or(Outcome::Retry),
+            },
+        }
+    }
+
+    /// Whether a TLS handshake is under way (its reads cost cryptography).
+    pub fn is_handshaking(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.is_handshaking(),
+        }
+    }
+
+    /// A TLS handshake was given up on (too slow): counted as a handshake error.
+    pub fn abandon_handshake(&self) {
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(s) = self {
+            s.count_abandoned_handshake();
         }
     }
 
@@ -84,10 +137,13 @@ impl Stream {
     }
 
     /// Closes the sending direction (FIN after everything written), keeping reads open.
-    pub fn shutdown_write(&self) -> Outcome {
+    /// A TLS stream sends its close_notify first.
+    pub fn shutdown_write(&mut self) -> Outcome {
         let result = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.shutdown_write(),
         };
         match result {
             Ok(()) => Outcome::Done(0),
@@ -101,12 +157,16 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
         }
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read_vectored(bufs),
             Stream::Unix(s) => s.read_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read_vectored(bufs),
         }
     }
 }
@@ -116,12 +176,16 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -134,18 +198,24 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.deregister(r),
         }
     }
 }
