@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A size fixed at build time, overridable by an environment variable when building
@@ -33,6 +34,44 @@ pub enum ProtocolMode {
     Ascii,
     /// Binary only.
     Binary,
+}
+
+/// TLS (`-Z`): what connections start from, and which TCP listeners use it.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// Certificates, key, client-certificate rules; reloadable.
+    pub context: Arc<channel::tls::TlsContext>,
+    /// `-l notls:` addresses: plain TCP beside the TLS listeners.
+    pub plain: Vec<SocketAddr>,
+    /// `-l mtls:` addresses: a client certificate is required there.
+    pub mutual: Vec<SocketAddr>,
+    /// A handshake not finished this long after the connection was accepted is given
+    /// up: the connection is closed and counted in `ssl_handshake_errors`.
+    pub handshake_timeout: Duration,
+}
+
+/// How a listener's connections are carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain bytes.
+    Plain,
+    /// TLS.
+    Tls,
+    /// TLS with a client certificate required (`mtls:`).
+    MutualTls,
+}
+
+impl ServerTls {
+    /// How connections to the TCP listener bound for `addr` are carried.
+    pub fn security_of(&self, addr: SocketAddr) -> Security {
+        if self.plain.contains(&addr) {
+            Security::Plain
+        } else if self.mutual.contains(&addr) {
+            Security::MutualTls
+        } else {
+            Security::Tls
+        }
+    }
 }
 
 /// Server settings. Defaults are memcached's.
@@ -80,6 +119,8 @@ pub struct ServerConfig {
     pub output_low_watermark: usize,
     /// The disk tier (`-o ext_path=...` and the other `ext_*` options); None: off.
     pub ext: Option<crate::disk_tier::ExtConfig>,
+    /// TLS (`-Z`); None: every listener is plain.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +147,7 @@ impl Default for ServerConfig {
             output_high_watermark: 1 << 20,
             output_low_watermark: 256 << 10,
             ext: None,
+            tls: None,
         }
     }
 }

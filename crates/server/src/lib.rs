@@ -25,7 +25,7 @@ mod config;
 pub mod disk_tier;
 pub mod runtime;
 
-pub use config::{ProtocolMode, ServerConfig};
+pub use config::{ProtocolMode, Security, ServerConfig, ServerTls};
 pub use runtime::BUFFER_SIZE as READ_BUFFER_SIZE;
 
 /// Values up to this size are copied into replies; larger ones are sent by reference.

@@ -1,12 +1,15 @@
-//! The acceptor thread: owns the listening sockets and the signal pipe, accepts
+//! The acceptor thread: owns the listening sockets and the signal pipes, accepts
 //! connections and hands each to a worker's run queue, round robin. It enforces `-c`.
-//! It does nothing else, so accepting never waits behind other work.
+//! It does nothing else, so accepting never waits behind other work: in particular no
+//! TLS handshake happens here (memcached's acceptor does them, and tops out at a few
+//! hundred a second); a worker does it as it reads the connection. SIGHUP reloads the
+//! TLS certificates and whatever the service reloads ([`Service::reload`]).
 
 use super::counters::RuntimeStats;
 use super::handler::{Handler, Service};
 use super::shutdown::Shutdown;
 use super::worker::WorkerHandle;
-use crate::{ServerConfig, ServerError};
+use crate::{Security, ServerConfig, ServerError};
 use channel::{Accepted, Listener, Stream};
 use mio::{Events, Interest, Poll, Token};
 use std::io;
@@ -17,15 +20,20 @@ use std::time::Duration;
 
 const SIGNAL: Token = Token(usize::MAX - 1);
 const WAKE: Token = Token(usize::MAX - 2);
+const HANGUP: Token = Token(usize::MAX - 3);
 /// How soon accepting is retried after it stopped short (out of descriptors).
 const RETRY: Duration = Duration::from_millis(100);
 
 pub(crate) struct Acceptor {
     poll: Poll,
     listeners: Vec<Listener>,
+    /// How each listener's connections are carried, by index.
+    security: Vec<Security>,
     config: Arc<ServerConfig>,
     stats: Arc<RuntimeStats>,
     signals: mio::net::UnixStream,
+    /// SIGHUP: reload.
+    hangups: mio::net::UnixStream,
     shutdown: Arc<Shutdown>,
 }
 
@@ -35,6 +43,7 @@ impl Acceptor {
     pub(crate) fn bind(config: Arc<ServerConfig>) -> Result<Acceptor, ServerError> {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
+        let mut security = Vec::new();
         if let Some(path) = &config.unix_socket {
             let l =
                 Listener::unix(path, config.unix_mask).map_err(|source| ServerError::Listen {
@@ -42,6 +51,8 @@ impl Acceptor {
                     source,
                 })?;
             listeners.push(l);
+            // TLS is for TCP; a Unix socket stays plain, as memcached's.
+            security.push(Security::Plain);
         }
         for addr in &config.tcp {
             let l = Listener::tcp(*addr, config.backlog).map_err(|source| ServerError::Listen {
@@ -49,6 +60,10 @@ impl Acceptor {
                 source,
             })?;
             listeners.push(l);
+            security.push(match &config.tls {
+                Some(tls) => tls.security_of(*addr),
+                None => Security::Plain,
+            });
         }
         for (i, l) in listeners.iter_mut().enumerate() {
             poll.registry().register(l, Token(i), Interest::READABLE)?;
@@ -68,6 +83,13 @@ impl Acceptor {
         }
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
+        let (read_end, write_end) = std::os::unix::net::UnixStream::pair()?;
+        read_end.set_nonblocking(true)?;
+        write_end.set_nonblocking(true)?;
+        let mut hangups = mio::net::UnixStream::from_std(read_end);
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write_end)?;
+        poll.registry()
+            .register(&mut hangups, HANGUP, Interest::READABLE)?;
         // SIGPIPE would kill the process on a write to a closed socket; writes report
         // EPIPE instead, which the channel turns into Abort.
         // SAFETY: setting a signal disposition to SIG_IGN has no memory effects.
@@ -79,9 +101,11 @@ impl Acceptor {
         Ok(Acceptor {
             poll,
             listeners,
+            security,
             config,
             stats,
             signals,
+            hangups,
             shutdown,
         })
     }
@@ -129,13 +153,12 @@ impl Acceptor {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL | WAKE => {
-                        let mut buf = [0u8; 64];
-                        while let Ok(n) = io::Read::read(&mut self.signals, &mut buf) {
-                            if n == 0 {
-                                break;
-                            }
-                        }
+                        drain(&mut self.signals);
                         break 'serve;
+                    }
+                    HANGUP => {
+                        drain(&mut self.hangups);
+                        self.reload(&*service);
                     }
                     Token(i) => starved |= self.accept_all(i, &workers, &mut next, &*service),
                 }
@@ -164,6 +187,19 @@ impl Acceptor {
         Ok(())
     }
 
+    /// SIGHUP: the TLS certificates, then the service's own files. A failure keeps what
+    /// was loaded before and is said on stderr.
+    fn reload<S: Service>(&self, service: &S) {
+        if let Some(tls) = &self.config.tls {
+            match tls.context.reload() {
+                Ok(()) if self.config.verbose > 0 => eprintln!("SIGHUP: TLS certificates reloaded"),
+                Ok(()) => {}
+                Err(e) => eprintln!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}"),
+            }
+        }
+        service.reload();
+    }
+
     /// Accepts until the listener has no more. True when it stopped with connections
     /// possibly still waiting (out of descriptors, interrupted): the listener is
     /// edge-triggered, so the caller must try again rather than wait for an event.
@@ -177,6 +213,7 @@ impl Acceptor {
         let Some(listener) = self.listeners.get_mut(index) else {
             return false;
         };
+        let security = self.security[index];
         loop {
             let stream = match listener.accept() {
                 Accepted::Stream(stream) => stream,
@@ -191,13 +228,26 @@ impl Acceptor {
             let open = self.stats.curr_connections.load(Relaxed);
             if open as usize >= self.config.max_conns {
                 self.stats.rejected_connections.fetch_add(1, Relaxed);
-                reject(stream, service.over_limit());
+                // Plain text to a TLS client would only confuse it: it just sees the close.
+                if security == Security::Plain {
+                    reject(stream, service.over_limit());
+                }
                 continue;
             }
             self.stats.curr_connections.fetch_add(1, Relaxed);
             let worker = &workers[*next % workers.len()];
             *next = next.wrapping_add(1);
-            worker.adopt(stream);
+            worker.adopt(stream, security);
+        }
+    }
+}
+
+/// Reads a signal pipe empty.
+fn drain(pipe: &mut mio::net::UnixStream) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = io::Read::read(pipe, &mut buf) {
+        if n == 0 {
+            break;
         }
     }
 }

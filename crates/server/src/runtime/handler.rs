@@ -199,6 +199,11 @@ pub trait Service: Send + Sync + Sized + 'static {
     fn over_limit(&self) -> &'static [u8] {
         b""
     }
+
+    /// SIGHUP arrived: reload whatever the service reads from files (the cache: its
+    /// authentication files). Called on the acceptor thread; a failure keeps what was
+    /// loaded and is reported by the service.
+    fn reload(&self) {}
 }
 
 /// An event source a worker polls besides its sessions (the cache's UDP sockets). Driven

@@ -23,13 +23,15 @@
 //! it stopped. Sessions of one worker complete each other without a lock or a system
 //! call ([`Context::complete`]).
 //!
-//! Modules, each importing only those listed before it: `id`, `life`, `counters`,
+//! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
+//! `counters`,
 //! `reply`, `queue`, `shutdown`, `agenda`, `handler`, `session`, `worker`, `acceptor`.
 
 mod acceptor;
 mod agenda;
 mod counters;
 mod handler;
+mod handshakes;
 mod id;
 mod life;
 mod queue;

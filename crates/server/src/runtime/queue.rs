@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 /// What other threads send a worker whose sessions complete with `C`.
 pub(crate) enum Message<C> {
-    /// A connection the acceptor took: serve it.
-    Adopt(Stream),
+    /// A connection the acceptor took, and how its listener carries it: serve it.
+    Adopt(Stream, crate::Security),
     /// Work a parked session waited for is done.
     Complete(ConnId, C),
     /// Stop: drain and exit.

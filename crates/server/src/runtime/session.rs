@@ -120,6 +120,8 @@ pub struct Session<H: Handler> {
     /// An event reported the peer's end of stream. It may have come with the last bytes,
     /// so a short read proves nothing any more: read on until the end is seen.
     pub(crate) read_closed: bool,
+    /// Waiting in the worker's ready list for a turn with handshake budget left.
+    pub(crate) deferred: bool,
     id: ConnId,
     /// `stats conns` entry and its registry key; None for outbound sessions.
     pub(crate) inbound: Option<(Arc<ConnInfo>, usize)>,
@@ -143,6 +145,7 @@ impl<H: Handler> Session<H> {
             reading: Reading::Parse { need: 1 },
             drained: false,
             read_closed: false,
+            deferred: false,
             id,
             inbound,
             deadline: None,
@@ -264,10 +267,17 @@ impl<H: Handler> Session<H> {
         }
     }
 
+    /// Whether output waits: queued, or accepted by the stream and not yet sent (TLS
+    /// records the socket has not taken).
+    #[inline]
+    fn unsent(&self) -> bool {
+        !self.output.is_empty() || self.stream.holds_output()
+    }
+
     /// Waiting for a command with nothing to send, or parked with nothing to send: what
     /// `-o idle_timeout` may close.
     pub(crate) fn is_idle(&self) -> bool {
-        if !self.output.is_empty() {
+        if self.unsent() {
             return false;
         }
         match self.life {
@@ -399,7 +409,7 @@ impl<H: Handler> Session<H> {
             return Drive::Close;
         }
         if let Life::Closing { linger } = self.life {
-            if self.output.is_empty() && !self.handler.busy() {
+            if !self.unsent() && !self.handler.busy() {
                 if !linger {
                     return Drive::Close;
                 }
@@ -494,16 +504,22 @@ impl<H: Handler> Session<H> {
         Step::Progress
     }
 
-    /// Writes queued output; false when the peer is gone.
+    /// Writes queued output (and what the stream still holds of earlier writes); false
+    /// when the peer is gone.
     fn flush(&mut self, env: &mut Env<H>) -> bool {
         if self.output.is_empty() {
-            return true;
+            return !self.stream.holds_output()
+                || !matches!(self.stream.send_held(), Outcome::Abort(_));
         }
         let before = self.output.pending();
         let outcome = self.output.flush(&mut self.stream);
         let sent = before - self.output.pending();
         bump(&env.shared.counters().bytes_written, sent as u64);
-        !matches!(outcome, Outcome::Abort(_))
+        if matches!(outcome, Outcome::Abort(_)) {
+            return false;
+        }
+        // A TLS stream may hold the last records it encrypted: out they go too.
+        !(self.stream.holds_output() && matches!(self.stream.send_held(), Outcome::Abort(_)))
     }
 
     /// Lingering begins: FIN after the last reply. True if the stream is already broken.

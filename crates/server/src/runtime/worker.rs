@@ -9,9 +9,11 @@
 use super::agenda::{Agenda, LOCAL_PER_TURN};
 use super::counters::{bump, ConnInfo};
 use super::handler::{Handler, Port, Service, WorkerShared};
+use super::handshakes::Handshakes;
 use super::id::ConnId;
 use super::queue::Message;
 use super::session::{Drive, Env, Readiness, Session, Wake};
+use crate::Security;
 use channel::{BufferPool, Stream};
 use mio::{Events, Interest, Poll, Token};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -57,6 +59,8 @@ pub(crate) struct Worker<H: Handler> {
     /// Sessions and ports with work left and no readiness event coming.
     ready: Vec<Ready>,
     stopping: Option<Instant>,
+    /// TLS handshakes: a budget per turn, a deadline each.
+    handshakes: Handshakes,
 }
 
 impl<H: Handler> Worker<H> {
@@ -67,6 +71,11 @@ impl<H: Handler> Worker<H> {
         ports: Vec<Box<dyn Port<H>>>,
     ) -> Worker<H> {
         let local = service.local(shared.index);
+        let handshake_timeout = shared
+            .config
+            .tls
+            .as_ref()
+            .map_or(Duration::from_secs(10), |tls| tls.handshake_timeout);
         Worker {
             env: Env {
                 service,
@@ -80,6 +89,7 @@ impl<H: Handler> Worker<H> {
             ports,
             ready: Vec::new(),
             stopping: None,
+            handshakes: Handshakes::new(handshake_timeout),
         }
     }
 
@@ -96,6 +106,7 @@ impl<H: Handler> Worker<H> {
         let mut last_sweep = Instant::now();
         loop {
             let timeout = self.timeout(more_messages);
+            self.handshakes.new_turn();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     eprintln!("worker {}: poll failed: {e}", self.env.shared.index);
@@ -128,6 +139,9 @@ impl<H: Handler> Worker<H> {
             if self.env.agenda.next_deadline().is_some() {
                 self.expire_deadlines();
             }
+            if self.handshakes.next_deadline().is_some() {
+                self.expire_handshakes();
+            }
             if let Some(idle) = self.env.shared.config.idle_timeout {
                 if last_sweep.elapsed() >= Duration::from_secs(1) {
                     last_sweep = Instant::now();
@@ -155,7 +169,13 @@ impl<H: Handler> Worker<H> {
             } else {
                 None
             };
-        if let Some(at) = self.env.agenda.next_deadline() {
+        for at in [
+            self.env.agenda.next_deadline(),
+            self.handshakes.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let until = at.saturating_duration_since(Instant::now());
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
@@ -181,20 +201,33 @@ impl<H: Handler> Worker<H> {
 
     fn receive(&mut self, message: Message<H::Completion>) {
         match message {
-            Message::Adopt(stream) => self.adopt(stream),
+            Message::Adopt(stream, security) => self.adopt(stream, security),
             Message::Complete(id, completion) => self.deliver(id, Wake::Completion(completion)),
             Message::Shutdown => self.begin_shutdown(),
         }
         self.after_drive();
     }
 
-    /// Takes on a connection the acceptor accepted.
-    fn adopt(&mut self, stream: Stream) {
+    /// Takes on a connection the acceptor accepted; on a TLS listener, as a TLS stream
+    /// whose handshake happens here, as it is read.
+    fn adopt(&mut self, stream: Stream, security: Security) {
         let stats = &self.env.shared.stats;
         if self.stopping.is_some() {
             stats.curr_connections.fetch_sub(1, Relaxed);
             return;
         }
+        let stream = match (security, &self.env.shared.config.tls) {
+            (Security::Plain, _) | (_, None) => stream,
+            (security, Some(tls)) => {
+                match tls.context.wrap(stream, security == Security::MutualTls) {
+                    Some(stream) => stream,
+                    None => {
+                        stats.curr_connections.fetch_sub(1, Relaxed);
+                        return;
+                    }
+                }
+            }
+        };
         let fd = stream.fd();
         let info = Arc::new(ConnInfo {
             fd: i64::from(fd),
@@ -208,6 +241,9 @@ impl<H: Handler> Worker<H> {
         }
         let handler = self.env.service.accept(&mut self.env.agenda.local, &stream);
         let id = self.env.agenda.ids.allocate();
+        if stream.is_handshaking() {
+            self.handshakes.started(id);
+        }
         self.insert(Session::new(stream, id, Some((info, key)), handler));
     }
 
@@ -258,6 +294,17 @@ impl<H: Handler> Worker<H> {
         let Some(session) = open_session(&mut self.sessions, id) else {
             return;
         };
+        if session.stream.is_handshaking() {
+            if !self.handshakes.admit() {
+                // Over this turn's handshake budget: next turn (once in the list).
+                if !session.deferred {
+                    session.deferred = true;
+                    self.ready.push(Ready::Session(id));
+                }
+                return;
+            }
+            session.deferred = false;
+        }
         match session.drive(&mut self.env, ready) {
             Drive::Wait => {}
             Drive::Yielded => self.ready.push(Ready::Session(id)),
@@ -309,6 +356,21 @@ impl<H: Handler> Worker<H> {
         let now = Instant::now();
         while let Some((at, id)) = self.env.agenda.due(now) {
             self.deliver(id, Wake::Deadline(at));
+        }
+        self.after_drive();
+    }
+
+    /// Closes sessions whose TLS handshake did not finish in time.
+    fn expire_handshakes(&mut self) {
+        let now = Instant::now();
+        while let Some(id) = self.handshakes.due(now) {
+            let Some(session) = open_session(&mut self.sessions, id) else {
+                continue;
+            };
+            if session.stream.is_handshaking() {
+                session.stream.abandon_handshake();
+                self.close(id.slot() as usize);
+            }
         }
         self.after_drive();
     }
@@ -429,9 +491,9 @@ impl<C: Send + 'static> WorkerHandle<C> {
     }
 
     /// Hands over an accepted connection.
-    pub(crate) fn adopt(&self, stream: Stream) {
+    pub(crate) fn adopt(&self, stream: Stream, security: Security) {
         // Failing to wake means the worker is gone; the stream is then dropped (closed).
-        let _ = self.queue.post(Message::Adopt(stream));
+        let _ = self.queue.post(Message::Adopt(stream, security));
     }
 
     pub(crate) fn begin_shutdown(&self) {
