@@ -194,6 +194,7 @@ fn command(line: &[u8]) -> Outcome<'_> {
             b"quit" => Ok(Request::Quit),
             b"verbosity" => verbosity(&tokens),
             b"watch" => Ok(Request::Watch),
+            b"refresh_certs" => Ok(Request::RefreshCerts),
             b"lru_crawler" => Ok(Request::LruCrawler {
                 args: tokens.from(1),
             }),

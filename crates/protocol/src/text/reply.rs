@@ -55,6 +55,8 @@ pub const CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED: &[u8] =
     b"CLIENT_ERROR stats cachedump not allowed\r\n";
 /// `lru_crawler metadump` under `-X`.
 pub const ERROR_METADUMP_NOT_ALLOWED: &[u8] = b"ERROR metadump not allowed\r\n";
+/// `refresh_certs` without `-Z` (memcached's case and all).
+pub const ERROR_TLS_NOT_ENABLED: &[u8] = b"Error TLS not enabled\r\n";
 /// `shutdown` (with any arguments) when the server was started without `-A`.
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
 /// `stats sizes`: Corvid has no slab classes to histogram.

@@ -58,6 +58,8 @@ pub enum Request<'a> {
     /// `watch [args]`: memcached's log streaming. Corvid answers only the refusal under
     /// `-W` (watch disabled); otherwise `ERROR`, as for any command it does not have.
     Watch,
+    /// `refresh_certs`: reload the TLS certificate and key (arguments ignored).
+    RefreshCerts,
     /// `lru_crawler <args>`: likewise only the `metadump` refusal under `-X`.
     LruCrawler { args: Keys<'a> },
     /// `extstore <option> <value>`: changes a disk-tier tunable (`OK`, or `ERROR`).

@@ -799,6 +799,8 @@ fn watch_and_lru_crawler_parse_so_the_server_can_refuse_them() {
     // memcached 1.6.18 under -W / -X answers these with refusals the server reproduces.
     assert_eq!(request(b"watch\r\n").0, Request::Watch);
     assert_eq!(request(b"watch fetchers\r\n").0, Request::Watch);
+    assert_eq!(request(b"refresh_certs\r\n").0, Request::RefreshCerts);
+    assert_eq!(request(b"refresh_certs now please\r\n").0, Request::RefreshCerts);
     match request(b"lru_crawler metadump all\r\n").0 {
         Request::LruCrawler { args } => {
             assert_eq!(keys(args), vec![&b"metadump"[..], b"all"]);

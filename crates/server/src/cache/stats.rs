@@ -242,6 +242,9 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
             stat(out, name, value);
         }
     }
+    if let Some(tls) = &config.tls {
+        write_tls(out, &tls.context);
+    }
     for name in ["unexpected_napi_ids", "round_robin_fallback"] {
         stat(out, name, 0);
     }
@@ -266,6 +269,66 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     ] {
         stat(out, name, 0);
     }
+}
+
+/// The TLS lines of `stats`, where memcached 1.6.18 prints them (with TLS on). memcached
+/// 1.6.18 has no `ssl_proto_errors`; later versions count it, and so does Corvid.
+fn write_tls(out: &mut Vec<u8>, tls: &channel::tls::TlsContext) {
+    let counters = tls.counters();
+    if tls.settings().session_cache {
+        stat(out, "ssl_new_sessions", counters.new_sessions.load(Relaxed));
+    }
+    stat(
+        out,
+        "ssl_handshake_errors",
+        counters.handshake_errors.load(Relaxed),
+    );
+    stat(out, "ssl_proto_errors", counters.proto_errors.load(Relaxed));
+    stat(
+        out,
+        "time_since_server_cert_refresh",
+        tls.seconds_since_refresh(),
+    );
+}
+
+/// `stats settings`' TLS lines: `-Z`'s settings, or memcached's defaults without it.
+fn write_tls_settings(out: &mut Vec<u8>, config: &ServerConfig) {
+    let Some(tls) = &config.tls else {
+        for (name, value) in [
+            ("ssl_enabled", "no"),
+            ("ssl_chain_cert", "(null)"),
+            ("ssl_key", "(null)"),
+            ("ssl_verify_mode", "0"),
+            ("ssl_keyformat", "1"),
+            ("ssl_ciphers", "NULL"),
+            ("ssl_ca_cert", "NULL"),
+            ("ssl_wbuf_size", "16384"),
+            ("ssl_session_cache", "no"),
+            ("ssl_kernel_tls", "no"),
+            ("ssl_min_version", "tlsv1.2"),
+        ] {
+            stat(out, name, value);
+        }
+        return;
+    };
+    let s = tls.context.settings();
+    let path = |p: &Option<std::path::PathBuf>, none: &str| {
+        p.as_ref()
+            .map_or_else(|| none.to_string(), |p| p.display().to_string())
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    stat(out, "ssl_enabled", "yes");
+    stat(out, "ssl_chain_cert", path(&s.chain_cert, "(null)"));
+    stat(out, "ssl_key", path(&s.key, "(null)"));
+    stat(out, "ssl_verify_mode", s.verify_mode.openssl_flags());
+    stat(out, "ssl_keyformat", s.key_format.number());
+    stat(out, "ssl_ciphers", s.ciphers.as_deref().unwrap_or("NULL"));
+    stat(out, "ssl_ca_cert", path(&s.ca_cert, "NULL"));
+    stat(out, "ssl_wbuf_size", s.wbuf_size);
+    stat(out, "ssl_session_cache", yes_no(s.session_cache));
+    // Kernel TLS is not used: the records are rustls' (docs/tls.md says why).
+    stat(out, "ssl_kernel_tls", "no");
+    stat(out, "ssl_min_version", s.min_version.name());
 }
 
 /// Appends `stats settings` (without `END`); `ext` are the `ext_*` lines, in
@@ -381,22 +444,8 @@ pub(crate) fn write_settings(
     for (name, value) in ext {
         stat(out, name, value);
     }
-    for (name, value) in [
-        ("ssl_enabled", "no"),
-        ("ssl_chain_cert", "(null)"),
-        ("ssl_key", "(null)"),
-        ("ssl_verify_mode", "0"),
-        ("ssl_keyformat", "1"),
-        ("ssl_ciphers", "NULL"),
-        ("ssl_ca_cert", "NULL"),
-        ("ssl_wbuf_size", "16384"),
-        ("ssl_session_cache", "no"),
-        ("ssl_kernel_tls", "no"),
-        ("ssl_min_version", "tlsv1.2"),
-        ("num_napi_ids", "(null)"),
-    ] {
-        stat(out, name, value);
-    }
+    write_tls_settings(out, config);
+    stat(out, "num_napi_ids", "(null)");
     // memcached prints the path given to -e, or "(null)" without one.
     match store.memory_file() {
         Some(path) => stat(out, "memory_file", path.display()),

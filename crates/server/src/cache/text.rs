@@ -242,6 +242,17 @@ fn execute(
         } else {
             text::CLIENT_ERROR_WATCH_NOT_ALLOWED
         }),
+        Request::RefreshCerts => match &cx.config().tls {
+            None => reply.line(text::ERROR_TLS_NOT_ENABLED),
+            Some(tls) => match tls.context.reload() {
+                Ok(()) => reply.line(text::OK),
+                // memcached answers the reason itself, as one line.
+                Err(e) => reply.compose(|out| {
+                    out.extend_from_slice(e.to_string().as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }),
+            },
+        },
         Request::LruCrawler { mut args } => {
             let metadump = args.next() == Some(b"metadump");
             reply.line(if metadump && !cx.config().dump_enabled {
