@@ -10,7 +10,8 @@ mod settings;
 
 use server::disk_tier::options::ExtOptions;
 use server::disk_tier::ExtConfig;
-use server::{ProtocolMode, Server, ServerConfig, ServerError};
+use server::{ProtocolMode, Server, ServerConfig, ServerError, ServerTls};
+use channel::tls::TlsContext;
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -21,6 +22,22 @@ use store::{Filesystem, Restore, Store, StoreConfig, SystemClock};
 
 /// Exit status when the server cannot start (bind failure, bad store config): EX_OSERR.
 const EXIT_START_FAILED: u8 = 71;
+/// Exit status when `-Z`'s certificates, key or settings are refused: EX_USAGE, as
+/// memcached.
+const EXIT_USAGE: u8 = 64;
+
+/// `-Z` cannot start: a certificate or key that does not load, a setting rustls cannot
+/// honour.
+#[derive(Debug)]
+struct TlsRefused(String);
+
+impl std::fmt::Display for TlsRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsRefused {}
 
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -62,6 +79,11 @@ fn main() -> ExitCode {
     }
     match serve(&settings) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<TlsRefused>() => {
+            // As memcached: the reason alone, and EX_USAGE.
+            eprintln!("{e}");
+            ExitCode::from(EXIT_USAGE)
+        }
         Err(e) => match e.downcast_ref::<ServerError>() {
             // memcached's words and status for a disk tier that cannot start.
             Some(ServerError::Disk(disk)) => {
@@ -290,16 +312,50 @@ fn raise_core_limit() {
 }
 
 fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error>> {
+    // `notls:` and `mtls:` say how one TCP listener is carried; the address is the rest.
+    let mut listen = Vec::new();
+    let (mut plain, mut mutual) = (Vec::new(), Vec::new());
+    for entry in &s.listen {
+        let (kind, address) = match entry.split_once(':') {
+            Some(("notls", rest)) => (Some(&mut plain), rest),
+            Some(("mtls", rest)) => (Some(&mut mutual), rest),
+            _ => (None, entry.as_str()),
+        };
+        if let (Some(list), Some(port)) = (kind, s.tcp_port()) {
+            list.extend(tcp_addresses(&[address.to_string()], port)?);
+        }
+        listen.push(address.to_string());
+    }
     let tcp = match s.tcp_port() {
-        Some(port) => tcp_addresses(&s.listen, port)?,
+        Some(port) => tcp_addresses(&listen, port)?,
         None => Vec::new(),
     };
     // memcached binds UDP on the same interfaces as TCP; a Unix socket turns both off.
     let udp = match s.udp_bind_port() {
-        Some(port) => tcp_addresses(&s.listen, port)?,
+        Some(port) => tcp_addresses(&listen, port)?,
         None => Vec::new(),
     };
+    let tls = if s.tls_enabled {
+        let context = TlsContext::new(s.tls.clone()).map_err(|e| TlsRefused(e.to_string()))?;
+        if !mutual.is_empty() && !context.supports_mutual() {
+            return Err(TlsRefused(
+                "'mtls' listeners need ssl_ca_cert: the CA client certificates are checked \
+                 against"
+                    .into(),
+            )
+            .into());
+        }
+        Some(ServerTls {
+            context: Arc::new(context),
+            plain,
+            mutual,
+            handshake_timeout: Duration::from_secs(s.ssl_handshake_timeout),
+        })
+    } else {
+        None
+    };
     Ok(ServerConfig {
+        tls,
         tcp,
         udp,
         unix_socket: s.unix_socket.clone(),

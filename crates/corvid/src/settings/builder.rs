@@ -125,6 +125,16 @@ impl Builder {
         if self.temporary_ttl && !self.lru_maintainer {
             return usage("temporary_ttl requires lru_maintainer to be enabled".into());
         }
+        for address in &self.settings.listen {
+            for prefix in ["notls", "mtls"] {
+                if address.starts_with(&format!("{prefix}:")) && !self.settings.tls_enabled {
+                    return Err(SettingsError::new(
+                        format!("'{prefix}' option is valid only when SSL is enabled"),
+                        71,
+                    ));
+                }
+            }
+        }
         for port in [self.port, self.udp_port] {
             // -1 is memcached's "any free port"; below that its bind fails (exit 71).
             if !(-1..=65535).contains(&port) {
@@ -140,6 +150,9 @@ impl Builder {
         // memcached: `-U n` without `-p` moves TCP to port n as well.
         if udp_port != 0 && !self.port_given {
             s.port = udp_port;
+        }
+        if s.tls_enabled && s.tcp_port().is_none() {
+            return usage("ERROR: You cannot enable SSL without a TCP port.".into());
         }
         Ok(self.settings)
     }

@@ -104,8 +104,12 @@ pub(super) const FLAGS: &[Opt] = &[
         Ok(())
     })
     .show(|s| Some(Value::Boolean(s.allow_shutdown))),
-    flag(b'Z', "enable-ssl", Kind::Switch, "", "TLS", |_, _| Err(refuse("TLS", b'Z')))
-        .status(Status::Refused),
+    flag(b'Z', "enable-ssl", Kind::Switch, "", "TLS on the TCP listeners (the -o ssl_* options say how)", |b, _| {
+        b.settings.tls_enabled = true;
+        Ok(())
+    })
+    .note("rustls; `-l notls:addr` stays plain, `-l mtls:addr` requires a client certificate; a Unix socket stays plain (see [tls.md](tls.md))")
+    .show(|s| Some(Value::Boolean(s.tls_enabled))),
     flag(b'p', "port", Kind::Int, "<num>", "TCP port to listen on; 0 turns TCP off, -1 picks a free one", |b, g| {
         b.port = int(b'p', g.text(b'p')?)?;
         b.port_given = true;
@@ -184,21 +188,16 @@ pub(super) const FLAGS: &[Opt] = &[
     })
     .show(|s| Some(Value::Boolean(s.daemonize))),
     flag(b'l', "listen", Kind::List, "<addr>", "addresses to listen on, comma separated (default: all)", |b, g| {
-        // As memcached: repeated -l add up, empty list items are skipped.
+        // As memcached: repeated -l add up, empty list items are skipped. `notls:` and
+        // `mtls:` need -Z, which may come later: checked once every flag is in.
         for address in g.text(b'l')?.split(',').filter(|a| !a.is_empty()) {
-            if address.starts_with("notls:") {
-                return Err(SettingsError::new(
-                    "'notls' option is valid only when SSL is enabled",
-                    71,
-                ));
-            }
             if !b.settings.listen.iter().any(|known| known == address) {
                 b.settings.listen.push(address.to_string());
             }
         }
         Ok(())
     })
-    .note("`addr` or `addr:port`; `notls:` entries are refused, as memcached without TLS refuses them")
+    .note("`addr` or `addr:port`; with `-Z`, `notls:addr` is plain and `mtls:addr` requires a client certificate; without `-Z` both are refused, as memcached refuses `notls:`")
     .show(|s| Some(Value::Array(s.listen.iter().cloned().map(Value::String).collect())))
     .reset(|b| b.settings.listen.clear()),
     flag(b'u', "user", Kind::Text, "<user>", "switch to this user after binding, when started as root", |b, g| {

@@ -95,6 +95,12 @@ pub struct Settings {
     pub maxconns_fast: bool,
     /// `-e`: the item heap is this file, kept across a clean stop (warm restart).
     pub memory_file: Option<PathBuf>,
+    /// `-Z`: TLS on the TCP listeners (except `-l notls:` ones).
+    pub tls_enabled: bool,
+    /// The `-o ssl_*` options.
+    pub tls: channel::tls::TlsSettings,
+    /// `-o ssl_handshake_timeout`: seconds a TLS client has to finish its handshake.
+    pub ssl_handshake_timeout: u64,
 }
 
 pub(super) const MIB: usize = 1024 * 1024;
@@ -132,6 +138,9 @@ impl Default for Settings {
             enable_coredumps: false,
             maxconns_fast: true,
             memory_file: None,
+            tls_enabled: false,
+            tls: channel::tls::TlsSettings::default(),
+            ssl_handshake_timeout: 10,
         }
     }
 }
