@@ -552,7 +552,7 @@ pub(super) const EXTENDED: &[Opt] = &[
     extended(
         "ssl_keyformat",
         Kind::Int,
-        "<1|2>",
+        "<1-2>",
         "TLS key file format: 1 PEM, 2 DER",
         |b, g| {
             let v = need(g, "Missing ssl_keyformat argument")?;
@@ -625,7 +625,7 @@ pub(super) const EXTENDED: &[Opt] = &[
     extended(
         "ssl_min_version",
         Kind::Int,
-        "<2|3>",
+        "<2-3>",
         "oldest TLS version: 2 TLS 1.2, 3 TLS 1.3",
         |b, g| {
             let n = ssl_level(g, "ssl_min_version")?;

@@ -205,6 +205,44 @@ fn listen_lists_add_up() {
             71
         )
     );
+    assert_eq!(
+        error(&["-l", "mtls:127.0.0.1"]),
+        ("'mtls' option is valid only when SSL is enabled".into(), 71)
+    );
+    // -Z may come after the prefixed address.
+    let s = serve(&["-l", "notls:127.0.0.1:1,mtls:127.0.0.1:2", "-Z"]);
+    assert_eq!(s.listen, ["notls:127.0.0.1:1", "mtls:127.0.0.1:2"]);
+    assert!(s.tls_enabled);
+}
+
+#[test]
+fn tls_options_take_memcached_numbers_and_refuse_what_rustls_lacks() {
+    let s = serve(&[
+        "-Z",
+        "-o",
+        "ssl_chain_cert=/c,ssl_key=/k,ssl_verify_mode=2,ssl_min_version=3,ssl_wbuf_size=4",
+    ]);
+    assert_eq!(s.tls.chain_cert.as_deref(), Some(std::path::Path::new("/c")));
+    assert_eq!(s.tls.verify_mode, channel::tls::VerifyMode::Require);
+    assert_eq!(s.tls.min_version, channel::tls::MinVersion::Tls13);
+    assert_eq!(s.tls.wbuf_size, 4096);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let (text, code) = error(&["-o", "ssl_min_version=1"]);
+    assert!(text.contains("TLS 1.0 and 1.1 are not supported"), "{text}");
+    assert_eq!(code, 1);
+    assert_eq!(
+        error(&["-o", "ssl_verify_mode=4"]).0,
+        "Invalid ssl_verify_mode. Use help to see valid options."
+    );
+    assert!(error(&["-o", "ssl_keyformat=3"]).0.contains("OpenSSL engine"));
+    assert_eq!(
+        error(&["-Z", "-p", "0"]),
+        ("ERROR: You cannot enable SSL without a TCP port.".into(), 64)
+    );
+    assert_eq!(
+        error(&["-Z", "-s", "/tmp/x.sock"]),
+        ("ERROR: You cannot enable SSL without a TCP port.".into(), 64)
+    );
 }
 
 #[test]
@@ -527,8 +565,6 @@ fn security_flags_are_refused_not_ignored() {
         (&["--enable-sasl"], "-S: SASL authentication"),
         (&["-Y", "/etc/auth"], "-Y: text protocol authentication"),
         (&["--auth-file=/x"], "-Y: text protocol authentication"),
-        (&["-Z"], "-Z: TLS"),
-        (&["--enable-ssl"], "-Z: TLS"),
     ] {
         let (text, code) = error(args);
         assert_eq!(
@@ -765,16 +801,7 @@ const ACCEPTED_KEYS: &[&str] = &[
     "drop_privileges",
     "resp_obj_mem_limit=1",
     "read_buf_mem_limit=0",
-    "ssl_chain_cert=x",
-    "ssl_key=x",
-    "ssl_verify_mode=0",
-    "ssl_keyformat=1",
-    "ssl_ciphers=x",
-    "ssl_ca_cert=x",
-    "ssl_wbuf_size=16",
-    "ssl_session_cache",
     "ssl_kernel_tls",
-    "ssl_min_version=2",
     "sock_cookie_id=1",
     "ext_page_size=64",
     "ext_wbuf_size=4",
