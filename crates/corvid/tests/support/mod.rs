@@ -12,6 +12,7 @@ pub mod show;
 #[macro_use]
 pub mod suite;
 pub mod text;
+pub mod tls;
 
 use std::fs;
 use std::io::Read;
@@ -110,6 +111,7 @@ pub enum Endpoint {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<tls::TlsClient>),
 }
 
 impl Stream {
@@ -117,6 +119,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(t),
             Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Tls(s) => s.sock.set_read_timeout(t),
         }
     }
 
@@ -124,14 +127,21 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
             Stream::Unix(s) => s.set_write_timeout(t),
+            Stream::Tls(s) => s.sock.set_write_timeout(t),
         }
     }
 
     /// Closes the sending half: the server reads end-of-file but may still answer.
-    pub fn shutdown_write(&self) -> std::io::Result<()> {
+    pub fn shutdown_write(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            // TLS ends with a close_notify, then the FIN.
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                std::io::Write::flush(s.as_mut())?;
+                s.sock.shutdown(std::net::Shutdown::Write)
+            }
         }
     }
 }
@@ -141,6 +151,7 @@ impl std::io::Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -150,6 +161,7 @@ impl std::io::Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -157,6 +169,7 @@ impl std::io::Write for Stream {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
         }
     }
 }
@@ -195,6 +208,8 @@ pub struct Server {
     child: Child,
     endpoint: Endpoint,
     args: Vec<String>,
+    /// Over TLS: the certificates it serves and a client trusting them.
+    tls: Option<(tls::Pki, std::sync::Arc<rustls::ClientConfig>)>,
     // Declared last: the log and socket live here and must outlive the process.
     dir: TempDir,
 }
@@ -243,7 +258,7 @@ impl Server {
             attempt += 1;
             let dir = TempDir::new(implementation.name());
             let (endpoint, mut full_args) = match transport {
-                Transport::Tcp => {
+                Transport::Tcp | Transport::Tls => {
                     let port = free_port();
                     let endpoint = Endpoint::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
                     let args = vec![
@@ -262,6 +277,12 @@ impl Server {
             };
             full_args.extend(["-U", "0", "-t", "2"].map(String::from));
             full_args.extend(implementation.implicit_args());
+            let tls = (transport == Transport::Tls).then(|| {
+                let pki = tls::Pki::new();
+                full_args.extend(pki.write(dir.path()).args());
+                let client = pki.client(false);
+                (pki, client)
+            });
             // `${dir}`: this server's private directory (an extstore file goes there).
             let here = dir.path().display().to_string();
             full_args.extend(args.iter().map(|a| a.replace("${dir}", &here)));
@@ -283,13 +304,14 @@ impl Server {
                 child,
                 endpoint,
                 args: full_args,
+                tls,
                 dir,
             };
             match server.wait_until_accepting() {
                 Ok(()) => return Ok(server),
                 Err(refusal) => {
                     // Someone else took the port between our probe and the server's bind.
-                    let port_taken = matches!(transport, Transport::Tcp)
+                    let port_taken = matches!(transport, Transport::Tcp | Transport::Tls)
                         && (refusal.output.contains("in use")
                             || refusal.output.contains("EADDRINUSE"));
                     if !port_taken || attempt == PORT_ATTEMPTS {
@@ -338,8 +360,13 @@ impl Server {
         }
     }
 
-    fn try_connect(&self) -> std::io::Result<Stream> {
+    pub fn try_connect(&self) -> std::io::Result<Stream> {
         match &self.endpoint {
+            Endpoint::Tcp(addr) if self.tls.is_some() => {
+                let client = self.tls.as_ref().map(|(_, c)| c.clone()).expect("tls");
+                let s = tls::connect(*addr, client, Duration::from_secs(5))?;
+                Ok(Stream::Tls(Box::new(s)))
+            }
             Endpoint::Tcp(addr) => {
                 let s = TcpStream::connect_timeout(addr, Duration::from_secs(1))?;
                 // Scripts split writes on purpose; Nagle would glue them back together.
@@ -360,6 +387,11 @@ impl Server {
                 self.log()
             )
         })
+    }
+
+    /// The certificates a TLS server serves (None over plain transports).
+    pub fn pki(&self) -> Option<&tls::Pki> {
+        self.tls.as_ref().map(|(pki, _)| pki)
     }
 
     pub fn implementation(&self) -> Implementation {
@@ -427,11 +459,13 @@ impl Drop for Server {
     }
 }
 
-/// How clients reach a server: TCP on 127.0.0.1, or a Unix socket (`-s`).
+/// How clients reach a server: TCP on 127.0.0.1, or a Unix socket (`-s`), or TLS over
+/// TCP (`-Z` with certificates made for the test).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Tcp,
     Unix,
+    Tls,
 }
 
 /// A port nobody listens on right now: the kernel's pick for an ephemeral bind.

@@ -8,7 +8,28 @@ use std::time::Duration;
 use super::normalise::{normalise, CasLabels, End, Reply};
 use super::script::{Action, Expect, Part, Script, Step};
 use super::show::{escaped, first_difference, line_diff};
-use super::{Implementation, Server, Stream};
+use super::{Implementation, Server, Stream, Transport};
+
+thread_local! {
+    /// This thread compares a TLS server with a plain one (see [`compare_across`]).
+    pub static MIXED_TRANSPORTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets [`MIXED_TRANSPORTS`] for as long as it lives.
+struct MixedTransports;
+
+impl MixedTransports {
+    fn set(mixed: bool) -> MixedTransports {
+        MIXED_TRANSPORTS.with(|m| m.set(mixed));
+        MixedTransports
+    }
+}
+
+impl Drop for MixedTransports {
+    fn drop(&mut self) {
+        MIXED_TRANSPORTS.with(|m| m.set(false));
+    }
+}
 
 /// The connection a script talks on until it says `conn <name>`.
 const DEFAULT_CONN: &str = "main";
@@ -36,10 +57,26 @@ pub fn compare(
     reference: Implementation,
     subject: Implementation,
 ) -> Result<(), String> {
+    compare_across(
+        script,
+        (reference, script.transport),
+        (subject, script.transport),
+    )
+}
+
+/// Like [`compare`], each side over a transport of its own (memcached over TCP, corvid
+/// over TLS). The `stats` lines only a TLS server has (`ssl_*`,
+/// `time_since_server_cert_refresh`) are then left out of both sides' replies.
+pub fn compare_across(
+    script: &Script,
+    (reference, reference_transport): (Implementation, Transport),
+    (subject, subject_transport): (Implementation, Transport),
+) -> Result<(), String> {
+    let _mixed = MixedTransports::set(reference_transport != subject_transport);
     let args: Vec<&str> = script.args.iter().map(String::as_str).collect();
     let mut sides = [
-        Side::new(Server::start(reference, &args, script.transport)),
-        Side::new(Server::start(subject, &args, script.transport)),
+        Side::new(Server::start(reference, &args, reference_transport)),
+        Side::new(Server::start(subject, &args, subject_transport)),
     ];
     let mut mismatches = Vec::new();
     let mut framing = Vec::new();
@@ -208,7 +245,7 @@ fn run_step(
             for side in sides.iter_mut() {
                 let conn = side.conn();
                 conn.flush(None);
-                if let Some(stream) = conn.stream.as_ref() {
+                if let Some(stream) = conn.stream.as_mut() {
                     // A server that already closed makes this fail; the next read says so.
                     let _ = stream.shutdown_write();
                 }

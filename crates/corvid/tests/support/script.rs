@@ -156,6 +156,7 @@ fn parse_block(lines: &[(usize, String)], script: &mut Script) -> Result<(), Lin
                 script.transport = match rest.trim() {
                     "tcp" => Transport::Tcp,
                     "unix" => Transport::Unix,
+                    "tls" => Transport::Tls,
                     other => return Err((number, format!("unknown transport {other:?}"))),
                 };
             }

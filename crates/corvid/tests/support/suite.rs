@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::run::compare;
+use super::run::{compare, compare_across};
 use super::script::Script;
-use super::Implementation;
+use super::{Implementation, Transport};
 
 /// `tests/scripts/<sub>` (`sub` empty for the classic text scripts).
 pub fn dir(sub: &str) -> PathBuf {
@@ -29,6 +29,24 @@ pub fn load(sub: &str, name: &str) -> Script {
 pub fn check(sub: &str, name: &str, subject: Implementation) {
     super::memcached_binary();
     if let Err(report) = compare(&load(sub, name), Implementation::Memcached, subject) {
+        panic!("\n{report}");
+    }
+}
+
+/// Runs one script over TLS (`-Z`, certificates made for the test) against both.
+pub fn check_over_tls(sub: &str, name: &str) {
+    check_across(sub, name, Transport::Tls, Transport::Tls);
+}
+
+/// Runs one script with memcached over `reference` and corvid over `subject`.
+pub fn check_across(sub: &str, name: &str, reference: Transport, subject: Transport) {
+    super::memcached_binary();
+    let script = load(sub, name);
+    if let Err(report) = compare_across(
+        &script,
+        (Implementation::Memcached, reference),
+        (Implementation::Corvid, subject),
+    ) {
         panic!("\n{report}");
     }
 }
