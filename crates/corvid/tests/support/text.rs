@@ -15,14 +15,18 @@ pub struct TextClient {
 
 impl TextClient {
     pub fn connect(server: &Server) -> TextClient {
-        let stream = server.connect();
+        TextClient::over(server.connect(), server.implementation().name())
+    }
+
+    /// Over a stream the test connected itself (a TLS client of its choosing).
+    pub fn over(stream: Stream, name: &'static str) -> TextClient {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("set a read timeout");
         TextClient {
             stream,
             buf: Vec::new(),
-            name: server.implementation().name(),
+            name,
         }
     }
 

@@ -27,16 +27,24 @@ impl Pki {
     pub fn new() -> Pki {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name = named("Corvid test CA");
         let ca_key = rcgen::KeyPair::generate().expect("ca key");
         let ca = ca_params.self_signed(&ca_key).expect("ca");
         let server_key = rcgen::KeyPair::generate().expect("server key");
-        let server = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("params")
+        let mut server_params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+                .expect("params");
+        // Names of their own: OpenSSL takes a certificate named as its issuer for a
+        // self-signed one.
+        server_params.distinguished_name = named("localhost");
+        let server = server_params
             .signed_by(&server_key, &ca, &ca_key)
             .expect("server certificate");
         let client_key = rcgen::KeyPair::generate().expect("client key");
-        let client = rcgen::CertificateParams::new(vec!["client".into()])
-            .expect("params")
+        let mut client_params =
+            rcgen::CertificateParams::new(vec!["client".into()]).expect("params");
+        client_params.distinguished_name = named("client");
+        let client = client_params
             .signed_by(&client_key, &ca, &ca_key)
             .expect("client certificate");
         Pki {
@@ -91,6 +99,12 @@ impl Pki {
         };
         Arc::new(config)
     }
+}
+
+fn named(common_name: &str) -> rcgen::DistinguishedName {
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(rcgen::DnType::CommonName, common_name);
+    name
 }
 
 /// Where [`Pki::write`] put the files.
