@@ -104,7 +104,10 @@ fn text_meta_and_binary_are_served_and_settings_say_so() {
     assert_eq!(settings["ssl_enabled"], "yes");
     assert_eq!(settings["ssl_wbuf_size"], "1024");
     assert_eq!(settings["ssl_min_version"], "tlsv1.2");
-    assert_eq!(settings["ssl_chain_cert"], tls.files.cert.display().to_string());
+    assert_eq!(
+        settings["ssl_chain_cert"],
+        tls.files.cert.display().to_string()
+    );
     let stats = c.stats();
     assert_eq!(stats["ssl_handshake_errors"], "0");
     assert!(stats.contains_key("time_since_server_cert_refresh"));
@@ -136,7 +139,10 @@ fn notls_listeners_are_plain_and_a_plain_client_on_a_tls_one_is_refused() {
     wrong.write_all(b"get p\r\n").expect("write");
     let mut sink = Vec::new();
     let _ = wrong.read_to_end(&mut sink);
-    assert!(!sink.windows(5).any(|w| w == b"VALUE"), "served plaintext on TLS");
+    assert!(
+        !sink.windows(5).any(|w| w == b"VALUE"),
+        "served plaintext on TLS"
+    );
     eventually("the handshake error counted", || {
         stat(&mut secure, "ssl_handshake_errors") == "1"
     });
@@ -159,7 +165,10 @@ fn client_certificates_are_required_where_asked() {
         let mut buf = [0u8; 64];
         s.read(&mut buf)
     });
-    assert!(refused.is_err() || refused.as_ref().is_ok_and(|n| *n == 0), "{refused:?}");
+    assert!(
+        refused.is_err() || refused.as_ref().is_ok_and(|n| *n == 0),
+        "{refused:?}"
+    );
 
     // ssl_verify_mode=2 requires one on every TLS listener.
     let strict = Tls::start(&["-o", "ssl_ca_cert={ca},ssl_verify_mode=2"]);
@@ -170,7 +179,10 @@ fn client_certificates_are_required_where_asked() {
         let mut buf = [0u8; 64];
         s.read(&mut buf)
     });
-    assert!(refused.is_err() || refused.as_ref().is_ok_and(|n| *n == 0), "{refused:?}");
+    assert!(
+        refused.is_err() || refused.as_ref().is_ok_and(|n| *n == 0),
+        "{refused:?}"
+    );
 }
 
 #[test]
@@ -215,8 +227,10 @@ fn refresh_certs_and_sighup_reach_new_connections_only_and_a_bad_reload_keeps_th
     // SIGHUP: a third certificate.
     let third = Pki::new();
     third.write(tls._dir.path());
+    let pid = tls.server.pid() as i32;
     // SAFETY: kill() with a pid this test spawned and a valid signal number.
-    assert_eq!(unsafe { libc::kill(tls.server.pid() as i32, libc::SIGHUP) }, 0);
+    let sent = unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert_eq!(sent, 0);
     eventually("SIGHUP loads the third certificate", || {
         connect(tls.addr(), third.client(false), PATIENCE).is_ok()
     });
@@ -231,7 +245,12 @@ fn refresh_certs_without_tls_is_refused_as_memcached_refuses_it() {
         let server = Server::start(implementation, &[], Transport::Tcp);
         let mut c = TextClient::connect(&server);
         c.send(b"refresh_certs\r\n");
-        assert_eq!(c.line(), "Error TLS not enabled", "{}", implementation.name());
+        assert_eq!(
+            c.line(),
+            "Error TLS not enabled",
+            "{}",
+            implementation.name()
+        );
     }
 }
 
@@ -264,8 +283,14 @@ fn garbage_stalled_handshakes_and_oversized_records_are_closed_and_counted() {
     let began = Instant::now();
     let _ = stalled.read_to_end(&mut sink);
     let waited = began.elapsed();
-    assert!(waited >= Duration::from_millis(900), "closed too soon: {waited:?}");
-    assert!(waited < Duration::from_secs(8), "closed too late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed too soon: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "closed too late: {waited:?}"
+    );
     eventually("both handshake errors counted", || {
         stat(&mut watcher, "ssl_handshake_errors") == "2"
     });
@@ -274,7 +299,9 @@ fn garbage_stalled_handshakes_and_oversized_records_are_closed_and_counted() {
     good.write_all(b"version\r\n").expect("write");
     let mut line = [0u8; 64];
     assert!(good.read(&mut line).expect("version") > 0);
-    good.sock.write_all(&[0x17, 0x03, 0x03, 0xff, 0xff]).expect("write");
+    good.sock
+        .write_all(&[0x17, 0x03, 0x03, 0xff, 0xff])
+        .expect("write");
     good.sock.write_all(&[0u8; 4096]).expect("write");
     let mut rest = Vec::new();
     let _ = good.sock.read_to_end(&mut rest);
@@ -324,7 +351,10 @@ fn a_flood_of_handshakes_does_not_hold_up_an_established_connection() {
         gets += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent: u64 = flooders.into_iter().map(|f| f.join().expect("flooder")).sum();
+    let sent: u64 = flooders
+        .into_iter()
+        .map(|f| f.join().expect("flooder"))
+        .sum();
     assert!(sent > 100, "the flood never got going: {sent} handshakes");
     // Generous for a loaded 2-core machine: a stalled loop would show seconds.
     assert!(

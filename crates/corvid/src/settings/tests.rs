@@ -222,7 +222,10 @@ fn tls_options_take_memcached_numbers_and_refuse_what_rustls_lacks() {
         "-o",
         "ssl_chain_cert=/c,ssl_key=/k,ssl_verify_mode=2,ssl_min_version=3,ssl_wbuf_size=4",
     ]);
-    assert_eq!(s.tls.chain_cert.as_deref(), Some(std::path::Path::new("/c")));
+    assert_eq!(
+        s.tls.chain_cert.as_deref(),
+        Some(std::path::Path::new("/c"))
+    );
     assert_eq!(s.tls.verify_mode, channel::tls::VerifyMode::Require);
     assert_eq!(s.tls.min_version, channel::tls::MinVersion::Tls13);
     assert_eq!(s.tls.wbuf_size, 4096);
@@ -234,14 +237,22 @@ fn tls_options_take_memcached_numbers_and_refuse_what_rustls_lacks() {
         error(&["-o", "ssl_verify_mode=4"]).0,
         "Invalid ssl_verify_mode. Use help to see valid options."
     );
-    assert!(error(&["-o", "ssl_keyformat=3"]).0.contains("OpenSSL engine"));
+    assert!(error(&["-o", "ssl_keyformat=3"])
+        .0
+        .contains("OpenSSL engine"));
     assert_eq!(
         error(&["-Z", "-p", "0"]),
-        ("ERROR: You cannot enable SSL without a TCP port.".into(), 64)
+        (
+            "ERROR: You cannot enable SSL without a TCP port.".into(),
+            64
+        )
     );
     assert_eq!(
         error(&["-Z", "-s", "/tmp/x.sock"]),
-        ("ERROR: You cannot enable SSL without a TCP port.".into(), 64)
+        (
+            "ERROR: You cannot enable SSL without a TCP port.".into(),
+            64
+        )
     );
 }
 

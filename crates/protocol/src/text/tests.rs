@@ -800,7 +800,10 @@ fn watch_and_lru_crawler_parse_so_the_server_can_refuse_them() {
     assert_eq!(request(b"watch\r\n").0, Request::Watch);
     assert_eq!(request(b"watch fetchers\r\n").0, Request::Watch);
     assert_eq!(request(b"refresh_certs\r\n").0, Request::RefreshCerts);
-    assert_eq!(request(b"refresh_certs now please\r\n").0, Request::RefreshCerts);
+    assert_eq!(
+        request(b"refresh_certs now please\r\n").0,
+        Request::RefreshCerts
+    );
     match request(b"lru_crawler metadump all\r\n").0 {
         Request::LruCrawler { args } => {
             assert_eq!(keys(args), vec![&b"metadump"[..], b"all"]);

@@ -194,7 +194,9 @@ impl Acceptor {
             match tls.context.reload() {
                 Ok(()) if self.config.verbose > 0 => eprintln!("SIGHUP: TLS certificates reloaded"),
                 Ok(()) => {}
-                Err(e) => eprintln!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}"),
+                Err(e) => {
+                    eprintln!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}")
+                }
             }
         }
         service.reload();

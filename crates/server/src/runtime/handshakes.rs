@@ -50,7 +50,8 @@ impl Handshakes {
 
     /// Session `id` began a handshake now.
     pub(crate) fn started(&mut self, id: ConnId) {
-        self.deadlines.push_back((Instant::now() + self.timeout, id));
+        self.deadlines
+            .push_back((Instant::now() + self.timeout, id));
     }
 
     /// The earliest deadline, for the poll's timeout.
