@@ -24,8 +24,8 @@
 //! call ([`Context::complete`]).
 //!
 //! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
-//! `counters`,
-//! `reply`, `queue`, `shutdown`, `agenda`, `handler`, `session`, `worker`, `acceptor`.
+//! `counters`, `reply`, `queue`, `shutdown`, `agenda`, `handler`, `session`, `worker`,
+//! `acceptor`.
 
 mod acceptor;
 mod agenda;
