@@ -10,7 +10,9 @@ mod settings;
 
 use server::disk_tier::options::ExtOptions;
 use server::disk_tier::ExtConfig;
-use server::{ProtocolMode, Server, ServerConfig, ServerError, ServerTls};
+use server::{
+    CredentialKind, Credentials, ProtocolMode, Server, ServerConfig, ServerError, ServerTls,
+};
 use channel::tls::TlsContext;
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -26,18 +28,18 @@ const EXIT_START_FAILED: u8 = 71;
 /// memcached.
 const EXIT_USAGE: u8 = 64;
 
-/// `-Z` cannot start: a certificate or key that does not load, a setting rustls cannot
-/// honour.
+/// A file a security option names does not load (`-Z`'s certificates, `-Y`'s authfile,
+/// `-S`'s password file): the message, and memcached's exit status for it.
 #[derive(Debug)]
-struct TlsRefused(String);
+struct StartRefused(String, u8);
 
-impl std::fmt::Display for TlsRefused {
+impl std::fmt::Display for StartRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for TlsRefused {}
+impl std::error::Error for StartRefused {}
 
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -79,10 +81,10 @@ fn main() -> ExitCode {
     }
     match serve(&settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<TlsRefused>() => {
-            // As memcached: the reason alone, and EX_USAGE.
+        Err(e) if e.is::<StartRefused>() => {
+            // As memcached: the reason alone, and its exit status.
             eprintln!("{e}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(e.downcast_ref::<StartRefused>().map_or(1, |r| r.1))
         }
         Err(e) => match e.downcast_ref::<ServerError>() {
             // memcached's words and status for a disk tier that cannot start.
@@ -336,12 +338,14 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         None => Vec::new(),
     };
     let tls = if s.tls_enabled {
-        let context = TlsContext::new(s.tls.clone()).map_err(|e| TlsRefused(e.to_string()))?;
+        let context =
+            TlsContext::new(s.tls.clone()).map_err(|e| StartRefused(e.to_string(), EXIT_USAGE))?;
         if !mutual.is_empty() && !context.supports_mutual() {
-            return Err(TlsRefused(
+            return Err(StartRefused(
                 "'mtls' listeners need ssl_ca_cert: the CA client certificates are checked \
                  against"
                     .into(),
+                EXIT_USAGE,
             )
             .into());
         }
@@ -354,8 +358,35 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
     } else {
         None
     };
+    // memcached exits 1 when the authfile or SASL does not load.
+    let auth_file = match &s.auth_file {
+        Some(path) => Some(Arc::new(
+            Credentials::load(path, CredentialKind::Authfile)
+                .map_err(|e| StartRefused(e.to_string(), 1))?,
+        )),
+        None => None,
+    };
+    let sasl = if s.sasl {
+        let Some(path) = std::env::var_os("MEMCACHED_SASL_PWDB") else {
+            return Err(StartRefused(
+                "Error initializing sasl: corvid checks SASL logins against the user:password \
+                 file MEMCACHED_SASL_PWDB names, and it is not set"
+                    .into(),
+                1,
+            )
+            .into());
+        };
+        Some(Arc::new(
+            Credentials::load(path, CredentialKind::SaslPwdb)
+                .map_err(|e| StartRefused(format!("Error initializing sasl: {e}"), 1))?,
+        ))
+    } else {
+        None
+    };
     Ok(ServerConfig {
         tls,
+        auth_file,
+        sasl,
         tcp,
         udp,
         unix_socket: s.unix_socket.clone(),

@@ -52,6 +52,16 @@ const REFUSED: &[&[&str]] = &[
     &["--bogus"],
     &["-o", "bogus"],
     &["-o", "hot_lru_pct=90"],
+    // Logins and TLS: each protocol's login alone, never over UDP, files that load.
+    &["-Y", "tests/scripts/auth/authfile", "-B", "binary"],
+    &["-Y", "tests/scripts/auth/authfile", "-B", "auto"],
+    &["-Y", "tests/scripts/auth/authfile", "-U", "1"],
+    &["-Y", "/nonexistent/authfile"],
+    &["-S", "-B", "auto"],
+    &["-S", "-B", "ascii"],
+    &["-S", "-U", "1"],
+    &["-Z", "-p", "0"],
+    &["-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem"],
 ];
 
 #[test]

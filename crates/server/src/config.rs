@@ -121,6 +121,10 @@ pub struct ServerConfig {
     pub ext: Option<crate::disk_tier::ExtConfig>,
     /// TLS (`-Z`); None: every listener is plain.
     pub tls: Option<ServerTls>,
+    /// `-Y`: text connections log in with a user of this file first.
+    pub auth_file: Option<Arc<crate::Credentials>>,
+    /// `-S`: binary connections authenticate with SASL against this password file.
+    pub sasl: Option<Arc<crate::Credentials>>,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +152,8 @@ impl Default for ServerConfig {
             output_low_watermark: 256 << 10,
             ext: None,
             tls: None,
+            auth_file: None,
+            sasl: None,
         }
     }
 }

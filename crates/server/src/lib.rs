@@ -22,10 +22,12 @@
 
 pub mod cache;
 mod config;
+mod credentials;
 pub mod disk_tier;
 pub mod runtime;
 
 pub use config::{ProtocolMode, Security, ServerConfig, ServerTls};
+pub use credentials::{CredentialError, CredentialKind, Credentials};
 pub use runtime::BUFFER_SIZE as READ_BUFFER_SIZE;
 
 /// Values up to this size are copied into replies; larger ones are sent by reference.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::{SettingsError, EX_USAGE};
-use super::model::{Settings, MIB};
+use super::model::{ProtocolMode, Settings, MIB};
 
 /// What `-h`, `-i` and `-V` ask for instead of serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +150,36 @@ impl Builder {
         // memcached: `-U n` without `-p` moves TCP to port n as well.
         if udp_port != 0 && !self.port_given {
             s.port = udp_port;
+        }
+        // memcached's rules for logins: each serves one protocol, and not over UDP.
+        let protocol_given = self.origin.contains_key("protocol");
+        if s.sasl {
+            if protocol_given && s.protocol != ProtocolMode::Binary {
+                return usage(
+                    "ERROR: You cannot allow the ASCII protocol while using SASL.".into(),
+                );
+            }
+            s.protocol = ProtocolMode::Binary;
+            if s.udp_bind_port().is_some() {
+                return usage(
+                    "ERROR: Cannot enable UDP while using binary SASL authentication.".into(),
+                );
+            }
+        }
+        if s.auth_file.is_some() {
+            if protocol_given && s.protocol != ProtocolMode::Ascii {
+                return usage(
+                    "ERROR: You cannot allow the BINARY protocol while using ascii authentication \
+                     tokens."
+                        .into(),
+                );
+            }
+            s.protocol = ProtocolMode::Ascii;
+            if s.udp_bind_port().is_some() {
+                return usage(
+                    "Cannot use UDP with ascii authentication enabled (-U 0 to disable)".into(),
+                );
+            }
         }
         if s.tls_enabled && s.tcp_port().is_none() {
             return usage("ERROR: You cannot enable SSL without a TCP port.".into());

@@ -62,16 +62,6 @@ pub(super) fn size_text(bytes: usize) -> String {
     bytes.to_string()
 }
 
-fn refuse(what: &str, letter: u8) -> SettingsError {
-    SettingsError::new(
-        format!(
-            "-{}: {what} is not supported by corvid; refusing to start without it",
-            letter as char
-        ),
-        EX_USAGE,
-    )
-}
-
 fn path(g: Given<'_>) -> PathBuf {
     PathBuf::from(g.value.unwrap_or_default())
 }
@@ -283,10 +273,12 @@ pub(super) const FLAGS: &[Opt] = &[
     })
     .note("also takes `g`; below 512k only with `-o slab_chunk_max`, as memcached")
     .show(|s| Some(text_value(size_text(s.item_size_max)))),
-    flag(b'S', "enable-sasl", Kind::Switch, "", "SASL authentication", |_, _| {
-        Err(refuse("SASL authentication", b'S'))
+    flag(b'S', "enable-sasl", Kind::Switch, "", "SASL authentication (binary protocol)", |b, _| {
+        b.settings.sasl = true;
+        Ok(())
     })
-    .status(Status::Refused),
+    .note("PLAIN and CRAM-MD5 against the `user:password` file `MEMCACHED_SASL_PWDB` names; serves binary only; with `-B ascii`/`auto` or UDP refused, as memcached (see [auth.md](auth.md))")
+    .show(|s| Some(Value::Boolean(s.sasl))),
     flag(b'F', "disable-flush-all", Kind::Switch, "", "refuse the flush_all command", |b, _| {
         b.settings.flush_enabled = false;
         Ok(())
@@ -302,10 +294,12 @@ pub(super) const FLAGS: &[Opt] = &[
         Ok(())
     })
     .show(|s| Some(Value::Boolean(!s.watch_enabled))),
-    flag(b'Y', "auth-file", Kind::Text, "<file>", "text protocol authentication", |_, _| {
-        Err(refuse("text protocol authentication", b'Y'))
+    flag(b'Y', "auth-file", Kind::Text, "<file>", "text protocol authentication: user:password lines", |b, g| {
+        b.settings.auth_file = Some(g.text(b'Y')?.into());
+        Ok(())
     })
-    .status(Status::Refused),
+    .note("memcached's login (`set <any> <flags> <exptime> <len>` with `user password` as the value); covers meta commands; serves text only; with `-B binary`/`auto` or UDP refused, as memcached (see [auth.md](auth.md))")
+    .show(|s| s.auth_file.as_ref().map(|p| Value::String(p.to_string_lossy().into_owned()))),
     flag(b'e', "memory-file", Kind::Text, "<file>", "item memory in this file, kept across a clean stop (warm restart); put it on tmpfs or a DAX mount", |b, g| {
         let file = path(g);
         if file.as_os_str().is_empty() {

@@ -74,15 +74,6 @@ fn default_config() -> String {
             names(Status::Ignored)
         ),
     );
-    out.push('\n');
-    comment(
-        &mut out,
-        &format!(
-            "Refused, because serving without them would leave the cache open while its \
-             operator believes it is not: {}.",
-            names(Status::Refused)
-        ),
-    );
     out
 }
 
@@ -90,7 +81,6 @@ fn status_text(opt: &Opt) -> String {
     let status = match opt.status {
         Status::Used => "implemented",
         Status::Ignored => "ignored (warning)",
-        Status::Refused => "refused",
         Status::CommandLine => "implemented (command line only)",
     };
     if opt.note.is_empty() {

@@ -101,6 +101,10 @@ pub struct Settings {
     pub tls: channel::tls::TlsSettings,
     /// `-o ssl_handshake_timeout`: seconds a TLS client has to finish its handshake.
     pub ssl_handshake_timeout: u64,
+    /// `-Y`: the authfile text connections log in against.
+    pub auth_file: Option<PathBuf>,
+    /// `-S`: SASL on binary connections.
+    pub sasl: bool,
 }
 
 pub(super) const MIB: usize = 1024 * 1024;
@@ -141,6 +145,8 @@ impl Default for Settings {
             tls_enabled: false,
             tls: channel::tls::TlsSettings::default(),
             ssl_handshake_timeout: 10,
+            auth_file: None,
+            sasl: false,
         }
     }
 }

@@ -59,9 +59,6 @@ pub(super) enum Status {
     /// Accepted so memcached's command lines start Corvid; does nothing but print one
     /// warning line.
     Ignored,
-    /// An error: ignoring it would leave the server open while its operator believes it
-    /// is not (authentication, TLS).
-    Refused,
     /// An action or a source of other options (`-h`, `-o`, `--config`): command line only,
     /// no config key.
     CommandLine,

@@ -40,7 +40,6 @@ pub(super) fn default_of(opt: &Opt) -> Option<Value> {
 fn marks(opt: &Opt) -> &'static str {
     match opt.status {
         Status::Ignored => " [ignored]",
-        Status::Refused => " [refused: not supported]",
         _ => "",
     }
 }

@@ -570,19 +570,41 @@ fn ignored_flags_still_check_their_values() {
 }
 
 #[test]
-fn security_flags_are_refused_not_ignored() {
-    for (args, what) in [
-        (&["-S"][..], "-S: SASL authentication"),
-        (&["--enable-sasl"], "-S: SASL authentication"),
-        (&["-Y", "/etc/auth"], "-Y: text protocol authentication"),
-        (&["--auth-file=/x"], "-Y: text protocol authentication"),
+fn logins_serve_one_protocol_and_never_udp_as_memcached() {
+    let s = serve(&["-Y", "/etc/auth"]);
+    assert_eq!(
+        s.auth_file.as_deref(),
+        Some(std::path::Path::new("/etc/auth"))
+    );
+    assert_eq!(s.protocol, ProtocolMode::Ascii);
+    assert_eq!(serve(&["-S"]).protocol, ProtocolMode::Binary);
+    assert_eq!(
+        serve(&["-S", "-B", "binary"]).protocol,
+        ProtocolMode::Binary
+    );
+    assert_eq!(
+        serve(&["--auth-file=/x", "-B", "ascii"]).protocol,
+        ProtocolMode::Ascii
+    );
+    for (args, text) in [
+        (
+            &["-Y", "/x", "-B", "auto"][..],
+            "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.",
+        ),
+        (
+            &["-Y", "/x", "-U", "5"],
+            "Cannot use UDP with ascii authentication enabled (-U 0 to disable)",
+        ),
+        (
+            &["-S", "-B", "ascii"],
+            "ERROR: You cannot allow the ASCII protocol while using SASL.",
+        ),
+        (
+            &["--enable-sasl", "-U", "5"],
+            "ERROR: Cannot enable UDP while using binary SASL authentication.",
+        ),
     ] {
-        let (text, code) = error(args);
-        assert_eq!(
-            text,
-            format!("{what} is not supported by corvid; refusing to start without it")
-        );
-        assert_eq!(code, 64);
+        assert_eq!(error(args), (text.to_string(), 64), "{args:?}");
     }
 }
 

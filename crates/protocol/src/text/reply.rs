@@ -57,6 +57,16 @@ pub const CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED: &[u8] =
 pub const ERROR_METADUMP_NOT_ALLOWED: &[u8] = b"ERROR metadump not allowed\r\n";
 /// `refresh_certs` without `-Z` (memcached's case and all).
 pub const ERROR_TLS_NOT_ENABLED: &[u8] = b"Error TLS not enabled\r\n";
+/// `-Y`: any line before the login, and a login value over 16 KiB.
+pub const CLIENT_ERROR_UNAUTHENTICATED: &[u8] = b"CLIENT_ERROR unauthenticated\r\n";
+/// `-Y`: a login with an unknown user or a wrong password.
+pub const CLIENT_ERROR_AUTHENTICATION_FAILURE: &[u8] = b"CLIENT_ERROR authentication failure\r\n";
+/// `-Y`: a login value of fewer than two words.
+pub const CLIENT_ERROR_BAD_AUTHENTICATION_TOKEN_FORMAT: &[u8] =
+    b"CLIENT_ERROR bad authentication token format\r\n";
+/// `-Y`: a login value not followed by `\r\n`.
+pub const CLIENT_ERROR_BAD_COMMAND_LINE_TERMINATION: &[u8] =
+    b"CLIENT_ERROR bad command line termination\r\n";
 /// `shutdown` (with any arguments) when the server was started without `-A`.
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
 /// `stats sizes`: Corvid has no slab classes to histogram.

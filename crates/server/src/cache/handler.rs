@@ -3,7 +3,9 @@
 //! into their reservation.
 
 use super::binary;
+use super::login;
 use super::meta;
+use super::sasl;
 use super::service::Cache;
 use super::state::{CacheHandler, Cx, Dialect, Finish, State};
 use super::text;
@@ -29,7 +31,16 @@ impl Handler for CacheHandler {
             State::Disk(_) => return Verdict::Park { consumed: 0 },
         }
         match self.dialect {
+            Dialect::Text if !self.login.authenticated => {
+                login::step(input, reply, &mut self.login.authenticated, cx)
+            }
             Dialect::Text => text::step(input, reply, &mut self.state, cx),
+            Dialect::Binary if cx.config().sasl.is_some() => {
+                match sasl::step(input, reply, &mut self.login, cx) {
+                    Some(verdict) => verdict,
+                    None => binary::step(input, reply, &mut self.state, cx),
+                }
+            }
             Dialect::Binary => binary::step(input, reply, &mut self.state, cx),
             Dialect::Undecided => {
                 let Some(&first) = input.first() else {

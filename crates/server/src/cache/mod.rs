@@ -5,15 +5,18 @@
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
 //! command counters in `stats`, disk reads and their replies in `tier`. Modules, each
 //! importing only those listed before it: `detail`, `stats`, `value`, `tier`, `state`,
-//! `report`, `meta`, `text`, `binary`, `udp`, `service`, `handler`; `maintenance` stands
-//! apart (the store's clock and sweeper, on a thread of their own).
+//! `login` (`-Y`), `sasl` (`-S`), `report`, `meta`, `text`, `binary`, `udp`, `service`,
+//! `handler`; `maintenance` stands apart (the store's clock and sweeper, on a thread of
+//! their own).
 
 mod binary;
 mod detail;
 mod handler;
+mod login;
 mod maintenance;
 mod meta;
 mod report;
+mod sasl;
 mod service;
 mod state;
 mod stats;

@@ -65,7 +65,8 @@ impl Service for Cache {
     fn local(&self, _worker: usize) {}
 
     fn accept(&self, _local: &mut (), _stream: &Stream) -> CacheHandler {
-        CacheHandler::new(self.config.protocol)
+        let login = self.config.auth_file.is_some() || self.config.sasl.is_some();
+        CacheHandler::new(self.config.protocol, login)
     }
 
     #[inline]
@@ -83,5 +84,18 @@ impl Service for Cache {
 
     fn over_limit(&self) -> &'static [u8] {
         protocol::text::ERROR_TOO_MANY_CONNECTIONS
+    }
+
+    /// SIGHUP: the authfile and the SASL password file, each kept as it was if it no
+    /// longer loads.
+    fn reload(&self) {
+        for users in [&self.config.auth_file, &self.config.sasl]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = users.reload() {
+                eprintln!("SIGHUP: {e}; the users loaded before stay");
+            }
+        }
     }
 }

@@ -17,11 +17,32 @@ pub(crate) type Cx<'a> = Context<'a, CacheHandler>;
 pub struct CacheHandler {
     pub(crate) dialect: Dialect,
     pub(crate) state: State,
+    /// Logged in (`-Y`, `-S`), or no login asked for.
+    pub(crate) login: Login,
+}
+
+/// A connection's login (`-Y`, `-S`).
+#[derive(Default)]
+pub(crate) struct Login {
+    /// Logged in, or no login asked for: requests are served.
+    pub(crate) authenticated: bool,
+    /// SASL CRAM-MD5: the challenge sent, awaiting its step.
+    pub(crate) challenge: Option<Box<[u8]>>,
+}
+
+impl Login {
+    fn new(authenticated: bool) -> Login {
+        Login {
+            authenticated,
+            challenge: None,
+        }
+    }
 }
 
 impl CacheHandler {
-    /// A handler for a new connection: `mode` says how its first byte picks a protocol.
-    pub(crate) fn new(mode: ProtocolMode) -> CacheHandler {
+    /// A handler for a new connection: `mode` says how its first byte picks a protocol;
+    /// `login` that it must log in first (`-Y`, `-S`).
+    pub(crate) fn new(mode: ProtocolMode, login: bool) -> CacheHandler {
         let dialect = match mode {
             ProtocolMode::Auto => Dialect::Undecided,
             ProtocolMode::Ascii => Dialect::Text,
@@ -30,6 +51,7 @@ impl CacheHandler {
         CacheHandler {
             dialect,
             state: State::Idle,
+            login: Login::new(!login),
         }
     }
 
@@ -42,6 +64,8 @@ impl CacheHandler {
                 Dialect::Text
             },
             state: State::Idle,
+            // UDP is refused at start with -Y and -S.
+            login: Login::new(true),
         }
     }
 }

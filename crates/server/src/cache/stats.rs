@@ -29,6 +29,10 @@ pub struct CommandCounters {
     pub cmd_touch: AtomicU64,
     /// `me`.
     pub cmd_meta: AtomicU64,
+    /// Logins tried (`-Y`'s text login, SASL steps).
+    pub auth_cmds: AtomicU64,
+    /// Logins refused.
+    pub auth_errors: AtomicU64,
 }
 
 impl CommandCounters {
@@ -39,6 +43,8 @@ impl CommandCounters {
             &self.cmd_flush,
             &self.cmd_touch,
             &self.cmd_meta,
+            &self.auth_cmds,
+            &self.auth_errors,
         ] {
             c.store(0, Relaxed);
         }
@@ -61,6 +67,8 @@ struct Totals {
     cmd_flush: u64,
     cmd_touch: u64,
     cmd_meta: u64,
+    auth_cmds: u64,
+    auth_errors: u64,
 }
 
 impl CacheStats {
@@ -80,6 +88,8 @@ impl CacheStats {
             t.cmd_flush += w.cmd_flush.load(Relaxed);
             t.cmd_touch += w.cmd_touch.load(Relaxed);
             t.cmd_meta += w.cmd_meta.load(Relaxed);
+            t.auth_cmds += w.auth_cmds.load(Relaxed);
+            t.auth_errors += w.auth_errors.load(Relaxed);
         }
         t
     }
@@ -201,8 +211,8 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "touch_misses", s.touch_misses);
     stat(out, "store_too_large", s.store_too_large);
     stat(out, "store_no_memory", s.store_no_memory);
-    stat(out, "auth_cmds", 0);
-    stat(out, "auth_errors", 0);
+    stat(out, "auth_cmds", t.auth_cmds);
+    stat(out, "auth_errors", t.auth_errors);
     stat(out, "bytes_read", r.bytes_read);
     stat(out, "bytes_written", r.bytes_written);
     stat(out, "limit_maxbytes", store.config().memory_limit);
@@ -390,8 +400,16 @@ pub(crate) fn write_settings(
             crate::ProtocolMode::Binary => "binary",
         },
     );
-    stat(out, "auth_enabled_sasl", "no");
-    stat(out, "auth_enabled_ascii", "no");
+    stat(
+        out,
+        "auth_enabled_sasl",
+        if config.sasl.is_some() { "yes" } else { "no" },
+    );
+    // memcached shows the authfile's path, or "no".
+    match &config.auth_file {
+        Some(users) => stat(out, "auth_enabled_ascii", users.path().display()),
+        None => stat(out, "auth_enabled_ascii", "no"),
+    }
     stat(out, "item_size_max", sc.item_size_max);
     stat(out, "maxconns_fast", "yes");
     stat(out, "hashpower_init", 0);

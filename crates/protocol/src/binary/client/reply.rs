@@ -31,6 +31,7 @@ impl Reply<'_> {
             0x05 => Status::NotStored,
             0x06 => Status::NonNumeric,
             0x20 => Status::AuthError,
+            0x21 => Status::AuthContinue,
             0x81 => Status::UnknownCommand,
             0x82 => Status::OutOfMemory,
             _ => return None,
