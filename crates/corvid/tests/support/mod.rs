@@ -23,6 +23,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+thread_local! {
+    /// Environment variables servers started on this thread get (SASL's configuration).
+    static SERVER_ENV: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `vars` in the environment of every server it starts.
+pub fn with_server_env<R>(vars: &[(String, String)], f: impl FnOnce() -> R) -> R {
+    SERVER_ENV.with(|e| *e.borrow_mut() = vars.to_vec());
+    let result = f();
+    SERVER_ENV.with(|e| e.borrow_mut().clear());
+    result
+}
+
 /// The reference implementation. Overridable so a developer can point at a source build.
 const MEMCACHED_DEFAULT: &str = "/usr/bin/memcached";
 
@@ -292,8 +306,10 @@ impl Server {
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
             let log_err = log.try_clone().expect("duplicate a log file handle");
             let binary = implementation.binary();
+            let env = SERVER_ENV.with(|e| e.borrow().clone());
             let child = Command::new(&binary)
                 .args(&full_args)
+                .envs(env)
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(log_err)

@@ -6,7 +6,8 @@
 //! Two mechanisms, checked against the `user:password` file `MEMCACHED_SASL_PWDB`
 //! names:
 //!
-//! - `PLAIN` (RFC 4616): start carries `authzid NUL user NUL password`.
+//! - `PLAIN` (RFC 4616): start carries `authzid NUL user NUL password`; the authzid
+//!   must be empty or the user itself, as Cyrus SASL (memcached's) requires.
 //! - `CRAM-MD5` (RFC 2195): start answers "continue" (0x21) with a challenge
 //!   `<random.seconds@corvid>`; step carries `user hexdigest`, the HMAC-MD5 of the
 //!   challenge keyed with the password, compared in constant time.
@@ -133,7 +134,10 @@ fn start(
         b"PLAIN" => {
             let mut parts = value.split(|&b| b == 0);
             let ok = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                (Some(_authzid), Some(user), Some(pass), None) => users.check(user, pass),
+                // As Cyrus SASL: a user may act only as itself (no proxy authorisation).
+                (Some(authzid), Some(user), Some(pass), None) => {
+                    users.check(user, pass) && (authzid.is_empty() || authzid == user)
+                }
                 _ => false,
             };
             outcome(ok, reply, header, sasl, cx);
