@@ -12,6 +12,12 @@ use std::time::Duration;
 pub enum Target {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    /// TLS over TCP (`--tls-ca`), the server's certificate checked for `name`.
+    Tls {
+        addr: SocketAddr,
+        client: std::sync::Arc<rustls::ClientConfig>,
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Target {
@@ -19,6 +25,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::Tcp(addr) => write!(f, "tcp {addr}"),
             Target::Unix(path) => write!(f, "unix {}", path.display()),
+            Target::Tls { addr, .. } => write!(f, "tls {addr}"),
         }
     }
 }

@@ -15,6 +15,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum Stream {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl Stream {
@@ -37,6 +38,12 @@ impl Stream {
                 s.set_nonblocking(true).map_err(fail)?;
                 Ok(Stream::Unix(mio::net::UnixStream::from_std(s)))
             }
+            Target::Tls { addr, client, name } => {
+                let s = std::net::TcpStream::connect(addr).map_err(fail)?;
+                s.set_nodelay(true).map_err(fail)?;
+                let tls = crate::tls::handshake(s, client.clone(), name).map_err(fail)?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
         }
     }
 
@@ -44,6 +51,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            Stream::Tls(s) => &mut s.tcp,
         }
     }
 }
@@ -53,6 +61,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -62,6 +71,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 

@@ -26,6 +26,13 @@ pub struct Flags {
     /// Connect to this Unix socket instead of --server.
     #[arg(long)]
     pub unix: Option<PathBuf>,
+    /// TLS: connect to --server over TLS, trusting the CA certificates (PEM) in FILE.
+    /// The handshake is made at connect time, before measuring.
+    #[arg(long, value_name = "FILE", conflicts_with = "unix")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (TLS).
+    #[arg(long, default_value = "localhost")]
+    pub tls_name: String,
     /// text, meta or binary.
     #[arg(long, default_value = "text", value_parser = Protocol::parse)]
     pub protocol: Protocol,
@@ -104,7 +111,14 @@ impl Flags {
                     .map_err(resolve)?
                     .next()
                     .ok_or_else(|| resolve(std::io::ErrorKind::NotFound.into()))?;
-                Target::Tcp(addr)
+                match &self.tls_ca {
+                    Some(ca) => Target::Tls {
+                        addr,
+                        client: crate::tls::client_config(ca)?,
+                        name: self.tls_name.clone(),
+                    },
+                    None => Target::Tcp(addr),
+                }
             }
         };
         let stop = match (self.requests, self.duration) {

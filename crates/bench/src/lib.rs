@@ -1,5 +1,5 @@
 //! `corvid bench`: a load generator for memcached-protocol servers (text, meta and
-//! binary, over TCP or a Unix socket), closed or open loop, with HdrHistogram latencies
+//! binary, over TCP, TLS or a Unix socket), closed or open loop, with HdrHistogram latencies
 //! and every reply checked for correctness.
 //!
 //! It must never hide a problem to look fast: latency is timed from when a request was
@@ -19,6 +19,7 @@ mod report;
 mod rng;
 mod run;
 mod timer;
+mod tls;
 mod worker;
 
 pub use codec::Protocol;

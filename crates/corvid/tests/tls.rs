@@ -411,3 +411,34 @@ fn openssl_s_client_and_python_ssl_are_served() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn corvid_bench_drives_a_tls_server_without_errors() {
+    let tls = Tls::start(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corvid"))
+        .args([
+            "bench",
+            "--server",
+            &format!("127.0.0.1:{}", tls.server.port()),
+        ])
+        .arg("--tls-ca")
+        .arg(&tls.files.ca)
+        .args([
+            "--requests",
+            "3000",
+            "--connections",
+            "4",
+            "--pipeline",
+            "8",
+        ])
+        .args(["--prefill", "--keys", "500", "--quiet", "--json"])
+        .output()
+        .expect("corvid bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("\"errors\": 0"), "{text}");
+}
