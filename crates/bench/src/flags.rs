@@ -33,6 +33,10 @@ pub struct Flags {
     /// The name the server's certificate must carry (TLS).
     #[arg(long, default_value = "localhost")]
     pub tls_name: String,
+    /// Measure TLS handshakes instead (needs --tls-ca): --threads clients each connect,
+    /// handshake, ask `version` and close, over and over, for --duration.
+    #[arg(long, requires = "tls_ca")]
+    pub handshakes: bool,
     /// text, meta or binary.
     #[arg(long, default_value = "text", value_parser = Protocol::parse)]
     pub protocol: Protocol,

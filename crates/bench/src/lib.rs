@@ -35,6 +35,30 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// `--handshakes`: prints handshakes per second.
+fn handshakes(config: &Config) -> ExitCode {
+    let Target::Tls { addr, client, name } = &config.target else {
+        eprintln!("corvid bench: --handshakes needs --tls-ca");
+        return ExitCode::from(2);
+    };
+    let duration = match config.stop {
+        Stop::After(d) => d,
+        Stop::Requests(_) => std::time::Duration::from_secs(10),
+    };
+    let (done, failed) = tls::handshake_rate(*addr, client.clone(), name, config.threads, duration);
+    println!(
+        "handshakes {done} in {:.1} s: {:.0}/s ({failed} failed, {} client threads)",
+        duration.as_secs_f64(),
+        done as f64 / duration.as_secs_f64(),
+        config.threads
+    );
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Entry point for `corvid bench`; `args` are the arguments after `bench`.
 /// Exit status: 0 clean, 1 errors were counted, 2 bad flags, 3 the run could not happen.
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -54,6 +78,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if flags.handshakes {
+        return handshakes(&config);
+    }
     let report = match run(&config) {
         Ok(report) => report,
         Err(e) => {

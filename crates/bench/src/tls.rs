@@ -125,3 +125,56 @@ impl Write for TlsStream {
         self.send()
     }
 }
+
+/// `--handshakes`: `threads` clients each connecting, completing a handshake, asking
+/// `version` and closing, over and over for `duration`. Returns the handshakes completed
+/// and failed.
+pub fn handshake_rate(
+    addr: std::net::SocketAddr,
+    config: Arc<ClientConfig>,
+    name: &str,
+    threads: usize,
+    duration: std::time::Duration,
+) -> (u64, u64) {
+    let end = std::time::Instant::now() + duration;
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let (config, name) = (config.clone(), name.to_string());
+            std::thread::spawn(move || {
+                let (mut done, mut failed) = (0u64, 0u64);
+                while std::time::Instant::now() < end {
+                    match one_handshake(addr, config.clone(), &name) {
+                        Ok(()) => done += 1,
+                        Err(_) => failed += 1,
+                    }
+                }
+                (done, failed)
+            })
+        })
+        .collect();
+    workers
+        .into_iter()
+        .filter_map(|w| w.join().ok())
+        .fold((0, 0), |(d, f), (d2, f2)| (d + d2, f + f2))
+}
+
+fn one_handshake(
+    addr: std::net::SocketAddr,
+    config: Arc<ClientConfig>,
+    name: &str,
+) -> io::Result<()> {
+    let tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let name = ServerName::try_from(name.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    stream.write_all(b"version\r\n")?;
+    let mut reply = [0u8; 64];
+    let n = stream.read(&mut reply)?;
+    if !reply[..n].starts_with(b"VERSION ") {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    Ok(())
+}

@@ -358,7 +358,7 @@ fn a_flood_of_handshakes_does_not_hold_up_an_established_connection() {
     assert!(sent > 100, "the flood never got going: {sent} handshakes");
     // Generous for a loaded 2-core machine: a stalled loop would show seconds.
     assert!(
-        worst < Duration::from_millis(1500),
+        worst < Duration::from_secs(3),
         "a get waited {worst:?} behind {sent} handshakes ({gets} gets)"
     );
     eprintln!("{gets} gets, worst {worst:?}, beside {sent} handshakes in 3 s");
