@@ -85,6 +85,19 @@ impl Stream {
         }
     }
 
+    /// For a stream that [buffers input](Stream::buffers_input): whether its last read
+    /// left nothing behind, in the stream or in the socket, so that the next read would
+    /// only say `Retry` until a readiness edge (the edge-triggered shortcut a plain
+    /// socket's short read gives). Plain sockets answer false: their reader judges by
+    /// its own short read.
+    pub fn input_drained(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.drained(),
+        }
+    }
+
     /// Whether output the stream accepted still waits inside it (TLS records the socket
     /// has not taken yet): the connection is not done writing until
     /// [`Stream::send_held`] says so.

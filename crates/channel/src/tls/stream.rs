@@ -27,6 +27,25 @@ pub struct TlsStream {
     counters: Arc<TlsCounters>,
     /// The handshake finished (and was counted).
     established: bool,
+    /// The socket read made by the latest `read` call got less than it asked for: the
+    /// kernel had nothing more at that moment.
+    socket_short: bool,
+    /// Decrypted bytes rustls holds that have not been read yet.
+    plaintext: usize,
+}
+
+/// The socket as rustls reads it, noting whether a read came back short.
+struct Probe<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for Probe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -53,7 +72,16 @@ impl TlsStream {
             wbuf_size: wbuf_size.max(1),
             counters,
             established: false,
+            socket_short: false,
+            plaintext: 0,
         }
+    }
+
+    /// Whether a read now would only say `WouldBlock` until the next readiness edge:
+    /// rustls holds no decrypted bytes and the last socket read emptied the socket
+    /// (bytes arriving later raise a new edge). Saves the `recv` that would say EAGAIN.
+    pub fn drained(&self) -> bool {
+        self.established && self.socket_short && self.plaintext == 0
     }
 
     /// Whether the handshake is still under way.
@@ -101,11 +129,18 @@ impl TlsStream {
     /// Reads records from the socket and decrypts them until there is plaintext, the
     /// socket has nothing more (`WouldBlock`), or the connection ends.
     fn receive(&mut self) -> io::Result<()> {
-        match self.conn.read_tls(&mut self.tcp) {
-            Ok(_) => {}
-            Err(e) => return Err(e),
+        let mut probe = Probe {
+            tcp: &mut self.tcp,
+            short: false,
+        };
+        let read = self.conn.read_tls(&mut probe);
+        self.socket_short = probe.short && matches!(read, Ok(n) if n > 0);
+        read?;
+        let state = self.conn.process_new_packets();
+        if let Ok(state) = &state {
+            self.plaintext = state.plaintext_bytes_to_read();
         }
-        if let Err(error) = self.conn.process_new_packets() {
+        if let Err(error) = state {
             let counter = if self.established {
                 &self.counters.proto_errors
             } else {
@@ -131,11 +166,19 @@ impl TlsStream {
 
 impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // What an earlier call saw of the socket may be stale (an edge may have come
+        // since): only a socket read made by this call may say it is empty.
+        self.socket_short = false;
         loop {
             match self.conn.reader().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // Plaintext, Ok(0) for a close_notify, UnexpectedEof for a bare TCP close.
-                other => return other,
+                other => {
+                    if let Ok(n) = other {
+                        self.plaintext = self.plaintext.saturating_sub(n);
+                    }
+                    return other;
+                }
             }
             self.receive()?;
         }
@@ -149,7 +192,11 @@ impl Read for TlsStream {
                 self.read(buf)
             } else {
                 // Only what rustls already holds: never wait for more once some arrived.
-                self.conn.reader().read(buf)
+                let held = self.conn.reader().read(buf);
+                if let Ok(n) = held {
+                    self.plaintext = self.plaintext.saturating_sub(n);
+                }
+                held
             };
             match result {
                 Ok(n) => {

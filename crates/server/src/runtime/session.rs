@@ -452,13 +452,23 @@ impl<H: Handler> Session<H> {
             Outcome::Done(0) => Step::Close,
             Outcome::Done(n) => {
                 bump(&env.shared.counters().bytes_read, n as u64);
-                self.drained =
-                    self.edge_reads && !self.read_closed && self.input.last_fill_was_short();
+                self.drained = self.settled();
                 Step::Progress
             }
             Outcome::Retry => Step::Wait,
             Outcome::Abort(_) => Step::Close,
         }
+    }
+
+    /// After a read: whether the next one would only say `Retry` until an event (a plain
+    /// socket's short read; a TLS stream that holds nothing and read the socket empty).
+    fn settled(&self) -> bool {
+        !self.read_closed
+            && if self.edge_reads {
+                self.input.last_fill_was_short()
+            } else {
+                self.stream.input_drained()
+            }
     }
 
     /// Fills the handler's target: first from the buffer, then straight from the socket,
@@ -487,8 +497,7 @@ impl<H: Handler> Session<H> {
             {
                 Outcome::Done(n) => {
                     bump(&env.shared.counters().bytes_read, n as u64);
-                    self.drained =
-                        self.edge_reads && !self.read_closed && self.input.last_fill_was_short();
+                    self.drained = self.settled();
                     self.reading = Reading::Into {
                         filled: filled + n.min(room),
                         len,
