@@ -407,3 +407,57 @@ fn a_unix_stream_is_not_wrapped() {
     assert!(!stream.buffers_input());
     assert!(Path::new(&dir.0).exists());
 }
+
+#[test]
+fn drained_means_nothing_held_and_the_socket_read_empty_by_this_very_read() {
+    let dir = Dir::new("drained");
+    let server = issue("localhost");
+    let context = TlsContext::new(settings(&dir, &server)).expect("loads");
+    let (mut stream, tcp) = pair(&context, false);
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(client_config(&server.ca_der, None, BOTH), name)
+        .expect("client");
+    let mut client = rustls::StreamOwned::new(conn, tcp);
+    // Drive the handshake: the client blocks on its socket, so it runs on a thread.
+    let talk = std::thread::spawn(move || {
+        client.write_all(b"0123456789").expect("first record");
+        client.flush().expect("flush");
+        let mut ack = [0u8; 1];
+        client.read_exact(&mut ack).expect("ack");
+        client.write_all(b"abcdefghij").expect("second record");
+        client.flush().expect("flush");
+        client.read_exact(&mut ack).expect("ack");
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let read_some = |stream: &mut Stream, buf: &mut [u8]| loop {
+        assert!(Instant::now() < deadline, "nothing came");
+        match stream.read(buf) {
+            Outcome::Done(n) => return n,
+            Outcome::Retry => {
+                while stream.holds_output() {
+                    let _ = stream.send_held();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Outcome::Abort(why) => panic!("{why:?}"),
+        }
+    };
+    // A read that took part of the record: rustls still holds the rest.
+    let mut small = [0u8; 4];
+    assert_eq!(read_some(&mut stream, &mut small), 4);
+    assert!(!stream.input_drained());
+    // The rest comes from rustls alone: this read touched no socket, so it cannot say.
+    let mut rest = [0u8; 64];
+    assert_eq!(read_some(&mut stream, &mut rest), 6);
+    assert!(!stream.input_drained());
+    assert_eq!(stream.write(b"k"), Outcome::Done(1));
+    // A whole record read from the socket, which it emptied: drained.
+    assert_eq!(read_some(&mut stream, &mut rest), 10);
+    assert_eq!(&rest[..10], b"abcdefghij");
+    assert!(stream.input_drained());
+    assert_eq!(stream.write(b"k"), Outcome::Done(1));
+    while stream.holds_output() {
+        let _ = stream.send_held();
+    }
+    talk.join().expect("client");
+}
