@@ -8,12 +8,12 @@ mod ports;
 mod proxy_command;
 mod settings;
 
+use channel::tls::TlsContext;
 use server::disk_tier::options::ExtOptions;
 use server::disk_tier::ExtConfig;
 use server::{
     CredentialKind, Credentials, ProtocolMode, Server, ServerConfig, ServerError, ServerTls,
 };
-use channel::tls::TlsContext;
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
