@@ -58,7 +58,8 @@ macro_rules! over_tls {
 
 over_tls! {
     text, "";
-    cas, cas_disabled, commands, delete_touch, disabled_commands, expiry, flush, half_close,
+    cas, cas_disabled, commands, delete_touch, disabled_commands, expiry, extstore, flush,
+    half_close,
     incr_decr, interleave, keys, long_lines, multiget, pipeline, retrieval, shutdown,
     shutdown_enabled, shutdown_graceful, sizes, sizes_large_limit, sizes_small_limit, stats,
     storage, tokens;
