@@ -1,7 +1,6 @@
 //! A benchmark's full description, independent of how it was asked for (flags, tests).
 
 use crate::codec::Protocol;
-use crate::connection::IoSizes;
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
 use std::net::SocketAddr;
@@ -87,6 +86,16 @@ impl std::fmt::Display for Ratio {
             self.get, self.set, self.delete
         )
     }
+}
+
+/// The most one read or one write may move before the connection lets the others have
+/// their turn, as a client's event loop does: memtier (libevent) reads at most 4 KiB and
+/// writes at most 16 KiB per socket per turn, so a large value reaches the server, and
+/// leaves it, in pieces. 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoSizes {
+    pub read: usize,
+    pub write: usize,
 }
 
 /// What a libevent client such as memtier moves per socket and turn: a large value

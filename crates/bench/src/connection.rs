@@ -2,7 +2,7 @@
 //! requests still waiting for replies, against which every reply is checked.
 
 use crate::codec::{Element, Garbage, GetEnd, Protocol};
-use crate::config::Target;
+use crate::config::{IoSizes, Target};
 use crate::content::Content;
 use crate::error::BenchError;
 use crate::report::{Op, Tally};
@@ -96,16 +96,6 @@ struct Pending {
 /// The connection can no longer be used; what it had outstanding is lost.
 #[derive(Debug)]
 pub struct Broken;
-
-/// The most one read or one write may move before the connection lets the others have
-/// their turn, as a client's event loop does: memtier (libevent) reads at most 4 KiB and
-/// writes at most 16 KiB per socket per turn, so a large value reaches the server, and
-/// leaves it, in pieces. 0 is no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IoSizes {
-    pub read: usize,
-    pub write: usize,
-}
 
 /// What a connection needs after a read or a flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

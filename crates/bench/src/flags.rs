@@ -1,8 +1,8 @@
 //! The `corvid bench` command line, turned into a `Config`.
 
 use crate::codec::Protocol;
+use crate::config::IoSizes;
 use crate::config::{parse_duration, Config, Ratio, Stop, Target, DEFAULT_IO};
-use crate::connection::IoSizes;
 use crate::distribution::{KeyDistSpec, SizeDist};
 use crate::error::BenchError;
 use clap::Parser;

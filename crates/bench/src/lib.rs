@@ -23,8 +23,8 @@ mod tls;
 mod worker;
 
 pub use codec::Protocol;
+pub use config::IoSizes;
 pub use config::{Config, Ratio, Stop, Target, DEFAULT_IO};
-pub use connection::IoSizes;
 pub use distribution::{KeyDistSpec, SizeDist};
 pub use error::BenchError;
 pub use report::{Latency, OpReport, Report};

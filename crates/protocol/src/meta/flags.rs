@@ -1,7 +1,9 @@
 //! The flags of a meta request: single letters, some carrying a token (`T30`, `Oabc`).
 
+use super::base64;
+use super::command::Command;
+use super::error::MetaError;
 use super::number;
-use super::{base64, Command, MetaError};
 use crate::text::MAX_KEY_LENGTH;
 
 /// The flags given, parsed. Token flags hold their value; return flags are echoed in

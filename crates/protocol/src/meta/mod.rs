@@ -8,12 +8,16 @@
 
 mod base64;
 pub mod client;
+mod command;
+mod error;
 mod flags;
 mod number;
 mod reply;
 #[cfg(test)]
 mod tests;
 
+pub use command::Command;
+pub use error::{MetaError, Rejected};
 pub use flags::{Flags, Mode};
 pub use reply::{write_debug, write_status, Debug, Facts, Status};
 
@@ -25,23 +29,6 @@ const MAX_TOKENS: usize = 20;
 
 /// Longest opaque token (`O` and its value) memcached echoes.
 pub const MAX_OPAQUE: usize = 32;
-
-/// Which meta command a line holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `mg`: get.
-    Get,
-    /// `ms`: set (its data block follows the line).
-    Set,
-    /// `md`: delete.
-    Delete,
-    /// `ma`: arithmetic.
-    Arithmetic,
-    /// `me`: debug dump of an item's metadata.
-    Debug,
-    /// `mn`: no-op, marks the end of a quiet batch.
-    NoOp,
-}
 
 /// One parsed meta request, borrowed from its line.
 #[derive(Clone, Copy, Debug)]
@@ -74,66 +61,6 @@ impl<'a> Request<'a> {
     /// The key as the client wrote it (base64 text under `b`), for echoing with `k`.
     pub fn wire_key(&self) -> &'a [u8] {
         self.raw_key
-    }
-}
-
-/// A meta line memcached refuses, with its exact reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetaError {
-    /// `ERROR`: unknown meta command, or too few tokens.
-    UnknownCommand,
-    BadCommandLineFormat,
-    DuplicateFlag,
-    InvalidFlag,
-    InvalidOrDuplicateFlag,
-    BadToken,
-    OpaqueTooLong,
-    InvalidSetMode,
-    InvalidArithmeticMode,
-    MTokenLength,
-    DecodingKey,
-    InvalidInitial,
-    InvalidDelta,
-    /// `mg`'s wording.
-    GetFlagsTooLong,
-    /// `ms`, `md`, `ma`'s wording.
-    FlagsTooLong,
-}
-
-impl MetaError {
-    /// The exact reply line.
-    pub fn reply(&self) -> &'static [u8] {
-        match self {
-            MetaError::UnknownCommand => b"ERROR\r\n",
-            MetaError::BadCommandLineFormat => b"CLIENT_ERROR bad command line format\r\n",
-            MetaError::DuplicateFlag => b"CLIENT_ERROR duplicate flag\r\n",
-            MetaError::InvalidFlag => b"CLIENT_ERROR invalid flag\r\n",
-            MetaError::InvalidOrDuplicateFlag => b"CLIENT_ERROR invalid or duplicate flag\r\n",
-            MetaError::BadToken => b"CLIENT_ERROR bad token in command line format\r\n",
-            MetaError::OpaqueTooLong => b"CLIENT_ERROR opaque token too long\r\n",
-            MetaError::InvalidSetMode => b"CLIENT_ERROR invalid mode for ms M token\r\n",
-            MetaError::InvalidArithmeticMode => b"CLIENT_ERROR invalid mode for ma M token\r\n",
-            MetaError::MTokenLength => b"CLIENT_ERROR incorrect length for M token\r\n",
-            MetaError::DecodingKey => b"CLIENT_ERROR error decoding key\r\n",
-            MetaError::InvalidInitial => b"CLIENT_ERROR invalid numeric initial value\r\n",
-            MetaError::InvalidDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",
-            MetaError::GetFlagsTooLong => b"CLIENT_ERROR options flags are too long\r\n",
-            MetaError::FlagsTooLong => b"CLIENT_ERROR options flags too long\r\n",
-        }
-    }
-}
-
-/// A refused line: the reply, and (for `ms` whose length was readable) how many bytes of
-/// data block follow the line and must be discarded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rejected {
-    pub error: MetaError,
-    pub swallow: usize,
-}
-
-impl From<MetaError> for Rejected {
-    fn from(error: MetaError) -> Self {
-        Rejected { error, swallow: 0 }
     }
 }
 

@@ -2,7 +2,7 @@
 //! in the order it asked for them, then the server's `Z X W` flags.
 
 use super::base64;
-use super::Flags;
+use super::flags::Flags;
 
 /// The status code opening a reply line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
