@@ -30,7 +30,7 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain stream socket.
     Unix(UnixStream),
-    /// TLS over TCP (`-Z`); made by [`crate::tls::TlsContext::wrap`].
+    /// TLS over TCP (`-Z`); made by [`Stream::into_tls`].
     #[cfg(feature = "tls")]
     Tls(Box<crate::tls::TlsStream>),
 }
@@ -45,6 +45,20 @@ impl Stream {
         // Replies are small and latency-bound: never wait for Nagle.
         let _ = stream.set_nodelay(true);
         Ok(Stream::Tcp(stream))
+    }
+
+    /// This stream (an accepted TCP connection) as a TLS stream of `context` whose
+    /// handshake has not begun; `mutual` requires a client certificate. A Unix socket
+    /// stays as it is (TLS is for TCP). None when `context` cannot make one (an `mtls:`
+    /// listener without a CA, which start-up refuses): drop the connection.
+    #[cfg(feature = "tls")]
+    pub fn into_tls(self, context: &crate::tls::TlsContext, mutual: bool) -> Option<Stream> {
+        match self {
+            Stream::Tcp(tcp) => context
+                .accept(tcp, mutual)
+                .map(|tls| Stream::Tls(Box::new(tls))),
+            other => Some(other),
+        }
     }
 
     /// A description for `stats conns` and logs.

@@ -10,7 +10,7 @@
 //! let context = TlsContext::new(settings).expect("certificate and key load");
 //! // An accepted TCP stream becomes a TLS stream; its handshake happens as it is read.
 //! # fn accepted() -> channel::Stream { unimplemented!() }
-//! let stream = context.wrap(accepted(), false).expect("a TLS stream");
+//! let stream = accepted().into_tls(&context, false).expect("a TLS stream");
 //! assert!(stream.buffers_input());
 //! context.reload().expect("new connections get the new certificate");
 //! ```
@@ -20,10 +20,12 @@
 //! speed (docs/tls.md has the numbers). No OpenSSL is linked.
 
 mod context;
+mod counters;
 mod settings;
 mod stream;
 
-pub use context::{TlsContext, TlsCounters, TlsError};
+pub use context::{TlsContext, TlsError};
+pub use counters::TlsCounters;
 pub use settings::{KeyFormat, MinVersion, TlsSettings, VerifyMode, CIPHER_NAMES};
 pub use stream::TlsStream;
 

@@ -5,9 +5,9 @@
 //! keeps the old one and says why. Connections hold the configuration they started with:
 //! new ones get the new certificate, old ones keep theirs.
 
+use super::counters::TlsCounters;
 use super::settings::{cipher_suites, KeyFormat, MinVersion, TlsSettings, VerifyMode};
 use super::stream::TlsStream;
-use crate::Stream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, StoresServerSessions};
@@ -15,26 +15,13 @@ use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{InconsistentKeys, RootCertStore, SupportedProtocolVersion};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Sessions a server-side cache keeps (OpenSSL's default cache size, which memcached's
 /// `ssl_session_cache` uses).
 const SESSION_CACHE_SIZE: usize = 20 * 1024;
-
-/// TLS events, counted where they happen (every connection shares these).
-#[derive(Debug, Default)]
-pub struct TlsCounters {
-    /// Handshakes that failed (a protocol error, or a client too slow to finish).
-    pub handshake_errors: AtomicU64,
-    /// TLS errors after the handshake (a bad record, a failed decryption).
-    pub proto_errors: AtomicU64,
-    /// Sessions stored for resumption (with `ssl_session_cache`).
-    pub new_sessions: AtomicU64,
-    /// Handshakes completed.
-    pub handshakes: AtomicU64,
-}
 
 /// Why the TLS configuration could not be (re)loaded. The texts are memcached's, with
 /// rustls' reason where memcached prints OpenSSL's.
@@ -129,15 +116,11 @@ impl TlsContext {
         &self.counters
     }
 
-    /// `stream` (an accepted TCP connection) as a TLS stream whose handshake has not
-    /// begun; `mutual` requires a client certificate. A Unix socket stays as it is
-    /// (TLS is for TCP). None when no TLS connection can be made for it (an `mtls:`
-    /// listener without a CA, which start-up refuses): drop the connection.
-    pub fn wrap(&self, stream: Stream, mutual: bool) -> Option<Stream> {
-        let tcp = match stream {
-            Stream::Tcp(tcp) => tcp,
-            other => return Some(other),
-        };
+    /// An accepted TCP connection as a TLS stream whose handshake has not begun;
+    /// `mutual` requires a client certificate. None when no TLS connection can be made
+    /// for it (an `mtls:` listener without a CA, which start-up refuses): drop it.
+    /// [`Stream::into_tls`](crate::Stream::into_tls) is the way in for a `Stream`.
+    pub fn accept(&self, tcp: mio::net::TcpStream, mutual: bool) -> Option<TlsStream> {
         let config = {
             let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             if mutual {
@@ -147,12 +130,12 @@ impl TlsContext {
             }
         };
         let conn = rustls::ServerConnection::new(config).ok()?;
-        Some(Stream::Tls(Box::new(TlsStream::new(
+        Some(TlsStream::new(
             tcp,
             conn,
             self.settings.wbuf_size,
             self.counters.clone(),
-        ))))
+        ))
     }
 }
 

@@ -4,7 +4,7 @@
 //! Reading decrypts: it hands out plaintext rustls already holds, and otherwise reads
 //! records from the socket, decrypts them and tries again; during the handshake the same
 //! reads drive it (and write its replies). rustls may hold plaintext no readiness edge
-//! will announce, hence [`Stream::buffers_input`](crate::Stream::buffers_input).
+//! will announce, hence the stream's `buffers_input` and `input_drained`.
 //!
 //! Writing encrypts at most `ssl_wbuf_size` bytes of plaintext per call, one record per
 //! piece of the gather list (a large value leaves by reference, straight from where it
@@ -13,7 +13,7 @@
 //! ([`TlsStream::holds_output`]); no more plaintext is taken until they are sent, so
 //! what a connection holds is bounded by `ssl_wbuf_size`.
 
-use super::context::TlsCounters;
+use super::counters::TlsCounters;
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::sync::atomic::Ordering::Relaxed;

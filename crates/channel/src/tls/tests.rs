@@ -108,7 +108,7 @@ fn pair(context: &TlsContext, mutual: bool) -> (Stream, TcpStream) {
     let (accepted, _) = listener.accept().expect("accept");
     accepted.set_nonblocking(true).expect("nonblocking");
     let stream = Stream::Tcp(mio::net::TcpStream::from_std(accepted));
-    (context.wrap(stream, mutual).expect("wrapped"), client)
+    (stream.into_tls(context, mutual).expect("wrapped"), client)
 }
 
 /// Runs the server side until `done` says so: echoes whatever it reads, retrying (with
@@ -403,7 +403,7 @@ fn a_unix_stream_is_not_wrapped() {
     let context = TlsContext::new(settings(&dir, &server)).expect("loads");
     let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
     let stream = Stream::Unix(mio::net::UnixStream::from_std(a));
-    let stream = context.wrap(stream, false).expect("kept");
+    let stream = stream.into_tls(&context, false).expect("kept");
     assert!(!stream.buffers_input());
     assert!(Path::new(&dir.0).exists());
 }

@@ -405,11 +405,6 @@ impl Server {
         })
     }
 
-    /// The process id (for signals).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The certificates a TLS server serves (None over plain transports).
     pub fn pki(&self) -> Option<&tls::Pki> {
         self.tls.as_ref().map(|(pki, _)| pki)

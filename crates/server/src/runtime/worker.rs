@@ -219,7 +219,7 @@ impl<H: Handler> Worker<H> {
         let stream = match (security, &self.env.shared.config.tls) {
             (Security::Plain, _) | (_, None) => stream,
             (security, Some(tls)) => {
-                match tls.context.wrap(stream, security == Security::MutualTls) {
+                match stream.into_tls(&tls.context, security == Security::MutualTls) {
                     Some(stream) => stream,
                     None => {
                         stats.curr_connections.fetch_sub(1, Relaxed);
