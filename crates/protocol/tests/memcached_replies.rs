@@ -10,7 +10,7 @@ use protocol::text::client::{self as text, Reply, Store};
 use protocol::text::{GetKind, StoreCommand};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,46 +34,49 @@ fn running_as_root() -> bool {
 }
 
 impl Memcached {
-    /// Starts `memcached -U 0` on a free port and polls until it accepts.
+    /// Starts `memcached -U 0` on a port it picks itself (`-p -1`: no other process can
+    /// take it between a probe and the bind) and polls until it accepts.
     fn start() -> Memcached {
         let binary = std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "/usr/bin/memcached".into());
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut cmd = Command::new(&binary);
-            cmd.args([
-                "-p",
-                &port.to_string(),
-                "-l",
-                "127.0.0.1",
-                "-U",
-                "0",
-                "-t",
-                "1",
-            ]);
-            if running_as_root() {
-                cmd.args(["-u", "root"]);
-            }
-            let child = cmd
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("{binary}: {e} (./scripts/test installs Debian's memcached)")
-                });
-            let mut server = Memcached { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port_file =
+            std::env::temp_dir().join(format!("protocol-mc-{}-{n}.port", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let mut cmd = Command::new(&binary);
+        cmd.args(["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-t", "1"])
+            .env("MEMCACHED_PORT_FILENAME", &port_file);
+        if running_as_root() {
+            cmd.args(["-u", "root"]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{binary}: {e} (./scripts/test installs Debian's memcached)")
+            });
+        let mut server = Memcached { child, port: 0 };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            // memcached writes "TCP INET: <port>" once it is bound.
+            let port = std::fs::read_to_string(&port_file).ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("TCP INET: "))
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+            });
+            if let Some(port) = port {
+                server.port = port;
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let _ = std::fs::remove_file(&port_file);
                     return server;
                 }
-                if server.child.try_wait().ok().flatten().is_some() {
-                    break; // lost the port to someone else: try another
-                }
-                std::thread::sleep(Duration::from_millis(5));
             }
+            assert!(
+                server.child.try_wait().ok().flatten().is_none(),
+                "memcached exited before accepting"
+            );
+            std::thread::sleep(Duration::from_millis(5));
         }
         panic!("memcached did not start");
     }
