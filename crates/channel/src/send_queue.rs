@@ -45,6 +45,10 @@ pub struct SendQueue<P> {
     /// Bytes of the front segment already written.
     front_sent: usize,
     pending: usize,
+    /// Where the last queued scratch segment ends (0 when none is queued): scratch bytes
+    /// beyond it are composed but not yet committed. Kept here so that a commit, twice
+    /// per get, need not search the segments for it.
+    queued_end: usize,
 }
 
 impl<P> Default for SendQueue<P> {
@@ -54,6 +58,7 @@ impl<P> Default for SendQueue<P> {
             scratch: Vec::new(),
             front_sent: 0,
             pending: 0,
+            queued_end: 0,
         }
     }
 }
@@ -92,20 +97,25 @@ impl<P: Payload> SendQueue<P> {
     /// Queues the scratch bytes appended since the last call (merging with a preceding
     /// scratch segment when adjacent).
     pub fn commit_scratch(&mut self) {
-        let queued_end = self
-            .segments
-            .iter()
-            .rev()
-            .find_map(|s| match s {
-                Segment::Scratch { end, .. } => Some(*end),
-                Segment::Pinned(_) => None,
-            })
-            .unwrap_or(0);
+        let queued_end = self.queued_end;
+        debug_assert_eq!(
+            queued_end,
+            self.segments
+                .iter()
+                .rev()
+                .find_map(|s| match s {
+                    Segment::Scratch { end, .. } => Some(*end),
+                    Segment::Pinned(_) => None,
+                })
+                .unwrap_or(0),
+            "queued_end tracks the last scratch segment"
+        );
         let end = self.scratch.len();
         if end <= queued_end {
             return;
         }
         self.pending += end - queued_end;
+        self.queued_end = end;
         if let Some(Segment::Scratch { end: last_end, .. }) = self.segments.back_mut() {
             if *last_end == queued_end {
                 *last_end = end;
@@ -224,6 +234,7 @@ impl<P: Payload> SendQueue<P> {
         });
         let Some(dead) = first else {
             self.scratch.clear();
+            self.queued_end = 0;
             return;
         };
         if dead < COMPACT_MIN || dead < self.scratch.len() / 2 {
@@ -231,6 +242,7 @@ impl<P: Payload> SendQueue<P> {
         }
         self.scratch.copy_within(dead.., 0);
         self.scratch.truncate(self.scratch.len() - dead);
+        self.queued_end -= dead;
         if let Some(Segment::Scratch { start, .. }) = self.segments.front_mut() {
             *start += self.front_sent;
             self.front_sent = 0;
@@ -248,6 +260,7 @@ impl<P: Payload> SendQueue<P> {
         self.segments.clear();
         self.front_sent = 0;
         self.pending = 0;
+        self.queued_end = 0;
         self.scratch.clear();
         self.release_if_empty(pool);
     }
