@@ -21,27 +21,11 @@ use store::{
     MetaDeltaOutcome, MetaRead, Reservation, StoreError, StoreMode, StoreOutcome, RELATIVE_MAX,
 };
 
-/// The first line of `buf`, cut as the classic parser cuts it (a "\r" before the "\n"
-/// only when something precedes it, up to a NUL), and its length with the "\n", if it is
-/// complete and a meta command.
+/// The first line of `buf` and its length, if it is a complete meta command line
+/// (`protocol::meta::meta_line`).
+#[inline]
 pub(crate) fn meta_line(buf: &[u8]) -> Option<(&[u8], usize)> {
-    // Cheap test first: almost every classic line fails it without a scan for "\n".
-    let start = buf.iter().position(|&b| b != b' ')?;
-    let head = &buf[start..];
-    if head.len() < 3 || head[0] != b'm' || !matches!(head[2], b' ' | b'\r' | b'\n' | 0) {
-        return None;
-    }
-    let newline = buf.iter().position(|&b| b == b'\n')?;
-    let end = if newline > 1 && buf[newline - 1] == b'\r' {
-        newline - 1
-    } else {
-        newline
-    };
-    let mut line = &buf[..end];
-    if let Some(nul) = line.iter().position(|&b| b == 0) {
-        line = &line[..nul];
-    }
-    meta::is_meta(line).then_some((line, newline + 1))
+    meta::meta_line(buf)
 }
 
 /// Answers the meta command `line` at the head of `input` (`consumed` bytes with its
