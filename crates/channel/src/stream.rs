@@ -61,6 +61,24 @@ impl Stream {
         }
     }
 
+    /// Starts a connection to the Unix socket `path` (non-blocking), for an outbound
+    /// session. A listening socket whose backlog is full answers `Retry` until it
+    /// accepts (the connect completes in the background, as for TCP).
+    pub fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
+        Ok(Stream::Unix(UnixStream::connect(path)?))
+    }
+
+    /// Turns on TCP keepalive probes (a proxy's `tcpkeepalive:`); a Unix socket has none.
+    pub fn set_keepalive(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).set_keepalive(true),
+            Stream::Unix(_) => Ok(()),
+            // The proxy opens no TLS streams.
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => Ok(()),
+        }
+    }
+
     /// A description for `stats conns` and logs.
     pub fn peer(&self) -> String {
         match self {
@@ -285,5 +303,26 @@ mod tests {
         std::io::Read::read_exact(&mut peer, &mut got).expect("read");
         assert_eq!(&got, b"hello");
         assert!(out.peer().starts_with("tcp:127.0.0.1:"));
+    }
+
+    #[test]
+    fn an_outbound_unix_stream_connects() {
+        let dir = std::env::temp_dir().join(format!("chan-unix-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("listen");
+        let mut out = Stream::connect_unix(&path).expect("connect");
+        let (mut peer, _) = listener.accept().expect("accept");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while out.write(b"hi") == Outcome::Retry {
+            assert!(std::time::Instant::now() < deadline, "never connected");
+            std::thread::yield_now();
+        }
+        let mut got = [0u8; 2];
+        std::io::Read::read_exact(&mut peer, &mut got).expect("read");
+        assert_eq!(&got, b"hi");
+        assert!(Stream::connect_unix(&dir.join("none")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
