@@ -41,7 +41,6 @@ impl Acceptor {
     /// Binds every configured stream socket, so bind errors surface before any thread
     /// starts.
     pub(crate) fn bind(config: Arc<ServerConfig>) -> Result<Acceptor, ServerError> {
-        let poll = Poll::new()?;
         let mut listeners = Vec::new();
         let mut security = Vec::new();
         if let Some(path) = &config.unix_socket {
@@ -65,6 +64,17 @@ impl Acceptor {
                 None => Security::Plain,
             });
         }
+        Acceptor::with_listeners(config, listeners, security)
+    }
+
+    /// Serves `listeners`, bound by the caller (listener `i` is the `i`th), each carried
+    /// as `security[i]` says.
+    pub(crate) fn with_listeners(
+        config: Arc<ServerConfig>,
+        mut listeners: Vec<Listener>,
+        security: Vec<Security>,
+    ) -> Result<Acceptor, ServerError> {
+        let poll = Poll::new()?;
         for (i, l) in listeners.iter_mut().enumerate() {
             poll.registry().register(l, Token(i), Interest::READABLE)?;
         }
@@ -239,7 +249,7 @@ impl Acceptor {
             self.stats.curr_connections.fetch_add(1, Relaxed);
             let worker = &workers[*next % workers.len()];
             *next = next.wrapping_add(1);
-            worker.adopt(stream, security);
+            worker.adopt(stream, security, index);
         }
     }
 }

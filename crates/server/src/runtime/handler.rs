@@ -155,6 +155,11 @@ pub trait Handler: Sized + 'static {
     /// is held (pins, reservations, work in flight). Called exactly once, last.
     fn gone(&mut self, _input: &[u8], _cx: &mut Context<'_, Self>) {}
 
+    /// The session's unsent output has fallen to the low watermark, as asked with
+    /// [`Reply::watch_drain`] (once per asking). A proxy resumes what it held back for a
+    /// slow reader here: a backend it stopped reading, a client waiting for room.
+    fn drained(&mut self, _cx: &mut Context<'_, Self>) {}
+
     /// Whether the handler is between requests as far as `-o idle_timeout` is concerned
     /// (true also while a request line is only partly here, as memcached counts it).
     fn idle(&self, _input: &[u8]) -> bool {
@@ -180,6 +185,20 @@ pub trait Service: Send + Sync + Sized + 'static {
 
     /// A handler for a connection the acceptor took.
     fn accept(&self, local: &mut Self::Local, stream: &Stream) -> Self::Handler;
+
+    /// A handler for a connection taken on listener number `listener` (its index among
+    /// the listeners given to [`Runtime::with_listeners`](super::Runtime::with_listeners);
+    /// with [`Runtime::bind`](super::Runtime::bind), the Unix socket first, then the TCP
+    /// addresses in order). A proxy routes by the listener; the default ignores it.
+    fn accept_on(
+        &self,
+        local: &mut Self::Local,
+        stream: &Stream,
+        listener: usize,
+    ) -> Self::Handler {
+        let _ = listener;
+        self.accept(local, stream)
+    }
 
     /// A coarse clock in seconds, read once per answered batch of requests (for `stats
     /// conns` and `-o idle_timeout`): it must be cheap (the cache reads the store's clock,
@@ -246,6 +265,19 @@ pub(crate) struct Conn<'a> {
 pub(crate) type AgendaOf<H> =
     Agenda<H, <H as Handler>::Completion, <<H as Handler>::Service as Service>::Local>;
 
+/// Completions for sessions of this worker, as [`Context::complete`] queues them.
+pub struct Outbox<'a, C> {
+    completions: &'a mut std::collections::VecDeque<(ConnId, C)>,
+}
+
+impl<C> Outbox<'_, C> {
+    /// Completes session `id` of this worker (see [`Context::complete`]).
+    #[inline]
+    pub fn complete(&mut self, id: ConnId, completion: C) {
+        self.completions.push_back((id, completion));
+    }
+}
+
 /// What the runtime lends a handler on each call.
 pub struct Context<'a, H: Handler> {
     pub(crate) service: &'a H::Service,
@@ -265,6 +297,24 @@ impl<'a, H: Handler> Context<'a, H> {
     /// This worker's state for its handlers.
     pub fn local(&mut self) -> &mut <H::Service as Service>::Local {
         &mut self.agenda.local
+    }
+
+    /// This worker's state and its worker-local completions at once, for a handler that
+    /// completes other sessions while it updates state they share (a proxy's backend
+    /// connection handing replies to the clients it keeps track of).
+    pub fn local_and_outbox(
+        &mut self,
+    ) -> (
+        &mut <H::Service as Service>::Local,
+        Outbox<'_, H::Completion>,
+    ) {
+        let agenda = &mut *self.agenda;
+        (
+            &mut agenda.local,
+            Outbox {
+                completions: &mut agenda.completions,
+            },
+        )
     }
 
     /// This worker's number (0-based), e.g. to index per-worker counters.
@@ -350,5 +400,11 @@ impl<'a, H: Handler> Context<'a, H> {
     /// Stops the server (the `shutdown` command).
     pub fn request_shutdown(&self) {
         self.shared.shutdown.request();
+    }
+
+    /// Whether the server is stopping: a handler with work in flight finishes it but
+    /// starts nothing new.
+    pub fn stopping(&self) -> bool {
+        self.shared.shutdown.requested()
     }
 }

@@ -41,7 +41,7 @@ mod shutdown;
 mod worker;
 
 pub use counters::{bump, ConnInfo, RuntimeStats, Totals, WorkerCounters};
-pub use handler::{Context, Handler, Port, Service, Transport, Verdict};
+pub use handler::{Context, Handler, Outbox, Port, Service, Transport, Verdict};
 pub use id::ConnId;
 pub use life::Life;
 pub use queue::{RunQueue, Ticket};
@@ -68,6 +68,20 @@ impl Runtime {
     pub fn bind(config: Arc<ServerConfig>) -> Result<Runtime, ServerError> {
         Ok(Runtime {
             acceptor: acceptor::Acceptor::bind(config)?,
+        })
+    }
+
+    /// Serves listening sockets the caller bound (a proxy binds one per pool, each with
+    /// its own backlog and Unix socket mode); `config`'s own addresses are ignored.
+    /// Connections from `listeners[i]` reach [`Service::accept_on`] with `i`.
+    pub fn with_listeners(
+        config: Arc<ServerConfig>,
+        listeners: Vec<channel::Listener>,
+    ) -> Result<Runtime, ServerError> {
+        // The caller's sockets are plain (a proxy has no TLS listeners yet).
+        let security = vec![crate::Security::Plain; listeners.len()];
+        Ok(Runtime {
+            acceptor: acceptor::Acceptor::with_listeners(config, listeners, security)?,
         })
     }
 

@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex};
 
 /// What other threads send a worker whose sessions complete with `C`.
 pub(crate) enum Message<C> {
-    /// A connection the acceptor took, and how its listener carries it: serve it.
-    Adopt(Stream, crate::Security),
+    /// A connection the acceptor took, how its listener carries it, and the listener's
+    /// number: serve it.
+    Adopt(Stream, crate::Security, usize),
     /// Work a parked session waited for is done.
     Complete(ConnId, C),
     /// Stop: drain and exit.

@@ -23,6 +23,7 @@ pub struct Reply<'a, P> {
     queue: &'a mut SendQueue<P>,
     pool: &'a mut BufferPool,
     flush: bool,
+    watch: bool,
 }
 
 impl<'a, P: Payload> Reply<'a, P> {
@@ -32,6 +33,7 @@ impl<'a, P: Payload> Reply<'a, P> {
             queue,
             pool,
             flush: false,
+            watch: false,
         }
     }
 
@@ -79,6 +81,18 @@ impl<'a, P: Payload> Reply<'a, P> {
         self.flush
     }
 
+    /// Asks the session to call [`Handler::drained`](super::Handler::drained) once its
+    /// unsent output has fallen to the low watermark (at once if it already has): a
+    /// proxy holding back work until a slow peer reads learns when to resume.
+    pub fn watch_drain(&mut self) {
+        self.watch = true;
+    }
+
+    /// Whether [`Reply::watch_drain`] was asked for.
+    pub fn drain_watched(&self) -> bool {
+        self.watch
+    }
+
     /// Drops everything queued and not yet written (memcached drops the replies of a
     /// batch when it closes on a broken frame).
     pub fn discard(&mut self) {
@@ -103,6 +117,9 @@ mod tests {
         assert!(!reply.flush_requested());
         reply.flush_now();
         assert!(reply.flush_requested());
+        assert!(!reply.drain_watched());
+        reply.watch_drain();
+        assert!(reply.drain_watched());
         let mut sink = Vec::new();
         queue.flush(&mut sink);
         assert_eq!(sink, b"abcd");

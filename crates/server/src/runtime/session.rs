@@ -126,6 +126,10 @@ pub struct Session<H: Handler> {
     /// `stats conns` entry and its registry key; None for outbound sessions.
     pub(crate) inbound: Option<(Arc<ConnInfo>, usize)>,
     deadline: Option<Instant>,
+    /// The handler asked to hear when the output drains ([`Reply::watch_drain`]).
+    watch_drain: bool,
+    /// Woken since the worker last drove it: on the worker's list of sessions to drive.
+    pub(crate) woken: bool,
     pub(crate) handler: H,
 }
 
@@ -149,6 +153,8 @@ impl<H: Handler> Session<H> {
             id,
             inbound,
             deadline: None,
+            watch_drain: false,
+            woken: false,
             handler,
         }
     }
@@ -172,6 +178,7 @@ impl<H: Handler> Session<H> {
         if !self.flush(env) {
             return Drive::Close;
         }
+        self.check_drained(env);
         match self.life {
             Life::Active | Life::Closing { .. } => {}
             Life::Backpressured => {
@@ -203,7 +210,10 @@ impl<H: Handler> Session<H> {
                 if !self.flush(env) {
                     return Drive::Close;
                 }
-                if self.output.pending() >= high {
+                // An outbound session keeps reading: its peer (a proxy's backend) stops
+                // reading requests once its own replies go unread, so waiting for it to
+                // drain would stall both. Its handler bounds what it queues.
+                if self.output.pending() >= high && self.inbound.is_some() {
                     if self.life == Life::Active {
                         self.life = Life::Backpressured;
                     }
@@ -225,12 +235,15 @@ impl<H: Handler> Session<H> {
         self.finish_turn(env, served, yielded)
     }
 
-    /// Delivers a completion or a passed deadline to the handler, then carries on.
-    pub(crate) fn wake(&mut self, env: &mut Env<H>, wake: Wake<H::Completion>) -> Drive {
+    /// Delivers a completion or a passed deadline to the handler. The session is not
+    /// driven here: true means it must be, and the worker drives it once after the
+    /// deliveries of its batch, so that many completions to one session (replies from
+    /// several backends, requests from several clients) cost one write, not one each.
+    pub(crate) fn wake(&mut self, env: &mut Env<H>, wake: Wake<H::Completion>) -> bool {
         if let Wake::Deadline(at) = wake {
             if self.deadline != Some(at) {
                 // Set again or cleared since: not this deadline's turn.
-                return Drive::Wait;
+                return false;
             }
             self.deadline = None;
         }
@@ -244,18 +257,12 @@ impl<H: Handler> Session<H> {
             Wake::Completion(c) => handler.resume(c, input, reply, cx),
             Wake::Deadline(_) => handler.expired(input, reply, cx),
         });
-        let served = match self.apply(verdict, env) {
-            Step::Served => 1,
-            Step::Close => {
-                self.life = Life::Closing { linger: false };
-                0
-            }
-            _ => 0,
-        };
-        if served > 0 {
-            self.touch(env);
+        match self.apply(verdict, env) {
+            Step::Served => self.touch(env),
+            Step::Close => self.life = Life::Closing { linger: false },
+            _ => {}
         }
-        self.drive(env, Readiness::Turn)
+        true
     }
 
     /// Shutdown began: stop reading requests. An outbound session closes once drained
@@ -354,6 +361,7 @@ impl<H: Handler> Session<H> {
         let (mut cx, pool) = env.split(Some(conn));
         let mut reply = Reply::new(&mut self.output, pool);
         let verdict = f(&mut self.handler, self.input.data(), &mut reply, &mut cx);
+        self.watch_drain |= reply.drain_watched();
         if reply.flush_requested() {
             // Errors show up again at the session's own flush, which closes.
             self.flush(env);
@@ -408,6 +416,7 @@ impl<H: Handler> Session<H> {
         if !self.flush(env) {
             return Drive::Close;
         }
+        self.check_drained(env);
         if let Life::Closing { linger } = self.life {
             if !self.unsent() && !self.handler.busy() {
                 if !linger {
@@ -439,6 +448,21 @@ impl<H: Handler> Session<H> {
             info.last_cmd.store(env.service.now(), Relaxed);
         }
     }
+
+    /// Tells a handler that asked ([`Reply::watch_drain`]) that the output has fallen
+    /// to the low watermark.
+    #[inline]
+    fn check_drained(&mut self, env: &mut Env<H>) {
+        if !self.watch_drain || self.output.pending() > env.shared.config.output_low_watermark {
+            return;
+        }
+        self.watch_drain = false;
+        let (mut cx, _) = env.split(Some(Conn {
+            id: self.id,
+            deadline: &mut self.deadline,
+        }));
+        self.handler.drained(&mut cx);
+    }
 }
 
 /// The session's IO: every system call it makes on its stream.
@@ -456,6 +480,10 @@ impl<H: Handler> Session<H> {
                 Step::Progress
             }
             Outcome::Retry => Step::Wait,
+            // Already closing and still busy: its handler waits for work in flight (a
+            // proxy's client for its backends' replies), which only a completion brings;
+            // reading the closed stream again would spin.
+            Outcome::Abort(_) if matches!(self.life, Life::Closing { .. }) => Step::Wait,
             Outcome::Abort(_) => Step::Close,
         }
     }

@@ -3,8 +3,12 @@
 //! Each loop turn: poll (not waiting when work is pending), drive the sessions that had
 //! events, take up to [`MESSAGES_PER_TURN`] messages (new connections, completions from
 //! other threads, shutdown), drive the sessions that yielded last turn, fire due
-//! deadlines, and once a second close idle sessions. After every drive, worker-local
-//! completions and opened sessions are dealt with before anything else.
+//! deadlines, and once a second close idle sessions. After each of these steps (after
+//! all the events of a poll, not after each), opened sessions are registered and
+//! worker-local completions delivered; a session that received completions is then
+//! driven once, whatever their number, so a proxy's backend connection that many
+//! clients wrote to in one turn makes one `writev`, and a client that got replies from
+//! several backends one write.
 
 use super::agenda::{Agenda, LOCAL_PER_TURN};
 use super::counters::{bump, ConnInfo};
@@ -58,6 +62,8 @@ pub(crate) struct Worker<H: Handler> {
     ports: Vec<Box<dyn Port<H>>>,
     /// Sessions and ports with work left and no readiness event coming.
     ready: Vec<Ready>,
+    /// Sessions woken by completions or deadlines, to drive once each.
+    woken: Vec<ConnId>,
     stopping: Option<Instant>,
     /// TLS handshakes: a budget per turn, a deadline each.
     handshakes: Handshakes,
@@ -88,6 +94,7 @@ impl<H: Handler> Worker<H> {
             sessions: Vec::new(),
             ports,
             ready: Vec::new(),
+            woken: Vec::new(),
             stopping: None,
             handshakes: Handshakes::new(handshake_timeout),
         }
@@ -118,11 +125,12 @@ impl<H: Handler> Worker<H> {
                 if token == WAKER {
                     more_messages = true;
                 } else if let Some(id) = ConnId::from_token(token) {
-                    self.drive(id, Readiness::Event(event));
+                    self.drive_one(id, Readiness::Event(event));
                 } else {
                     self.drive_port(FIRST_PORT - token.0);
                 }
             }
+            self.after_drive();
             if more_messages {
                 more_messages = self
                     .env
@@ -132,6 +140,7 @@ impl<H: Handler> Worker<H> {
                 for message in messages.drain(..) {
                     self.receive(message);
                 }
+                self.after_drive();
             }
             if !self.ready.is_empty() {
                 self.drive_ready();
@@ -160,7 +169,11 @@ impl<H: Handler> Worker<H> {
     }
 
     fn timeout(&self, more_messages: bool) -> Option<Duration> {
-        if !self.ready.is_empty() || more_messages || self.env.agenda.has_work() {
+        if !self.ready.is_empty()
+            || more_messages
+            || self.env.agenda.has_work()
+            || !self.woken.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let mut timeout =
@@ -187,10 +200,11 @@ impl<H: Handler> Worker<H> {
         let ready = std::mem::take(&mut self.ready);
         for r in &ready {
             match *r {
-                Ready::Session(id) => self.drive(id, Readiness::Turn),
+                Ready::Session(id) => self.drive_one(id, Readiness::Turn),
                 Ready::Port(i) => self.drive_port(i),
             }
         }
+        self.after_drive();
         // Hand the vector's storage back so the ready list does not reallocate.
         let mut ready = ready;
         ready.clear();
@@ -201,16 +215,19 @@ impl<H: Handler> Worker<H> {
 
     fn receive(&mut self, message: Message<H::Completion>) {
         match message {
-            Message::Adopt(stream, security) => self.adopt(stream, security),
+            Message::Adopt(stream, security, listener) => self.adopt(stream, security, listener),
             Message::Complete(id, completion) => self.deliver(id, Wake::Completion(completion)),
-            Message::Shutdown => self.begin_shutdown(),
+            Message::Shutdown => {
+                // Whatever was delivered before is driven first, then every session stops.
+                self.after_drive();
+                self.begin_shutdown();
+            }
         }
-        self.after_drive();
     }
 
-    /// Takes on a connection the acceptor accepted; on a TLS listener, as a TLS stream
-    /// whose handshake happens here, as it is read.
-    fn adopt(&mut self, stream: Stream, security: Security) {
+    /// Takes on a connection the acceptor accepted on listener number `listener`; on a
+    /// TLS listener, as a TLS stream whose handshake happens here, as it is read.
+    fn adopt(&mut self, stream: Stream, security: Security, listener: usize) {
         let stats = &self.env.shared.stats;
         if self.stopping.is_some() {
             stats.curr_connections.fetch_sub(1, Relaxed);
@@ -239,7 +256,10 @@ impl<H: Handler> Worker<H> {
         if self.env.shared.config.verbose > 1 {
             eprintln!("<{fd} new client connection");
         }
-        let handler = self.env.service.accept(&mut self.env.agenda.local, &stream);
+        let handler = self
+            .env
+            .service
+            .accept_on(&mut self.env.agenda.local, &stream, listener);
         let id = self.env.agenda.ids.allocate();
         if stream.is_handshaking() {
             self.handshakes.started(id);
@@ -281,13 +301,6 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Drives one session, then what its handler left on the agenda.
-    #[inline]
-    fn drive(&mut self, id: ConnId, ready: Readiness<'_>) {
-        self.drive_one(id, ready);
-        self.after_drive();
-    }
-
     /// Drives one session, unless it has closed; `ready` says what woke it.
     #[inline]
     fn drive_one(&mut self, id: ConnId, ready: Readiness<'_>) {
@@ -312,7 +325,8 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Hands a completion or a deadline to a session, or counts it stale.
+    /// Hands a completion or a deadline to a session, or counts it stale. The session is
+    /// driven later, once, with every other session woken meanwhile (`drive_woken`).
     fn deliver(&mut self, id: ConnId, wake: Wake<H::Completion>) {
         let env = &mut self.env;
         let Some(session) = open_session(&mut self.sessions, id) else {
@@ -321,35 +335,63 @@ impl<H: Handler> Worker<H> {
             }
             return;
         };
-        match session.wake(env, wake) {
-            Drive::Wait => {}
-            Drive::Yielded => self.ready.push(Ready::Session(id)),
-            Drive::Close => self.close(id.slot() as usize),
+        if session.wake(env, wake) && !session.woken {
+            session.woken = true;
+            self.woken.push(id);
         }
     }
 
-    /// Registers sessions handlers opened, then delivers worker-local completions. Called
-    /// once after each thing the worker does, never from within another delivery, so
-    /// sessions completing each other make a loop, not a deep stack.
+    /// Drives each woken session once.
+    fn drive_woken(&mut self) {
+        let mut woken = std::mem::take(&mut self.woken);
+        for &id in &woken {
+            if let Some(session) = open_session(&mut self.sessions, id) {
+                session.woken = false;
+                self.drive_one(id, Readiness::Turn);
+            }
+        }
+        // Keep the vector's storage, so that waking allocates nothing.
+        woken.clear();
+        if self.woken.is_empty() {
+            self.woken = woken;
+        }
+    }
+
+    /// Registers sessions handlers opened, delivers worker-local completions, and drives
+    /// the sessions they woke. Called once after each thing the worker does (after all
+    /// the events of a poll), never from within another delivery, so sessions completing
+    /// each other make a loop, not a deep stack.
     #[inline]
     fn after_drive(&mut self) {
-        if self.env.agenda.has_work() {
+        if self.env.agenda.has_work() || !self.woken.is_empty() {
             self.run_agenda();
         }
     }
 
     #[cold]
     fn run_agenda(&mut self) {
-        for _ in 0..LOCAL_PER_TURN {
+        let mut budget = LOCAL_PER_TURN;
+        loop {
             while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
                 self.insert(Session::new(stream, id, None, handler));
             }
-            let Some((id, completion)) = self.env.agenda.completions.pop_front() else {
+            while budget > 0 {
+                let Some((id, completion)) = self.env.agenda.completions.pop_front() else {
+                    break;
+                };
+                budget -= 1;
+                self.deliver(id, Wake::Completion(completion));
+            }
+            if self.woken.is_empty() {
                 return;
-            };
-            self.deliver(id, Wake::Completion(completion));
+            }
+            self.drive_woken();
+            if budget == 0 {
+                // The rest waits for the next turn (the poll does not block while it
+                // does).
+                return;
+            }
         }
-        // The rest waits for the next turn (the poll does not block while it does).
     }
 
     fn expire_deadlines(&mut self) {
@@ -490,10 +532,10 @@ impl<C: Send + 'static> WorkerHandle<C> {
         Ok(WorkerHandle { queue, thread })
     }
 
-    /// Hands over an accepted connection.
-    pub(crate) fn adopt(&self, stream: Stream, security: Security) {
+    /// Hands over a connection accepted on listener number `listener`.
+    pub(crate) fn adopt(&self, stream: Stream, security: Security, listener: usize) {
         // Failing to wake means the worker is gone; the stream is then dropped (closed).
-        let _ = self.queue.post(Message::Adopt(stream, security));
+        let _ = self.queue.post(Message::Adopt(stream, security, listener));
     }
 
     pub(crate) fn begin_shutdown(&self) {
