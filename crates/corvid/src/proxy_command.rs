@@ -5,4 +5,5 @@
 
 pub mod args;
 pub mod run;
+mod serving;
 mod usage;

@@ -31,6 +31,8 @@ mod toml_config;
 
 mod twemproxy;
 
+pub mod serve;
+
 pub use config::{Listener, ProxyConfig, RouteError};
 pub use distribution::{Detail, Distribution, Located, Member, Point, Ring};
 pub use explain::explain;
@@ -39,7 +41,7 @@ pub use hash::{md5_words, HashFunction};
 pub use hash_tag::HashTag;
 pub use health::{Health, HealthEvent, Status};
 pub use listen::{ListenAddress, ListenError};
-pub use pool::{Ejection, EjectionPolicy, PoolSpec, ServerRef};
+pub use pool::{Ejection, EjectionPolicy, PoolSpec, ReadErrors, ServerRef};
 pub use route::{
     decide, longest_prefix, shadowed, Decision, Delivery, Forward, NamedRoute, Operation, Refusal,
     Route, RouteId, Targets, MAX_TARGETS,

@@ -105,6 +105,33 @@ impl Default for Ejection {
 }
 
 /// A pool of servers.
+/// What a read gets when its server fails (connection lost, timeout, ejected): memcached
+/// clients treat a miss as "fetch from the database", so by default a failed key of a
+/// multi-get, or a failed `get`, is a miss and the other keys are answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ReadErrors {
+    /// The key misses (the other keys of a multi-get are answered).
+    #[default]
+    Miss,
+    /// The whole reply is the failure's `SERVER_ERROR` line.
+    Error,
+}
+
+impl ReadErrors {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadErrors::Miss => "miss",
+            ReadErrors::Error => "error",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ReadErrors> {
+        [ReadErrors::Miss, ReadErrors::Error]
+            .into_iter()
+            .find(|r| r.name() == name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolSpec {
     pub name: String,
@@ -123,6 +150,8 @@ pub struct PoolSpec {
     pub ejection: Ejection,
     /// Whether `flush_all` is sent to every server of the pool; otherwise it is refused.
     pub allow_flush_all: bool,
+    /// What a read whose server failed answers.
+    pub read_errors: ReadErrors,
     ring_order: Vec<u32>,
 }
 
@@ -140,6 +169,7 @@ impl PoolSpec {
             preconnect: false,
             ejection: Ejection::default(),
             allow_flush_all: false,
+            read_errors: ReadErrors::Miss,
             ring_order: Vec::new(),
         };
         pool.reorder();

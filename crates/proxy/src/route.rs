@@ -118,6 +118,12 @@ impl Targets {
     }
 }
 
+impl Default for Targets {
+    fn default() -> Targets {
+        Targets::EMPTY
+    }
+}
+
 impl Deref for Targets {
     type Target = [ServerRef];
     fn deref(&self) -> &[ServerRef] {

@@ -38,7 +38,7 @@ use crate::distribution::Distribution;
 use crate::hash::HashFunction;
 use crate::hash_tag::HashTag;
 use crate::listen::{ListenAddress, ListenError};
-use crate::pool::{Ejection, EjectionPolicy, PoolSpec};
+use crate::pool::{Ejection, EjectionPolicy, PoolSpec, ReadErrors};
 use crate::route::{NamedRoute, Route, RouteId};
 use crate::server::{ServerSpec, ServerSpecError};
 use crate::twemproxy::MAX_KETAMA_NAME;
@@ -126,6 +126,7 @@ struct PoolEntry {
     preconnect: bool,
     #[serde(default)]
     allow_flush_all: bool,
+    read_errors: Option<String>,
     #[serde(default)]
     ejection: EjectionEntry,
 }
@@ -372,6 +373,9 @@ fn pool(name: &str, entry: &PoolEntry) -> Result<PoolSpec, TomlError> {
     spec.server_connections = entry.server_connections;
     spec.preconnect = entry.preconnect;
     spec.allow_flush_all = entry.allow_flush_all;
+    if let Some(r) = &entry.read_errors {
+        spec.read_errors = ReadErrors::from_name(r).ok_or_else(|| invalid("read_errors", r))?;
+    }
     let e = &entry.ejection;
     if !(0.0..=1.0).contains(&e.max_share) {
         return Err(TomlError::Share {

@@ -1,6 +1,6 @@
 //! Acting on `corvid proxy`'s command line: `-t` checks the configuration as
-//! `nutcracker -t` does, `--explain` prints where keys go. Serving comes with the proxy's
-//! IO; until then the command says so and fails.
+//! `nutcracker -t` does, `--explain` prints where keys go, anything else serves
+//! (`serving`).
 
 use std::ffi::OsString;
 use std::net::ToSocketAddrs;
@@ -55,12 +55,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "corvid proxy: configuration '{}' is valid, but serving is not implemented yet; \
-         -t checks a configuration and --explain KEY shows where a key goes",
-        file.display()
-    );
-    ExitCode::FAILURE
+    super::serving::serve(config, &settings, load)
 }
 
 /// nutcracker's `-t`: the reason (nutcracker writes it to its log), then the verdict.

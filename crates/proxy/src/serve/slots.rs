@@ -1,0 +1,204 @@
+//! A client's replies in request order. Each request the client sent takes a [`Slot`]
+//! (numbered by `seq`); replies come back from backends in any order, each slot turns
+//! what it gets into the bytes the client must see (its `out`), and only the front
+//! slot's bytes go to the client: a reply waits until every earlier one is written.
+//!
+//! ```text
+//!   seq 7 (front)      seq 8             seq 9
+//!   out: VALUE..END    out: STORED       (waiting for two backends)
+//!   -> to the client   held until 7 is done
+//! ```
+//!
+//! What a slot holds while it is not at the front counts against the client's budget
+//! (`held`); past it, the backends feeding the client stop reading (docs/proxy.md,
+//! "Memory bounds").
+
+use std::collections::VecDeque;
+
+use server::runtime::Reply;
+
+use super::chunk::{Chunk, ChunkPool};
+use super::forward::Forward;
+use super::multiget::MultiGet;
+
+/// What a slot waits for, and how it turns replies into the client's bytes.
+pub enum SlotState {
+    /// Answered by the proxy itself: `out` is all of it.
+    Local,
+    /// One request forwarded to one server (or several, in turn or at once).
+    Forward(Forward),
+    /// A text multi-get split over several servers.
+    MultiGet(Box<MultiGet>),
+    /// `flush_all` sent to every server of the reachable pools.
+    Broadcast(Broadcast),
+}
+
+/// `flush_all` sent everywhere: `OK` once all answered it, else the first error.
+pub struct Broadcast {
+    pub waiting: u16,
+    pub noreply: bool,
+    /// The first reply that was not `OK`.
+    pub failure: Option<Vec<u8>>,
+    /// The binary request it answers, if binary: (opcode, opaque, quiet).
+    pub binary: Option<(u8, u32, bool)>,
+}
+
+/// One request's reply.
+pub struct Slot {
+    pub seq: u32,
+    pub state: SlotState,
+    /// Bytes ready for the client, in order.
+    pub out: VecDeque<Chunk>,
+    /// Nothing more will be added to `out`.
+    pub done: bool,
+}
+
+impl Slot {
+    /// Queues a copy of `bytes`.
+    pub fn push_bytes(&mut self, pool: &ChunkPool, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut buf = pool.take();
+        buf.extend_from_slice(bytes);
+        self.out.push_back(pool.chunk(buf, 0));
+    }
+}
+
+/// The most requests a client may have unanswered; past this it is not read from until
+/// replies go out (a bound on the memory one pipelining client can take).
+pub const MAX_SLOTS: usize = 1024;
+
+/// A client's slots, oldest first.
+#[derive(Default)]
+pub struct Slots {
+    queue: VecDeque<Slot>,
+    next: u32,
+}
+
+impl Slots {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Opens a slot for the next request; its number.
+    pub fn push(&mut self, state: SlotState) -> u32 {
+        let seq = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.queue.push_back(Slot {
+            seq,
+            state,
+            out: VecDeque::new(),
+            done: false,
+        });
+        seq
+    }
+
+    /// Answers the next request with `bytes`: at once if nothing is pending before it,
+    /// else in a slot of its own.
+    pub fn local(&mut self, bytes: &[u8], reply: &mut Reply<'_, Chunk>, pool: &ChunkPool) {
+        if self.queue.is_empty() {
+            reply.line(bytes);
+            return;
+        }
+        let seq = self.push(SlotState::Local);
+        if let Some(slot) = self.get_mut(seq) {
+            slot.push_bytes(pool, bytes);
+            slot.done = true;
+        }
+    }
+
+    /// Slot `seq`, if it is still open.
+    #[inline]
+    pub fn get_mut(&mut self, seq: u32) -> Option<&mut Slot> {
+        let front = self.queue.front()?.seq;
+        let index = seq.wrapping_sub(front) as usize;
+        let slot = self.queue.get_mut(index)?;
+        (slot.seq == seq).then_some(slot)
+    }
+
+    /// Moves the front slots' bytes into the reply, closing the slots that are done.
+    /// True if any slot closed.
+    pub fn pump(&mut self, reply: &mut Reply<'_, Chunk>) -> bool {
+        let mut closed = false;
+        while let Some(front) = self.queue.front_mut() {
+            // By reference: the chunk is the one copy the bytes make.
+            while let Some(chunk) = front.out.pop_front() {
+                reply.pin(chunk);
+            }
+            if !front.done {
+                break;
+            }
+            self.queue.pop_front();
+            closed = true;
+        }
+        closed
+    }
+
+    /// Bytes held by slots behind the front one (counting against the budget).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.queue
+            .iter()
+            .skip(1)
+            .map(|s| s.out.iter().map(Chunk::len).sum::<usize>())
+            .sum()
+    }
+
+    /// Drops every slot (the client is gone).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use channel::{BufferPool, SendQueue};
+
+    #[test]
+    fn replies_leave_in_request_order() {
+        let pool = ChunkPool::new();
+        let mut bufs = BufferPool::new(1024, 4);
+        let mut queue: SendQueue<Chunk> = SendQueue::new();
+        let mut slots = Slots::default();
+        let a = slots.push(SlotState::Local);
+        {
+            let mut reply = Reply::new(&mut queue, &mut bufs);
+            slots.local(b"second\r\n", &mut reply, &pool);
+            assert_eq!(reply.pending(), 0, "held behind the first");
+        }
+        slots.get_mut(a).unwrap().push_bytes(&pool, b"first\r\n");
+        {
+            let mut reply = Reply::new(&mut queue, &mut bufs);
+            assert!(!slots.pump(&mut reply));
+            assert_eq!(reply.pending(), 7);
+        }
+        assert_eq!(slots.held(), 8);
+        slots.get_mut(a).unwrap().done = true;
+        let mut reply = Reply::new(&mut queue, &mut bufs);
+        assert!(slots.pump(&mut reply));
+        assert!(slots.is_empty());
+        let mut sink = Vec::new();
+        queue.flush(&mut sink);
+        assert_eq!(sink, b"first\r\nsecond\r\n");
+    }
+
+    #[test]
+    fn a_closed_slot_is_not_found_again() {
+        let mut slots = Slots::default();
+        let a = slots.push(SlotState::Local);
+        let b = slots.push(SlotState::Local);
+        slots.get_mut(a).unwrap().done = true;
+        let mut bufs = BufferPool::new(64, 1);
+        let mut queue: SendQueue<Chunk> = SendQueue::new();
+        slots.pump(&mut Reply::new(&mut queue, &mut bufs));
+        assert!(slots.get_mut(a).is_none());
+        assert!(slots.get_mut(b).is_some());
+        assert!(slots.get_mut(b.wrapping_add(5)).is_none());
+    }
+}
