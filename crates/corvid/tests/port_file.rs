@@ -38,7 +38,9 @@ fn start(implementation: Implementation, args: &[&str]) -> Started {
     let file = dir.path().join("ports");
     let binary = match implementation {
         Implementation::Memcached => support::memcached_binary(),
-        Implementation::Corvid => PathBuf::from(env!("CARGO_BIN_EXE_corvid")),
+        Implementation::Corvid | Implementation::Proxy => {
+            PathBuf::from(env!("CARGO_BIN_EXE_corvid"))
+        }
     };
     let mut command = Command::new(binary);
     command.args(args).args(["-t", "2"]);

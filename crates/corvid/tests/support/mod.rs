@@ -66,6 +66,10 @@ pub struct Refusal {
 pub enum Implementation {
     Memcached,
     Corvid,
+    /// `corvid proxy` in front of one memcached (the one the script's flags configure),
+    /// with `flush_all` allowed: what a client of the proxy sees must be what a client
+    /// of that memcached sees.
+    Proxy,
 }
 
 impl Implementation {
@@ -73,13 +77,16 @@ impl Implementation {
         match self {
             Implementation::Memcached => "memcached",
             Implementation::Corvid => "corvid",
+            Implementation::Proxy => "proxy",
         }
     }
 
     fn binary(self) -> PathBuf {
         match self {
             Implementation::Memcached => memcached_binary(),
-            Implementation::Corvid => PathBuf::from(env!("CARGO_BIN_EXE_corvid")),
+            Implementation::Corvid | Implementation::Proxy => {
+                PathBuf::from(env!("CARGO_BIN_EXE_corvid"))
+            }
         }
     }
 
@@ -224,6 +231,8 @@ pub struct Server {
     args: Vec<String>,
     /// Over TLS: the certificates it serves and a client trusting them.
     tls: Option<(tls::Pki, std::sync::Arc<rustls::ClientConfig>)>,
+    /// The memcached behind a proxy, stopped after it.
+    backend: Option<Box<Server>>,
     // Declared last: the log and socket live here and must outlive the process.
     dir: TempDir,
 }
@@ -267,6 +276,9 @@ impl Server {
         args: &[&str],
         transport: Transport,
     ) -> Result<Server, Refusal> {
+        if implementation == Implementation::Proxy {
+            return Server::try_start_proxy(args, transport);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -321,6 +333,7 @@ impl Server {
                 endpoint,
                 args: full_args,
                 tls,
+                backend: None,
                 dir,
             };
             match server.wait_until_accepting() {
@@ -330,6 +343,82 @@ impl Server {
                     let port_taken = matches!(transport, Transport::Tcp | Transport::Tls)
                         && (refusal.output.contains("in use")
                             || refusal.output.contains("EADDRINUSE"));
+                    if !port_taken || attempt == PORT_ATTEMPTS {
+                        return Err(refusal);
+                    }
+                }
+            }
+        }
+    }
+
+    /// memcached with `args`, and `corvid proxy` in front of it (`--threads 2`, a TOML
+    /// configuration of one pool of that one server, `flush_all` allowed).
+    fn try_start_proxy(args: &[&str], transport: Transport) -> Result<Server, Refusal> {
+        let backend = Server::try_start(Implementation::Memcached, args, Transport::Tcp)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = TempDir::new("proxy");
+            let (endpoint, listen) = match transport {
+                Transport::Tcp => {
+                    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+                    (Endpoint::Tcp(addr), addr.to_string())
+                }
+                Transport::Unix => {
+                    let path = dir.path().join("sock");
+                    let listen = path.display().to_string();
+                    (Endpoint::Unix(path), listen)
+                }
+                Transport::Tls => panic!("the proxy has no TLS listeners"),
+            };
+            let config = dir.path().join("proxy.toml");
+            let text = format!(
+                "[[listen]]\naddress = \"{listen}\"\nroute = \"main\"\n\n\
+                 [pools.main]\nservers = [\"127.0.0.1:{}:1\"]\nallow_flush_all = true\n",
+                backend.port()
+            );
+            fs::write(&config, text).expect("write the proxy's configuration");
+            let log_path = dir.path().join("log");
+            let full_args: Vec<String> = vec![
+                "proxy".into(),
+                "--toml".into(),
+                config.display().to_string(),
+                "-s".into(),
+                free_port().to_string(),
+                "-a".into(),
+                "127.0.0.1".into(),
+                "-o".into(),
+                log_path.display().to_string(),
+                "--threads".into(),
+                "2".into(),
+            ];
+            let log = fs::File::create(dir.path().join("out"))
+                .unwrap_or_else(|e| panic!("cannot create the proxy's output file: {e}"));
+            let log_err = log.try_clone().expect("duplicate a log file handle");
+            let binary = Implementation::Proxy.binary();
+            let child = Command::new(&binary)
+                .args(&full_args)
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let mut server = Server {
+                implementation: Implementation::Proxy,
+                child,
+                endpoint,
+                args: full_args,
+                tls: None,
+                backend: None,
+                dir,
+            };
+            match server.wait_until_accepting() {
+                Ok(()) => {
+                    server.backend = Some(Box::new(backend));
+                    return Ok(server);
+                }
+                Err(refusal) => {
+                    let port_taken = refusal.output.contains("in use");
                     if !port_taken || attempt == PORT_ATTEMPTS {
                         return Err(refusal);
                     }
@@ -426,11 +515,13 @@ impl Server {
         }
     }
 
-    /// Whatever the process wrote to stdout and stderr so far.
+    /// Whatever the process wrote to stdout and stderr so far (a proxy's log too).
     pub fn log(&self) -> String {
         let mut text = String::new();
-        if let Ok(mut f) = fs::File::open(self.dir.path().join("log")) {
-            let _ = f.read_to_string(&mut text);
+        for name in ["log", "out"] {
+            if let Ok(mut f) = fs::File::open(self.dir.path().join(name)) {
+                let _ = f.read_to_string(&mut text);
+            }
         }
         text
     }
@@ -485,7 +576,7 @@ pub enum Transport {
 }
 
 /// A port nobody listens on right now: the kernel's pick for an ephemeral bind.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener
         .local_addr()

@@ -292,7 +292,11 @@ fn run_step(
             }
             let subject = normalised.pop().unwrap_or_default();
             let reference = normalised.pop().unwrap_or_default();
-            if reference != subject {
+            // A proxy answers `stats` with its own counters: only the framing of those
+            // replies is checked (the step above read them as STAT lines to END).
+            let own_stats = matches!(expect, Expect::Stats | Expect::StatsShape)
+                && sides[1].server.implementation() == Implementation::Proxy;
+            if reference != subject && !own_stats {
                 mismatches.push(Mismatch {
                     line: step.line,
                     conn: sides[0].current.clone(),

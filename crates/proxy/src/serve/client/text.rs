@@ -159,7 +159,10 @@ fn execute(
             Verdict::Consumed(consumed)
         }
         // Per-server administration; the proxy has no cache of its own.
-        Request::Watch | Request::LruCrawler { .. } | Request::Extstore { .. } => {
+        Request::Watch
+        | Request::LruCrawler { .. }
+        | Request::Extstore { .. }
+        | Request::RefreshCerts => {
             client.local_reply(text::ERROR, reply, cx);
             Verdict::Consumed(consumed)
         }

@@ -1,0 +1,336 @@
+//! `corvid proxy` serving real backends: three memcached servers behind one twemproxy
+//! YAML, read by `corvid proxy` and by nutcracker (Debian's 0.5.0) alike. The same bytes
+//! through both must get the same replies; a key written through one is found through
+//! the other (placement through the serving path); a multi-get over all three servers
+//! comes back in key order; a backend that dies or stops makes only its own keys fail,
+//! with the documented replies, and comes back when it does.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, Server, TempDir};
+
+const STARTUP: Duration = Duration::from_secs(20);
+
+/// A proxy process (corvid or nutcracker), killed on drop.
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nutcracker_binary() -> PathBuf {
+    ["/usr/sbin/nutcracker", "/usr/bin/nutcracker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("nutcracker is installed (./scripts/test installs it)")
+}
+
+/// A twemproxy YAML for one pool of `backends` listening on `listen`.
+fn yaml(listen: SocketAddr, backends: &[&Server], timeout_ms: u32) -> String {
+    let mut y = format!(
+        "alpha:\n  listen: {listen}\n  hash: fnv1a_64\n  distribution: ketama\n  \
+         timeout: {timeout_ms}\n  auto_eject_hosts: false\n  servers:\n"
+    );
+    for (i, b) in backends.iter().enumerate() {
+        y.push_str(&format!("   - 127.0.0.1:{}:1 mc{i}\n", b.port()));
+    }
+    y
+}
+
+/// Starts `corvid proxy` (or nutcracker) with the YAML `make(listen)` gives.
+fn start(nutcracker: bool, make: impl Fn(SocketAddr) -> String) -> Proxy {
+    let dir = TempDir::new(if nutcracker { "nut" } else { "cpx" });
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let conf = dir.path().join("proxy.yml");
+    std::fs::write(&conf, make(addr)).expect("write the yaml");
+    let stats = free_port().to_string();
+    let log = dir.path().join("log");
+    let conf = conf.display().to_string();
+    let log = log.display().to_string();
+    let mut command = if nutcracker {
+        Command::new(nutcracker_binary())
+    } else {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_corvid"));
+        c.args(["proxy", "--threads", "2"]);
+        c
+    };
+    command.args(["-c", &conf, "-s", &stats, "-a", "127.0.0.1", "-o", &log]);
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the proxy");
+    let mut proxy = Proxy {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + STARTUP;
+    while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = proxy.child.try_wait() {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("proxy exited ({status}) before accepting: {log}");
+        }
+        assert!(Instant::now() < deadline, "proxy never accepted on {addr}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    proxy
+}
+
+/// A client connection with generous timeouts (the machine is loaded).
+struct Client(TcpStream);
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        s.set_nodelay(true).ok();
+        Client(s)
+    }
+
+    /// Sends `bytes` and reads until the reply ends with `end` (counted `times`).
+    fn ask(&mut self, bytes: &[u8], end: &[u8], times: usize) -> Vec<u8> {
+        self.0.write_all(bytes).expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while count(&got, end) < times {
+            match self.0.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "no complete reply to {:?}: {e}; got {:?}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
+                    String::from_utf8_lossy(&got)
+                ),
+            }
+        }
+        got
+    }
+
+    /// One reply line.
+    fn line(&mut self, bytes: &[u8]) -> String {
+        String::from_utf8_lossy(&self.ask(bytes, b"\r\n", 1)).into_owned()
+    }
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+fn three_backends() -> Vec<Server> {
+    (0..3).map(|_| Server::memcached(&[])).collect()
+}
+
+/// Requests nutcracker and the proxy both serve, each ending with its number of reply
+/// terminators.
+fn script() -> Vec<(Vec<u8>, &'static [u8], usize)> {
+    let mut steps: Vec<(Vec<u8>, &'static [u8], usize)> = Vec::new();
+    for i in 0..40 {
+        let v = "v".repeat(i * 37 % 300 + 1);
+        steps.push((
+            format!("set k{i} {i} 0 {}\r\n{v}\r\n", v.len()).into_bytes(),
+            b"\r\n",
+            1,
+        ));
+    }
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    steps.push((
+        format!("get {}\r\n", keys.join(" ")).into_bytes(),
+        b"END\r\n",
+        1,
+    ));
+    steps.push((b"add k1 0 0 1\r\nx\r\n".to_vec(), b"\r\n", 1));
+    steps.push((b"add fresh 0 0 1\r\nx\r\n".to_vec(), b"\r\n", 1));
+    steps.push((b"replace nothere 0 0 1\r\nx\r\n".to_vec(), b"\r\n", 1));
+    steps.push((b"append k2 0 0 3\r\nabc\r\n".to_vec(), b"\r\n", 1));
+    steps.push((b"prepend k3 0 0 3\r\nxyz\r\n".to_vec(), b"\r\n", 1));
+    steps.push((
+        b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 20\r\nincr k4 1\r\n".to_vec(),
+        b"\r\n",
+        4,
+    ));
+    steps.push((
+        b"delete k5\r\ndelete k5\r\ntouch k6 100\r\ntouch none 1\r\n".to_vec(),
+        b"\r\n",
+        4,
+    ));
+    steps.push((
+        b"set q 0 0 1 noreply\r\nq\r\nget q k2 k3 nope\r\n".to_vec(),
+        b"END\r\n",
+        1,
+    ));
+    steps.push((b"get k7\r\nget k8 k9\r\nget zz\r\n".to_vec(), b"END\r\n", 3));
+    steps
+}
+
+#[test]
+fn same_bytes_same_replies_as_nutcracker() {
+    let backends = three_backends();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let corvid = start(false, |l| yaml(l, &refs, 2000));
+    let mut c = Client::new(corvid.addr);
+    let ours: Vec<Vec<u8>> = script().iter().map(|(b, e, n)| c.ask(b, e, *n)).collect();
+    for b in &backends {
+        let mut conn = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, b.port())));
+        assert_eq!(conn.line(b"flush_all\r\n"), "OK\r\n");
+    }
+    let nut = start(true, |l| yaml(l, &refs, 2000));
+    let mut n = Client::new(nut.addr);
+    let theirs: Vec<Vec<u8>> = script().iter().map(|(b, e, k)| n.ask(b, e, *k)).collect();
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b),
+            "step {i}: corvid proxy (left) and nutcracker (right) differ"
+        );
+    }
+}
+
+#[test]
+fn keys_written_through_corvid_are_found_through_nutcracker() {
+    let backends = three_backends();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let corvid = start(false, |l| yaml(l, &refs, 2000));
+    let nut = start(true, |l| yaml(l, &refs, 2000));
+    let mut c = Client::new(corvid.addr);
+    let mut batch = Vec::new();
+    for i in 0..2000 {
+        batch.extend_from_slice(format!("set key:{i} 0 0 1 noreply\r\n{}\r\n", i % 10).as_bytes());
+    }
+    batch.extend_from_slice(b"mn\r\n");
+    c.ask(&batch, b"MN\r\n", 1);
+    // Every backend got some: the keys really were spread.
+    for b in &backends {
+        let mut conn = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, b.port())));
+        let items = conn.ask(b"stats\r\n", b"END\r\n", 1);
+        let items = String::from_utf8_lossy(&items);
+        assert!(
+            !items.contains("STAT curr_items 0\r\n"),
+            "a backend got no key"
+        );
+    }
+    let mut n = Client::new(nut.addr);
+    for chunk in (0..2000).collect::<Vec<_>>().chunks(100) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("key:{i}")).collect();
+        let reply = n.ask(
+            format!("get {}\r\n", keys.join(" ")).as_bytes(),
+            b"END\r\n",
+            1,
+        );
+        assert_eq!(
+            count(&reply, b"VALUE "),
+            chunk.len(),
+            "nutcracker misses keys corvid placed"
+        );
+    }
+}
+
+#[test]
+fn a_failing_backend_fails_only_its_own_keys() {
+    let mut backends = three_backends();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let corvid = start(false, |l| yaml(l, &refs, 500));
+    let mut c = Client::new(corvid.addr);
+    let keys: Vec<String> = (0..300).map(|i| format!("f{i}")).collect();
+    for k in &keys {
+        assert_eq!(
+            c.line(format!("set {k} 0 0 2\r\nok\r\n").as_bytes()),
+            "STORED\r\n"
+        );
+    }
+    // Which keys live on backend 0, asked of it directly.
+    let on_first: Vec<&String> = {
+        let mut direct = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, backends[0].port())));
+        keys.iter()
+            .filter(|k| {
+                direct
+                    .ask(format!("get {k}\r\n").as_bytes(), b"END\r\n", 1)
+                    .len()
+                    > 5
+            })
+            .collect()
+    };
+    assert!(!on_first.is_empty() && on_first.len() < keys.len());
+    let all = format!("get {}\r\n", keys.join(" "));
+    let expect_without_first = |reply: &[u8]| {
+        let text = String::from_utf8_lossy(reply);
+        let mut expected = String::new();
+        for k in keys.iter().filter(|k| !on_first.contains(k)) {
+            expected.push_str(&format!("VALUE {k} 0 2\r\nok\r\n"));
+        }
+        expected.push_str("END\r\n");
+        assert_eq!(
+            text, expected,
+            "only backend 0's keys may miss, in key order"
+        );
+    };
+
+    // Stopped: its requests time out (500 ms); reads of its keys miss, writes fail.
+    let pid = backends[0].pid().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    expect_without_first(&c.ask(all.as_bytes(), b"END\r\n", 1));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "waited for the timeout"
+    );
+    let mut c2 = Client::new(corvid.addr);
+    assert_eq!(
+        c2.line(format!("set {} 0 0 1\r\nx\r\n", on_first[0]).as_bytes()),
+        "SERVER_ERROR Connection timed out\r\n"
+    );
+    assert_eq!(
+        c2.ask(format!("get {}\r\n", on_first[1]).as_bytes(), b"END\r\n", 1),
+        b"END\r\n"
+    );
+    signal("-CONT");
+    // Back: its keys are served again (the connection that timed out was replaced).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = c2.ask(format!("get {}\r\n", on_first[0]).as_bytes(), b"END\r\n", 1);
+        if reply.starts_with(b"VALUE") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backend never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Killed: refused connections; same replies, at once.
+    drop(backends.remove(0));
+    expect_without_first(&c.ask(all.as_bytes(), b"END\r\n", 1));
+    assert_eq!(
+        c2.line(format!("delete {}\r\n", on_first[0]).as_bytes()),
+        "SERVER_ERROR Connection refused\r\n"
+    );
+    // Other keys are unaffected.
+    let other = keys
+        .iter()
+        .find(|k| !on_first.contains(k))
+        .expect("a key elsewhere");
+    assert_eq!(
+        c2.line(format!("delete {other}\r\n").as_bytes()),
+        "DELETED\r\n"
+    );
+}
