@@ -236,12 +236,35 @@ fn version_help_and_stats_go_to_stderr_and_exit_0() {
 }
 
 #[test]
-fn serving_is_refused_until_it_exists() {
+fn a_listen_address_in_use_stops_serving_with_its_reason() {
     let dir = TempDir::new();
-    std::fs::write(dir.0.join("ok.yml"), VALID[0]).expect("write");
-    let output = run(Path::new(CORVID), &["proxy", "-c", "ok.yml"], &dir.0);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let stats = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("stats port")
+        .port();
+    let yaml = format!("alpha:\n  listen: 127.0.0.1:{port}\n  servers:\n   - 127.0.0.1:11211:1\n");
+    std::fs::write(dir.0.join("busy.yml"), yaml).expect("write");
+    let stats = stats.to_string();
+    let args = [
+        "proxy",
+        "-c",
+        "busy.yml",
+        "-s",
+        &stats,
+        "-a",
+        "127.0.0.1",
+        "-o",
+        "log",
+    ];
+    let output = run(Path::new(CORVID), &args, &dir.0);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("serving is not implemented yet"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("failed to listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }
 
 #[test]
