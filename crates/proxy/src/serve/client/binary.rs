@@ -141,7 +141,7 @@ fn execute(
                 StoreKind::Prepend => (BinaryKind::Concat { quiet }, b'P'),
             };
             if let Extras::Store { flags, exptime } = r.extras {
-                let _ = write!(line, " F{flags} T{exptime}");
+                let _ = write!(line, " F{flags} T{}", meta_exptime(exptime));
             }
             let _ = write!(line, " c M{}", mode as char);
             if r.cas != 0 {
@@ -181,7 +181,7 @@ fn execute(
             };
             let _ = write!(line, " M{} D{delta} v c", if incr { 'I' } else { 'D' });
             if exptime != u32::MAX {
-                let _ = write!(line, " N{exptime} J{initial}");
+                let _ = write!(line, " N{} J{initial}", meta_exptime(exptime));
             }
             if r.cas != 0 {
                 let _ = write!(line, " C{}", r.cas);
@@ -328,9 +328,16 @@ fn meta_line(out: &mut Vec<u8>, command: &[u8], key: &[u8], len: Option<usize>) 
 
 fn exptime(r: &Request<'_>) -> u32 {
     match r.extras {
-        Extras::Expiry(e) => e,
+        Extras::Expiry(e) => meta_exptime(e),
         _ => 0,
     }
+}
+
+/// A binary expiry as a meta token can carry it. Binary expiries are unsigned 32-bit,
+/// meta's signed: above `i32::MAX` (absolute times after January 2038) memcached's meta
+/// parser refuses the token, so the latest time it takes stands in: still far future.
+fn meta_exptime(e: u32) -> u32 {
+    e.min(i32::MAX as u32)
 }
 
 fn text_read_errors(client: &ClientHandler, cx: &mut Cx<'_>) -> ReadErrors {
