@@ -334,3 +334,98 @@ fn a_failing_backend_fails_only_its_own_keys() {
         "DELETED\r\n"
     );
 }
+
+/// SIGHUP under load: clients keep writing and reading through the proxy while the
+/// configuration gains a server, then while a broken file is refused; no request fails,
+/// no connection drops, and the new server gets keys once the reload is in.
+#[test]
+fn reload_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    let backends = three_backends();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let two = |l: SocketAddr| yaml(l, &refs[..2], 2000);
+    let corvid = start(false, two);
+    let conf = corvid._dir.path().join("proxy.yml");
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let (stop, done, addr) = (stop.clone(), done.clone(), corvid.addr);
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                let mut errors = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(Relaxed) {
+                    let key = format!("r{t}-{i}");
+                    let set = c.line(format!("set {key} 0 0 4\r\nabcd\r\n").as_bytes());
+                    if set != "STORED\r\n" {
+                        errors.push(format!("set {key}: {set:?}"));
+                    }
+                    let got = c.ask(format!("get {key}\r\n").as_bytes(), b"END\r\n", 1);
+                    let got = String::from_utf8_lossy(&got).into_owned();
+                    // A reload between the two may move the key: a miss is allowed.
+                    let want = format!("VALUE {key} 0 4\r\nabcd\r\nEND\r\n");
+                    if got != want && got != "END\r\n" {
+                        errors.push(format!("get {key}: {got:?}"));
+                    }
+                    i += 1;
+                    done.fetch_add(1, Relaxed);
+                }
+                errors
+            })
+        })
+        .collect();
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while done.load(Relaxed) < n {
+            assert!(Instant::now() < deadline, "the load stalled at {n}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let hup = || {
+        let pid = corvid.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -HUP {pid}");
+    };
+    wait_for(200);
+    // The listen line stays; a third server joins.
+    let listen = corvid.addr;
+    std::fs::write(&conf, yaml(listen, &refs, 2000)).expect("rewrite the yaml");
+    hup();
+    let third = SocketAddr::from((Ipv4Addr::LOCALHOST, backends[2].port()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = Client::new(third).ask(b"stats\r\n", b"END\r\n", 1);
+        if !String::from_utf8_lossy(&stats).contains("STAT curr_items 0\r\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload never reached the workers"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = done.load(Relaxed);
+    wait_for(before + 200);
+    // A broken file is refused; the proxy keeps serving the last good one.
+    std::fs::write(&conf, "alpha:\n  listen: [\n").expect("break the yaml");
+    hup();
+    let before = done.load(Relaxed);
+    wait_for(before + 200);
+    stop.store(true, Relaxed);
+    let errors: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a client thread panicked"))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} failed requests: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+}
