@@ -568,6 +568,27 @@ mod tests {
         assert!(read_head(b"bogus\r\n", Expect::Meta).is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever a backend sends, framing it answers (a unit, more bytes needed, or
+        /// a protocol error) without panicking, and a unit is never empty.
+        #[test]
+        fn any_bytes_are_framed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), which in 0usize..5) {
+            let expect = [
+                Expect::Line,
+                Expect::Retrieval,
+                Expect::Meta,
+                Expect::UntilNoop { meta: false },
+                Expect::UntilNoop { meta: true },
+            ][which];
+            if let Ok(Some(head)) = read_head(&bytes, expect) {
+                proptest::prop_assert!(head.frame.end() > 0);
+            }
+            let mut framed = b"VALUE k 0 3\r\n".to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = read_head(&framed, expect);
+        }
+    }
+
     #[test]
     fn server_errors_are_told_from_client_errors() {
         assert!(server_error(b"SERVER_ERROR out of memory\r\n"));
