@@ -143,6 +143,12 @@ fn execute(
             if let Extras::Store { flags, exptime } = r.extras {
                 let _ = write!(line, " F{flags} T{}", meta_exptime(exptime));
             }
+            // As memcached's binary protocol: a CAS turns set, add and replace into a
+            // compare-and-swap (a missing key is "Not found", not stored by an add).
+            let mode = match kind {
+                StoreKind::Set | StoreKind::Add | StoreKind::Replace if r.cas != 0 => b'S',
+                _ => mode,
+            };
             let _ = write!(line, " c M{}", mode as char);
             if r.cas != 0 {
                 let _ = write!(line, " C{}", r.cas);
