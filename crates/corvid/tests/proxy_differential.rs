@@ -8,8 +8,8 @@
 //! its own counters), `disabled_commands` (`-F -X -W` change what the memcached behind
 //! answers for commands the proxy answers itself) and binary `disabled` (likewise for
 //! flags the proxy does not pass on; `modes_ascii` and `modes_binary` are the same kind:
-//! memcached's `-B`). Binary clients are not complete yet: `malformed` still differs
-//! (docs/proxy.md, "Not yet") and is not run here. Everything else runs.
+//! memcached's `-B`). Binary `malformed` still differs in two steps (docs/proxy.md, "Not
+//! yet") and is not run here. Everything else runs.
 
 #[macro_use]
 mod support;

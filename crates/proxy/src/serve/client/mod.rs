@@ -67,6 +67,9 @@ pub struct ClientHandler {
     paused: Vec<(usize, ConnId)>,
     /// A reply broke off midway: the client's stream cannot be mended; close.
     broken: bool,
+    /// The client's input ended the session (a frame memcached closes on) while
+    /// replies were still owed: they are waited for and written, nothing more is read.
+    ending: bool,
 }
 
 impl ClientHandler {
@@ -80,6 +83,7 @@ impl ClientHandler {
             quitting: false,
             paused: Vec::new(),
             broken: false,
+            ending: false,
         }
     }
 
@@ -89,6 +93,13 @@ impl ClientHandler {
         }
         if self.streaming.is_some() {
             return send::stream_more(self, input, cx);
+        }
+        if self.ending {
+            return if self.slots.is_empty() {
+                Verdict::Close
+            } else {
+                Verdict::Swallow(usize::MAX)
+            };
         }
         if self.quitting {
             return if self.slots.is_empty() {
@@ -121,7 +132,7 @@ impl ClientHandler {
             local.tick(Instant::now());
         }
         send::after_refresh(cx);
-        match self.dialect {
+        let verdict = match self.dialect {
             Dialect::Text => text::step(self, input, reply, cx),
             Dialect::Binary => binary::step(self, input, reply, cx),
             Dialect::Undecided => {
@@ -130,9 +141,15 @@ impl ClientHandler {
                 } else {
                     Dialect::Text
                 };
-                self.step(input, reply, cx)
+                return self.step(input, reply, cx);
             }
+        };
+        if matches!(verdict, Verdict::Close | Verdict::Broken) && !self.slots.is_empty() {
+            // The runtime steps a closing session while it is busy: from now on the
+            // input is dropped until the replies owed are out.
+            self.ending = true;
         }
+        verdict
     }
 
     pub fn resume(
