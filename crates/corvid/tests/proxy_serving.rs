@@ -21,6 +21,7 @@ const STARTUP: Duration = Duration::from_secs(20);
 struct Proxy {
     child: Child,
     addr: SocketAddr,
+    stats: u16,
     _dir: TempDir,
 }
 
@@ -57,7 +58,8 @@ fn start(nutcracker: bool, make: impl Fn(SocketAddr) -> String) -> Proxy {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
     let conf = dir.path().join("proxy.yml");
     std::fs::write(&conf, make(addr)).expect("write the yaml");
-    let stats = free_port().to_string();
+    let stats_port = free_port();
+    let stats = stats_port.to_string();
     let log = dir.path().join("log");
     let conf = conf.display().to_string();
     let log = log.display().to_string();
@@ -78,6 +80,7 @@ fn start(nutcracker: bool, make: impl Fn(SocketAddr) -> String) -> Proxy {
     let mut proxy = Proxy {
         child,
         addr,
+        stats: stats_port,
         _dir: dir,
     };
     let deadline = Instant::now() + STARTUP;
@@ -427,5 +430,61 @@ fn reload_under_load_fails_no_request() {
         "{} failed requests: {:?}",
         errors.len(),
         &errors[..errors.len().min(5)]
+    );
+}
+
+/// The names in twemproxy's JSON stats (every `"name":`), sorted, values left out.
+fn json_names(port: u16) -> Vec<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + STARTUP;
+    let text = loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+            let mut text = String::new();
+            if s.read_to_string(&mut text).is_ok() && text.trim_end().ends_with('}') {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no JSON stats on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut names: Vec<String> = text
+        .split('"')
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[1].starts_with(':'))
+        .map(|w| w[0].to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// twemproxy's dashboards read the stats port: the same names as nutcracker's (pool,
+/// server and counter names; the values differ).
+#[test]
+fn json_stats_have_nutcrackers_names() {
+    let backends = three_backends();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let corvid = start(false, |l| yaml(l, &refs, 2000));
+    let nut = start(true, |l| yaml(l, &refs, 2000));
+    let ours = json_names(corvid.stats);
+    let theirs = json_names(nut.stats);
+    for name in [
+        "alpha",
+        "mc0",
+        "requests",
+        "server_ejects",
+        "curr_connections",
+    ] {
+        assert!(
+            theirs.iter().any(|n| n == name),
+            "nutcracker's stats lack {name}: {theirs:?}"
+        );
+    }
+    let missing: Vec<&String> = theirs.iter().filter(|n| !ours.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "names nutcracker has and corvid lacks: {missing:?}"
     );
 }
