@@ -17,7 +17,7 @@ use support::{free_port, Server, TempDir};
 
 const STARTUP: Duration = Duration::from_secs(20);
 
-/// A proxy process (corvid or nutcracker), killed on drop.
+/// A proxy process (corvid or nutcracker; or a restarted backend), killed on drop.
 struct Proxy {
     child: Child,
     addr: SocketAddr,
@@ -487,4 +487,110 @@ fn json_stats_have_nutcrackers_names() {
         missing.is_empty(),
         "names nutcracker has and corvid lacks: {missing:?}"
     );
+}
+
+/// twemproxy's ejection: with `auto_eject_hosts`, a dead server's keys move to the
+/// others after `server_failure_limit` failures, and the server is taken back (after a
+/// probe) once `server_retry_timeout` has passed and it answers again.
+#[test]
+fn an_ejected_backend_is_remapped_then_rejoins() {
+    let mut backends = three_backends();
+    let port = backends[0].port();
+    let refs: Vec<&Server> = backends.iter().collect();
+    let corvid = start(false, |l| {
+        yaml(l, &refs, 1000).replace(
+            "auto_eject_hosts: false",
+            "auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 300",
+        )
+    });
+    let mut c = Client::new(corvid.addr);
+    let keys: Vec<String> = (0..200).map(|i| format!("e{i}")).collect();
+    let on_first: Vec<String> = {
+        let mut direct = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        keys.iter()
+            .filter(|k| {
+                assert_eq!(
+                    c.line(format!("set {k} 0 0 1\r\nx\r\n").as_bytes()),
+                    "STORED\r\n"
+                );
+                direct
+                    .ask(format!("get {k}\r\n").as_bytes(), b"END\r\n", 1)
+                    .len()
+                    > 5
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(!on_first.is_empty());
+    let key = &on_first[0];
+    drop(backends.remove(0));
+    // Each worker ejects on its own failure; once ejected, writes land elsewhere.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut fresh = Client::new(corvid.addr);
+        let reply = fresh.line(format!("set {key} 0 0 1\r\ny\r\n").as_bytes());
+        if reply == "STORED\r\n" {
+            break;
+        }
+        assert_eq!(reply, "SERVER_ERROR Connection refused\r\n");
+        assert!(
+            Instant::now() < deadline,
+            "the dead server was never ejected"
+        );
+    }
+    // Back on its port: probed and taken back, its keys go to it again.
+    let mut command = Command::new(support::memcached_binary());
+    command.args([
+        "-p",
+        &port.to_string(),
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-t",
+        "1",
+    ]);
+    if std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("\t0\t"))
+    }) {
+        command.args(["-u", "root"]);
+    }
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart memcached");
+    let _back = Proxy {
+        child,
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        stats: 0,
+        _dir: TempDir::new("back"),
+    };
+    let started = Instant::now();
+    while TcpStream::connect(_back.addr).is_err() {
+        assert!(
+            started.elapsed() < STARTUP,
+            "memcached did not come back on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut direct = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for _ in 0..4 {
+            let mut fresh = Client::new(corvid.addr);
+            fresh.line(format!("set {key} 0 0 1\r\nz\r\n").as_bytes());
+        }
+        if direct
+            .ask(format!("get {key}\r\n").as_bytes(), b"END\r\n", 1)
+            .len()
+            > 5
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never rejoined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
