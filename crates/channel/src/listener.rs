@@ -73,6 +73,15 @@ impl Listener {
         }
     }
 
+    /// The descriptor, for `stats conns`.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_raw_fd(),
+        }
+    }
+
     /// Accepts one connection.
     pub fn accept(&mut self) -> Accepted {
         let result = match self {

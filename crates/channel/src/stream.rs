@@ -95,6 +95,22 @@ impl Stream {
         }
     }
 
+    /// The peer's address; None for a Unix socket (or a peer already gone).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// The local address the connection reached; None for a Unix socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// The descriptor, for `stats conns` and logs.
     pub fn fd(&self) -> RawFd {
         match self {
