@@ -100,6 +100,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
             Stream::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.peer_addr().ok(),
         }
     }
 
@@ -108,6 +110,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.local_addr().ok(),
             Stream::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp.local_addr().ok(),
         }
     }
 

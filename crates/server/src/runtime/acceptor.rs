@@ -5,7 +5,8 @@
 //! hundred a second); a worker does it as it reads the connection. SIGHUP reloads the
 //! TLS certificates and whatever the service reloads ([`Service::reload`]).
 
-use super::counters::RuntimeStats;
+use super::address::socket_name;
+use super::counters::{ListenerStats, RuntimeStats};
 use super::handler::{Handler, Service};
 use super::shutdown::Shutdown;
 use super::worker::WorkerHandle;
@@ -107,7 +108,15 @@ impl Acceptor {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
         let shutdown = Arc::new(Shutdown::new(mio::Waker::new(poll.registry(), WAKE)?));
-        let stats = Arc::new(RuntimeStats::new(config.threads.max(1)));
+        let names = listeners.iter().map(|l| {
+            let name = match (l.local_addr(), &config.unix_socket) {
+                (Some(addr), _) => socket_name("tcp", addr),
+                (None, Some(path)) => format!("unix:{}", path.display()),
+                (None, None) => "unix:".to_string(),
+            };
+            ListenerStats::new(i64::from(l.fd()), name)
+        });
+        let stats = Arc::new(RuntimeStats::new(config.threads.max(1), names.collect()));
         Ok(Acceptor {
             poll,
             listeners,
@@ -238,8 +247,10 @@ impl Acceptor {
                 }
             };
             let open = self.stats.curr_connections.load(Relaxed);
+            let counts = &self.stats.listeners[index];
             if open as usize >= self.config.max_conns {
                 self.stats.rejected_connections.fetch_add(1, Relaxed);
+                counts.rejected.fetch_add(1, Relaxed);
                 // Plain text to a TLS client would only confuse it: it just sees the close.
                 if security == Security::Plain {
                     reject(stream, service.over_limit());
@@ -247,6 +258,8 @@ impl Acceptor {
                 continue;
             }
             self.stats.curr_connections.fetch_add(1, Relaxed);
+            counts.accepted.fetch_add(1, Relaxed);
+            counts.open.fetch_add(1, Relaxed);
             let worker = &workers[*next % workers.len()];
             *next = next.wrapping_add(1);
             worker.adopt(stream, security, index);

@@ -6,6 +6,7 @@
 //! of the same worker costs a push onto a vector, no lock and no system call.
 
 use super::id::{ConnId, Ids};
+use super::latency::Tally;
 use channel::Stream;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -29,6 +30,8 @@ pub(crate) struct Agenda<H, C, L> {
     /// Session deadlines, earliest first. An entry is stale when its session has closed
     /// or set another deadline since.
     pub(crate) deadlines: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    /// What the current turn answered, for the latency histograms.
+    pub(crate) tally: Tally,
 }
 
 impl<H, C, L> Agenda<H, C, L> {
@@ -39,6 +42,7 @@ impl<H, C, L> Agenda<H, C, L> {
             completions: VecDeque::new(),
             opens: Vec::new(),
             deadlines: BinaryHeap::new(),
+            tally: Tally::default(),
         }
     }
 

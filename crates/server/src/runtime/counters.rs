@@ -1,10 +1,13 @@
-//! What the runtime counts: connections, bytes moved, yields, stale completions, and the
-//! open connections `stats conns` lists.
+//! What the runtime counts: connections, bytes moved, yields, stale completions, request
+//! latencies, per listener what it accepted, and the open connections `stats conns`
+//! lists.
 //!
 //! Each worker bumps its own counters (relaxed atomics on their own cache line, written
 //! by that worker only); readers sum them.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use super::id::ConnId;
+use super::latency::Latency;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -31,6 +34,10 @@ pub struct WorkerCounters {
     pub stale_completions: AtomicU64,
     /// Pooled buffers the worker's sessions hold now (0 when all are idle or closed).
     pub buffers_lent: AtomicU64,
+    /// Connections this worker closed because they sat idle past `-o idle_timeout`.
+    pub idle_kicks: AtomicU64,
+    /// How long its requests took, by kind.
+    pub latency: Latency,
 }
 
 /// The sums over every worker.
@@ -48,6 +55,71 @@ pub struct Totals {
     pub stale_completions: u64,
     /// See [`WorkerCounters::buffers_lent`].
     pub buffers_lent: u64,
+    /// See [`WorkerCounters::idle_kicks`].
+    pub idle_kicks: u64,
+}
+
+/// Where a connection stands, as `stats conns` shows it (the owning worker updates it
+/// once per turn, and only when it changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    /// Connected, nothing received yet.
+    New = 0,
+    /// Waiting for (the rest of) a request.
+    Reading = 1,
+    /// Reading a value into its place.
+    ReadingValue = 2,
+    /// Dropping the bytes of a refused value.
+    Swallowing = 3,
+    /// Replies queued that the client has not read yet.
+    Writing = 4,
+    /// Waiting for a completion (a disk read, a backend).
+    Parked = 5,
+    /// Finishing before it closes.
+    Closing = 6,
+}
+
+impl ConnState {
+    fn from_code(code: u8) -> ConnState {
+        match code {
+            0 => ConnState::New,
+            2 => ConnState::ReadingValue,
+            3 => ConnState::Swallowing,
+            4 => ConnState::Writing,
+            5 => ConnState::Parked,
+            6 => ConnState::Closing,
+            _ => ConnState::Reading,
+        }
+    }
+}
+
+/// A listening socket, as `stats conns` and the metrics show it.
+#[derive(Debug)]
+pub struct ListenerStats {
+    /// Its descriptor.
+    pub fd: i64,
+    /// memcached's spelling: `tcp:0.0.0.0:11211`, `tcp6:[::]:11211`, `unix:/path`.
+    pub addr: String,
+    /// Connections taken on (handed to a worker).
+    pub accepted: AtomicU64,
+    /// Connections refused over `-c`.
+    pub rejected: AtomicU64,
+    /// Connections from it open now.
+    pub open: AtomicU64,
+}
+
+impl ListenerStats {
+    /// A listener's counters, all zero.
+    pub fn new(fd: i64, addr: String) -> ListenerStats {
+        ListenerStats {
+            fd,
+            addr,
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+        }
+    }
 }
 
 /// What `stats conns` shows of one connection.
@@ -55,10 +127,28 @@ pub struct Totals {
 pub struct ConnInfo {
     /// Its descriptor.
     pub fd: i64,
-    /// Its peer, as `tcp:<addr>` or `unix:`.
+    /// Its peer, in memcached's spelling (`tcp:127.0.0.1:40842`, `tcp6:[::1]:5720`).
     pub addr: String,
+    /// The address it reached, in the same spelling (`tcp:127.0.0.1:11211`,
+    /// `unix:/run/corvid.sock`).
+    pub listen_addr: String,
+    /// Which of [`RuntimeStats::listeners`] accepted it.
+    pub listener: usize,
+    /// Its worker and its id there.
+    pub worker: usize,
+    /// See [`ConnInfo::worker`].
+    pub id: ConnId,
     /// The store clock's second of its last answered request.
     pub last_cmd: AtomicU64,
+    /// A [`ConnState`], as of the end of its last turn.
+    pub(crate) state: AtomicU8,
+}
+
+impl ConnInfo {
+    /// Where it stood at the end of its last turn.
+    pub fn state(&self) -> ConnState {
+        ConnState::from_code(self.state.load(Relaxed))
+    }
 }
 
 /// Counters shared by the whole runtime.
@@ -72,19 +162,22 @@ pub struct RuntimeStats {
     pub rejected_connections: AtomicU64,
     /// 1 while listening, 0 once shutdown began.
     pub accepting: AtomicU64,
+    /// The listening sockets, in the order they were bound.
+    pub listeners: Vec<ListenerStats>,
     /// Open connections for `stats conns`: locked only on open, close and `stats conns`.
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     started: Instant,
 }
 
 impl RuntimeStats {
-    /// Counters for `workers` workers.
-    pub fn new(workers: usize) -> RuntimeStats {
+    /// Counters for `workers` workers and these listeners.
+    pub fn new(workers: usize, listeners: Vec<ListenerStats>) -> RuntimeStats {
         RuntimeStats {
             workers: (0..workers).map(|_| Arc::default()).collect(),
             curr_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             accepting: AtomicU64::new(1),
+            listeners,
             conns: Mutex::new(slab::Slab::new()),
             started: Instant::now(),
         }
@@ -100,11 +193,12 @@ impl RuntimeStats {
             t.total_connections += w.total_connections.load(Relaxed);
             t.stale_completions += w.stale_completions.load(Relaxed);
             t.buffers_lent += w.buffers_lent.load(Relaxed);
+            t.idle_kicks += w.idle_kicks.load(Relaxed);
         }
         t
     }
 
-    /// What `stats reset` clears (counters, not gauges or diagnostics).
+    /// What `stats reset` clears (counters and latencies, not gauges or diagnostics).
     pub fn reset(&self) {
         for w in &self.workers {
             for c in [
@@ -112,11 +206,17 @@ impl RuntimeStats {
                 &w.bytes_written,
                 &w.conn_yields,
                 &w.total_connections,
+                &w.idle_kicks,
             ] {
                 c.store(0, Relaxed);
             }
+            w.latency.reset();
         }
         self.rejected_connections.store(0, Relaxed);
+        for l in &self.listeners {
+            l.accepted.store(0, Relaxed);
+            l.rejected.store(0, Relaxed);
+        }
     }
 
     /// Time since the runtime started.
@@ -151,7 +251,7 @@ mod tests {
 
     #[test]
     fn totals_sum_workers_and_reset_keeps_gauges() {
-        let s = RuntimeStats::new(2);
+        let s = RuntimeStats::new(2, Vec::new());
         bump(&s.workers[0].bytes_read, 5);
         bump(&s.workers[1].bytes_read, 7);
         bump(&s.workers[1].stale_completions, 1);
@@ -167,12 +267,17 @@ mod tests {
 
     #[test]
     fn connections_are_listed_by_descriptor() {
-        let s = RuntimeStats::new(1);
+        let s = RuntimeStats::new(1, Vec::new());
         let info = |fd| {
             Arc::new(ConnInfo {
                 fd,
                 addr: "unix:".into(),
+                listen_addr: "unix:/s".into(),
+                listener: 0,
+                worker: 0,
+                id: ConnId::new(0, 0),
                 last_cmd: AtomicU64::new(0),
+                state: AtomicU8::new(ConnState::New as u8),
             })
         };
         let a = s.add_connection(info(9));

@@ -223,6 +223,12 @@ pub trait Service: Send + Sync + Sized + 'static {
     /// authentication files). Called on the acceptor thread; a failure keeps what was
     /// loaded and is reported by the service.
     fn reload(&self) {}
+
+    /// Names of the kinds of request handlers count with [`Context::served`], by index
+    /// (at most [`super::latency::KINDS`]): what the latency histograms are labelled.
+    fn commands(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// An event source a worker polls besides its sessions (the cache's UDP sockets). Driven
@@ -406,5 +412,13 @@ impl<'a, H: Handler> Context<'a, H> {
     /// starts nothing new.
     pub fn stopping(&self) -> bool {
         self.shared.shutdown.requested()
+    }
+
+    /// Counts a request of `kind` (an index into [`Service::commands`]) in this turn: it
+    /// is charged the time from when the turn first handed input to a handler until its
+    /// replies were written. A worker-local add; see [`super::latency`].
+    #[inline]
+    pub fn served(&mut self, kind: usize) {
+        self.agenda.tally.add(kind);
     }
 }

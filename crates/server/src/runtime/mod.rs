@@ -24,15 +24,17 @@
 //! call ([`Context::complete`]).
 //!
 //! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
-//! `counters`, `reply`, `queue`, `shutdown`, `agenda`, `handler`, `session`, `worker`,
-//! `acceptor`.
+//! `latency`, `counters`, `address`, `reply`, `queue`, `shutdown`, `agenda`, `handler`,
+//! `session`, `worker`, `acceptor`.
 
 mod acceptor;
+mod address;
 mod agenda;
 mod counters;
 mod handler;
 mod handshakes;
 mod id;
+pub mod latency;
 mod life;
 mod queue;
 mod reply;
@@ -40,9 +42,13 @@ mod session;
 mod shutdown;
 mod worker;
 
-pub use counters::{bump, ConnInfo, RuntimeStats, Totals, WorkerCounters};
+pub use address::{peer_name, socket_name};
+pub use counters::{
+    bump, ConnInfo, ConnState, ListenerStats, RuntimeStats, Totals, WorkerCounters,
+};
 pub use handler::{Context, Handler, Outbox, Port, Service, Transport, Verdict};
 pub use id::ConnId;
+pub use latency::{Histogram, Latency};
 pub use life::Life;
 pub use queue::{RunQueue, Ticket};
 pub use reply::Reply;

@@ -7,7 +7,7 @@
 //! [`Life`] allows) hand input to the handler and act on its [`Verdict`]s, at most `-R`
 //! requests per call, then write again.
 
-use super::counters::{bump, ConnInfo};
+use super::counters::{bump, ConnInfo, ConnState};
 use super::handler::{AgendaOf, Conn, Context, Handler, Service, Verdict, WorkerShared};
 use super::id::ConnId;
 use super::life::Life;
@@ -354,6 +354,7 @@ impl<H: Handler> Session<H> {
         env: &mut Env<H>,
         f: impl FnOnce(&mut H, &[u8], &mut Reply<'_, H::Payload>, &mut Context<'_, H>) -> Verdict,
     ) -> Verdict {
+        env.agenda.tally.begin();
         let conn = Conn {
             id: self.id,
             deadline: &mut self.deadline,
@@ -417,6 +418,7 @@ impl<H: Handler> Session<H> {
             return Drive::Close;
         }
         self.check_drained(env);
+        self.publish_state(served);
         if let Life::Closing { linger } = self.life {
             if !self.unsent() && !self.handler.busy() {
                 if !linger {
@@ -439,6 +441,29 @@ impl<H: Handler> Session<H> {
             Drive::Yielded
         } else {
             Drive::Wait
+        }
+    }
+
+    /// Publishes where the session stands for `stats conns`: one load per turn, and a
+    /// store only when it changed.
+    #[inline]
+    fn publish_state(&self, served: usize) {
+        let Some((info, _)) = &self.inbound else {
+            return;
+        };
+        let state = match (self.life, self.reading) {
+            (Life::Parked, _) => ConnState::Parked,
+            (Life::Closing { .. } | Life::Lingering, _) => ConnState::Closing,
+            _ if !self.output.is_empty() => ConnState::Writing,
+            (_, Reading::Into { .. }) => ConnState::ReadingValue,
+            (_, Reading::Swallow { .. }) => ConnState::Swallowing,
+            (_, Reading::Parse { .. }) => ConnState::Reading,
+        };
+        let old = info.state.load(Relaxed);
+        // A connection that has sent nothing yet stays new, as memcached shows it.
+        let untouched = old == ConnState::New as u8 && served == 0 && self.input.is_empty();
+        if old != state as u8 && !untouched {
+            info.state.store(state as u8, Relaxed);
         }
     }
 

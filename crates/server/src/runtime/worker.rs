@@ -10,8 +10,9 @@
 //! clients wrote to in one turn makes one `writev`, and a client that got replies from
 //! several backends one write.
 
+use super::address::{peer_name, socket_name};
 use super::agenda::{Agenda, LOCAL_PER_TURN};
-use super::counters::{bump, ConnInfo};
+use super::counters::{bump, ConnInfo, ConnState};
 use super::handler::{Handler, Port, Service, WorkerShared};
 use super::handshakes::Handshakes;
 use super::id::ConnId;
@@ -20,7 +21,7 @@ use super::session::{Drive, Env, Readiness, Session, Wake};
 use crate::Security;
 use channel::{BufferPool, Stream};
 use mio::{Events, Interest, Poll, Token};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,9 @@ impl<H: Handler> Worker<H> {
         let stats = &self.env.shared.stats;
         if self.stopping.is_some() {
             stats.curr_connections.fetch_sub(1, Relaxed);
+            if let Some(l) = stats.listeners.get(listener) {
+                l.open.fetch_sub(1, Relaxed);
+            }
             return;
         }
         let stream = match (security, &self.env.shared.config.tls) {
@@ -240,16 +244,33 @@ impl<H: Handler> Worker<H> {
                     Some(stream) => stream,
                     None => {
                         stats.curr_connections.fetch_sub(1, Relaxed);
+                        if let Some(l) = stats.listeners.get(listener) {
+                            l.open.fetch_sub(1, Relaxed);
+                        }
                         return;
                     }
                 }
             }
         };
         let fd = stream.fd();
+        let id = self.env.agenda.ids.allocate();
+        let listen_addr = match stream.local_addr() {
+            Some(addr) => socket_name("tcp", addr),
+            None => stats
+                .listeners
+                .get(listener)
+                .map(|l| l.addr.clone())
+                .unwrap_or_default(),
+        };
         let info = Arc::new(ConnInfo {
             fd: i64::from(fd),
-            addr: stream.peer(),
+            addr: peer_name(&stream),
+            listen_addr,
+            listener,
+            worker: self.env.shared.index,
+            id,
             last_cmd: AtomicU64::new(self.env.service.now()),
+            state: AtomicU8::new(ConnState::New as u8),
         });
         let key = stats.add_connection(info.clone());
         bump(&self.env.shared.counters().total_connections, 1);
@@ -260,7 +281,6 @@ impl<H: Handler> Worker<H> {
             .env
             .service
             .accept_on(&mut self.env.agenda.local, &stream, listener);
-        let id = self.env.agenda.ids.allocate();
         if stream.is_handshaking() {
             self.handshakes.started(id);
         }
@@ -318,10 +338,22 @@ impl<H: Handler> Worker<H> {
             }
             session.deferred = false;
         }
-        match session.drive(&mut self.env, ready) {
+        let drive = session.drive(&mut self.env, ready);
+        self.settle_latency();
+        match drive {
             Drive::Wait => {}
             Drive::Yielded => self.ready.push(Ready::Session(id)),
             Drive::Close => self.close(id.slot() as usize),
+        }
+    }
+
+    /// Charges the turn just driven to the requests it answered (its replies are written
+    /// by now, as far as the socket took them).
+    #[inline]
+    fn settle_latency(&mut self) {
+        if self.env.agenda.tally.started() {
+            let counters = &self.env.shared.counters;
+            self.env.agenda.tally.finish(&counters.latency);
         }
     }
 
@@ -421,8 +453,11 @@ impl<H: Handler> Worker<H> {
         if self.stopping.is_some() || i >= self.ports.len() {
             return;
         }
+        self.env.agenda.tally.begin();
         let (mut cx, pool) = self.env.split(None);
-        if self.ports[i].ready(&mut cx, pool) {
+        let more = self.ports[i].ready(&mut cx, pool);
+        self.settle_latency();
+        if more {
             self.ready.push(Ready::Port(i));
         }
         self.after_drive();
@@ -440,6 +475,7 @@ impl<H: Handler> Worker<H> {
                     })
             });
             if stale {
+                bump(&self.env.shared.counters().idle_kicks, 1);
                 self.close(slot);
             }
         }
@@ -459,6 +495,9 @@ impl<H: Handler> Worker<H> {
         if let Some((info, key)) = &session.inbound {
             shared.stats.remove_connection(*key);
             shared.stats.curr_connections.fetch_sub(1, Relaxed);
+            if let Some(l) = shared.stats.listeners.get(info.listener) {
+                l.open.fetch_sub(1, Relaxed);
+            }
             if shared.config.verbose > 1 {
                 eprintln!("<{} connection closed.", info.fd);
             }
