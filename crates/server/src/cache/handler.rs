@@ -3,6 +3,7 @@
 //! into their reservation.
 
 use super::binary;
+use super::command_kind::CommandKind;
 use super::login;
 use super::meta;
 use super::sasl;
@@ -38,10 +39,16 @@ impl Handler for CacheHandler {
             Dialect::Binary if cx.config().sasl.is_some() => {
                 match sasl::step(input, reply, &mut self.login, cx) {
                     Some(verdict) => verdict,
-                    None => binary::step(input, reply, &mut self.state, cx),
+                    None => {
+                        let kind = CommandKind::of_opcode(input.get(1).copied().unwrap_or(0));
+                        text::answered(kind, binary::step(input, reply, &mut self.state, cx), cx)
+                    }
                 }
             }
-            Dialect::Binary => binary::step(input, reply, &mut self.state, cx),
+            Dialect::Binary => {
+                let kind = CommandKind::of_opcode(input.get(1).copied().unwrap_or(0));
+                text::answered(kind, binary::step(input, reply, &mut self.state, cx), cx)
+            }
             Dialect::Undecided => {
                 let Some(&first) = input.first() else {
                     return Verdict::NeedBytes(1);
@@ -173,6 +180,12 @@ impl CacheHandler {
             return Verdict::Continue;
         };
         bump(&cx.service().counters(cx.worker()).cmd_set, 1);
+        let kind = match &finish {
+            Finish::Text { mode, .. } => CommandKind::of_store(*mode),
+            Finish::Meta { .. } => CommandKind::Ms,
+            Finish::Binary(commit) => CommandKind::of_opcode(commit.opcode),
+        };
+        cx.served(kind.index());
         match finish {
             Finish::Text { mode, noreply } => {
                 text::finish(reservation, mode, noreply, terminated, reply)

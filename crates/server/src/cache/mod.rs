@@ -4,14 +4,16 @@
 //! Each memcached rule has one home: copy-or-pin of a value and refuse-and-unlink in
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
 //! command counters in `stats`, disk reads and their replies in `tier`. Modules, each
-//! importing only those listed before it: `detail`, `stats`, `value`, `tier`, `state`,
-//! `login` (`-Y`), `sasl` (`-S`), `report`, `meta`, `text`, `binary`, `udp`, `service`,
-//! `handler`; `maintenance` stands apart (the store's clock and sweeper, on a thread of
-//! their own).
+//! importing only those listed before it: `command_kind`, `detail`, `stats`, `latency`,
+//! `value`, `tier`, `state`, `login` (`-Y`), `sasl` (`-S`), `report`, `meta`, `text`,
+//! `binary`, `udp`, `service`, `handler`, `view` (what the admin listener reads);
+//! `maintenance` stands apart (the store's clock and sweeper, on a thread of their own).
 
 mod binary;
+mod command_kind;
 mod detail;
 mod handler;
+mod latency;
 mod login;
 mod maintenance;
 mod meta;
@@ -24,6 +26,7 @@ mod text;
 mod tier;
 mod udp;
 mod value;
+mod view;
 
 pub use detail::{DetailStats, Event};
 pub use maintenance::Maintenance;

@@ -2,6 +2,7 @@
 //! (`stats <group>`) and the binary STAT request (key `<group>`), which only differ in
 //! how they name a group and frame its lines.
 
+use super::latency;
 use super::state::Cx;
 use super::stats::{self, Sources};
 use protocol::text;
@@ -16,6 +17,7 @@ pub(crate) enum Group {
     Items,
     Slabs,
     Sizes,
+    Latency,
     DetailOn,
     DetailOff,
     DetailDump,
@@ -35,6 +37,7 @@ impl Group {
             Some(b"slabs") => Group::Slabs,
             Some(b"sizes") => Group::Sizes,
             Some(b"extstore") => Group::Extstore,
+            Some(b"latency") => Group::Latency,
             Some(b"cachedump") if !cx.config().dump_enabled => {
                 return Err(text::CLIENT_ERROR_CACHEDUMP_NOT_ALLOWED)
             }
@@ -75,6 +78,7 @@ impl Group {
             b"items" => Some(Group::Items),
             b"slabs" => Some(Group::Slabs),
             b"sizes" => Some(Group::Sizes),
+            b"latency" => Some(Group::Latency),
             _ => None,
         }
     }
@@ -129,6 +133,10 @@ impl Group {
             Group::Items => stats::write_items(out, cache.store),
             Group::Slabs => stats::write_slabs(out, cache.store),
             Group::Sizes => out.extend_from_slice(text::STATS_SIZES_DISABLED),
+            Group::Latency => {
+                use crate::runtime::Service as _;
+                latency::write(out, cx.runtime(), cache.commands())
+            }
             Group::DetailOn => cache.stats.detail.set_enabled(true),
             Group::DetailOff => cache.stats.detail.set_enabled(false),
             Group::DetailDump => cache.stats.detail.dump(out),

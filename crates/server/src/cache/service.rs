@@ -1,6 +1,7 @@
 //! The cache as a runtime service: what every cache handler shares, and how the runtime
 //! gets handlers and UDP ports from it.
 
+use super::command_kind;
 use super::state::CacheHandler;
 use super::stats::{CacheStats, CommandCounters};
 use super::tier::{Knobs, Tier};
@@ -97,5 +98,9 @@ impl Service for Cache {
                 eprintln!("SIGHUP: {e}; the users loaded before stay");
             }
         }
+    }
+
+    fn commands(&self) -> &'static [&'static str] {
+        command_kind::NAMES
     }
 }

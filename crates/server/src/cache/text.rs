@@ -9,6 +9,7 @@
 //! every remaining key looked up and counted: memcached composes a whole multi-get
 //! before writing any of it.
 
+use super::command_kind::CommandKind;
 use super::detail::Event;
 use super::meta;
 use super::report::Group;
@@ -33,11 +34,21 @@ pub(crate) fn step(
     cx: &mut Cx<'_>,
 ) -> Verdict {
     if let Some((line, consumed)) = meta::meta_line(input) {
-        return meta::step(line, consumed, input, reply, state, cx);
+        let kind = CommandKind::of_meta(line);
+        return answered(
+            kind,
+            meta::step(line, consumed, input, reply, state, cx),
+            cx,
+        );
     }
     match text::parse(input) {
         text::Parse::Request { request, consumed } => {
-            execute(request, consumed, input, reply, state, cx)
+            let kind = CommandKind::of_text(&request);
+            answered(
+                kind,
+                execute(request, consumed, input, reply, state, cx),
+                cx,
+            )
         }
         text::Parse::Incomplete { close: false } => Verdict::NeedBytes(1),
         // An over-long line or an HTTP request: memcached closes.
@@ -49,9 +60,21 @@ pub(crate) fn step(
         } => {
             side_effects(attempted, cx);
             reply.line(refusal(error, attempted, cx));
+            cx.served(CommandKind::Other.index());
             Verdict::Consumed(consumed)
         }
     }
+}
+
+/// Counts a request of `kind` for the latency histograms once it is answered (or its
+/// answer begun): not while it waits for the rest of its value, which is counted when
+/// the value is in (`CacheHandler::value_arrived`).
+#[inline]
+pub(crate) fn answered(kind: CommandKind, verdict: Verdict, cx: &mut Cx<'_>) -> Verdict {
+    if !matches!(verdict, Verdict::NeedBytes(_) | Verdict::ReadInto { .. }) {
+        cx.served(kind.index());
+    }
+    verdict
 }
 
 /// memcached's answer to a line it rejects, with its precedence: `-A` is checked before
