@@ -125,6 +125,8 @@ pub struct ServerConfig {
     pub auth_file: Option<Arc<crate::Credentials>>,
     /// `-S`: binary connections authenticate with SASL against this password file.
     pub sasl: Option<Arc<crate::Credentials>>,
+    /// The admin HTTP listener's address (`--admin`): metrics, health, stats as JSON.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -154,6 +156,7 @@ impl Default for ServerConfig {
             tls: None,
             auth_file: None,
             sasl: None,
+            admin: None,
         }
     }
 }

@@ -15,11 +15,14 @@
 //!
 //! Two parts, one way: `cache` uses `runtime`, never the reverse. The runtime knows no
 //! protocol and no store; anything that speaks a protocol plugs into it as a
-//! [`runtime::Handler`] (the cache's, the proxy's, the tests'). This crate must never
+//! [`runtime::Handler`] (the cache's, the proxy's, the tests'). The [`admin`] listener
+//! (`--admin`: metrics, health, stats as JSON) reads both, on a thread of its own. This
+//! crate must never
 //! parse bytes itself (that is `protocol`), know how items are laid out (that is
 //! `store`) or make a system call outside `channel`; it must never block a worker or
 //! let one connection starve others. docs/server.md is the map.
 
+pub mod admin;
 pub mod cache;
 mod config;
 mod credentials;
@@ -64,6 +67,7 @@ pub enum ServerError {
 pub struct Server {
     runtime: runtime::Runtime,
     cache: Arc<cache::Cache>,
+    admin: Option<admin::Admin>,
 }
 
 impl Server {
@@ -84,6 +88,15 @@ impl Server {
             );
         }
         let runtime = runtime::Runtime::bind(config.clone())?;
+        let admin = match config.admin {
+            Some(addr) => Some(
+                admin::Admin::bind(addr).map_err(|source| ServerError::Listen {
+                    what: format!("admin {addr}"),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
         let tier = match &config.ext {
             Some(ext) => Some(cache::Tier::open(ext, store)?),
             None => None,
@@ -95,7 +108,13 @@ impl Server {
         Ok(Server {
             runtime,
             cache: Arc::new(cache),
+            admin,
         })
+    }
+
+    /// The admin listener's address, if there is one (port 0 resolved).
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(admin::Admin::local_addr)
     }
 
     /// The TCP addresses actually bound (port 0 resolved), for tests and logs.
@@ -108,7 +127,17 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let maintenance = cache::Maintenance::start(self.cache.store)?;
         let cache = self.cache.clone();
+        let admin = match self.admin {
+            Some(admin) => {
+                let pages = admin::Pages::new(self.cache.clone(), self.runtime.stats());
+                Some(admin.start(pages)?)
+            }
+            None => None,
+        };
         let result = self.runtime.run(self.cache);
+        if let Some(admin) = admin {
+            admin.stop();
+        }
         maintenance.stop();
         // After the workers: reads still queued complete to no one.
         if let Some(tier) = cache.tier() {
