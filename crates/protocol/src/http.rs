@@ -1,5 +1,5 @@
 //! Just enough HTTP/1.x for the admin listener (`--admin`): the head of a request (its
-//! method and path; headers are skipped) and a whole response with `Connection: close`.
+//! method and path, and a header by name) and a whole response with `Connection: close`.
 //!
 //! ```
 //! use protocol::http::{parse_request, write_response, Head};
@@ -78,6 +78,18 @@ pub fn parse_request(buf: &[u8]) -> Head<'_> {
     }
 }
 
+/// The value of header `name` (matched without regard to case) in a request head
+/// (`&buf[..consumed]`), its surrounding blanks trimmed; the first if given twice.
+pub fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let colon = memchr::memchr(b':', line)?;
+        if !line[..colon].eq_ignore_ascii_case(name.as_bytes()) {
+            return None;
+        }
+        Some(line[colon + 1..].trim_ascii())
+    })
+}
+
 /// The reason phrase of the statuses the admin listener answers.
 fn reason(status: u16) -> &'static str {
     match status {
@@ -142,6 +154,15 @@ mod tests {
         );
         let big = vec![b'a'; MAX_HEAD + 1];
         assert_eq!(parse_request(&big), Head::Invalid { status: 431 });
+    }
+
+    #[test]
+    fn headers_by_name_in_any_case() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\naccept:  text/plain \r\nX: 1\r\n\r\n";
+        assert_eq!(header(head, "Accept"), Some(&b"text/plain"[..]));
+        assert_eq!(header(head, "host"), Some(&b"a"[..]));
+        assert_eq!(header(head, "Cookie"), None);
+        assert_eq!(header(b"GET /x: HTTP/1.1\r\n\r\n", "GET /x"), None);
     }
 
     #[test]

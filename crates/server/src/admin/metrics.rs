@@ -210,24 +210,42 @@ impl Metrics {
     }
 }
 
+/// A `stats` value: whole numbers stay whole (`5`, not `5.0`), the rest are floats.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    Whole(u64),
+    Real(f64),
+}
+
+impl Sample {
+    /// `text` read as a number and multiplied by `scale`; None if it is not a number.
+    fn read(text: &str, scale: f64) -> Option<Sample> {
+        match text.parse::<u64>() {
+            Ok(n) if scale == 1.0 => Some(Sample::Whole(n)),
+            _ => text.parse::<f64>().ok().map(|v| Sample::Real(v * scale)),
+        }
+    }
+}
+
 /// Writes one unlabelled counter or gauge.
 fn single(
     e: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     kind: Kind,
-    value: f64,
+    value: Sample,
 ) -> fmt::Result {
-    match kind {
-        Kind::Counter => {
-            let m = ConstCounter::new(value);
-            m.encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)
-        }
-        Kind::Gauge => {
-            let m = ConstGauge::new(value);
-            m.encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)
-        }
-        Kind::Skip => Ok(()),
+    let mtype = match kind {
+        Kind::Counter => MetricType::Counter,
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Skip => return Ok(()),
+    };
+    let e = e.encode_descriptor(name, help, None, mtype)?;
+    match (kind, value) {
+        (Kind::Counter, Sample::Whole(n)) => ConstCounter::new(n).encode(e),
+        (Kind::Counter, Sample::Real(v)) => ConstCounter::new(v).encode(e),
+        (_, Sample::Whole(n)) => ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)).encode(e),
+        (_, Sample::Real(v)) => ConstGauge::new(v).encode(e),
     }
 }
 
@@ -274,11 +292,12 @@ impl Collector for Metrics {
             if stat == "version" {
                 version = Some(text.to_string());
             }
-            let Ok(value) = text.parse::<f64>() else {
+            let export = GENERAL.iter().find(|x| x.stat == stat);
+            let Some(value) = Sample::read(text, export.map_or(1.0, |x| x.scale)) else {
                 continue;
             };
-            match GENERAL.iter().find(|x| x.stat == stat) {
-                Some(x) => single(&mut e, x.metric, x.help, x.kind, value * x.scale)?,
+            match export {
+                Some(x) => single(&mut e, x.metric, x.help, x.kind, value)?,
                 None => {
                     let name = format!("corvid_{stat}");
                     let help = format!("memcached's stats {stat}.");

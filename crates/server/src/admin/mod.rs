@@ -2,8 +2,9 @@
 //! thread of its own, never on a worker, answering
 //!
 //! - `GET /metrics`: every `stats` counter and gauge, per-worker and per-listener
-//!   counters and per-command latency histograms, in the Prometheus (OpenMetrics) text
-//!   format ([`metrics`]);
+//!   counters and per-command latency histograms, in OpenMetrics when the scraper's
+//!   `Accept` asks for it (Prometheus does), else in the Prometheus text format 0.0.4
+//!   ([`metrics`], [`classic`]);
 //! - `GET /health`: `200` while the server serves, `503` once it is shutting down;
 //! - `GET /stats`: `stats` as a JSON object; `GET /stats/<group>` for `settings`,
 //!   `items`, `slabs` and `latency` ([`pages`]).
@@ -24,6 +25,7 @@
 //! [`MAX_CLIENTS`] at once, each given [`CLIENT_DEADLINE`] to send its request and read
 //! the reply, so a stuck scraper costs a socket, never a worker's time.
 
+pub mod classic;
 pub mod json;
 pub mod metrics;
 pub mod pages;
@@ -213,8 +215,14 @@ impl Loop {
                 Head::Invalid { status } => {
                     http::write_response(&mut client.output, status, "text/plain", b"bad request\n")
                 }
-                Head::Request { method, path, .. } => {
-                    let page = self.pages.respond(method, path);
+                Head::Request {
+                    method,
+                    path,
+                    consumed,
+                } => {
+                    let head = &client.input[..consumed];
+                    let accept = http::header(head, "Accept").unwrap_or_default();
+                    let page = self.pages.respond(method, path, accept);
                     http::write_response(
                         &mut client.output,
                         page.status,

@@ -1,6 +1,7 @@
 //! What the admin listener answers, path by path. Each page is made from the live
 //! counters when it is asked for.
 
+use super::classic;
 use super::json;
 use super::metrics::Metrics;
 use crate::cache::Cache;
@@ -9,8 +10,12 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// The content type of `/metrics`: what `prometheus_client` writes.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of `/metrics` in OpenMetrics, what `prometheus_client` writes and
+/// Prometheus asks for first.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of `/metrics` in the Prometheus text format, for anyone else.
+pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `stats` groups `/stats/<group>` serves.
 pub const GROUPS: &[&str] = &["settings", "items", "slabs", "latency"];
@@ -55,21 +60,32 @@ impl Pages {
         }
     }
 
-    /// The answer to `method path`.
-    pub fn respond(&self, method: &[u8], path: &[u8]) -> Page {
+    /// The answer to `method path`, `accept` being the request's `Accept` header (empty
+    /// when it had none): `/metrics` is in OpenMetrics to those who ask for it, in the
+    /// Prometheus text format 0.0.4 to the rest ([`classic`](super::classic)).
+    pub fn respond(&self, method: &[u8], path: &[u8], accept: &[u8]) -> Page {
         if method != b"GET" {
             return Page::text(405, "only GET is served\n");
         }
         match path {
             b"/metrics" => {
                 let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-                    Ok(()) => Page {
+                if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+                    return Page::text(500, "metrics could not be encoded\n");
+                }
+                let wanted = b"application/openmetrics-text";
+                if accept.windows(wanted.len()).any(|w| w == wanted) {
+                    Page {
                         status: 200,
-                        content_type: METRICS_CONTENT_TYPE,
+                        content_type: OPENMETRICS_CONTENT_TYPE,
                         body: text.into_bytes(),
-                    },
-                    Err(_) => Page::text(500, "metrics could not be encoded\n"),
+                    }
+                } else {
+                    Page {
+                        status: 200,
+                        content_type: CLASSIC_CONTENT_TYPE,
+                        body: classic::from_openmetrics(&text).into_bytes(),
+                    }
                 }
             }
             b"/health" => {
