@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         return proxy_command::run::run(args);
     }
     let settings = match settings::parse_args(args) {
-        Ok(Command::Serve(s)) => s,
+        Ok(Command::Serve(s)) => *s,
         Ok(Command::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -411,6 +411,7 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         udp_port: u16::try_from(s.udp_port).unwrap_or(0),
         interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),
         ext: ext_config(&s.ext)?,
+        admin: s.admin,
         ..ServerConfig::default()
     })
 }

@@ -161,6 +161,8 @@ const EVERYTHING: &[&str] = &[
     "ext_recache_rate=2000,ext_compact_under=1,ext_drop_under=1,ext_max_sleep=100",
     "-o",
     "ext_max_frag=0.8,ext_drop_unread",
+    "--admin",
+    "127.0.0.1:9211",
 ];
 
 #[test]

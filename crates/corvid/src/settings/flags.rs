@@ -359,4 +359,15 @@ pub(super) const FLAGS: &[Opt] = &[
         b.print_config = true;
         Ok(())
     }),
+    exact(4, "admin", Kind::Text, "<addr:port>", "serve /metrics, /health and /stats over HTTP here (off by default)", |b, g| {
+        let v = g.value.unwrap_or_default().to_string_lossy();
+        let addr = v.parse().map_err(|_| {
+            SettingsError::new(format!("--admin: \"{v}\" is not an address and port (127.0.0.1:9211)"), EX_USAGE)
+        })?;
+        b.settings.admin = Some(addr);
+        Ok(())
+    })
+    .status(Status::Used)
+    .note("Prometheus metrics, health and `stats` as JSON, on a thread of its own (see [operations.md](operations.md#metrics-the-admin-listener))")
+    .show(|s| s.admin.map(|a| text_value(a.to_string()))),
 ];

@@ -105,6 +105,9 @@ pub struct Settings {
     pub auth_file: Option<PathBuf>,
     /// `-S`: SASL on binary connections.
     pub sasl: bool,
+    /// `--admin`: where the admin HTTP listener (metrics, health, stats as JSON) binds;
+    /// off when `None`.
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 pub(super) const MIB: usize = 1024 * 1024;
@@ -147,6 +150,7 @@ impl Default for Settings {
             ssl_handshake_timeout: 10,
             auth_file: None,
             sasl: false,
+            admin: None,
         }
     }
 }
