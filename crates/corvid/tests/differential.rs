@@ -37,6 +37,7 @@ differential_suite! {
     sizes,
     sizes_large_limit,
     sizes_small_limit,
+    slabs,
     stats,
     storage,
     tokens,

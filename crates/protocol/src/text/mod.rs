@@ -161,6 +161,10 @@ fn command(line: &[u8]) -> Outcome<'_> {
                 args: tokens.from(1),
             }),
             b"shutdown" => shutdown(&tokens),
+            b"slabs" => Ok(Request::Slabs {
+                args: tokens.from(1),
+                noreply: noreply(&tokens),
+            }),
             _ => unknown,
         },
         b'a' => match name {

@@ -69,6 +69,12 @@ pub const CLIENT_ERROR_BAD_COMMAND_LINE_TERMINATION: &[u8] =
     b"CLIENT_ERROR bad command line termination\r\n";
 /// `shutdown` (with any arguments) when the server was started without `-A`.
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
+/// `slabs reassign` with a source class that has fewer than two pages.
+pub const NOSPARE: &[u8] = b"NOSPARE source class has no spare pages\r\n";
+/// `slabs reassign` from a class to itself.
+pub const SAME: &[u8] = b"SAME src and dst class are identical\r\n";
+/// `slabs reassign` naming a class that does not exist.
+pub const BADCLASS: &[u8] = b"BADCLASS invalid src or dst class id\r\n";
 /// `stats sizes`: Corvid has no slab classes to histogram.
 pub const STATS_SIZES_DISABLED: &[u8] = b"STAT sizes_status disabled\r\n";
 

@@ -64,6 +64,9 @@ pub enum Request<'a> {
     LruCrawler { args: Keys<'a> },
     /// `extstore <option> <value>`: changes a disk-tier tunable (`OK`, or `ERROR`).
     Extstore { args: Keys<'a> },
+    /// `slabs <args>` (`automove`, `reassign`): the tokens after `slabs`, and whether
+    /// the last is `noreply`.
+    Slabs { args: Keys<'a>, noreply: bool },
 }
 
 /// Whether a retrieval returns CAS uniques.

@@ -5,8 +5,8 @@
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
 //! command counters in `stats`, disk reads and their replies in `tier`. Modules, each
 //! importing only those listed before it: `command_kind`, `detail`, `stats`, `latency`,
-//! `value`, `tier`, `state`, `login` (`-Y`), `sasl` (`-S`), `report`, `meta`, `text`,
-//! `binary`, `udp`, `service`, `handler`, `view` (what the admin listener reads);
+//! `value`, `tier`, `state`, `login` (`-Y`), `sasl` (`-S`), `report`, `slabs`, `meta`,
+//! `text`, `binary`, `udp`, `service`, `handler`, `view` (what the admin listener reads);
 //! `maintenance` stands apart (the store's clock and sweeper, on a thread of their own).
 
 mod binary;
@@ -20,6 +20,7 @@ mod meta;
 mod report;
 mod sasl;
 mod service;
+mod slabs;
 mod state;
 mod stats;
 mod text;

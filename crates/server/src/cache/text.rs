@@ -13,6 +13,7 @@ use super::command_kind::CommandKind;
 use super::detail::Event;
 use super::meta;
 use super::report::Group;
+use super::slabs;
 use super::state::{Cx, Finish, State};
 use super::stats::VERSION;
 use super::tier::{Expect, Then, Waiting};
@@ -276,6 +277,11 @@ fn execute(
                 }),
             },
         },
+        Request::Slabs { args, noreply } => {
+            if let Some(line) = slabs::answer(args, noreply) {
+                reply.line(line);
+            }
+        }
         Request::LruCrawler { mut args } => {
             let metadump = args.next() == Some(b"metadump");
             reply.line(if metadump && !cx.config().dump_enabled {
