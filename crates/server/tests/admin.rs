@@ -288,3 +288,44 @@ fn health_says_503_once_shutting_down() {
         (503, &b"shutting down\n"[..])
     );
 }
+
+/// Every metric the Grafana dashboard in contrib/ queries is one a live server exports.
+#[test]
+fn the_grafana_dashboard_queries_only_exported_metrics() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contrib/grafana/corvid.json"
+    );
+    let text = std::fs::read_to_string(path).expect("read the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+
+    let (addr, admin) = start();
+    traffic(addr);
+    let (_, _, body) = get(admin, "/metrics");
+    let metrics = String::from_utf8(body).expect("utf8");
+    for expr in exprs {
+        let mut rest = expr;
+        while let Some(at) = rest.find("corvid_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let sample = |line: &str| {
+                line.strip_prefix(name.as_str())
+                    .is_some_and(|after| after.starts_with(['{', ' ']))
+            };
+            assert!(
+                metrics.lines().any(sample),
+                "the dashboard queries {name} ({expr}), which /metrics lacks"
+            );
+        }
+    }
+}
