@@ -57,6 +57,16 @@ fn idle_connections_are_closed(server: Server) {
         buf[..n].starts_with(b"VERSION "),
         "{name}: the busy connection was closed too"
     );
+    // The close is counted, and `stats` lists the counter (only under idle_timeout).
+    busy.write_all(b"stats\r\n").expect("write");
+    let mut stats = Vec::new();
+    while !stats.ends_with(b"END\r\n") {
+        let n = busy.read(&mut buf).expect("read stats");
+        assert!(n > 0, "{name}: closed during stats");
+        stats.extend_from_slice(&buf[..n]);
+    }
+    let stats = String::from_utf8_lossy(&stats);
+    assert!(stats.contains("STAT idle_kicks 1\r\n"), "{name}: {stats}");
 }
 
 #[test]

@@ -98,6 +98,15 @@ impl DetailStats {
         }
     }
 
+    /// Forgets every prefix (`stats reset`, as memcached's `stats_prefix_clear`);
+    /// recording stays on or off.
+    pub fn clear(&self) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        for chain in buckets.iter_mut() {
+            chain.clear();
+        }
+    }
+
     /// Appends `stats detail dump` lines (without `END`).
     pub fn dump(&self, out: &mut Vec<u8>) {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());

@@ -111,6 +111,7 @@ impl Group {
             }
             Group::Reset => {
                 cache.stats.reset();
+                cache.stats.detail.clear();
                 cx.runtime().reset();
                 cache.store.reset_stats();
                 if let Some(tier) = &cache.tier {

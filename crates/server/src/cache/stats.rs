@@ -213,6 +213,10 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "store_no_memory", s.store_no_memory);
     stat(out, "auth_cmds", t.auth_cmds);
     stat(out, "auth_errors", t.auth_errors);
+    // memcached lists it only when idle connections are kicked at all.
+    if config.idle_timeout.is_some() {
+        stat(out, "idle_kicks", r.idle_kicks);
+    }
     stat(out, "bytes_read", r.bytes_read);
     stat(out, "bytes_written", r.bytes_written);
     stat(out, "limit_maxbytes", store.config().memory_limit);
