@@ -7,7 +7,7 @@
 //!   ([`metrics`], [`classic`]);
 //! - `GET /health`: `200` while the server serves, `503` once it is shutting down;
 //! - `GET /stats`: `stats` as a JSON object; `GET /stats/<group>` for `settings`,
-//!   `items`, `slabs` and `latency` ([`pages`]).
+//!   `items`, `slabs`, `latency` and `extstore` ([`pages`]).
 //!
 //! ```no_run
 //! # fn f(cache: std::sync::Arc<server::cache::Cache>, runtime: std::sync::Arc<server::runtime::RuntimeStats>) -> std::io::Result<()> {

@@ -18,7 +18,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `stats` groups `/stats/<group>` serves.
-pub const GROUPS: &[&str] = &["settings", "items", "slabs", "latency"];
+pub const GROUPS: &[&str] = &["settings", "items", "slabs", "latency", "extstore"];
 
 /// A response.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,21 +16,33 @@ impl Cache {
     pub fn stats_lines(&self, group: &str, runtime: &RuntimeStats) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         match group {
-            "" => stats::write_general(
-                &mut out,
-                &Sources {
-                    cache: &self.stats,
-                    runtime,
-                    config: &self.config,
-                    store: self.store,
-                },
-            ),
+            "" => {
+                let tier = self.tier.as_ref();
+                let reads = tier.map(|t| t.counters.named());
+                let engine = tier.map(|t| t.disk.stats().named());
+                let ext = reads.as_ref().zip(engine.as_ref());
+                stats::write_general(
+                    &mut out,
+                    &Sources {
+                        cache: &self.stats,
+                        runtime,
+                        config: &self.config,
+                        store: self.store,
+                        ext: ext.map(|(r, e)| (&r[..], &e[..])),
+                    },
+                )
+            }
             "settings" => {
-                stats::write_settings(&mut out, &self.stats.detail, &self.config, self.store)
+                let ext = self.knobs.settings_lines(self.tier.as_ref());
+                stats::write_settings(&mut out, &self.stats.detail, &self.config, self.store, &ext)
             }
             "items" => stats::write_items(&mut out, self.store),
             "slabs" => stats::write_slabs(&mut out, self.store),
             "latency" => latency::write(&mut out, runtime, command_kind::NAMES),
+            "extstore" => match &self.tier {
+                Some(tier) => stats::write_pages(&mut out, &tier.disk.page_data()),
+                None => return None,
+            },
             _ => return None,
         }
         Some(out)
