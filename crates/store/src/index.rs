@@ -243,6 +243,12 @@ impl Table {
         self.slots = into_atomic(slots);
     }
 
+    /// The heap offset of the item in slot `pos`, if one is linked there.
+    pub(crate) fn occupant(&self, pos: usize) -> Option<usize> {
+        let s = self.load(pos);
+        occupied(s).then(|| heap_off(s))
+    }
+
     /// Bytes the slot array occupies.
     pub(crate) fn footprint(&self) -> usize {
         self.slots.len() * 8

@@ -81,6 +81,29 @@ impl ItemRef<'_> {
             .saturating_sub(self.store.access_time(self.heap_off, self.access))
     }
 
+    /// When the item expires, in the store clock's seconds (Unix time with the system
+    /// clock); None when it never does (`lru_crawler metadump`'s `exp`).
+    pub fn expires_at(&self) -> Option<u64> {
+        let d = self.store.abs_deadline(self.deadline);
+        (d != exptime::NEVER).then_some(d)
+    }
+
+    /// When the item was last accessed (stored or fetched) before this access, in the
+    /// store clock's seconds (metadump's `la`).
+    pub fn last_access(&self) -> u64 {
+        self.store.access_time(self.heap_off, self.access)
+    }
+
+    /// The value's length, also for an item whose value is in the cold tier.
+    pub fn value_len(&self) -> usize {
+        self.it.vlen()
+    }
+
+    /// Bytes the item takes in the heap: header, key and value (metadump's `size`).
+    pub fn footprint(&self) -> usize {
+        self.it.size()
+    }
+
     /// Whether the item had been fetched before this access (meta `h`).
     pub fn fetched_before(&self) -> bool {
         self.fetched_before

@@ -49,6 +49,7 @@ pub(crate) mod report;
 pub(crate) mod restart;
 mod reuse;
 mod sweep;
+pub mod walk;
 
 /// How a stored value meets the item already under its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
