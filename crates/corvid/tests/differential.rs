@@ -16,6 +16,7 @@ differential_suite! {
     commands,
     delete_touch,
     disabled_commands,
+    dumps,
     errors,
     expiry,
     extstore,

@@ -61,4 +61,5 @@ pub use store::external::{Relocated, Room};
 pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};
 pub use store::report::SegmentCensus;
 pub use store::restart::{Opened, Restore, SaveError, Saved};
+pub use store::walk::Cursor as WalkCursor;
 pub use store::{CommitOptions, DeltaOutcome, InvalidateOutcome, Store, StoreMode, StoreOutcome};

@@ -67,6 +67,15 @@ pub const CLIENT_ERROR_BAD_AUTHENTICATION_TOKEN_FORMAT: &[u8] =
 /// `-Y`: a login value not followed by `\r\n`.
 pub const CLIENT_ERROR_BAD_COMMAND_LINE_TERMINATION: &[u8] =
     b"CLIENT_ERROR bad command line termination\r\n";
+/// `lru_crawler metadump` behind replies not yet sent in the same batch.
+pub const ERROR_METADUMP_PIPELINED: &[u8] =
+    b"ERROR cannot pipeline other commands before metadump\r\n";
+/// `lru_crawler metadump` naming a class id that is not one.
+pub const BADCLASS_CLASS_ID: &[u8] = b"BADCLASS invalid class id\r\n";
+/// `stats cachedump` with fewer than two arguments.
+pub const CLIENT_ERROR_BAD_COMMAND_LINE: &[u8] = b"CLIENT_ERROR bad command line\r\n";
+/// `stats cachedump` of a class id past memcached's largest.
+pub const CLIENT_ERROR_ILLEGAL_SLAB_ID: &[u8] = b"CLIENT_ERROR Illegal slab id\r\n";
 /// `shutdown` (with any arguments) when the server was started without `-A`.
 pub const SHUTDOWN_NOT_ENABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
 /// `slabs reassign` with a source class that has fewer than two pages.

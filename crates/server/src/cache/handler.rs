@@ -4,6 +4,7 @@
 
 use super::binary;
 use super::command_kind::CommandKind;
+use super::dump;
 use super::login;
 use super::meta;
 use super::sasl;
@@ -27,6 +28,10 @@ impl Handler for CacheHandler {
             State::Value { .. } => return self.value_arrived(input, reply, cx),
             State::Lookups { resume } => {
                 return text::resume(input, resume, Some(reply), &mut self.state, cx)
+            }
+            State::Dump(dump) => {
+                let progress = dump::step(dump, reply, State::dump_limits(cx));
+                return self.state.after_dump(progress);
             }
             // Parked sessions are resumed, not stepped; should one be, it stays parked.
             State::Disk(_) => return Verdict::Park { consumed: 0 },
@@ -151,7 +156,7 @@ impl Handler for CacheHandler {
     }
 
     fn busy(&self) -> bool {
-        matches!(self.state, State::Lookups { .. })
+        matches!(self.state, State::Lookups { .. } | State::Dump(_))
     }
 }
 

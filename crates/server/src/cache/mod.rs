@@ -5,13 +5,15 @@
 //! `value`, the text error precedence in `text`, the `stats` groups in `report`,
 //! command counters in `stats`, disk reads and their replies in `tier`. Modules, each
 //! importing only those listed before it: `command_kind`, `detail`, `stats`, `latency`,
-//! `value`, `tier`, `state`, `login` (`-Y`), `sasl` (`-S`), `report`, `slabs`, `meta`,
-//! `text`, `binary`, `udp`, `service`, `handler`, `view` (what the admin listener reads);
-//! `maintenance` stands apart (the store's clock and sweeper, on a thread of their own).
+//! `slabs`, `value`, `dump`, `tier`, `state`, `login` (`-Y`), `sasl` (`-S`), `report`,
+//! `meta`, `text`, `binary`, `udp`, `service`, `handler`, `view` (what the admin listener
+//! reads); `maintenance` stands apart (the store's clock and sweeper, on a thread of their
+//! own).
 
 mod binary;
 mod command_kind;
 mod detail;
+mod dump;
 mod handler;
 mod latency;
 mod login;

@@ -66,7 +66,7 @@ fn reassign(src: &[u8], dst: &[u8]) -> &'static [u8] {
 
 /// memcached's `safe_strtoul` into 32 bits: an optional sign and decimal digits that fit
 /// 64 bits, a negative value refused, the rest truncated as its C cast truncates.
-fn strtoul(token: &[u8]) -> Option<u32> {
+pub(crate) fn strtoul(token: &[u8]) -> Option<u32> {
     let (negative, digits) = sign(token);
     let n = digits_value(digits)?;
     let value = if negative { n.wrapping_neg() } else { n };

@@ -4,6 +4,7 @@
 //!
 //! Everything else about a request lives in the input buffer until it is answered.
 
+use super::dump::{Dump, Limits, Progress};
 use super::tier::{Expect, Then, Waiting};
 use crate::runtime::{Context, Verdict};
 use crate::ProtocolMode;
@@ -95,6 +96,9 @@ pub(crate) enum State {
     Lookups { resume: usize },
     /// Parked on disk reads (`tier.rs`): replies waiting for their values.
     Disk(Box<Waiting>),
+    /// A key dump paused at the output high watermark (`dump.rs`); its line is still at
+    /// the head of the input.
+    Dump(Dump),
 }
 
 /// How a value read into its reservation is committed and answered, per protocol.
@@ -127,6 +131,29 @@ pub(crate) struct BinaryCommit {
 }
 
 impl State {
+    /// Where a dump step leaves the command: paused (kept here, `Continue`) or answered.
+    pub(crate) fn after_dump(&mut self, progress: Progress) -> Verdict {
+        match progress {
+            Progress::Answered(verdict) => {
+                *self = State::Idle;
+                verdict
+            }
+            Progress::Paused(dump) => {
+                *self = State::Dump(dump);
+                Verdict::Continue
+            }
+        }
+    }
+
+    /// What a dump needs of the server, from a handler's context.
+    pub(crate) fn dump_limits<'a>(cx: &Cx<'a>) -> Limits<'a> {
+        Limits {
+            store: cx.service().store,
+            enabled: cx.config().dump_enabled,
+            high: cx.config().output_high_watermark,
+        }
+    }
+
     /// Parks the request at the head of the input (line and data kept) until the value
     /// of `key`, on disk at `ext`, is read back into RAM; then the request runs again,
     /// now against a value in RAM. None when that cannot be (a datagram, no disk tier, or

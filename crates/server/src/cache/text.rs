@@ -11,6 +11,7 @@
 
 use super::command_kind::CommandKind;
 use super::detail::Event;
+use super::dump;
 use super::meta;
 use super::report::Group;
 use super::slabs;
@@ -244,6 +245,13 @@ fn execute(
             }
             reply.line(text::SHUTDOWN_NOT_ENABLED);
         }
+        Request::Stats { mut args }
+            if cx.config().dump_enabled && args.clone().next() == Some(b"cachedump") =>
+        {
+            args.next();
+            let progress = dump::cachedump(args, consumed, reply, State::dump_limits(cx));
+            return state.after_dump(progress);
+        }
         Request::Stats { args } => match Group::of_text(args, cx) {
             Ok(Group::Reset) => {
                 Group::Reset.write(&mut Vec::new(), cx);
@@ -259,8 +267,8 @@ fn execute(
             }),
             Err(line) => reply.line(line),
         },
-        // Corvid has neither log streaming nor key dumps; only the refusals that
-        // -W and -X produce in memcached are reproduced, the rest is an unknown command.
+        // Corvid has no log streaming; only the refusal that -W produces in memcached is
+        // reproduced, the rest is an unknown command.
         Request::Watch => reply.line(if cx.config().watch_enabled {
             text::ERROR
         } else {
@@ -282,13 +290,9 @@ fn execute(
                 reply.line(line);
             }
         }
-        Request::LruCrawler { mut args } => {
-            let metadump = args.next() == Some(b"metadump");
-            reply.line(if metadump && !cx.config().dump_enabled {
-                text::ERROR_METADUMP_NOT_ALLOWED
-            } else {
-                text::ERROR
-            })
+        Request::LruCrawler { args } => {
+            let progress = dump::lru_crawler(args, consumed, reply, State::dump_limits(cx));
+            return state.after_dump(progress);
         }
         Request::Extstore { mut args } => {
             let set = match (args.next(), args.next()) {

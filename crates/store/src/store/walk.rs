@@ -15,62 +15,95 @@ use std::sync::atomic::Ordering;
 /// Index slots scanned per hold of a shard's read lock.
 pub const SLOTS_PER_LOCK: usize = 64;
 
+/// Where a walk stopped: the next slot to look at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    shard: usize,
+    slot: usize,
+}
+
 impl Store {
     /// Offers `f` every live item, each pinned for the call and not marked as accessed,
     /// until `f` answers false. Returns the items offered.
     pub fn walk(&self, mut f: impl FnMut(&ItemRef<'_>) -> bool) -> usize {
-        let now = self.clock.now();
-        let mut batch: Vec<ItemRef<'_>> = Vec::with_capacity(SLOTS_PER_LOCK);
         let mut offered = 0;
-        for (si, shard) in self.shards.iter().enumerate() {
-            let mut pos = 0;
-            loop {
-                {
-                    let t = shard.table.read();
-                    let end = (pos + SLOTS_PER_LOCK).min(t.capacity());
-                    if pos >= end {
-                        break;
-                    }
-                    for p in pos..end {
-                        let Some(off) = t.occupant(p) else {
-                            continue;
-                        };
-                        if self.dead(&t, p, off, now).is_some() {
-                            continue;
-                        }
-                        let it = self.item(off);
-                        // Pinned under the shard lock, as `lookup` pins: a reclaimer
-                        // unlinks under the write lock before it looks at the pins.
-                        self.seg_of(off).pins.fetch_add(1, Ordering::Relaxed);
-                        shard.pinned.fetch_add(1, Ordering::Relaxed);
-                        batch.push(ItemRef {
-                            store: self,
-                            it,
-                            heap_off: off,
-                            shard: si,
-                            now,
-                            fetched_before: it.shape() & FETCHED != 0,
-                            held: false,
-                            access: t.access(p),
-                            // SAFETY: a linked item, under its shard lock.
-                            deadline: unsafe { it.deadline() },
-                            // SAFETY: as above; every move of the location holds it.
-                            location: unsafe { it.location() },
-                        });
-                    }
-                    pos = end;
+        let mut stopped = false;
+        let mut cursor = Some(Cursor::default());
+        while let Some(from) = cursor.filter(|_| !stopped) {
+            cursor = self.walk_some(from, SLOTS_PER_LOCK, |item| {
+                if stopped {
+                    return;
                 }
-                // Unlocked: `f` may take as long as it likes (a slow client's buffer).
-                // Dropping what is left of the batch unpins it.
-                for item in batch.drain(..) {
-                    offered += 1;
-                    if !f(&item) {
-                        return offered;
-                    }
-                }
-            }
+                offered += 1;
+                stopped = !f(item);
+            });
         }
         offered
+    }
+
+    /// Offers `f` the live items of the next `slots` index slots from `from` (at least
+    /// one lock's worth), each pinned for the call and not marked as accessed; returns
+    /// where to go on, None once every shard is done. For walks spread over many calls
+    /// (a dump paused while its client reads).
+    pub fn walk_some(
+        &self,
+        from: Cursor,
+        slots: usize,
+        mut f: impl FnMut(&ItemRef<'_>),
+    ) -> Option<Cursor> {
+        let now = self.clock.now();
+        let mut batch: Vec<ItemRef<'_>> = Vec::with_capacity(SLOTS_PER_LOCK);
+        let mut cursor = from;
+        let mut budget = slots.max(1);
+        while budget > 0 {
+            let shard = self.shards.get(cursor.shard)?;
+            {
+                let t = shard.table.read();
+                let end = (cursor.slot + SLOTS_PER_LOCK.min(budget)).min(t.capacity());
+                if cursor.slot >= end {
+                    cursor = Cursor {
+                        shard: cursor.shard + 1,
+                        slot: 0,
+                    };
+                    continue;
+                }
+                for p in cursor.slot..end {
+                    let Some(off) = t.occupant(p) else {
+                        continue;
+                    };
+                    if self.dead(&t, p, off, now).is_some() {
+                        continue;
+                    }
+                    let it = self.item(off);
+                    // Pinned under the shard lock, as `lookup` pins: a reclaimer unlinks
+                    // under the write lock before it looks at the pins.
+                    self.seg_of(off).pins.fetch_add(1, Ordering::Relaxed);
+                    shard.pinned.fetch_add(1, Ordering::Relaxed);
+                    batch.push(ItemRef {
+                        store: self,
+                        it,
+                        heap_off: off,
+                        shard: cursor.shard,
+                        now,
+                        fetched_before: it.shape() & FETCHED != 0,
+                        held: false,
+                        access: t.access(p),
+                        // SAFETY: a linked item, under its shard lock.
+                        deadline: unsafe { it.deadline() },
+                        // SAFETY: as above; every move of the location holds it.
+                        location: unsafe { it.location() },
+                    });
+                }
+                budget = budget.saturating_sub(end - cursor.slot);
+                cursor.slot = end;
+            }
+            // Unlocked: `f` may take as long as it likes. Each item is unpinned as it
+            // is dropped.
+            for item in batch.drain(..) {
+                f(&item);
+            }
+        }
+        (cursor.shard < self.shards.len()).then_some(cursor)
     }
 }
 
@@ -109,6 +142,29 @@ mod tests {
         });
         assert_eq!((offered, seen), (2_000, want));
         assert_eq!(store.pinned_items(), 0, "every pin released");
+    }
+
+    #[test]
+    fn a_walk_in_pieces_sees_what_a_whole_walk_sees() {
+        let store = Store::new(StoreConfig::default()).expect("store");
+        for i in 0..1_000 {
+            set(&store, format!("k{i}").as_bytes(), b"v", 0);
+        }
+        let mut whole = Vec::new();
+        store.walk(|item| {
+            whole.push(item.key().to_vec());
+            true
+        });
+        let mut pieces = Vec::new();
+        let mut cursor = Some(super::Cursor::default());
+        let mut calls = 0;
+        while let Some(from) = cursor {
+            cursor = store.walk_some(from, 7, |item| pieces.push(item.key().to_vec()));
+            calls += 1;
+        }
+        assert_eq!(pieces, whole);
+        assert!(calls > 100, "{calls} calls");
+        assert_eq!(store.pinned_items(), 0);
     }
 
     #[test]
