@@ -123,14 +123,7 @@ impl Group {
                     stats::write_pages(out, &tier.disk.page_data());
                 }
             }
-            Group::Conns => {
-                let now = cache.store.now();
-                for c in cx.connections() {
-                    let idle =
-                        now.saturating_sub(c.last_cmd.load(std::sync::atomic::Ordering::Relaxed));
-                    stats::write_conn(out, c.fd, &c.addr, "conn_parse_cmd", idle);
-                }
-            }
+            Group::Conns => write_conns(out, cx),
             Group::Items => stats::write_items(out, cache.store),
             Group::Slabs => stats::write_slabs(out, cache.store),
             Group::Sizes => out.extend_from_slice(text::STATS_SIZES_DISABLED),
@@ -142,5 +135,64 @@ impl Group {
             Group::DetailOff => cache.stats.detail.set_enabled(false),
             Group::DetailDump => cache.stats.detail.dump(out),
         }
+    }
+}
+
+/// `stats conns` as memcached lists it, by descriptor: listening sockets, each worker's
+/// UDP sockets, and clients with the socket they came in on. Sockets that take no
+/// commands show the time since the server started, as memcached's do.
+fn write_conns(out: &mut Vec<u8>, cx: &Cx<'_>) {
+    use stats::ConnEntry;
+    let cache = cx.service();
+    let runtime = cx.runtime();
+    let now = cache.store.now();
+    let uptime = runtime.uptime().as_secs();
+    let clients = cx.connections();
+    let udp = cache
+        .udp_conns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let me = cx.id();
+    let mut entries: Vec<(i64, ConnEntry<'_>, u64)> = Vec::new();
+    for l in &runtime.listeners {
+        entries.push((l.fd, ConnEntry::Listening { addr: &l.addr }, uptime));
+    }
+    for (fd, addr) in &udp {
+        entries.push((*fd, ConnEntry::Udp { addr }, uptime));
+    }
+    for c in &clients {
+        // The connection asking is in the middle of its command, as memcached shows it.
+        let asking = me == Some(c.id) && c.worker == cx.worker();
+        let state = if asking {
+            "conn_parse_cmd"
+        } else {
+            memcached_state(c.state())
+        };
+        let idle = now.saturating_sub(c.last_cmd.load(std::sync::atomic::Ordering::Relaxed));
+        let entry = ConnEntry::Client {
+            addr: &c.addr,
+            listen_addr: &c.listen_addr,
+            state,
+        };
+        entries.push((c.fd, entry, idle));
+    }
+    entries.sort_by_key(|(fd, _, _)| *fd);
+    for (fd, entry, idle) in &entries {
+        stats::write_conn(out, *fd, entry, *idle);
+    }
+}
+
+/// memcached's name for where a connection stands.
+fn memcached_state(state: crate::runtime::ConnState) -> &'static str {
+    use crate::runtime::ConnState;
+    match state {
+        ConnState::New => "conn_new_cmd",
+        ConnState::Reading => "conn_read",
+        ConnState::ReadingValue => "conn_nread",
+        ConnState::Swallowing => "conn_swallow",
+        ConnState::Writing => "conn_mwrite",
+        ConnState::Parked => "conn_io_queue",
+        ConnState::Closing => "conn_closing",
     }
 }

@@ -6,6 +6,7 @@ use super::state::CacheHandler;
 use super::stats::{CacheStats, CommandCounters};
 use super::tier::{Knobs, Tier};
 use super::udp::UdpPort;
+use crate::runtime::socket_name;
 use crate::runtime::{Port, Service};
 use crate::ServerConfig;
 use channel::Stream;
@@ -24,6 +25,9 @@ pub struct Cache {
     pub(crate) knobs: Knobs,
     /// Bound UDP sockets; every worker serves a duplicate of each.
     udp: Vec<UdpSocket>,
+    /// Each worker's duplicate of each UDP socket: its descriptor and its address in
+    /// memcached's spelling, for `stats conns` (memcached lists one per worker too).
+    pub(crate) udp_conns: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
 impl Cache {
@@ -37,6 +41,7 @@ impl Cache {
             tier: None,
             knobs: Knobs::new(),
             udp,
+            udp_conns: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -78,7 +83,16 @@ impl Service for Cache {
     fn ports(&self, _worker: usize) -> std::io::Result<Vec<Box<dyn Port<CacheHandler>>>> {
         let mut ports: Vec<Box<dyn Port<CacheHandler>>> = Vec::new();
         for socket in &self.udp {
-            ports.push(Box::new(UdpPort::new(socket.try_clone()?)));
+            let clone = socket.try_clone()?;
+            if let Ok(addr) = clone.local_addr() {
+                use std::os::fd::AsRawFd;
+                let conn = (i64::from(clone.as_raw_fd()), socket_name("udp", addr));
+                self.udp_conns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn);
+            }
+            ports.push(Box::new(UdpPort::new(clone)));
         }
         Ok(ports)
     }

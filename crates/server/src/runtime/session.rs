@@ -457,6 +457,13 @@ impl<H: Handler> Session<H> {
             _ if !self.output.is_empty() => ConnState::Writing,
             (_, Reading::Into { .. }) => ConnState::ReadingValue,
             (_, Reading::Swallow { .. }) => ConnState::Swallowing,
+            // Input held that is not the start of a request: the rest of one (a value)
+            // is awaited, which memcached shows as reading a value too.
+            (_, Reading::Parse { .. })
+                if !self.input.is_empty() && !self.handler.idle(self.input.data()) =>
+            {
+                ConnState::ReadingValue
+            }
             (_, Reading::Parse { .. }) => ConnState::Reading,
         };
         let old = info.state.load(Relaxed);
