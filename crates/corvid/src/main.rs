@@ -412,6 +412,7 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         interface: (!s.listen.is_empty()).then(|| s.listen.join(",")),
         ext: ext_config(&s.ext)?,
         admin: s.admin,
+        subsystems: subsystems(s),
         ..ServerConfig::default()
     })
 }
@@ -423,6 +424,20 @@ fn ext_config(keys: &[(String, Option<String>)]) -> Result<Option<ExtConfig>, St
         options.apply(key, value.as_deref())?;
     }
     options.build()
+}
+
+/// Which of memcached's subsystems the flags turned off (Corvid accepts and ignores
+/// their options, but `stats` lists their counters as memcached would). `-o no_modern`
+/// turns off all four, as in memcached 1.6.18.
+fn subsystems(s: &Settings) -> server::Subsystems {
+    let off = |key: &str| s.ignored.get(key).is_some_and(|v| v == "false");
+    let modern = !off("modern");
+    server::Subsystems {
+        maxconns_fast: s.maxconns_fast && modern,
+        slab_reassign: !off("slab_reassign") && modern,
+        lru_crawler: !off("lru_crawler") && modern,
+        lru_maintainer: !off("lru_maintainer") && modern,
+    }
 }
 
 /// memcached's `-l`: hosts or addresses, each optionally with `:port`; none means every

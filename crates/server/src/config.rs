@@ -127,6 +127,35 @@ pub struct ServerConfig {
     pub sasl: Option<Arc<crate::Credentials>>,
     /// The admin HTTP listener's address (`--admin`): metrics, health, stats as JSON.
     pub admin: Option<SocketAddr>,
+    /// memcached subsystems Corvid has no counterpart for, as the flags left them.
+    pub subsystems: Subsystems,
+}
+
+/// memcached subsystems Corvid has no counterpart for, on or off as the flags set them
+/// (`-o no_lru_crawler`, `-o no_modern`, ...): `stats` lists their counters (at zero) and
+/// `stats settings` their switches only as memcached would with the same flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subsystems {
+    /// `-o maxconns_fast` (`rejected_connections`).
+    pub maxconns_fast: bool,
+    /// `-o slab_reassign` (`slab_reassign_*`, `slabs_moved`).
+    pub slab_reassign: bool,
+    /// `-o lru_crawler` (`lru_crawler_running`, `lru_crawler_starts`).
+    pub lru_crawler: bool,
+    /// `-o lru_maintainer`, and the segmented LRU that needs it (`lru_maintainer_juggles`,
+    /// `moves_to_cold`, ...).
+    pub lru_maintainer: bool,
+}
+
+impl Default for Subsystems {
+    fn default() -> Self {
+        Subsystems {
+            maxconns_fast: true,
+            slab_reassign: true,
+            lru_crawler: true,
+            lru_maintainer: true,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -157,6 +186,7 @@ impl Default for ServerConfig {
             auth_file: None,
             sasl: None,
             admin: None,
+            subsystems: Subsystems::default(),
         }
     }
 }

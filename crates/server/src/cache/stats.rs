@@ -166,11 +166,14 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
         stats.curr_connections.load(Relaxed),
     );
     stat(out, "total_connections", r.total_connections);
-    stat(
-        out,
-        "rejected_connections",
-        stats.rejected_connections.load(Relaxed),
-    );
+    let on = config.subsystems;
+    if on.maxconns_fast {
+        stat(
+            out,
+            "rejected_connections",
+            stats.rejected_connections.load(Relaxed),
+        );
+    }
     stat(
         out,
         "connection_structures",
@@ -227,21 +230,37 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "conn_yields", r.conn_yields);
     // memcached's slab, LRU-crawler and logger machinery has no counterpart here; the
     // names stay, at zero, so that dashboards and exporters find every stat they expect.
+    // Each group only when its memcached subsystem is on, as memcached lists them.
+    let zeros: [(&[&str], bool); 4] = [
+        (
+            &["hash_power_level", "hash_bytes", "hash_is_expanding"],
+            true,
+        ),
+        (
+            &[
+                "slab_reassign_rescues",
+                "slab_reassign_chunk_rescues",
+                "slab_reassign_evictions_nomem",
+                "slab_reassign_inline_reclaim",
+                "slab_reassign_busy_items",
+                "slab_reassign_busy_deletes",
+                "slab_reassign_running",
+                "slabs_moved",
+            ],
+            on.slab_reassign,
+        ),
+        (
+            &["lru_crawler_running", "lru_crawler_starts"],
+            on.lru_crawler,
+        ),
+        (&["lru_maintainer_juggles"], on.lru_maintainer),
+    ];
+    for (names, shown) in zeros {
+        for name in names.iter().filter(|_| shown) {
+            stat(out, name, 0);
+        }
+    }
     for name in [
-        "hash_power_level",
-        "hash_bytes",
-        "hash_is_expanding",
-        "slab_reassign_rescues",
-        "slab_reassign_chunk_rescues",
-        "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim",
-        "slab_reassign_busy_items",
-        "slab_reassign_busy_deletes",
-        "slab_reassign_running",
-        "slabs_moved",
-        "lru_crawler_running",
-        "lru_crawler_starts",
-        "lru_maintainer_juggles",
         "malloc_fails",
         "log_worker_dropped",
         "log_worker_written",
@@ -268,19 +287,27 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "slab_global_page_pool", 0);
     stat(out, "expired_unfetched", s.expired_unfetched);
     stat(out, "evicted_unfetched", s.evicted_unfetched);
-    stat(out, "evicted_active", 0);
+    if on.lru_maintainer {
+        stat(out, "evicted_active", 0);
+    }
     stat(out, "evictions", s.evictions);
     stat(out, "reclaimed", s.reclaimed);
     for name in [
         "crawler_reclaimed",
         "crawler_items_checked",
         "lrutail_reflocked",
+    ] {
+        stat(out, name, 0);
+    }
+    // The segmented LRU's counters: only with its maintainer, as in memcached.
+    let segmented = [
         "moves_to_cold",
         "moves_to_warm",
         "moves_within_lru",
         "direct_reclaims",
         "lru_bumps_dropped",
-    ] {
+    ];
+    for name in segmented.iter().filter(|_| on.lru_maintainer) {
         stat(out, name, 0);
     }
 }
@@ -415,17 +442,19 @@ pub(crate) fn write_settings(
         None => stat(out, "auth_enabled_ascii", "no"),
     }
     stat(out, "item_size_max", sc.item_size_max);
-    stat(out, "maxconns_fast", "yes");
+    let yes = |on: bool| if on { "yes" } else { "no" };
+    let on = config.subsystems;
+    stat(out, "maxconns_fast", yes(on.maxconns_fast));
     stat(out, "hashpower_init", 0);
     // Settings of memcached subsystems Corvid does not have, reported with memcached's
     // defaults so that configuration checkers see a familiar shape.
     for (name, value) in [
-        ("slab_reassign", "yes"),
+        ("slab_reassign", yes(on.slab_reassign)),
         ("slab_automove", "1"),
         ("slab_automove_ratio", "0.80"),
         ("slab_automove_window", "30"),
         ("slab_chunk_max", "524288"),
-        ("lru_crawler", "yes"),
+        ("lru_crawler", yes(on.lru_crawler)),
         ("lru_crawler_sleep", "100"),
         ("lru_crawler_tocrawl", "0"),
         ("tail_repair_time", "0"),
@@ -438,8 +467,8 @@ pub(crate) fn write_settings(
             if config.dump_enabled { "yes" } else { "no" },
         ),
         ("hash_algorithm", "murmur3"),
-        ("lru_maintainer_thread", "yes"),
-        ("lru_segmented", "yes"),
+        ("lru_maintainer_thread", yes(on.lru_maintainer)),
+        ("lru_segmented", yes(on.lru_maintainer)),
         ("hot_lru_pct", "20"),
         ("warm_lru_pct", "40"),
         ("hot_max_factor", "0.20"),
