@@ -70,6 +70,8 @@ pub const CLIENT_ERROR_BAD_COMMAND_LINE_TERMINATION: &[u8] =
 /// `lru_crawler metadump` behind replies not yet sent in the same batch.
 pub const ERROR_METADUMP_PIPELINED: &[u8] =
     b"ERROR cannot pipeline other commands before metadump\r\n";
+/// `lru_crawler metadump` under `-o no_lru_crawler`.
+pub const CLIENT_ERROR_LRU_CRAWLER_DISABLED: &[u8] = b"CLIENT_ERROR lru crawler disabled\r\n";
 /// `lru_crawler metadump` naming a class id that is not one.
 pub const BADCLASS_CLASS_ID: &[u8] = b"BADCLASS invalid class id\r\n";
 /// `stats cachedump` with fewer than two arguments.

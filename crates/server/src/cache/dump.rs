@@ -42,6 +42,8 @@ pub(crate) struct Limits<'a> {
     pub(crate) store: &'a Store,
     /// `-X` clears it.
     pub(crate) enabled: bool,
+    /// `-o no_lru_crawler` clears it (memcached's metadump runs on its crawler).
+    pub(crate) crawler: bool,
     /// The output high watermark.
     pub(crate) high: usize,
 }
@@ -78,6 +80,10 @@ pub(crate) fn lru_crawler(
         reply.line(text::ERROR);
         return answered;
     };
+    if !limits.crawler {
+        reply.line(text::CLIENT_ERROR_LRU_CRAWLER_DISABLED);
+        return answered;
+    }
     if !limits.enabled {
         reply.line(text::ERROR_METADUMP_NOT_ALLOWED);
         return answered;

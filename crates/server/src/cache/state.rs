@@ -150,6 +150,7 @@ impl State {
         Limits {
             store: cx.service().store,
             enabled: cx.config().dump_enabled,
+            crawler: cx.config().subsystems.lru_crawler,
             high: cx.config().output_high_watermark,
         }
     }
