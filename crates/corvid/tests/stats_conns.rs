@@ -74,12 +74,11 @@ fn ranked(text: &str, sock: Option<&str>) -> Vec<String> {
         let mut value = value.to_string();
         if let Some(path) = sock {
             value = value.replace(path, "SOCK");
-            // memcached names its listening Unix socket by the path without its last
-            // component (a quirk of how it prints it); either way it is this socket.
-            if let Some((dir, _)) = path.rsplit_once('/') {
-                if value == format!("unix:{dir}") {
-                    value = "unix:SOCK".to_string();
-                }
+            // memcached names its listening Unix socket by a prefix of the path (the
+            // first 26 bytes, a quirk of how it prints it); either way it is this socket.
+            let prefix = value.strip_prefix("unix:").unwrap_or_default();
+            if !prefix.is_empty() && path.starts_with(prefix) {
+                value = "unix:SOCK".to_string();
             }
         }
         // tcp:127.0.0.1:40123 -> tcp:127.0.0.1:PORT
