@@ -167,7 +167,7 @@ mod tests {
             Current::new(Loaded::new(ProxyConfig::from_twemproxy_yaml(yaml).unwrap()).unwrap());
         let stats = ProxyStats::new(1);
         stats.backend("alpha:one").worker(0).add(|c| &c.requests, 4);
-        let runtime = RuntimeStats::new(1);
+        let runtime = RuntimeStats::new(1, Vec::new());
         let json = twemproxy_json(&current, &stats, &runtime, Duration::from_secs(7));
         assert!(
             json.starts_with("{\"service\":\"nutcracker\", \"source\":\""),

@@ -161,6 +161,7 @@ fn execute(
         // Per-server administration; the proxy has no cache of its own.
         Request::Watch
         | Request::LruCrawler { .. }
+        | Request::Slabs { .. }
         | Request::Extstore { .. }
         | Request::RefreshCerts => {
             client.local_reply(text::ERROR, reply, cx);
