@@ -61,8 +61,9 @@ over_tls! {
     cas, cas_disabled, commands, delete_touch, disabled_commands, expiry, extstore, flush,
     half_close,
     incr_decr, interleave, keys, long_lines, multiget, pipeline, retrieval, shutdown,
-    shutdown_enabled, shutdown_graceful, sizes, sizes_large_limit, sizes_small_limit, stats,
-    storage, tokens;
+    shutdown_enabled, shutdown_graceful, sizes, sizes_large_limit, sizes_small_limit, slabs,
+    stats, stats_cas_disabled, stats_idle_timeout, stats_item_size, stats_no_lru,
+    stats_no_modern, stats_no_slab_reassign, stats_threads, storage, tokens, dumps;
     stalls: errors, fairness, large_values, noreply,
 }
 
