@@ -18,9 +18,12 @@
 //! EINTR is retried here; a read at or past the end of the file is `Abort(Closed)`; any
 //! other error is `Abort(Failed(kind))`. A regular file never answers `Retry`.
 //!
-//! Opening takes an exclusive `flock` on the file, so a second server pointed at the same
-//! path is refused ([`OpenError::Locked`]) instead of silently overwriting the first
-//! one's data. The lock belongs to the open file and is released when the channel drops.
+//! Opening takes an exclusive lock on the whole file, so a second server pointed at the
+//! same path is refused ([`OpenError::Locked`]) instead of silently overwriting the first
+//! one's data. It is an open-file-description lock (`fcntl(F_OFD_SETLK)`): it conflicts
+//! with the POSIX record lock memcached's extstore takes (a Corvid and a memcached cannot
+//! share a file, either way round) and, unlike that one, with a second open of the same
+//! path in this process. It is released when the channel drops.
 
 use crate::outcome::{classify, once, Outcome};
 use std::fs::{File, OpenOptions};
@@ -174,20 +177,32 @@ impl FileChannel {
     }
 }
 
-/// `flock(LOCK_EX | LOCK_NB)`: held by the open file description, so a second open of
-/// the same path (in this process or another) is refused, and it goes away with the
-/// descriptor even if the process dies.
+/// A write lock over the whole file, held by the open file description
+/// (`fcntl(F_OFD_SETLK)`, not waiting): a second open of the same path, in this process
+/// or another, is refused, and so is a memcached whose extstore locks the file with
+/// `fcntl(F_SETLK)` (the two kinds of lock conflict). It goes away with the descriptor,
+/// even if the process dies. A conflict answers `WouldBlock`.
 fn lock_exclusive(file: &File) -> io::Result<()> {
+    // SAFETY: `flock` is a plain C struct of integers, for which all zeroes is valid.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // l_start 0, l_len 0: the whole file, however long it grows; l_pid must be 0.
     loop {
-        // SAFETY: flock takes a descriptor that stays open for the call (we borrow
-        // `file`) and integer flags; it touches no memory of ours.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        // SAFETY: fcntl takes a descriptor that stays open for the call (we borrow
+        // `file`), the command, and a pointer to a live `flock` it only reads.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
         if rc == 0 {
             return Ok(());
         }
         let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // POSIX allows either for a lock held elsewhere.
+            Some(libc::EAGAIN) | Some(libc::EACCES) => {
+                return Err(io::Error::from_raw_os_error(libc::EAGAIN))
+            }
+            _ => return Err(err),
         }
     }
 }
