@@ -5,174 +5,14 @@
 //! 1`; clients that leave and a server that stops with reads in flight leave nothing
 //! behind.
 
-use disk::{DiskConfig, FileSpec, Location, MIB};
-use server::disk_tier::ExtConfig;
-use server::{Server, ServerConfig};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod disk_support;
+
+use disk::{Location, MIB};
+use disk_support::*;
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use store::{Store, StoreConfig};
-
-struct Running {
-    addr: SocketAddr,
-    store: &'static Store,
-    _dir: tempfile::TempDir,
-    file: std::path::PathBuf,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// A server with a 16 MiB heap and a 32 MiB disk file in 4 MiB pages; values idle for
-/// 0 s go to disk as soon as their segment is sealed (`ext_item_age=0`).
-fn start() -> Running {
-    start_with(|_| {})
-}
-
-fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ext");
-    let store: &'static Store = Box::leak(Box::new(
-        Store::new(StoreConfig {
-            memory_limit: 16 << 20,
-            ..StoreConfig::default()
-        })
-        .unwrap(),
-    ));
-    let spec = FileSpec::parse(&format!("{}:32m", file.display())).unwrap();
-    let mut disk = DiskConfig::new(vec![spec]);
-    disk.page_size = 4 * MIB;
-    disk.wbuf_size = 2 * MIB;
-    disk.max_sleep = Duration::from_millis(5);
-    let mut ext = ExtConfig::new(disk);
-    ext.item_age = 0;
-    let mut config = ServerConfig {
-        tcp: vec!["127.0.0.1:0".parse().unwrap()],
-        threads: 2,
-        allow_shutdown: true,
-        ext: Some(ext),
-        ..ServerConfig::default()
-    };
-    tweak(&mut config);
-    let server = Server::bind(config, store).unwrap();
-    let addr = server.local_addrs()[0];
-    let thread = std::thread::spawn(move || {
-        server.run().unwrap();
-    });
-    Running {
-        addr,
-        store,
-        _dir: dir,
-        file,
-        thread: Some(thread),
-    }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
-}
-
-/// Sends `req` and reads exactly `want.len()` bytes.
-fn exchange(s: &mut TcpStream, req: &[u8], want_len: usize) -> Vec<u8> {
-    s.write_all(req).unwrap();
-    let mut out = vec![0; want_len];
-    s.read_exact(&mut out).unwrap();
-    out
-}
-
-fn value(key: &str, len: usize) -> Vec<u8> {
-    let seed = key
-        .bytes()
-        .fold(3u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
-    (0..len)
-        .map(|i| b'a' + ((i as u8).wrapping_add(seed) % 26))
-        .collect()
-}
-
-fn set(s: &mut TcpStream, key: &str, flags: u32, v: &[u8]) {
-    let mut req = format!("set {key} {flags} 0 {}\r\n", v.len()).into_bytes();
-    req.extend_from_slice(v);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(exchange(s, &req, 8), b"STORED\r\n");
-}
-
-fn on_disk(store: &Store, key: &str) -> bool {
-    store
-        .peek(key.as_bytes())
-        .is_some_and(|i| i.external().is_some())
-}
-
-/// Sets `keys` (values of `len` bytes), then enough filler to seal their segment, and
-/// waits until the background writer has moved them all to disk.
-fn put_on_disk(r: &Running, s: &mut TcpStream, keys: &[&str], len: usize) {
-    for k in keys {
-        set(s, k, 5, &value(k, len));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut filler = 0;
-    while !keys.iter().all(|k| on_disk(r.store, k)) {
-        assert!(Instant::now() < deadline, "never went to disk");
-        // Small values stay in RAM; they fill the open segment so it gets sealed.
-        for _ in 0..200 {
-            filler += 1;
-            set(s, &format!("filler{filler}"), 0, &[b'f'; 400]);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn get_reply(key: &str, flags: u32, v: &[u8], cas: Option<u64>) -> Vec<u8> {
-    let mut out = match cas {
-        Some(c) => format!("VALUE {key} {flags} {} {c}\r\n", v.len()),
-        None => format!("VALUE {key} {flags} {}\r\n", v.len()),
-    }
-    .into_bytes();
-    out.extend_from_slice(v);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-fn stat(addr: SocketAddr, name: &str) -> u64 {
-    let mut s = connect(addr);
-    s.write_all(b"stats\r\n").unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 65536];
-    while !text.ends_with("END\r\n") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0);
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let prefix = format!("STAT {name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in stats"))
-        .parse()
-        .unwrap()
-}
-
-fn settles(store: &Store) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.pinned_items() != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} pins left",
-            store.pinned_items()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(mut s) = TcpStream::connect(self.addr) {
-            let _ = s.write_all(b"shutdown\r\n");
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 #[test]
 fn gets_of_values_on_disk_answer_in_order_byte_exact() {
@@ -395,7 +235,7 @@ fn over_udp_a_value_on_disk_is_a_miss_as_in_memcached() {
         let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let r = start_with(|c| c.udp = vec![format!("127.0.0.1:{udp_port}").parse().unwrap()]);
+    let r = start_with(|c| c.server.udp = vec![format!("127.0.0.1:{udp_port}").parse().unwrap()]);
     let mut s = connect(r.addr);
     put_on_disk(&r, &mut s, &["u"], 3000);
     set(&mut s, "ram", 5, b"small");
