@@ -231,10 +231,14 @@ fn short_lived_values_share_pages_that_empty_by_expiry() {
     }
     // The filler has no TTL, so the segment holding the last short-lived values stays
     // open and they stay in RAM: most go, enough to fill a page.
+    // (Not every value without a TTL need go: this is about the short-lived ones. Since
+    // holes, one value in a hole now and then stays in RAM a while longer.)
     seal_until(&r, &mut s, || {
         (0..400)
             .step_by(4)
-            .all(|i| on_disk(r.store, &format!("nfoo{i}")))
+            .filter(|i| on_disk(r.store, &format!("nfoo{i}")))
+            .count()
+            >= 90
             && short.iter().filter(|k| on_disk(r.store, k)).count() >= 300
     });
     let pages = stats(r.addr, "extstore");
