@@ -7,37 +7,22 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{free_port, Server, TempDir};
+use support::proxy::{self, count, Client, Kind, Proxy, STARTUP};
+use support::Server;
 
-const STARTUP: Duration = Duration::from_secs(20);
-
-/// A proxy process (corvid or nutcracker; or a restarted backend), killed on drop.
-struct Proxy {
-    child: Child,
-    addr: SocketAddr,
-    stats: u16,
-    _dir: TempDir,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nutcracker_binary() -> PathBuf {
-    ["/usr/sbin/nutcracker", "/usr/bin/nutcracker"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("nutcracker is installed (./scripts/test installs it)")
+/// Starts `corvid proxy` (two workers) or nutcracker with the YAML `make(listen)` gives.
+fn start(nutcracker: bool, make: impl Fn(SocketAddr) -> String) -> Proxy {
+    let kind = if nutcracker {
+        Kind::Nutcracker
+    } else {
+        Kind::CorvidYaml
+    };
+    proxy::start(kind, 2, make)
 }
 
 /// A twemproxy YAML for one pool of `backends` listening on `listen`.
@@ -50,89 +35,6 @@ fn yaml(listen: SocketAddr, backends: &[&Server], timeout_ms: u32) -> String {
         y.push_str(&format!("   - 127.0.0.1:{}:1 mc{i}\n", b.port()));
     }
     y
-}
-
-/// Starts `corvid proxy` (or nutcracker) with the YAML `make(listen)` gives.
-fn start(nutcracker: bool, make: impl Fn(SocketAddr) -> String) -> Proxy {
-    let dir = TempDir::new(if nutcracker { "nut" } else { "cpx" });
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-    let conf = dir.path().join("proxy.yml");
-    std::fs::write(&conf, make(addr)).expect("write the yaml");
-    let stats_port = free_port();
-    let stats = stats_port.to_string();
-    let log = dir.path().join("log");
-    let conf = conf.display().to_string();
-    let log = log.display().to_string();
-    let mut command = if nutcracker {
-        Command::new(nutcracker_binary())
-    } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_corvid"));
-        c.args(["proxy", "--threads", "2"]);
-        c
-    };
-    command.args(["-c", &conf, "-s", &stats, "-a", "127.0.0.1", "-o", &log]);
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the proxy");
-    let mut proxy = Proxy {
-        child,
-        addr,
-        stats: stats_port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + STARTUP;
-    while TcpStream::connect(addr).is_err() {
-        if let Ok(Some(status)) = proxy.child.try_wait() {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("proxy exited ({status}) before accepting: {log}");
-        }
-        assert!(Instant::now() < deadline, "proxy never accepted on {addr}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    proxy
-}
-
-/// A client connection with generous timeouts (the machine is loaded).
-struct Client(TcpStream);
-
-impl Client {
-    fn new(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).ok();
-        s.set_nodelay(true).ok();
-        Client(s)
-    }
-
-    /// Sends `bytes` and reads until the reply ends with `end` (counted `times`).
-    fn ask(&mut self, bytes: &[u8], end: &[u8], times: usize) -> Vec<u8> {
-        self.0.write_all(bytes).expect("send");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 65536];
-        while count(&got, end) < times {
-            match self.0.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => panic!(
-                    "no complete reply to {:?}: {e}; got {:?}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
-                    String::from_utf8_lossy(&got)
-                ),
-            }
-        }
-        got
-    }
-
-    /// One reply line.
-    fn line(&mut self, bytes: &[u8]) -> String {
-        String::from_utf8_lossy(&self.ask(bytes, b"\r\n", 1)).into_owned()
-    }
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 fn three_backends() -> Vec<Server> {
@@ -350,7 +252,7 @@ fn reload_under_load_fails_no_request() {
     let refs: Vec<&Server> = backends.iter().collect();
     let two = |l: SocketAddr| yaml(l, &refs[..2], 2000);
     let corvid = start(false, two);
-    let conf = corvid._dir.path().join("proxy.yml");
+    let conf = corvid.conf.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..4)
@@ -539,43 +441,7 @@ fn an_ejected_backend_is_remapped_then_rejoins() {
         );
     }
     // Back on its port: probed and taken back, its keys go to it again.
-    let mut command = Command::new(support::memcached_binary());
-    command.args([
-        "-p",
-        &port.to_string(),
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-t",
-        "1",
-    ]);
-    if std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.contains("\t0\t"))
-    }) {
-        command.args(["-u", "root"]);
-    }
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("restart memcached");
-    let _back = Proxy {
-        child,
-        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        stats: 0,
-        _dir: TempDir::new("back"),
-    };
-    let started = Instant::now();
-    while TcpStream::connect(_back.addr).is_err() {
-        assert!(
-            started.elapsed() < STARTUP,
-            "memcached did not come back on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let _back = proxy::backend_on(false, port);
     let mut direct = Client::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -83,7 +83,7 @@ pub fn explain(config: &ProxyConfig, health: &Health, listener: usize, key: &[u8
                     route_name(config, *primary)
                 );
                 if copied {
-                    placement(&mut out, config, health, *shadow_pool, key, "    shadow");
+                    placement(&mut out, config, health, *shadow_pool, key, "    shadow: ");
                 }
                 id = *primary;
             }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod normalise;
+pub mod proxy;
 pub mod run;
 pub mod script;
 pub mod show;

@@ -404,10 +404,14 @@ impl<H: Handler> Worker<H> {
     fn run_agenda(&mut self) {
         let mut budget = LOCAL_PER_TURN;
         loop {
-            while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
-                self.insert(Session::new(stream, id, None, handler));
-            }
+            self.insert_opened();
             while budget > 0 {
+                // A completion resumes its session at once, and that handler may open a
+                // session and complete it in one go: the new session must exist before
+                // the completion addressed to it is delivered, or it is dropped as stale.
+                if !self.env.agenda.opens.is_empty() {
+                    self.insert_opened();
+                }
                 let Some((id, completion)) = self.env.agenda.completions.pop_front() else {
                     break;
                 };
@@ -423,6 +427,13 @@ impl<H: Handler> Worker<H> {
                 // does).
                 return;
             }
+        }
+    }
+
+    /// Registers the sessions handlers opened.
+    fn insert_opened(&mut self) {
+        while let Some((id, stream, handler)) = self.env.agenda.opens.pop() {
+            self.insert(Session::new(stream, id, None, handler));
         }
     }
 
