@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a spawned server may take to accept its first connection.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+/// Generous: the machine running the suite is often loaded (a slow start or a slow
+/// crawl is not a placement error).
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// Keys written per round trip.
 const BATCH: usize = 500;
@@ -124,10 +127,18 @@ impl Write for Conn {
 }
 
 impl Endpoint {
+    /// A connection whose reads give up after [`IO_TIMEOUT`] (a hung peer fails the
+    /// test with a message instead of hanging it).
     fn connect(&self) -> std::io::Result<Conn> {
         match self {
-            Endpoint::Tcp(addr) => TcpStream::connect(addr).map(Conn::Tcp),
-            Endpoint::Unix(path) => UnixStream::connect(path).map(Conn::Unix),
+            Endpoint::Tcp(addr) => TcpStream::connect(addr).and_then(|s| {
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                Ok(Conn::Tcp(s))
+            }),
+            Endpoint::Unix(path) => UnixStream::connect(path).and_then(|s| {
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                Ok(Conn::Unix(s))
+            }),
         }
     }
 }
@@ -194,6 +205,24 @@ impl Memcached {
 
     /// Every key this server holds that starts with `prefix`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
+        // memcached's own background crawler may be walking the LRU: the dump is refused
+        // with BUSY until it is done, so ask again (polling, with a generous deadline).
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        loop {
+            if let Some(keys) = self.try_keys(prefix) {
+                return keys;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lru_crawler stayed busy on {:?}",
+                self.endpoint
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The keys, or `None` when the crawler is busy.
+    fn try_keys(&self, prefix: &str) -> Option<Vec<String>> {
         let mut conn = self.endpoint.connect().expect("connect to memcached");
         conn.write_all(b"lru_crawler metadump all\r\n")
             .expect("metadump");
@@ -208,10 +237,10 @@ impl Memcached {
             if text == "END" {
                 break;
             }
-            assert!(
-                !text.starts_with("ERROR") && !text.starts_with("BUSY"),
-                "{text}"
-            );
+            if text.starts_with("BUSY") {
+                return None;
+            }
+            assert!(!text.starts_with("ERROR"), "{text}");
             let Some(encoded) = text.strip_prefix("key=").and_then(|r| r.split(' ').next()) else {
                 continue;
             };
@@ -220,7 +249,7 @@ impl Memcached {
                 keys.push(key);
             }
         }
-        keys
+        Some(keys)
     }
 }
 
@@ -309,7 +338,7 @@ pub fn nutcracker_binary() -> PathBuf {
 pub fn set_all(addr: SocketAddr, keys: &[String]) {
     let stream = TcpStream::connect(addr).expect("connect to proxy");
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(IO_TIMEOUT))
         .expect("timeout");
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
