@@ -135,7 +135,9 @@ fn a_backend_stopped_killed_and_restarted_under_load() {
         .collect();
     let progress = |n: u64, what: &str| {
         let target = done.load(Relaxed) + n;
-        wait_until(what, Duration::from_secs(60), || done.load(Relaxed) >= target);
+        wait_until(what, Duration::from_secs(60), || {
+            done.load(Relaxed) >= target
+        });
     };
     let victim_serves = |what: &str| {
         let target = victim_ok.load(Relaxed) + 20;
@@ -308,7 +310,10 @@ fn a_client_that_does_not_read_costs_bounded_memory() {
         "the proxy grew by {} MiB for a client that reads nothing ({sent} bytes of gets sent)",
         grown >> 20
     );
-    eprintln!("a client that does not read: +{} KiB ({sent} bytes of gets taken)", grown >> 10);
+    eprintln!(
+        "a client that does not read: +{} KiB ({sent} bytes of gets taken)",
+        grown >> 10
+    );
     // Not asserted: other clients sharing that backend connection wait behind it
     // (docs/proxy.md, "Memory bounds": the price of the bound on a shared connection).
 }
@@ -342,7 +347,10 @@ fn a_backend_that_does_not_read_costs_bounded_memory() {
     std::thread::sleep(Duration::from_millis(1500));
     let grown = p.rss().saturating_sub(before);
     backend.signal(libc::SIGCONT);
-    eprintln!("a stopped backend: +{} KiB ({sent} bytes of sets taken)", grown >> 10);
+    eprintln!(
+        "a stopped backend: +{} KiB ({sent} bytes of sets taken)",
+        grown >> 10
+    );
     assert!(
         sent < 64 << 20,
         "the proxy took {} MiB of requests for a stopped backend",

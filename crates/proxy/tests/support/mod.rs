@@ -337,9 +337,7 @@ pub fn nutcracker_binary() -> PathBuf {
 /// Sets every key (value `x`) through `addr`, pipelined, checking every reply.
 pub fn set_all(addr: SocketAddr, keys: &[String]) {
     let stream = TcpStream::connect(addr).expect("connect to proxy");
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .expect("timeout");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
