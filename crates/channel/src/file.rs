@@ -111,6 +111,13 @@ impl FileChannel {
         &self.path
     }
 
+    /// What the file is now (`fstat`): a warm restart notes its identity, length and
+    /// modification time at a clean stop to tell, at the next start, whether anything
+    /// wrote to it in between.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
+    }
+
     /// One `pread` of up to `buf.len()` bytes at `offset`. `Done(n)` may be short.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Outcome {
         once(!buf.is_empty(), || self.file.read_at(buf, offset))

@@ -30,13 +30,15 @@ use crate::compaction::{self, Owner};
 use crate::config::{Bucket, ConfigError, DiskConfig};
 use crate::engine::{Object, Shared, WriteError};
 use crate::location::Location;
-use crate::pages::PageData;
+use crate::pages::{PageData, PageTable};
+use crate::restart::{Refused, SavedFile, SavedTable, Stamp};
 use crate::reader::{Completion, ReadQueue, ReadResult};
 use crate::stats::DiskStats;
 use crate::tuning::Tuning;
 use channel::{FileChannel, OpenError};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,33 +66,10 @@ pub struct Disk<C: Completion> {
 
 impl<C: Completion> Disk<C> {
     /// Checks `config`, opens and locks its files, starts the IO threads, the flusher
-    /// and the maintenance thread. `owner` answers compaction's questions.
+    /// and the maintenance thread, with every page free. `owner` answers compaction's
+    /// questions. (To take back the pages of a clean stop: [`Opening`].)
     pub fn open(config: DiskConfig, owner: Arc<dyn Owner>) -> Result<Disk<C>, DiskError> {
-        config.validate()?;
-        let pages = config.pages_per_file();
-        let mut files = Vec::with_capacity(config.files.len());
-        for (spec, pages) in config.files.iter().zip(pages) {
-            let file =
-                FileChannel::open(&spec.path, pages * config.page_size).map_err(DiskError::Open)?;
-            files.push(file);
-        }
-        let shared = Arc::new(Shared::new(&config, files, run_id()));
-        let disk = Disk {
-            shared,
-            reads: Arc::new(ReadQueue::new()),
-            threads: Mutex::new(Vec::new()),
-        };
-        for i in 0..config.io_threads {
-            let (shared, reads) = (disk.shared.clone(), disk.reads.clone());
-            disk.spawn(format!("ext-io-{i}"), move || reads.run(&shared))?;
-        }
-        let shared = disk.shared.clone();
-        disk.spawn("ext-flush".into(), move || shared.run_flusher())?;
-        let shared = disk.shared.clone();
-        disk.spawn("ext-maint".into(), move || {
-            compaction::run(&shared, owner.as_ref())
-        })?;
-        Ok(disk)
+        Opening::new(config)?.start(owner)
     }
 
     fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> Result<(), DiskError> {
@@ -185,6 +164,35 @@ impl<C: Completion> Disk<C> {
         self.shared.wake_maintenance();
     }
 
+    /// The clean stop's `DISK` section for the restart data ([`crate::restart`]): stops
+    /// the engine (so every object written is in its file and the files are synced),
+    /// then describes the pages in use and the files as they are now. An error (a file
+    /// that cannot be `fstat`ed) means no section: the next start drops what the owner
+    /// kept.
+    pub fn restart_section(&self) -> std::io::Result<Vec<u8>> {
+        self.shutdown();
+        let shared = &self.shared;
+        let mut files = Vec::with_capacity(shared.files.len());
+        for (file, spec) in shared.files.iter().zip(&shared.specs) {
+            files.push(SavedFile {
+                path: spec.path.as_os_str().as_bytes().to_vec(),
+                size: spec.size,
+                free_bucket: spec.free_bucket as u8,
+                stamp: Stamp::of(&file.metadata()?),
+            });
+        }
+        let pages = shared.pages.lock();
+        let table = SavedTable {
+            run: shared.run,
+            page_size: shared.page_size,
+            wbuf_size: shared.wbuf_size as u64,
+            next_seq: pages.next_seq(),
+            files,
+            pages: pages.in_use(),
+        };
+        Ok(table.encode())
+    }
+
     /// Stops the engine: reads being done finish and complete; queued reads complete
     /// with `ShuttingDown`; compaction stops between records; what was written is put
     /// into the files; every thread is joined. Idempotent; also run on drop.
@@ -212,6 +220,108 @@ impl<C: Completion> Disk<C> {
 impl<C: Completion> Drop for Disk<C> {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// An engine being opened: files open and locked, no thread started yet. Between
+/// [`Opening::new`] and [`Opening::start`], a warm restart can take back the pages of
+/// the last clean stop ([`Opening::restore`], then [`Opening::count_live`] for each
+/// location the owner kept).
+///
+/// ```no_run
+/// # fn demo(config: disk::DiskConfig, saved: &[u8], owner: std::sync::Arc<dyn disk::Owner>,
+/// #         kept: &[(disk::Location, u64)]) -> Result<(), disk::DiskError> {
+/// let mut opening = disk::Opening::new(config)?;
+/// match opening.restore(saved) {
+///     Ok(()) => for &(loc, len) in kept { opening.count_live(loc, len); },
+///     Err(why) => eprintln!("the disk tier starts empty: {why}"), // drop what was kept
+/// }
+/// let disk: disk::Disk<Box<dyn FnOnce(disk::ReadResult) + Send>> = opening.start(owner)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Opening {
+    config: DiskConfig,
+    files: Vec<FileChannel>,
+    /// Each file as it was before this start opened it (`None`: it did not exist).
+    before: Vec<Option<Stamp>>,
+    pages: PageTable,
+    run: u64,
+    restored: bool,
+}
+
+impl Opening {
+    /// Checks `config`, notes each file as it is, then opens (creating and sizing if
+    /// needed) and locks it.
+    pub fn new(config: DiskConfig) -> Result<Opening, DiskError> {
+        config.validate()?;
+        let mut files = Vec::with_capacity(config.files.len());
+        let mut before = Vec::with_capacity(config.files.len());
+        for (spec, pages) in config.files.iter().zip(config.pages_per_file()) {
+            before.push(std::fs::metadata(&spec.path).ok().map(|m| Stamp::of(&m)));
+            let file =
+                FileChannel::open(&spec.path, pages * config.page_size).map_err(DiskError::Open)?;
+            files.push(file);
+        }
+        let pages = PageTable::new(&config);
+        Ok(Opening {
+            config,
+            files,
+            before,
+            pages,
+            run: run_id(),
+            restored: false,
+        })
+    }
+
+    /// Takes back the page table of the last clean stop from its `DISK` section, if the
+    /// settings, the files and every page header in use still say what it says; the
+    /// engine then continues that run. Refused: the engine starts with every page free,
+    /// and the owner must forget every location it kept.
+    pub fn restore(&mut self, section: &[u8]) -> Result<(), Refused> {
+        let saved = SavedTable::decode(section)?;
+        saved.check_config(&self.config, &self.before)?;
+        let pages = &self.pages;
+        saved.check_headers(&self.files, |id| {
+            (usize::from(id) < pages.len()).then(|| pages.place(id))
+        })?;
+        self.pages.restore(&saved.pages, saved.next_seq);
+        self.run = saved.run;
+        self.restored = true;
+        Ok(())
+    }
+
+    /// The owner kept an object of `len` bytes ([`crate::record_len`]) at `loc`: count it
+    /// live on its page. Once per location the owner will read or release. False if
+    /// `loc` is on no restored page (stale: it reads as such, and releasing it does
+    /// nothing), or nothing was restored.
+    pub fn count_live(&mut self, loc: Location, len: u64) -> bool {
+        self.restored && self.pages.count_live(loc, len)
+    }
+
+    /// Starts the IO threads, the flusher and the maintenance thread. Restored pages that
+    /// nothing was counted on are free.
+    pub fn start<C: Completion>(mut self, owner: Arc<dyn Owner>) -> Result<Disk<C>, DiskError> {
+        if self.restored {
+            self.pages.free_unused();
+        }
+        let shared = Arc::new(Shared::new(&self.config, self.files, self.pages, self.run));
+        let disk = Disk {
+            shared,
+            reads: Arc::new(ReadQueue::new()),
+            threads: Mutex::new(Vec::new()),
+        };
+        for i in 0..self.config.io_threads {
+            let (shared, reads) = (disk.shared.clone(), disk.reads.clone());
+            disk.spawn(format!("ext-io-{i}"), move || reads.run(&shared))?;
+        }
+        let shared = disk.shared.clone();
+        disk.spawn("ext-flush".into(), move || shared.run_flusher())?;
+        let shared = disk.shared.clone();
+        disk.spawn("ext-maint".into(), move || {
+            compaction::run(&shared, owner.as_ref())
+        })?;
+        Ok(disk)
     }
 }
 

@@ -6,7 +6,7 @@
 //! buffer's bytes alone, never both at once; no engine lock is held while the owner's
 //! compaction callback runs.
 
-use crate::config::{Bucket, DiskConfig};
+use crate::config::{Bucket, DiskConfig, FileSpec};
 use crate::location::Location;
 use crate::page_header::{PageHeader, PAGE_HEADER};
 use crate::pages::PageTable;
@@ -96,6 +96,8 @@ struct FlushState {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) files: Vec<FileChannel>,
+    /// The `ext_path` each file came from (a restart checks them).
+    pub(crate) specs: Vec<FileSpec>,
     pub(crate) page_size: u64,
     pub(crate) wbuf_size: usize,
     pub(crate) pages: Mutex<PageTable>,
@@ -111,15 +113,22 @@ pub(crate) struct Shared {
     poked: Mutex<bool>,
     poke: Condvar,
     pub(crate) max_sleep: Duration,
-    run: u64,
+    pub(crate) run: u64,
 }
 
 impl Shared {
-    pub(crate) fn new(config: &DiskConfig, files: Vec<FileChannel>, run: u64) -> Shared {
-        let pages = PageTable::new(config);
+    /// The engine's state over `files`, with `pages` (fresh, or restored) and the run id
+    /// new page headers carry.
+    pub(crate) fn new(
+        config: &DiskConfig,
+        files: Vec<FileChannel>,
+        pages: PageTable,
+        run: u64,
+    ) -> Shared {
         let quarter = (pages.len() / 4) as u32;
         Shared {
             files,
+            specs: config.files.clone(),
             page_size: config.page_size,
             wbuf_size: config.wbuf_size as usize,
             pages: Mutex::new(pages),

@@ -2,9 +2,8 @@
 //! large files, cut into pages, written through write buffers by a background thread
 //! and read back by IO threads while the connection that asked waits elsewhere.
 //!
-//! Nothing uses this crate yet: the server will glue it to the store (issue 16, phase 2).
-//! The store keeps each on-disk item's key, metadata and 8-byte [`Location`]; this crate
-//! keeps the bytes.
+//! The server glues it to the store (`server::disk_tier`): the store keeps each on-disk
+//! item's key, metadata and 8-byte [`Location`]; this crate keeps the bytes.
 //!
 //! What it does:
 //! - files from `ext_path=FILE:SIZE` ([`FileSpec`]), several pooled, each its own
@@ -26,8 +25,9 @@
 //!   are still live) and drops the oldest page when none is free;
 //! - every `extstore_*` counter memcached reports ([`DiskStats`]) and per-page data for
 //!   `stats extstore` ([`PageData`]);
-//! - a versioned page header ([`PageHeader`]) that lets a later warm restart find its
-//!   pages again.
+//! - a versioned page header ([`PageHeader`]) on every page, and the page table saved at
+//!   a clean stop and taken back at the next start ([`restart`], [`Opening`]) when the
+//!   files and every page header still agree, so values on disk survive a warm restart.
 //!
 //! What it must never do: block a worker (every call a worker may make takes only short
 //! locks; `pread`/`pwrite` happen on the engine's own threads), know about protocols or
@@ -52,6 +52,7 @@ mod pages;
 mod read_buf;
 mod reader;
 mod record;
+pub mod restart;
 mod stats;
 mod tuning;
 mod write_buffer;
@@ -61,7 +62,7 @@ pub use config::{
     Bucket, ConfigError, DiskConfig, FileSpec, DEFAULT_IO_THREADS, MIB, PAGE_COUNT_MAX,
     PAGE_SIZE_MAX, SIZE_ALIGN,
 };
-pub use disk::{Disk, DiskError, DiskHandle};
+pub use disk::{Disk, DiskError, DiskHandle, Opening};
 pub use engine::WriteError;
 pub use location::{Location, RECORD_ALIGN};
 pub use page_header::{scan_headers, PageHeader, PAGE_FORMAT, PAGE_HEADER};

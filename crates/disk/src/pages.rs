@@ -17,6 +17,8 @@
 
 use crate::config::{Bucket, DiskConfig};
 use crate::location::Location;
+use crate::page_header::PAGE_HEADER;
+use crate::restart::SavedPage;
 use crate::write_buffer::{Region, WriteBuffer};
 use std::sync::Arc;
 
@@ -142,18 +144,16 @@ impl PageTable {
             }
             file = (file + 1) % left.len();
         }
-        let mut free: [Vec<u16>; 4] = Default::default();
-        for (id, page) in pages.iter().enumerate().rev() {
-            free[page.free_bucket.index()].push(id as u16);
-        }
-        PageTable {
+        let mut table = PageTable {
             pages,
-            free,
+            free: Default::default(),
             next_seq: 1,
             page_size: config.page_size,
             wbuf_size: config.wbuf_size,
             totals: Totals::default(),
-        }
+        };
+        table.rebuild_free_lists();
+        table
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -453,6 +453,88 @@ impl PageTable {
             }
         }
         None
+    }
+
+    /// The allocation number the next page gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The pages a restart must find again: written to, not dropped, something live.
+    pub(crate) fn in_use(&self) -> Vec<SavedPage> {
+        self.pages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.state, State::Open | State::Sealed) && p.objects > 0)
+            .map(|(id, p)| SavedPage {
+                id: id as u16,
+                seq: p.seq,
+                bucket: p.bucket,
+            })
+            .collect()
+    }
+
+    /// Takes back the pages a clean stop saved, on a table with every page free: each is
+    /// `Sealed` (its writer is gone: the part of an open page never written stays unused
+    /// until the page is compacted or dropped), with nothing counted live yet
+    /// ([`PageTable::count_live`]); allocation numbers go on from `next_seq`.
+    pub(crate) fn restore(&mut self, saved: &[SavedPage], next_seq: u64) {
+        for s in saved {
+            let page = &mut self.pages[usize::from(s.id)];
+            page.state = State::Sealed;
+            page.seq = s.seq;
+            page.bucket = s.bucket;
+        }
+        self.next_seq = self.next_seq.max(next_seq);
+        self.rebuild_free_lists();
+    }
+
+    /// Counts a live object of `len` bytes at `loc` on a restored page. False (not
+    /// counted) if `loc` is not a place a record could have been written on a page in use:
+    /// the owner's later read of it is stale and its release does nothing.
+    pub(crate) fn count_live(&mut self, loc: Location, len: u64) -> bool {
+        let (page_size, wbuf_size) = (self.page_size, self.wbuf_size);
+        let Some(page) = self.pages.get_mut(usize::from(loc.page())) else {
+            return false;
+        };
+        let offset = loc.offset();
+        let end = offset.saturating_add(len);
+        let fits = len > 0
+            && offset >= PAGE_HEADER as u64
+            && end <= page_size
+            && offset / wbuf_size == (end - 1) / wbuf_size;
+        if page.state != State::Sealed || !loc.matches(page.seq) || !fits {
+            return false;
+        }
+        page.objects += 1;
+        page.bytes += len;
+        self.totals.objects_used += 1;
+        self.totals.bytes_used += len;
+        true
+    }
+
+    /// After the counts: a restored page nothing points at is free again (not counted as
+    /// a reclaim: this run never used it).
+    pub(crate) fn free_unused(&mut self) {
+        for page in &mut self.pages {
+            if page.state == State::Sealed && page.objects == 0 {
+                page.state = State::Free;
+                page.seq = 0;
+                page.bucket = Bucket::Default;
+            }
+        }
+        self.rebuild_free_lists();
+    }
+
+    /// Free lists from the pages' states, lowest ids handed out first (as `new`).
+    fn rebuild_free_lists(&mut self) {
+        let mut free: [Vec<u16>; 4] = Default::default();
+        for (id, page) in self.pages.iter().enumerate().rev() {
+            if page.state == State::Free {
+                free[page.free_bucket.index()].push(id as u16);
+            }
+        }
+        self.free = free;
     }
 
     /// Every page for `stats extstore`.
