@@ -10,9 +10,11 @@ mod settings;
 
 use channel::tls::TlsContext;
 use server::disk_tier::options::ExtOptions;
+use server::disk_tier::restart::DiskRestore;
 use server::disk_tier::ExtConfig;
 use server::{
-    CredentialKind, Credentials, ProtocolMode, Server, ServerConfig, ServerError, ServerTls,
+    CredentialKind, Credentials, ProtocolMode, RestartSaver, Server, ServerConfig, ServerError,
+    ServerTls,
 };
 use settings::{Command, Settings};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -135,18 +137,20 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     // The store reads a cached second that the server's maintenance thread advances
     // every 100 ms: one atomic load per operation instead of a clock read.
     let clock = Arc::new(SystemClock::ticked());
-    let store = match &settings.memory_file {
-        None => Store::with_clock(store_config, clock)?,
-        Some(path) => open_memory_file(store_config, clock, path)?,
+    let mut config = server_config(settings)?;
+    let (store, disk_index) = match &settings.memory_file {
+        None => (Store::with_clock(store_config, clock)?, None),
+        Some(path) => open_memory_file(store_config, clock, path, config.ext.is_some())?,
     };
     let store: &'static Store = Box::leak(Box::new(store));
     raise_fd_limit(settings.max_conns);
-    let mut config = server_config(settings)?;
     if settings.udp_bind_port() == Some(0) {
         ports::pick_free_udp_ports(&mut config.udp)?;
     }
     let udp = config.udp.clone();
-    let server = Server::bind(config, store)?;
+    let server = Server::bind_restored(config, store, disk_index.as_deref())?;
+    report_disk_restore(server.disk_restore());
+    let saver = server.restart_saver();
     // As memcached: only for TCP and UDP listeners, before daemonizing (so a relative
     // path means the directory corvid was started in).
     if settings.unix_socket.is_none() {
@@ -181,7 +185,7 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Every worker has stopped and every reply in flight has gone out: the cache can be
     // saved as the clients last saw it.
     if result.is_ok() && store.memory_file().is_some() {
-        save(store);
+        save(store, &saver);
     }
     if let Some(path) = &settings.pid_file {
         // memcached removes its pid file on a clean exit.
@@ -192,13 +196,20 @@ fn serve(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `-e`: the store on its memory file, with the cache of the last clean stop when it can
-/// be taken back. One line says what happened (memcached prints `[restart]` lines too).
+/// be taken back, and the disk tier's saved index (`DISK`) when `with_tier`. One line
+/// says what happened (memcached prints `[restart]` lines too).
 fn open_memory_file(
     config: StoreConfig,
     clock: Arc<SystemClock>,
     path: &Path,
-) -> Result<Store, store::StoreError> {
-    let (store, opened) = Store::open_memory_file(config, clock, path, &[])?;
+    with_tier: bool,
+) -> Result<(Store, Option<Vec<u8>>), store::StoreError> {
+    let known: &[[u8; 4]] = if with_tier {
+        &[store::COLD_TIER_SECTION]
+    } else {
+        &[]
+    };
+    let (store, opened) = Store::open_memory_file(config, clock, path, known)?;
     if let Filesystem::Other(fs) = &opened.filesystem {
         eprintln!(
             "[restart] warning: {} is on {fs}, not tmpfs or a DAX mount: the kernel will \
@@ -206,34 +217,68 @@ fn open_memory_file(
             path.display()
         );
     }
-    match &opened.restore {
+    let mut disk_index = None;
+    match opened.restore {
         Restore::Restored {
             items,
             bytes,
             took,
             dropped_external,
-            ..
+            extra,
         } => {
             eprintln!(
                 "[restart] restored {items} items ({bytes} bytes) from {} in {} ms",
                 path.display(),
                 took.as_millis()
             );
-            if *dropped_external > 0 {
+            if dropped_external > 0 {
+                let why = if with_tier {
+                    "the disk tier's index was not saved"
+                } else {
+                    "no ext_path is set"
+                };
                 eprintln!(
                     "[restart] {dropped_external} items whose value was in the disk tier \
-                     did not come back: the disk tier's index does not survive a restart yet"
+                     did not come back: {why}"
                 );
             }
+            disk_index = extra
+                .into_iter()
+                .find(|x| x.tag == store::COLD_TIER_SECTION)
+                .map(|x| x.payload);
         }
         Restore::Empty(why) => eprintln!("{why}"),
     }
-    Ok(store)
+    Ok((store, disk_index))
 }
 
-/// The clean stop's last step: the restart data for `-e`.
-fn save(store: &Store) {
-    match store.save(&[]) {
+/// One line on what became of the disk tier's saved index.
+fn report_disk_restore(restore: Option<&DiskRestore>) {
+    match restore {
+        Some(DiskRestore::Restored { items, live, pages }) => eprintln!(
+            "[restart] the disk tier took its index back: {live} values on disk in {pages} \
+             pages ({} items pointed into pages dropped before the stop)",
+            items - live
+        ),
+        Some(DiskRestore::Refused { why, dropped }) => eprintln!(
+            "[restart] {dropped} items whose value was in the disk tier did not come back: {why}"
+        ),
+        None => {}
+    }
+}
+
+/// The clean stop's last step: the restart data for `-e`, with the disk tier's index.
+fn save(store: &Store, saver: &RestartSaver) {
+    let mut extra = Vec::new();
+    match saver.disk_section() {
+        Some(Ok(section)) => extra.push(section),
+        Some(Err(e)) => eprintln!(
+            "[restart] warning: cannot describe the disk tier's files ({e}): its values \
+             will not come back"
+        ),
+        None => {}
+    }
+    match store.save(&extra) {
         Ok(saved) => eprintln!(
             "[restart] saved {} items ({} bytes) for a restart in {} ms",
             saved.items,

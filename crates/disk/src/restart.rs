@@ -301,7 +301,8 @@ impl SavedTable {
             .files
             .iter()
             .map(|f| {
-                let bucket = Bucket::from_index(usize::from(f.free_bucket)).map_or("?", Bucket::name);
+                let bucket =
+                    Bucket::from_index(usize::from(f.free_bucket)).map_or("?", Bucket::name);
                 format!("{}:{}:{bucket}", String::from_utf8_lossy(&f.path), f.size)
             })
             .collect();

@@ -111,24 +111,36 @@ fn changed_settings_and_files_are_named() {
     let same = Some(t.files[0].stamp);
     assert_eq!(t.check_config(&config, &[same]), Ok(()));
     let err = t.check_config(&config, &[None]).unwrap_err();
-    assert_eq!(err.to_string(), "/var/cache/ext is missing since the last clean stop");
+    assert_eq!(
+        err.to_string(),
+        "/var/cache/ext is missing since the last clean stop"
+    );
     let mut written = t.files[0].stamp;
     written.mtime_ns += 1;
     assert!(matches!(
         t.check_config(&config, &[Some(written)]),
-        Err(Refused::FileChanged { what: "was written to", .. })
+        Err(Refused::FileChanged {
+            what: "was written to",
+            ..
+        })
     ));
     let mut shorter = t.files[0].stamp;
     shorter.len -= 4096;
     assert!(matches!(
         t.check_config(&config, &[Some(shorter)]),
-        Err(Refused::FileChanged { what: "changed length", .. })
+        Err(Refused::FileChanged {
+            what: "changed length",
+            ..
+        })
     ));
     let mut other = t.files[0].stamp;
     other.ino += 1;
     assert!(matches!(
         t.check_config(&config, &[Some(other)]),
-        Err(Refused::FileChanged { what: "was replaced", .. })
+        Err(Refused::FileChanged {
+            what: "was replaced",
+            ..
+        })
     ));
     let mut c = config.clone();
     c.wbuf_size = 4 << 20;

@@ -19,7 +19,12 @@ fn run_and_stop(dir: &Path, n: usize) -> (Vec<u8>, Arc<MapOwner>) {
     let disk = open(config(dir, &[("ext", "16m")]), &owner);
     for i in 0..n {
         let key = format!("k{i}");
-        put(&disk, &owner, key.as_bytes(), &value_for(key.as_bytes(), 300_000));
+        put(
+            &disk,
+            &owner,
+            key.as_bytes(),
+            &value_for(key.as_bytes(), 300_000),
+        );
     }
     for i in (0..n).step_by(3) {
         owner.delete(&disk.handle(), format!("k{i}").as_bytes());
@@ -65,7 +70,12 @@ fn values_come_back_and_the_pages_keep_their_live_bytes() {
     let before: Vec<u64> = disk.page_data().iter().map(|p| p.version).collect();
     for i in 30..40 {
         let key = format!("k{i}");
-        put(&disk, &owner, key.as_bytes(), &value_for(key.as_bytes(), 300_000));
+        put(
+            &disk,
+            &owner,
+            key.as_bytes(),
+            &value_for(key.as_bytes(), 300_000),
+        );
     }
     let top = before.iter().max().copied().unwrap();
     // (A page may also have been dropped: with none free, the oldest one goes.)
@@ -80,7 +90,9 @@ fn values_come_back_and_the_pages_keep_their_live_bytes() {
     }
     assert_eq!((disk.stats().objects_used, disk.stats().bytes_used), (0, 0));
     wait_until("the restored pages free", || {
-        disk.page_data().iter().all(|p| p.version == 0 || p.version > top)
+        disk.page_data()
+            .iter()
+            .all(|p| p.version == 0 || p.version > top)
     });
 }
 
@@ -97,7 +109,10 @@ fn a_second_restart_in_a_row_works_too() {
     assert_eq!(verdict, Ok(()));
     for (key, e) in owner.live() {
         let len = if key == b"new" { 100_000 } else { 300_000 };
-        assert_eq!(read(&disk, e.loc, e.len).unwrap().value(), &value_for(&key, len)[..]);
+        assert_eq!(
+            read(&disk, e.loc, e.len).unwrap().value(),
+            &value_for(&key, len)[..]
+        );
     }
 }
 
@@ -108,7 +123,8 @@ fn overwrite_keeping_time(path: &Path, pos: u64, bytes: &[u8]) {
     let modified = f.metadata().unwrap().modified().unwrap();
     f.write_all_at(bytes, pos).unwrap();
     f.sync_all().unwrap();
-    f.set_times(FileTimes::new().set_modified(modified)).unwrap();
+    f.set_times(FileTimes::new().set_modified(modified))
+        .unwrap();
 }
 
 fn assert_refused_then_fresh(dir: &Path, section: &[u8], owner: &Arc<MapOwner>) -> Refused {
@@ -133,7 +149,10 @@ fn a_file_changed_between_runs_is_refused() {
     let why = assert_refused_then_fresh(dir.path(), &section, &owner);
     assert_eq!(
         why.to_string(),
-        format!("{} was written to since the last clean stop", path.display())
+        format!(
+            "{} was written to since the last clean stop",
+            path.display()
+        )
     );
 }
 
@@ -142,7 +161,12 @@ fn a_truncated_or_missing_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ext");
     let (section, owner) = run_and_stop(dir.path(), 12);
-    File::options().write(true).open(&path).unwrap().set_len(MIB).unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(MIB)
+        .unwrap();
     let why = assert_refused_then_fresh(dir.path(), &section, &owner);
     assert!(why.to_string().contains("changed length"), "{why}");
 

@@ -73,6 +73,17 @@ pub struct Server {
 impl Server {
     /// Binds every configured socket (so bind errors surface before any thread starts).
     pub fn bind(config: ServerConfig, store: &'static Store) -> Result<Server, ServerError> {
+        Server::bind_restored(config, store, None)
+    }
+
+    /// As [`Server::bind`], after a warm restart: `disk_index` is the `DISK` section the
+    /// store handed back (`Restore::Restored::extra`), for the disk tier to take back
+    /// ([`Server::disk_restore`] says whether it did).
+    pub fn bind_restored(
+        config: ServerConfig,
+        store: &'static Store,
+        disk_index: Option<&[u8]>,
+    ) -> Result<Server, ServerError> {
         if config.tcp.is_empty() && config.unix_socket.is_none() && config.udp.is_empty() {
             return Err(ServerError::NoListeners);
         }
@@ -98,8 +109,14 @@ impl Server {
             None => None,
         };
         let tier = match &config.ext {
-            Some(ext) => Some(cache::Tier::open(ext, store)?),
-            None => None,
+            Some(ext) => Some(cache::Tier::open(ext, store, disk_index)?),
+            None => {
+                // No tier to read them: restored external items cannot be served.
+                if store.external_pending() {
+                    store.drop_external();
+                }
+                None
+            }
         };
         let mut cache = cache::Cache::new(store, config, udp);
         if let Some(tier) = tier {
@@ -110,6 +127,16 @@ impl Server {
             cache: Arc::new(cache),
             admin,
         })
+    }
+
+    /// What became of the disk tier's index saved at the last clean stop.
+    pub fn disk_restore(&self) -> Option<&disk_tier::restart::DiskRestore> {
+        self.cache.tier().and_then(cache::Tier::restore)
+    }
+
+    /// A handle that gives the disk tier's `DISK` section once [`Server::run`] returned.
+    pub fn restart_saver(&self) -> RestartSaver {
+        RestartSaver(self.cache.clone())
     }
 
     /// The admin listener's address, if there is one (port 0 resolved).
@@ -144,5 +171,16 @@ impl Server {
             tier.stop();
         }
         result
+    }
+}
+
+/// What a clean stop adds to the store's restart data ([`Server::restart_saver`]).
+pub struct RestartSaver(Arc<cache::Cache>);
+
+impl RestartSaver {
+    /// The disk tier's `DISK` section (`None` without a tier). Call it after
+    /// [`Server::run`] returned: it stops the engine if it still runs.
+    pub fn disk_section(&self) -> Option<std::io::Result<store::ExtraSection>> {
+        self.0.tier().map(cache::Tier::restart_section)
     }
 }

@@ -55,7 +55,7 @@ pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};
 pub use memory_file::Filesystem;
-pub use restart_data::{ExtraSection, Refusal};
+pub use restart_data::{ExtraSection, Refusal, COLD_TIER_SECTION};
 pub use stats::StoreStats;
 pub use store::external::{Relocated, Room};
 pub use store::meta::{MetaDelete, MetaDeleteOutcome, MetaDelta, MetaDeltaOutcome, MetaRead};

@@ -113,6 +113,12 @@ pub struct ExtraSection {
     pub payload: Vec<u8>,
 }
 
+/// The tag of the cold tier's (the disk tier's) section. When the restart data carries
+/// it and the caller of `open_memory_file` takes it, the restored external items are kept
+/// for the tier's verdict (`Store::adopt_external` / `Store::drop_external`) instead of
+/// being dropped.
+pub const COLD_TIER_SECTION: [u8; 4] = *b"DISK";
+
 /// The store's own section tags.
 pub(crate) const STORE_TAGS: [[u8; 4]; 5] = [*b"SETG", *b"STAT", *b"SEGS", *b"POOL", *b"INDX"];
 

@@ -15,6 +15,7 @@
 //!   the segment clearing that eviction and compaction share.
 //! - `report`: `stats` and its reset, the segment census.
 //! - `meta`: the meta protocol's own operations (`mg`, `md`, `ma`).
+//! - `reattach`: after a warm restart, the cold tier's verdict on the external items kept.
 //!
 //! Children import from this module, and from one another in one direction only (`commit`
 //! and `reuse` use `alloc::Placed`, `sweep` and `meta` use `lookup::Dead`, `meta` uses
@@ -35,7 +36,7 @@ use crate::ttl;
 use parking_lot::{Mutex, RwLock};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod alloc;
@@ -45,6 +46,7 @@ pub(crate) mod external;
 mod image;
 mod lookup;
 pub(crate) mod meta;
+mod reattach;
 pub(crate) mod report;
 pub(crate) mod restart;
 mod reuse;
@@ -206,6 +208,9 @@ pub struct Store {
     /// Where values sent out of RAM went (the disk tier), told of every such item the
     /// store drops (`external.rs`).
     cold: OnceLock<Arc<dyn crate::cold::ColdTier>>,
+    /// A warm restart kept external items whose locations wait for the cold tier's
+    /// verdict (`reattach`): it takes them back or they are dropped.
+    external_pending: AtomicBool,
     /// `-e FILE`: the heap is a shared mapping of this file (warm restart).
     memory_file: Option<PathBuf>,
 }
@@ -272,6 +277,7 @@ impl Store {
             held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
             cold: OnceLock::new(),
+            external_pending: AtomicBool::new(false),
             memory_file,
         }
     }

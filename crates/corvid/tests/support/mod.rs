@@ -7,6 +7,7 @@
 
 pub mod normalise;
 pub mod proxy;
+pub mod restart_disk;
 pub mod run;
 pub mod script;
 pub mod show;

@@ -51,7 +51,8 @@ impl TextClient {
         }
     }
 
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
+    /// The next `n` bytes of the reply (a value after its header line).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         while self.buf.len() < n {
             self.fill();
         }

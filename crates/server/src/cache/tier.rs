@@ -17,7 +17,8 @@
 //! ([`Entry::Recache`]).
 
 use super::value::{Pinned, COPY_MAX};
-use crate::disk_tier::owner::{Releaser, StoreOwner};
+use crate::disk_tier::owner::Releaser;
+use crate::disk_tier::restart::{self, DiskRestore};
 use crate::disk_tier::{record_len, writer, ExtConfig, ExtSettings, RecordMeta};
 use crate::runtime::{Reply, Ticket};
 use disk::{Disk, DiskError, Location, ReadBuf, ReadError, ReadResult};
@@ -114,13 +115,20 @@ pub struct Tier {
     pub(crate) max_sleep_us: u32,
     writer: Mutex<Option<JoinHandle<()>>>,
     stop: Arc<writer::Stop>,
+    restore: Option<DiskRestore>,
 }
 
 impl Tier {
-    /// Opens the files, starts the engine's threads and the background writer, and
-    /// connects the store to the disk both ways.
-    pub fn open(ext: &ExtConfig, store: &'static Store) -> Result<Tier, DiskError> {
-        let disk = Arc::new(Disk::open(ext.disk.clone(), Arc::new(StoreOwner(store)))?);
+    /// Opens the files (taking back the index `saved` at the last clean stop, if the
+    /// store kept its external items for it: `disk_tier::restart`), starts the engine's
+    /// threads and the background writer, and connects the store to the disk both ways.
+    pub fn open(
+        ext: &ExtConfig,
+        store: &'static Store,
+        saved: Option<&[u8]>,
+    ) -> Result<Tier, DiskError> {
+        let (disk, restore) = restart::open(&ext.disk, store, saved)?;
+        let disk = Arc::new(disk);
         store.set_cold_tier(Arc::new(Releaser(disk.handle())));
         let settings = Arc::new(ext.settings());
         let stop = Arc::new(writer::Stop::default());
@@ -140,7 +148,19 @@ impl Tier {
             max_sleep_us: u32::try_from(ext.disk.max_sleep.as_micros()).unwrap_or(u32::MAX),
             writer: Mutex::new(Some(handle)),
             stop,
+            restore,
         })
+    }
+
+    /// What became of the index saved at the last clean stop (`None`: nothing to take).
+    pub fn restore(&self) -> Option<&DiskRestore> {
+        self.restore.as_ref()
+    }
+
+    /// The `DISK` section of the restart data (stops the engine first). After
+    /// [`Tier::stop`] and every worker.
+    pub fn restart_section(&self) -> std::io::Result<store::ExtraSection> {
+        restart::section(&self.disk)
     }
 
     /// Stops the background writer and the engine (after the workers: reads still

@@ -7,15 +7,17 @@
 //! - [`owner`]: the two directions of bookkeeping: the store tells the disk of every
 //!   external item it drops (`ColdTier`: a release, no IO), and the disk's compaction asks
 //!   the store which records are live (`Owner`: `Store::relocate`).
+//! - [`restart`]: the engine's page table across a warm restart (`-e`): the `DISK`
+//!   section at a clean stop, checked and taken back at the next start.
 //! - [`ExtSettings`]: memcached's runtime `extstore` tunables that belong to this side
 //!   (item size, item age, low TTL, recache rate).
 //!
 //! On disk, each record's metadata is the item's CAS and flags ([`RecordMeta`]): a read
-//! checks that the record it got is the version the store points at, and a warm restart
-//! could rebuild items from records.
+//! checks that the record it got is the version the store points at.
 
 pub mod options;
 pub mod owner;
+pub mod restart;
 pub mod writer;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};

@@ -68,8 +68,13 @@ pub enum Relocated {
 const KEPT_BITS: u8 = WIN | STALE;
 
 impl Store {
-    /// Connects the cold tier (once; false if one is connected already).
+    /// Connects the cold tier (once; false if one is connected already). External items
+    /// a warm restart kept for a verdict that never came are dropped first
+    /// (`reattach`): their locations were not checked by this tier.
     pub fn set_cold_tier(&self, tier: Arc<dyn ColdTier>) -> bool {
+        if self.external_pending() {
+            self.drop_external();
+        }
         self.cold.set(tier).is_ok()
     }
 

@@ -34,7 +34,7 @@ use crate::heap::Heap;
 use crate::holes::Roomy;
 use crate::layout;
 use crate::memory_file::{self, Filesystem};
-use crate::restart_data::{ExtraSection, Refusal, Writer, RUNNING, STORE_TAGS};
+use crate::restart_data::{ExtraSection, Refusal, Writer, COLD_TIER_SECTION, RUNNING, STORE_TAGS};
 use crate::segments::{Pool, Segment, FREE, OPEN, RECLAIMING, SEALED};
 use crate::ttl;
 use parking_lot::Mutex;
@@ -67,8 +67,9 @@ pub enum Restore {
         took: Duration,
         /// Sections saved for someone else (`ExtraSection`), in the order written.
         extra: Vec<ExtraSection>,
-        /// Items whose value was in the disk tier, not taken back (the tier's page index
-        /// does not survive a restart yet: docs/restart.md, the hook for the disk tier).
+        /// Items whose value was in the disk tier, dropped because the tier's index was
+        /// not saved (or the caller does not take `DISK`). When both are there they are
+        /// kept until the tier's verdict instead (`Store::external_pending`).
         dropped_external: u64,
     },
     /// The store starts empty, for this reason.
@@ -143,9 +144,19 @@ impl Store {
         let (store, restore) = match found {
             Ok((img, external)) => {
                 let (store, extra) = Store::restored(cfg, clock, heap, seg_size, img, memory_file);
-                // The disk tier's index does not come back yet (no `DISK` section): items
-                // whose value is on disk go, before anyone can ask the tier for them.
-                let dropped_external = store.drop_external(&external);
+                // Items whose value is on disk wait for the disk tier's verdict when it
+                // saved its index and the caller takes it (`reattach`); otherwise they go
+                // now, before anyone can ask the tier for them.
+                let tier_saved = extra.iter().any(|x| x.tag == COLD_TIER_SECTION);
+                let dropped_external = if tier_saved && known_sections.contains(&COLD_TIER_SECTION)
+                {
+                    store
+                        .external_pending
+                        .store(!external.is_empty(), Ordering::Relaxed);
+                    0
+                } else {
+                    store.drop_external_at(&external)
+                };
                 // Segments whose items all expired (or were flushed) while stopped go now.
                 store.sweep_at(store.clock.now());
                 let s = store.stats();
@@ -287,7 +298,7 @@ impl Store {
 
     /// Unlinks the restored items at `offsets` (checked by `verify_heap`: each the start of
     /// an indexed external item) and answers how many went. Before the store serves.
-    fn drop_external(&self, offsets: &[usize]) -> u64 {
+    pub(super) fn drop_external_at(&self, offsets: &[usize]) -> u64 {
         let mut dropped = 0;
         for &off in offsets {
             let it = self.item(off);
@@ -383,6 +394,7 @@ impl Store {
             held_segments: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(now),
             cold: OnceLock::new(),
+            external_pending: std::sync::atomic::AtomicBool::new(false),
             memory_file,
         };
         (store, extra)
