@@ -255,10 +255,16 @@ fn open_memory_file(
 /// One line on what became of the disk tier's saved index.
 fn report_disk_restore(restore: Option<&DiskRestore>) {
     match restore {
-        Some(DiskRestore::Restored { items, live, pages }) => eprintln!(
+        Some(DiskRestore::Restored {
+            items,
+            live,
+            pages,
+            took,
+        }) => eprintln!(
             "[restart] the disk tier took its index back: {live} values on disk in {pages} \
-             pages ({} items pointed into pages dropped before the stop)",
-            items - live
+             pages ({} items pointed into pages dropped before the stop) in {} ms",
+            items - live,
+            took.as_millis()
         ),
         Some(DiskRestore::Refused { why, dropped }) => eprintln!(
             "[restart] {dropped} items whose value was in the disk tier did not come back: {why}"
@@ -270,8 +276,17 @@ fn report_disk_restore(restore: Option<&DiskRestore>) {
 /// The clean stop's last step: the restart data for `-e`, with the disk tier's index.
 fn save(store: &Store, saver: &RestartSaver) {
     let mut extra = Vec::new();
+    let start = std::time::Instant::now();
     match saver.disk_section() {
-        Some(Ok(section)) => extra.push(section),
+        Some(Ok(section)) => {
+            eprintln!(
+                "[restart] the disk tier's index: {} bytes in {} ms (write buffers flushed \
+                 and files synced)",
+                section.payload.len(),
+                start.elapsed().as_millis()
+            );
+            extra.push(section);
+        }
         Some(Err(e)) => eprintln!(
             "[restart] warning: cannot describe the disk tier's files ({e}): its values \
              will not come back"

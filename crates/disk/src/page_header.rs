@@ -29,16 +29,14 @@
 //! | 48..60 | zero (room for later fields; a reader of version 1 ignores them) |
 //! | 60..64 | CRC32C of bytes 0..60 |
 //!
-//! # The warm-restart hook
+//! # Warm restart
 //!
 //! Records follow the header in the page's first write-buffer region, and start each
-//! later region; each region ends at its first zero marker ([`crate::Records`]). So a
-//! restart that kept its RAM index (issue: warm restart) can find every page this run
-//! wrote with [`crate::scan_headers`] (pages whose header decodes and whose `run`
-//! matches the run id it saved), take each page's allocation number from its header,
-//! and recount live bytes from the locations in its index. Pages without a matching
-//! header are free. Nothing here is implemented yet beyond the format and the scan: the
-//! engine opens every page as free, and writes a fresh header when it allocates one.
+//! later region; each region ends at its first zero marker ([`crate::Records`]). A warm
+//! restart ([`crate::restart`]) reads back the header of every page the saved page table
+//! lists and takes the table back only if each one is exactly the header it expects
+//! (page id, file, allocation number, sizes, bucket, run id). [`scan_headers`] finds
+//! every header of a file, for tools.
 //! A change to this layout must bump [`PAGE_FORMAT`].
 
 use channel::{FileChannel, Outcome};

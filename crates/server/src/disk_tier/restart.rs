@@ -21,8 +21,14 @@ use store::{ExtraSection, Store, COLD_TIER_SECTION};
 pub enum DiskRestore {
     /// Taken back: `items` external items kept, `live` of them on pages in use (the rest
     /// pointed into pages dropped before the stop: misses when read, as they were),
-    /// `pages` pages in use.
-    Restored { items: u64, live: u64, pages: u64 },
+    /// `pages` pages in use; `took`: checks and counts, from opening the files to the
+    /// engine's threads running.
+    Restored {
+        items: u64,
+        live: u64,
+        pages: u64,
+        took: std::time::Duration,
+    },
     /// Refused, for `why`: `dropped` external items went.
     Refused { why: String, dropped: u64 },
 }
@@ -34,6 +40,7 @@ pub fn open<C: Completion>(
     store: &'static Store,
     saved: Option<&[u8]>,
 ) -> Result<(Disk<C>, Option<DiskRestore>), DiskError> {
+    let start = std::time::Instant::now();
     let mut opening = Opening::new(config.clone())?;
     let restore = match saved {
         _ if !store.external_pending() => None,
@@ -52,6 +59,7 @@ pub fn open<C: Completion>(
                     items,
                     live,
                     pages: 0,
+                    took: std::time::Duration::ZERO,
                 })
             }
             Err(why) => Some(DiskRestore::Refused {
@@ -66,6 +74,7 @@ pub fn open<C: Completion>(
             items,
             live,
             pages: disk.stats().pages_used,
+            took: start.elapsed(),
         },
         refused => refused,
     });
