@@ -46,8 +46,17 @@ fn meta_of(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+static BASE: OnceLock<Base> = OnceLock::new();
+
+/// Run by `exit` (libFuzzer's end of a run: `-runs`, `-max_total_time`): the directory goes
+/// with the process. A crash skips it; the next run's start removes what a dead one left.
+extern "C" fn remove_dir_at_exit() {
+    if let Some(b) = BASE.get() {
+        let _ = std::fs::remove_dir_all(&b.dir);
+    }
+}
+
 fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         let root = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
@@ -67,6 +76,10 @@ fn base() -> &'static Base {
         }
         let dir = root.join(format!("corvid-fuzz-restart.{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fuzz dir");
+        // SAFETY: registers a plain `extern "C" fn` taking nothing; it only reads a
+        // static that is set (or not) and removes a directory, and never unwinds
+        // (remove_dir_all reports errors as values).
+        unsafe { libc::atexit(remove_dir_at_exit) };
         let path = dir.join("mem");
         let (s, _) = Store::open_memory_file(cfg(), clock(), &path, &[]).expect("open");
         for i in 0..KEYS {
