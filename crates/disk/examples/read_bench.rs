@@ -158,13 +158,14 @@ fn engine_round(a: &Args, io_threads: usize) -> Result_ {
                     |loc: Location, tx: &mpsc::Sender<(Instant, Option<disk::ReadError>)>| {
                         let tx = tx.clone();
                         let at = Instant::now();
-                        disk.read(
+                        let queued = disk.read(
                             loc,
                             len,
                             Box::new(move |r: ReadResult| {
                                 let _ = tx.send((at, r.err()));
                             }),
                         );
+                        assert!(queued.is_ok(), "over ext_read_mem");
                     };
                 for _ in 0..inflight.min(per) {
                     submit(locs[next(locs.len())], &tx);

@@ -112,6 +112,9 @@ pub enum ConfigError {
     /// A negative `ext_max_frag`.
     #[error("ext_max_frag must not be negative")]
     MaxFrag,
+    /// `ext_read_mem` smaller than the buffer the largest record needs.
+    #[error("ext_read_mem must be at least {0} (megabytes): the largest read buffer")]
+    ReadMemTooSmall(u64),
 }
 
 /// One `ext_path=FILE:SIZE[:BUCKET]`.
@@ -199,7 +202,14 @@ pub struct DiskConfig {
     /// `ext_max_sleep`: how long the maintenance thread sleeps when it has nothing to
     /// do (1 s).
     pub max_sleep: Duration,
+    /// `ext_read_mem`: bytes of read buffers (lent to reads in flight or waiting to be
+    /// sent, and spare) the engine holds at most; a read that would need more is refused
+    /// (`get_oom_extstore`). 64 MiB.
+    pub read_mem: u64,
 }
+
+/// `ext_read_mem` when not given: 2,048 reads of 16 KiB values in flight at once.
+pub const DEFAULT_READ_MEM: u64 = 64 * MIB;
 
 impl DiskConfig {
     /// memcached 1.6's defaults for `files`.
@@ -215,6 +225,7 @@ impl DiskConfig {
             max_frag: 0.8,
             drop_unread: false,
             max_sleep: Duration::from_secs(1),
+            read_mem: DEFAULT_READ_MEM,
         }
     }
 
@@ -254,6 +265,11 @@ impl DiskConfig {
         }
         if !self.max_frag.is_finite() || self.max_frag < 0.0 {
             return Err(ConfigError::MaxFrag);
+        }
+        // Every record must be readable: the largest fills a write buffer.
+        let largest = crate::read_buf::capacity_for(self.wbuf_size as usize) as u64;
+        if self.read_mem < largest {
+            return Err(ConfigError::ReadMemTooSmall(largest.div_ceil(MIB)));
         }
         Ok(())
     }
@@ -313,6 +329,11 @@ mod tests {
         let mut c = DiskConfig::new(one("64m"));
         c.max_frag = -0.5;
         assert_eq!(c.validate(), Err(ConfigError::MaxFrag));
+        let mut c = DiskConfig::new(one("64m"));
+        c.read_mem = 2 * MIB;
+        assert_eq!(c.validate(), Err(ConfigError::ReadMemTooSmall(4)));
+        c.read_mem = 4 * MIB;
+        assert_eq!(c.validate(), Ok(()));
         assert_eq!(
             DiskConfig::new(vec![]).validate(),
             Err(ConfigError::NoFiles)

@@ -19,7 +19,8 @@
 //! let loc = disk.write(Bucket::Default, b"key", b"", b"a value").unwrap();
 //! let len = disk::record_len(3, 0, 7);
 //! let (tx, rx) = mpsc::channel();
-//! disk.read(loc, len, Box::new(move |r: ReadResult| tx.send(r.map(|b| b.value().to_vec())).unwrap()));
+//! let queued = disk.read(loc, len, Box::new(move |r: ReadResult| tx.send(r.map(|b| b.value().to_vec())).unwrap()));
+//! assert!(queued.is_ok(), "refused only when read buffers hold ext_read_mem");
 //! assert_eq!(rx.recv().unwrap().unwrap(), b"a value");
 //! disk.release(loc, len);
 //! drop(disk);
@@ -98,15 +99,33 @@ impl<C: Completion> Disk<C> {
 
     /// Queues a read of the record of `len` bytes ([`crate::record_len`]) at `loc`;
     /// `done` runs on an IO thread with the verified record or the reason there is
-    /// none. After [`Disk::shutdown`], `done` runs at once on this thread with
-    /// `ShuttingDown`.
-    pub fn read(&self, loc: Location, len: u64, done: C) {
-        self.reads.submit(&self.shared, loc, len, done);
+    /// none (at once on this thread for a length no record has, `Stale`, and after
+    /// [`Disk::shutdown`], `ShuttingDown`).
+    ///
+    /// `Err(done)`: read buffers already hold `ext_read_mem`
+    /// ([`crate::DiskConfig::read_mem`]); nothing is queued, and the caller answers as
+    /// memcached does when it cannot allocate a read buffer (a miss, `get_oom_extstore`).
+    pub fn read(&self, loc: Location, len: u64, done: C) -> Result<(), C> {
+        self.reads.submit(&self.shared, loc, len, done)
     }
 
     /// Reads on this thread, blocking (tests, tools; never a worker).
     pub fn read_now(&self, loc: Location, len: u64) -> ReadResult {
-        crate::reader::read(&self.shared, loc, len)
+        if len == 0 || len > self.shared.wbuf_size as u64 {
+            return Err(crate::ReadError::Stale);
+        }
+        let buf = self
+            .shared
+            .read_pool
+            .take(len as usize)
+            .ok_or(crate::ReadError::OutOfMemory)?;
+        crate::reader::read(&self.shared, loc, buf)
+    }
+
+    /// Bytes of read buffers lent out (to reads in flight and to results not yet
+    /// dropped) and kept spare; together at most [`crate::DiskConfig::read_mem`].
+    pub fn read_buffer_bytes(&self) -> (usize, usize) {
+        self.shared.read_pool.held()
     }
 
     /// The owner forgot the object of `len` bytes at `loc` (overwritten, deleted,

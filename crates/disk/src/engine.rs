@@ -140,7 +140,7 @@ impl Shared {
             flush: Mutex::new(FlushState::default()),
             flush_work: Condvar::new(),
             flush_idle: Condvar::new(),
-            read_pool: ReadPool::new(),
+            read_pool: ReadPool::new(usize::try_from(config.read_mem).unwrap_or(usize::MAX)),
             counters: Counters::default(),
             tuning: Tuning::new(
                 config.compact_under.unwrap_or(quarter),

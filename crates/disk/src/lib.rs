@@ -2,8 +2,9 @@
 //! large files, cut into pages, written through write buffers by a background thread
 //! and read back by IO threads while the connection that asked waits elsewhere.
 //!
-//! The server glues it to the store (`server::disk_tier`): the store keeps each on-disk
-//! item's key, metadata and 8-byte [`Location`]; this crate keeps the bytes.
+//! The server glues it to the store (`server::disk_tier`, `server::cache::tier`): the
+//! store keeps each on-disk item's key, metadata and 8-byte [`Location`]; this crate
+//! keeps the bytes.
 //!
 //! What it does:
 //! - files from `ext_path=FILE:SIZE` ([`FileSpec`]), several pooled, each its own
@@ -16,7 +17,9 @@
 //! - [`Disk::read`] queues a read for the IO threads (`ext_threads`), which `pread` the
 //!   record into a pooled [`ReadBuf`], check its CRC32C and run the request's
 //!   [`Completion`] on the IO thread; the reply sends the value from that buffer by
-//!   reference (the value is copied once, from the kernel);
+//!   reference (the value is copied once, from the kernel); read buffers hold at most
+//!   `ext_read_mem` ([`DiskConfig::read_mem`]): a read past it is refused at once (the
+//!   completion is handed back);
 //! - a short read, a checksum mismatch or a page reused since ([`ReadError`]) is
 //!   reported as such, for the caller to turn into a miss;
 //! - [`Disk::release`] (overwrite, delete, expiry) costs no IO: pages keep live-byte
@@ -59,8 +62,8 @@ mod write_buffer;
 
 pub use compaction::{Fate, Found, Mover, Owner};
 pub use config::{
-    Bucket, ConfigError, DiskConfig, FileSpec, DEFAULT_IO_THREADS, MIB, PAGE_COUNT_MAX,
-    PAGE_SIZE_MAX, SIZE_ALIGN,
+    Bucket, ConfigError, DiskConfig, FileSpec, DEFAULT_IO_THREADS, DEFAULT_READ_MEM, MIB,
+    PAGE_COUNT_MAX, PAGE_SIZE_MAX, SIZE_ALIGN,
 };
 pub use disk::{Disk, DiskError, DiskHandle, Opening};
 pub use engine::WriteError;

@@ -14,8 +14,15 @@
 //! The record is read straight into the buffer (`pread` or one copy from a write buffer
 //! still in memory) and the reply sends the value from there: the value is copied once,
 //! from the kernel. Buffers come in power-of-two capacities from 1 KiB and go back to a
-//! pool shared by the IO threads (which take) and the workers (which drop), so reads in
-//! the steady state allocate nothing.
+//! pool shared by the workers (which take one when they queue a read, and drop it once
+//! the reply is sent) and the IO threads (which give back the buffers of failed reads),
+//! so reads in the steady state allocate nothing.
+//!
+//! The pool holds at most its budget (`ext_read_mem`) in buffers, lent out and spare
+//! together: a read that would go over it is refused before anything is allocated (the
+//! caller answers a miss and counts `get_oom_extstore`, as memcached does when its read
+//! buffer cannot be allocated), and spares are let go to make room for buffers of another
+//! size. However many connections wait on the disk, reads hold at most the budget.
 
 use crate::record::Record;
 use parking_lot::Mutex;
@@ -24,15 +31,25 @@ use std::sync::Arc;
 
 const SMALLEST_CLASS: u32 = 10;
 const CLASSES: usize = 22; // 1 KiB .. 2 GiB
-/// Spare bytes the pool keeps per size class.
+/// Spare bytes the pool keeps per size class (within the budget).
 const KEEP_BYTES_PER_CLASS: usize = 8 << 20;
 /// Spare buffers kept per class at least (for classes larger than the byte budget).
 const KEEP_MIN: usize = 2;
 
-/// Spare read buffers by size class.
-#[derive(Debug, Default)]
+/// Read buffers by size class, and what they hold against the budget.
+#[derive(Debug)]
 pub(crate) struct ReadPool {
-    classes: Mutex<Vec<Vec<Vec<u8>>>>,
+    state: Mutex<PoolState>,
+    budget: usize,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    spares: Vec<Vec<Vec<u8>>>,
+    /// Capacity of the buffers lent out.
+    lent: usize,
+    /// Capacity of the spares.
+    spare: usize,
 }
 
 fn class_of(len: usize) -> usize {
@@ -44,39 +61,96 @@ fn class_capacity(class: usize) -> usize {
     1 << (class as u32 + SMALLEST_CLASS)
 }
 
+/// The capacity a buffer for `len` bytes gets.
+pub(crate) fn capacity_for(len: usize) -> usize {
+    class_capacity(class_of(len)).max(len)
+}
+
 impl ReadPool {
-    pub(crate) fn new() -> Arc<ReadPool> {
+    /// A pool that never holds more than `budget` bytes of buffers.
+    pub(crate) fn new(budget: usize) -> Arc<ReadPool> {
         Arc::new(ReadPool {
-            classes: Mutex::new(vec![Vec::new(); CLASSES]),
+            state: Mutex::new(PoolState {
+                spares: vec![Vec::new(); CLASSES],
+                lent: 0,
+                spare: 0,
+            }),
+            budget,
         })
     }
 
-    /// A buffer of exactly `len` initialized bytes (contents unspecified).
-    pub(crate) fn take(&self, len: usize) -> Vec<u8> {
+    /// A buffer of exactly `len` initialized bytes (contents unspecified), or None if
+    /// lending it would take the pool over its budget.
+    pub(crate) fn take(&self, len: usize) -> Option<Vec<u8>> {
         let class = class_of(len);
-        let spare = self.classes.lock()[class].pop();
-        let mut buf = spare.unwrap_or_else(|| Vec::with_capacity(class_capacity(class).max(len)));
+        let cap = capacity_for(len);
+        let mut freed = Vec::new();
+        let mut state = self.state.lock();
+        let mut buf = match state.spares[class].pop() {
+            Some(buf) if buf.capacity() >= len => {
+                state.spare -= buf.capacity();
+                state.lent += buf.capacity();
+                buf
+            }
+            spare => {
+                if let Some(small) = spare {
+                    state.spare -= small.capacity();
+                    freed.push(small);
+                }
+                if state.lent + cap > self.budget {
+                    return None;
+                }
+                // Room for a new buffer: let spares go, the largest first.
+                for c in (0..CLASSES).rev() {
+                    while state.lent + state.spare + cap > self.budget {
+                        let Some(old) = state.spares[c].pop() else {
+                            break;
+                        };
+                        state.spare -= old.capacity();
+                        freed.push(old);
+                    }
+                }
+                state.lent += cap;
+                drop(state);
+                drop(freed);
+                let buf = Vec::with_capacity(cap);
+                debug_assert_eq!(buf.capacity(), cap);
+                buf
+            }
+        };
         // Only bytes never initialized before are zeroed; a reused buffer just changes length.
         buf.resize(len, 0);
-        buf
+        Some(buf)
     }
 
-    /// Takes a buffer back (kept if its class has room).
+    /// Takes a lent buffer back (kept as a spare if its class and the budget have room).
     pub(crate) fn give(&self, buf: Vec<u8>) {
-        let class = class_of(buf.capacity());
-        if buf.capacity() != class_capacity(class) {
-            return; // an odd size (beyond the largest class): let it go
+        let cap = buf.capacity();
+        let class = class_of(cap);
+        let keep = (KEEP_BYTES_PER_CLASS / cap.max(1)).max(KEEP_MIN);
+        let mut state = self.state.lock();
+        state.lent = state.lent.saturating_sub(cap);
+        let fits = cap == class_capacity(class)
+            && state.spares[class].len() < keep
+            && state.lent + state.spare + cap <= self.budget;
+        if fits {
+            state.spare += cap;
+            state.spares[class].push(buf);
+            return;
         }
-        let keep = (KEEP_BYTES_PER_CLASS / buf.capacity()).max(KEEP_MIN);
-        let mut classes = self.classes.lock();
-        if classes[class].len() < keep {
-            classes[class].push(buf);
-        }
+        drop(state);
+        drop(buf);
+    }
+
+    /// Bytes of buffers lent out and kept spare.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.lent, state.spare)
     }
 
     #[cfg(test)]
     fn spare(&self) -> usize {
-        self.classes.lock().iter().map(Vec::len).sum()
+        self.state.lock().spares.iter().map(Vec::len).sum()
     }
 }
 
@@ -166,25 +240,77 @@ mod tests {
 
     #[test]
     fn buffers_come_back_and_are_reused() {
-        let pool = ReadPool::new();
-        let buf = pool.take(5000);
+        let pool = ReadPool::new(1 << 30);
+        let buf = pool.take(5000).unwrap();
         assert_eq!(buf.len(), 5000);
         let ptr = buf.as_ptr();
         let rb = ReadBuf::new(buf, [0..1, 1..1, 1..5000], pool.clone());
         drop(rb);
         assert_eq!(pool.spare(), 1);
-        let again = pool.take(6000);
+        assert_eq!(pool.held(), (0, 8192));
+        let again = pool.take(6000).unwrap();
         assert_eq!(again.as_ptr(), ptr, "same class, same buffer");
         assert_eq!(again.len(), 6000);
+        assert_eq!(pool.held(), (8192, 0));
     }
 
     #[test]
     fn the_pool_keeps_a_bounded_number() {
-        let pool = ReadPool::new();
-        let bufs: Vec<_> = (0..10_000).map(|_| pool.take(4096)).collect();
+        let pool = ReadPool::new(1 << 30);
+        let bufs: Vec<_> = (0..10_000).map(|_| pool.take(4096).unwrap()).collect();
         for b in bufs {
             pool.give(b);
         }
         assert_eq!(pool.spare(), KEEP_BYTES_PER_CLASS / 4096);
+        assert_eq!(pool.held(), (0, KEEP_BYTES_PER_CLASS));
+    }
+
+    #[test]
+    fn lending_stops_at_the_budget_and_resumes_when_buffers_return() {
+        let pool = ReadPool::new(64 * 1024);
+        // 16 KiB plus a record header: 32 KiB buffers, two fit.
+        let a = pool.take(16 * 1024 + 40).unwrap();
+        let b = pool.take(16 * 1024 + 40).unwrap();
+        assert!(
+            pool.take(16 * 1024 + 40).is_none(),
+            "a third is over budget"
+        );
+        assert!(pool.take(1).is_none(), "so is any buffer at all");
+        pool.give(a);
+        let c = pool.take(100).unwrap();
+        assert_eq!(c.len(), 100);
+        // The 32 KiB spare went to make room for the 1 KiB buffer.
+        assert_eq!(pool.held(), (32 * 1024 + 1024, 0));
+        pool.give(b);
+        pool.give(c);
+        let (lent, spare) = pool.held();
+        assert_eq!(lent, 0);
+        assert!(spare <= 64 * 1024);
+    }
+
+    #[test]
+    fn lent_and_spare_never_exceed_the_budget() {
+        let budget = 256 * 1024;
+        let pool = ReadPool::new(budget);
+        let mut held = Vec::new();
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 40) as usize % (100 * 1024) + 1;
+            if seed & 1 == 0 || held.is_empty() {
+                if let Some(buf) = pool.take(len) {
+                    assert_eq!(buf.len(), len);
+                    held.push(buf);
+                }
+            } else {
+                let i = (seed >> 20) as usize % held.len();
+                pool.give(held.swap_remove(i));
+            }
+            let (lent, spare) = pool.held();
+            assert!(lent + spare <= budget, "{lent} + {spare}");
+            assert_eq!(lent, held.iter().map(Vec::capacity).sum::<usize>());
+        }
     }
 }

@@ -47,6 +47,10 @@ pub enum ReadError {
     /// The engine stopped before the read was done (`get_aborted_extstore`).
     #[error("shutting down")]
     ShuttingDown,
+    /// Read buffers already hold `ext_read_mem` ([`crate::Disk::read_now`] only;
+    /// [`crate::Disk::read`] hands the completion back instead).
+    #[error("no read buffer within ext_read_mem")]
+    OutOfMemory,
 }
 
 /// What a completion receives.
@@ -66,7 +70,8 @@ impl<F: FnOnce(ReadResult) + Send + 'static> Completion for F {
 
 struct Job<C> {
     loc: Location,
-    len: u64,
+    /// The record's length in bytes, taken from the pool when the read was queued.
+    buf: Vec<u8>,
     done: C,
 }
 
@@ -96,15 +101,32 @@ impl<C: Completion> ReadQueue<C> {
         }
     }
 
-    /// Queues a read; after shutdown, completes it at once with `ShuttingDown`.
-    pub(crate) fn submit(&self, shared: &Shared, loc: Location, len: u64, done: C) {
+    /// Queues a read. Hands `done` back, queuing nothing, when no buffer fits in the
+    /// budget (the buffer is taken here, by the thread asking, as memcached allocates its
+    /// read buffer in the worker). Completes it at once, on this thread, for a length no
+    /// record has (`Stale`) and after shutdown (`ShuttingDown`).
+    pub(crate) fn submit(
+        &self,
+        shared: &Shared,
+        loc: Location,
+        len: u64,
+        done: C,
+    ) -> Result<(), C> {
+        if len == 0 || len > shared.wbuf_size as u64 {
+            done.complete(Err(ReadError::Stale));
+            return Ok(());
+        }
+        let Some(buf) = shared.read_pool.take(len as usize) else {
+            return Err(done);
+        };
         let mut state = self.state.lock();
         if state.closed {
             drop(state);
+            shared.read_pool.give(buf);
             done.complete(Err(ReadError::ShuttingDown));
-            return;
+            return Ok(());
         }
-        state.jobs.push_back(Job { loc, len, done });
+        state.jobs.push_back(Job { loc, buf, done });
         Counters::add(&shared.counters.io_queue, 1);
         // Another thread only when more reads wait than threads will come back for
         // them: reads served from the page cache take a few microseconds, and waking a
@@ -115,6 +137,7 @@ impl<C: Completion> ReadQueue<C> {
         if wake {
             self.ready.notify_one();
         }
+        Ok(())
     }
 
     /// Stops the IO threads: the reads they are doing finish; queued ones complete with
@@ -136,6 +159,7 @@ impl<C: Completion> ReadQueue<C> {
                         drop(state);
                         for job in jobs {
                             shared.counters.io_queue.fetch_sub(1, Relaxed);
+                            shared.read_pool.give(job.buf);
                             job.done.complete(Err(ReadError::ShuttingDown));
                         }
                         return;
@@ -149,19 +173,20 @@ impl<C: Completion> ReadQueue<C> {
                 }
             };
             shared.counters.io_queue.fetch_sub(1, Relaxed);
-            let result = read(shared, job.loc, job.len);
+            let result = read(shared, job.loc, job.buf);
             job.done.complete(result);
         }
     }
 }
 
-/// Reads and verifies the record of `len` bytes at `loc`.
-pub(crate) fn read(shared: &Shared, loc: Location, len: u64) -> ReadResult {
-    if len == 0 || len > shared.wbuf_size as u64 {
+/// Reads the record at `loc` into `buf` (its length is the record's) and verifies it;
+/// `buf` goes back to the pool unless it becomes the result.
+pub(crate) fn read(shared: &Shared, loc: Location, mut buf: Vec<u8>) -> ReadResult {
+    let len = buf.len() as u64;
+    let Some(source) = shared.pages.lock().pin(loc, len) else {
+        shared.read_pool.give(buf);
         return Err(ReadError::Stale);
-    }
-    let source = shared.pages.lock().pin(loc, len).ok_or(ReadError::Stale)?;
-    let mut buf = shared.read_pool.take(len as usize);
+    };
     let outcome = match source {
         Source::Memory(wbuf, at) => {
             buf.copy_from_slice(&wbuf.data.read()[at..at + len as usize]);

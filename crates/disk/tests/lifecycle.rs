@@ -83,10 +83,18 @@ fn shutdown_with_reads_in_flight_completes_them_all() {
     let ran = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel();
     let submitted = 5_000;
+    // 5,000 reads of 100 KB would want 640 MiB of buffers if none were done yet: past
+    // the 64 MiB of ext_read_mem, reads are handed back unqueued (how many depends on
+    // how fast the IO threads go).
+    let mut refused = 0;
     for i in 0..submitted {
         let (loc, len) = locs[i % locs.len()];
-        disk.read(loc, len, counted(&token, &ran, &tx));
+        if let Err(done) = disk.read(loc, len, counted(&token, &ran, &tx)) {
+            refused += 1;
+            drop(done);
+        }
     }
+    let submitted = submitted - refused;
     let started = Instant::now();
     disk.shutdown();
     assert!(started.elapsed() < Duration::from_secs(10), "shutdown hung");
@@ -108,13 +116,16 @@ fn shutdown_with_reads_in_flight_completes_them_all() {
     }
     assert_eq!(done + aborted, submitted);
     // A read after shutdown completes at once.
-    disk.read(locs[0].0, locs[0].1, counted(&token, &ran, &tx));
+    assert!(disk
+        .read(locs[0].0, locs[0].1, counted(&token, &ran, &tx))
+        .is_ok());
     assert_eq!(rx.recv().unwrap(), Err(ReadError::ShuttingDown));
     assert_eq!(ran.load(Relaxed), submitted + 1);
     assert_eq!(
         disk.write(disk::Bucket::Default, b"k", b"", b"v"),
         Err(disk::WriteError::ShuttingDown)
     );
+    assert_eq!(disk.read_buffer_bytes().0, 0, "every read buffer came back");
     drop(disk);
     assert_eq!(Arc::strong_count(&token), 1, "no completion kept alive");
     assert_eq!(
@@ -122,6 +133,63 @@ fn shutdown_with_reads_in_flight_completes_them_all() {
         1,
         "the maintenance thread let go of the owner"
     );
+}
+
+#[test]
+fn reads_past_the_read_budget_are_handed_back_until_buffers_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let mut c = config(dir.path(), &[("ext", "8m")]);
+    c.read_mem = 2 << 20; // sixteen 128 KiB buffers (100 KB values)
+    let disk = open(c, &owner);
+    let mut locs = Vec::new();
+    for i in 0..20 {
+        let key = format!("key{i}");
+        let loc = put(
+            &disk,
+            &owner,
+            key.as_bytes(),
+            &value_for(key.as_bytes(), 100_000),
+        );
+        let len = owner.get(key.as_bytes()).unwrap().len;
+        locs.push((key, loc, len));
+    }
+    disk.sync();
+    // Results held (as replies waiting to be sent hold them) keep their buffers lent.
+    let mut held = Vec::new();
+    for (key, loc, len) in &locs[..16] {
+        let buf = read(&disk, *loc, *len).unwrap();
+        assert_eq!(buf.value(), value_for(key.as_bytes(), 100_000));
+        held.push(buf);
+    }
+    assert_eq!(disk.read_buffer_bytes(), (2 << 20, 0));
+    let (key, loc, len) = &locs[16];
+    let (tx, rx) = mpsc::channel();
+    let refused = disk.read(
+        *loc,
+        *len,
+        Box::new(move |r| {
+            let _ = tx.send(r.is_ok());
+        }),
+    );
+    assert!(refused.is_err(), "over the budget: handed back, not queued");
+    assert!(rx.try_recv().is_err(), "and not run");
+    assert_eq!(read(&disk, *loc, *len).unwrap_err(), ReadError::OutOfMemory);
+    // One returned: the read gets its buffer.
+    held.truncate(15);
+    let buf = read(&disk, *loc, *len).unwrap();
+    assert_eq!(buf.value(), value_for(key.as_bytes(), 100_000));
+    drop(buf);
+    drop(held);
+    let (lent, spare) = disk.read_buffer_bytes();
+    assert_eq!(lent, 0, "every buffer back");
+    assert!(spare <= 2 << 20);
+    for (key, loc, len) in &locs {
+        assert_eq!(
+            read(&disk, *loc, *len).unwrap().value(),
+            value_for(key.as_bytes(), 100_000)
+        );
+    }
 }
 
 #[test]

@@ -129,13 +129,16 @@ pub fn put(disk: &TestDisk, owner: &MapOwner, key: &[u8], value: &[u8]) -> Locat
 /// Reads through the IO threads and waits for the completion.
 pub fn read(disk: &TestDisk, loc: Location, len: u64) -> ReadResult {
     let (tx, rx) = mpsc::channel();
-    disk.read(
+    let refused = disk.read(
         loc,
         len,
         Box::new(move |r| {
             let _ = tx.send(r);
         }),
     );
+    if let Err(done) = refused {
+        done(Err(disk::ReadError::OutOfMemory));
+    }
     rx.recv_timeout(Duration::from_secs(20))
         .expect("a read completes")
 }
