@@ -160,7 +160,7 @@ const EVERYTHING: &[&str] = &[
     "-o",
     "ext_recache_rate=2000,ext_compact_under=1,ext_drop_under=1,ext_max_sleep=100",
     "-o",
-    "ext_max_frag=0.8,ext_drop_unread",
+    "ext_max_frag=0.8,ext_drop_unread,ext_read_mem=64",
     "--admin",
     "127.0.0.1:9211",
 ];

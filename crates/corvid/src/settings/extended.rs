@@ -688,4 +688,5 @@ pub(super) const EXTENDED: &[Opt] = &[
     ext!("ext_max_sleep", Kind::Int, "<us>", "longest sleep of the disk tier's background threads (1000000)"),
     ext!("ext_max_frag", Kind::Float, "<num>", "pages less live than this are compacted (0.80)"),
     ext!("ext_drop_unread", Kind::Switch, "", "compaction drops values not read since they went to disk"),
+    ext!("ext_read_mem", Kind::Int, "<mb>", "disk tier read buffers held at most; reads past it are misses, get_oom_extstore (64)"),
 ];

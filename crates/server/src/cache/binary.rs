@@ -144,7 +144,13 @@ impl Out<'_, '_> {
         }
         let mut waiting = Waiting::new(Then::Done);
         let expect = Expect::of(item, ext);
-        waiting.push_disk(tier, ticket, r.key, ext, expect, head, miss, b"");
+        if let Err(miss) = waiting.push_disk(tier, ticket, r.key, ext, expect, head, miss, b"") {
+            // No read buffer free (`get_oom_extstore`): not found, as memcached answers.
+            if !miss.is_empty() {
+                self.compose(|out| out.extend_from_slice(&miss));
+            }
+            return Verdict::Consumed(consumed);
+        }
         *state = State::Disk(Box::new(waiting));
         Verdict::Park { consumed }
     }

@@ -421,7 +421,12 @@ fn get(
     meta::write_status(&mut head, Status::Value(value_len), f, &facts);
     let mut waiting = Waiting::new(Then::Done);
     let expect = Expect::of(&item, ext);
-    waiting.push_disk(tier, ticket, req.key(), ext, expect, head, miss, b"\r\n");
+    if let Err(miss) = waiting.push_disk(tier, ticket, req.key(), ext, expect, head, miss, b"\r\n")
+    {
+        // No read buffer free (`get_oom_extstore`): a miss, as memcached answers.
+        reply.line(&miss);
+        return None;
+    }
     *state = State::Disk(Box::new(waiting));
     Some(Verdict::Park { consumed })
 }

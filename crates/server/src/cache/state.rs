@@ -157,9 +157,9 @@ impl State {
 
     /// Parks the request at the head of the input (line and data kept) until the value
     /// of `key`, on disk at `ext`, is read back into RAM; then the request runs again,
-    /// now against a value in RAM. None when that cannot be (a datagram, no disk tier, or
-    /// the key changed meanwhile): the caller answers as memcached does for a value on
-    /// disk. Looping is bounded in practice: the value comes back into an open segment,
+    /// now against a value in RAM. None when that cannot be (a datagram, no disk tier,
+    /// the key changed meanwhile, or no read buffer free within `ext_read_mem`): the
+    /// caller answers as memcached does for a value on disk. Looping is bounded in practice: the value comes back into an open segment,
     /// which the background writer never takes from, and the request runs again at once.
     pub(crate) fn park_recache(
         &mut self,
@@ -175,7 +175,9 @@ impl State {
             return None;
         }
         let mut waiting = Waiting::new(Then::Again);
-        waiting.push_recache(tier, ticket, key, ext, Expect::of(&item, ext));
+        if !waiting.push_recache(tier, ticket, key, ext, Expect::of(&item, ext)) {
+            return None; // no read buffer free (get_oom_extstore)
+        }
         *self = State::Disk(Box::new(waiting));
         Some(Verdict::Park { consumed: 0 })
     }

@@ -432,7 +432,6 @@ fn answer(
                 let cas = with_cas.then(|| item.cas());
                 let mut head = Vec::new();
                 text::write_value_header(&mut head, key, item.flags(), ext.value_len, cas);
-                waiting_bytes += ext.value_len;
                 let w = waiting.get_or_insert_with(|| {
                     Box::new(Waiting::new(Then::TextGet {
                         consumed,
@@ -440,7 +439,15 @@ fn answer(
                     }))
                 });
                 let expect = Expect::of(&item, ext);
-                w.push_disk(tier, ticket, key, ext, expect, head, Vec::new(), b"\r\n");
+                if w.push_disk(tier, ticket, key, ext, expect, head, Vec::new(), b"\r\n")
+                    .is_ok()
+                {
+                    waiting_bytes += ext.value_len;
+                } else if w.len() == 0 {
+                    // No read buffer free (`get_oom_extstore`): this key is a miss (no
+                    // line in a text get), and nothing waits yet.
+                    waiting = None;
+                }
             }
             continue;
         }

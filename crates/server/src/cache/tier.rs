@@ -58,7 +58,7 @@ pub struct ExtCounters {
     pub get_extstore: AtomicU64,
     /// Reads whose session left (or the server stopped) before they were answered.
     pub get_aborted_extstore: AtomicU64,
-    /// Reads refused for want of memory (never: read buffers come from a pool).
+    /// Reads refused because read buffers already held `ext_read_mem`.
     pub get_oom_extstore: AtomicU64,
     /// Values brought back to RAM after a read.
     pub recache_from_extstore: AtomicU64,
@@ -174,14 +174,28 @@ impl Tier {
     }
 
     /// Queues the read of `ext` (the value of a `key_len`-byte key) for an IO thread.
-    pub(crate) fn read(&self, ticket: Ticket<DiskDone>, id: u32, ext: External, key_len: usize) {
-        self.counters.get_extstore.fetch_add(1, Relaxed);
+    /// False when read buffers already hold `ext_read_mem`: nothing is queued, the
+    /// caller answers what memcached answers when it cannot allocate a read buffer (a
+    /// miss), and `get_oom_extstore` counts it.
+    pub(crate) fn read(
+        &self,
+        ticket: Ticket<DiskDone>,
+        id: u32,
+        ext: External,
+        key_len: usize,
+    ) -> bool {
         let len = record_len(key_len, ext.value_len);
-        self.disk.read(
+        let queued = self.disk.read(
             Location::from_bits(ext.location),
             len,
             DiskTicket { ticket, id },
         );
+        let counter = match queued {
+            Ok(()) => &self.counters.get_extstore,
+            Err(_) => &self.counters.get_oom_extstore,
+        };
+        counter.fetch_add(1, Relaxed);
+        queued.is_ok()
     }
 
     /// Judges a finished read: the value if it is the one `expect` describes; otherwise
@@ -217,6 +231,8 @@ impl Tier {
                 c.get_aborted_extstore.fetch_add(1, Relaxed);
                 return None;
             }
+            // Only `Disk::read_now` answers this; counted as a miss.
+            Err(ReadError::OutOfMemory) => false,
             Err(ReadError::BadChecksum) => true,
             Err(_) => false,
         };
@@ -461,6 +477,8 @@ impl Waiting {
     }
 
     /// Adds a disk entry and issues its read. `head` and `miss` as [`Entry::Disk`].
+    /// `Err(miss)`, nothing added, when the read was refused for want of read buffers
+    /// ([`Tier::read`]): the caller answers the miss.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn push_disk(
         &mut self,
@@ -472,8 +490,11 @@ impl Waiting {
         head: Vec<u8>,
         miss: Vec<u8>,
         trailer: &'static [u8],
-    ) {
+    ) -> Result<(), Vec<u8>> {
         let id = self.next_id;
+        if !tier.read(ticket, id, ext, key.len()) {
+            return Err(miss);
+        }
         self.next_id += 1;
         self.pending += 1;
         self.entries.push_back(Entry::Disk {
@@ -485,10 +506,11 @@ impl Waiting {
             expect,
             result: None,
         });
-        tier.read(ticket, id, ext, key.len());
+        Ok(())
     }
 
-    /// Adds a read whose value goes back to RAM before the command runs again.
+    /// Adds a read whose value goes back to RAM before the command runs again. False
+    /// (nothing added) when the read was refused for want of read buffers.
     pub(crate) fn push_recache(
         &mut self,
         tier: &Tier,
@@ -496,8 +518,11 @@ impl Waiting {
         key: &[u8],
         ext: External,
         expect: Expect,
-    ) {
+    ) -> bool {
         let id = self.next_id;
+        if !tier.read(ticket, id, ext, key.len()) {
+            return false;
+        }
         self.next_id += 1;
         self.pending += 1;
         self.entries.push_back(Entry::Recache {
@@ -506,7 +531,7 @@ impl Waiting {
             expect,
             done: false,
         });
-        tier.read(ticket, id, ext, key.len());
+        true
     }
 
     /// Records a finished read; false if it is none of ours (a stale id).

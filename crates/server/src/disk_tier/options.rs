@@ -34,6 +34,7 @@ pub struct ExtOptions {
     max_sleep_us: Option<u64>,
     max_frag: Option<f64>,
     drop_unread: bool,
+    read_mem_mb: Option<u64>,
 }
 
 impl ExtOptions {
@@ -79,6 +80,7 @@ impl ExtOptions {
                 self.max_frag = Some(f);
             }
             "ext_drop_unread" => self.drop_unread = true,
+            "ext_read_mem" => self.read_mem_mb = Some(number(value)?),
             // Accepted for memcached's command lines; Corvid's reads have no depth knob.
             "ext_io_depth" => {
                 number(value)?;
@@ -121,6 +123,9 @@ impl ExtOptions {
             disk.max_frag = f;
         }
         disk.drop_unread = self.drop_unread;
+        if let Some(mb) = self.read_mem_mb {
+            disk.read_mem = mb.saturating_mul(MIB);
+        }
         if let Some(us) = self.max_sleep_us {
             disk.max_sleep = Duration::from_micros(us.max(1));
         }
@@ -204,6 +209,7 @@ mod tests {
             ("ext_max_frag", Some("0.5")),
             ("ext_drop_unread", None),
             ("ext_io_depth", Some("1")),
+            ("ext_read_mem", Some("16")),
         ] {
             assert_eq!(o.apply(k, v), Ok(true), "{k}");
         }
@@ -218,6 +224,7 @@ mod tests {
         assert_eq!((d.compact_under, d.drop_under), (Some(4), Some(2)));
         assert_eq!((d.max_frag, d.drop_unread), (0.5, true));
         assert_eq!(d.max_sleep, Duration::from_millis(2));
+        assert_eq!(d.read_mem, 16 << 20);
         assert_eq!(
             (ext.item_size, ext.item_age, ext.low_ttl, ext.recache_rate),
             (1024, 60, 30, 0)
