@@ -164,6 +164,12 @@ pub struct Reservation<'s> {
 unsafe impl Send for Reservation<'_> {}
 
 impl Reservation<'_> {
+    /// The key it was reserved for.
+    pub fn key(&self) -> &[u8] {
+        // SAFETY: written at reservation and never changed; pinned for the lifetime of self.
+        unsafe { self.it.key() }
+    }
+
     /// Exactly the reserved number of bytes, to be filled by the caller. Initially holds
     /// arbitrary old heap bytes.
     pub fn value_mut(&mut self) -> &mut [u8] {

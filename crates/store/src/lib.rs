@@ -35,6 +35,7 @@
 mod clock;
 mod cold;
 mod config;
+mod evictions;
 mod exptime;
 mod heap;
 mod holes;
@@ -51,6 +52,7 @@ mod ttl;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cold::{ColdTier, External};
+pub use evictions::{EvictionWatch, Evicted};
 pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};

@@ -211,6 +211,8 @@ pub struct Store {
     /// A warm restart kept external items whose locations wait for the cold tier's
     /// verdict (`reattach`): it takes them back or they are dropped.
     external_pending: AtomicBool,
+    /// Told of each evicted item while it wants to be (`watch evictions`).
+    eviction_watch: OnceLock<Arc<dyn crate::evictions::EvictionWatch>>,
     /// `-e FILE`: the heap is a shared mapping of this file (warm restart).
     memory_file: Option<PathBuf>,
 }
@@ -278,6 +280,7 @@ impl Store {
             last_sweep: AtomicU64::new(now),
             cold: OnceLock::new(),
             external_pending: AtomicBool::new(false),
+            eviction_watch: OnceLock::new(),
             memory_file,
         }
     }
@@ -290,6 +293,19 @@ impl Store {
     /// The memory file of `-e`, when the heap is one (`stats settings` shows it).
     pub fn memory_file(&self) -> Option<&Path> {
         self.memory_file.as_deref()
+    }
+
+    /// Connects the eviction watch (once; false if one is connected already).
+    pub fn set_eviction_watch(&self, watch: Arc<dyn crate::evictions::EvictionWatch>) -> bool {
+        self.eviction_watch.set(watch).is_ok()
+    }
+
+    /// The eviction watch, if connected and wanting to hear now.
+    pub(crate) fn eviction_watch(&self) -> Option<&dyn crate::evictions::EvictionWatch> {
+        self.eviction_watch
+            .get()
+            .map(|w| &**w)
+            .filter(|w| w.wanted())
     }
 
     /// The store's clock, in unix seconds.

@@ -197,7 +197,10 @@ fn command(line: &[u8]) -> Outcome<'_> {
             b"version" => Ok(Request::Version),
             b"quit" => Ok(Request::Quit),
             b"verbosity" => verbosity(&tokens),
-            b"watch" => Ok(Request::Watch),
+            b"watch" => Ok(Request::Watch {
+                args: tokens.from(1),
+                noreply: noreply(&tokens),
+            }),
             b"refresh_certs" => Ok(Request::RefreshCerts),
             b"lru_crawler" => Ok(Request::LruCrawler {
                 args: tokens.from(1),

@@ -55,9 +55,10 @@ pub enum Request<'a> {
     Shutdown { graceful: bool },
     /// `stats [args]`: the tokens after `stats` (empty for plain `stats`).
     Stats { args: Keys<'a> },
-    /// `watch [args]`: memcached's log streaming. Corvid answers only the refusal under
-    /// `-W` (watch disabled); otherwise `ERROR`, as for any command it does not have.
-    Watch,
+    /// `watch [streams]`: turns the connection into a log watcher (memcached's log
+    /// streams: `fetchers`, `mutations`, ...); the tokens after `watch`, and whether the
+    /// last is `noreply`.
+    Watch { args: Keys<'a>, noreply: bool },
     /// `refresh_certs`: reload the TLS certificate and key (arguments ignored).
     RefreshCerts,
     /// `lru_crawler <args>`: likewise only the `metadump` refusal under `-X`.

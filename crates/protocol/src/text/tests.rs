@@ -797,8 +797,15 @@ fn meta_commands_are_left_to_the_meta_parser() {
 #[test]
 fn watch_and_lru_crawler_parse_so_the_server_can_refuse_them() {
     // memcached 1.6.18 under -W / -X answers these with refusals the server reproduces.
-    assert_eq!(request(b"watch\r\n").0, Request::Watch);
-    assert_eq!(request(b"watch fetchers\r\n").0, Request::Watch);
+    assert!(matches!(
+        request(b"watch\r\n").0,
+        Request::Watch { args, noreply: false } if args.is_empty()
+    ));
+    let Request::Watch { args, noreply } = request(b"watch fetchers noreply\r\n").0 else {
+        panic!("not a watch");
+    };
+    assert!(noreply);
+    assert_eq!(args.collect::<Vec<_>>(), [&b"fetchers"[..], b"noreply"]);
     assert_eq!(request(b"refresh_certs\r\n").0, Request::RefreshCerts);
     assert_eq!(
         request(b"refresh_certs now please\r\n").0,

@@ -11,6 +11,8 @@
 //! batch of quiet gets arrives after their hits.
 
 use super::detail::Event;
+use super::log::streams;
+use super::log_writer::{self, Attempt};
 use super::report::Group;
 use super::state::{BinaryCommit, Cx, Finish, State};
 use super::stats::VERSION;
@@ -259,20 +261,49 @@ pub(crate) fn finish(
     reservation: Reservation<'static>,
     commit: BinaryCommit,
     reply: &mut Reply<'_, Pinned>,
+    cx: &mut Cx<'_>,
 ) {
     let mut out = Out {
         reply,
         flush: false,
         swallow_first: false,
     };
-    commit_value(commit, reservation, &mut out);
+    commit_value(commit, reservation, &mut out, cx);
     if out.flush {
         out.reply.flush_now();
     }
 }
 
-fn commit_value(commit: BinaryCommit, reservation: Reservation<'static>, out: &mut Out<'_, '_>) {
-    let status = match reservation.commit(commit.mode) {
+fn commit_value(
+    commit: BinaryCommit,
+    mut reservation: Reservation<'static>,
+    out: &mut Out<'_, '_>,
+    cx: &mut Cx<'_>,
+) {
+    let outcome = if cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) {
+        let size = reservation.value_mut().len();
+        // The key outlives the reservation the commit consumes (at most 250 bytes).
+        let mut key = [0u8; 256];
+        let klen = reservation.key().len().min(key.len());
+        key[..klen].copy_from_slice(&reservation.key()[..klen]);
+        let key = &key[..klen];
+        log_writer::before_store(key, cx);
+        let outcome = reservation.commit(commit.mode);
+        if !matches!(outcome, StoreOutcome::OnDisk(_)) {
+            let attempt = Attempt {
+                key,
+                mode: commit.mode,
+                exptime: commit.exptime,
+                size,
+            };
+            let status = log_writer::status_of::<store::StoreError>(&Ok(outcome));
+            log_writer::after_store(&attempt, status, cx);
+        }
+        outcome
+    } else {
+        reservation.commit(commit.mode)
+    };
+    let status = match outcome {
         StoreOutcome::Stored { cas } => {
             if !commit.quiet {
                 out.success(commit.opcode, commit.opaque, cas, b"");
@@ -322,6 +353,18 @@ fn execute(
     let cache = cx.service();
     let store = cache.store;
     let counters = cache.counters(cx.worker());
+    if cache.log.wants(streams::FETCHERS) {
+        // Every command with a key but a store fetches it first, as memcached's do
+        // (a store fetches when it commits).
+        if let Command::Get { .. }
+        | Command::GetAndTouch { .. }
+        | Command::Touch
+        | Command::Delete { .. }
+        | Command::Delta { .. } = r.command
+        {
+            log_writer::fetch(r.key, cx);
+        }
+    }
     match r.command {
         Command::Get { with_key, quiet } => {
             bump(&counters.cmd_get, 1);
@@ -452,7 +495,7 @@ fn store_command(
     after: &[u8],
     out: &mut Out<'_, '_>,
     state: &mut State,
-    cx: &Cx<'_>,
+    cx: &mut Cx<'_>,
 ) -> Verdict {
     let cache = cx.service();
     let store = cache.store;
@@ -489,6 +532,16 @@ fn store_command(
     let mut reservation = match store.reserve(r.key, value_len, flags, e) {
         Ok(reservation) => reservation,
         Err(error) => {
+            if cache.log.wants(streams::FETCHERS | streams::MUTATIONS) {
+                let attempt = Attempt {
+                    key: r.key,
+                    mode,
+                    exptime: e,
+                    size: value_len,
+                };
+                log_writer::after_store(&attempt, log_writer::status_of(&Err(&error)), cx);
+                log_writer::before_store(r.key, cx);
+            }
             // As in text: no value older than a write the client attempted survives it.
             let refused = refuse(store, r.key, error, kind == StoreKind::Set);
             let status = match refused {
@@ -508,6 +561,7 @@ fn store_command(
         kind,
         mode,
         quiet,
+        exptime: e,
     };
     let counters = cache.counters(cx.worker());
     let concat = matches!(kind, StoreKind::Append | StoreKind::Prepend);
@@ -529,7 +583,7 @@ fn store_command(
     }
     reservation.value_mut().copy_from_slice(&after[..value_len]);
     bump(&counters.cmd_set, 1);
-    commit_value(commit, reservation, out);
+    commit_value(commit, reservation, out, cx);
     Verdict::Consumed(head + value_len)
 }
 

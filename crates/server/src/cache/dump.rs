@@ -17,6 +17,7 @@
 //! turn and its memory one watermark of output, however slowly the client reads. Other
 //! connections of the worker are served between slices.
 
+use super::log_line::uri_encode;
 use super::slabs::strtoul;
 use super::value::Pinned;
 use crate::runtime::{Reply, Verdict};
@@ -234,29 +235,9 @@ fn cachedump_line(out: &mut Vec<u8>, item: &ItemRef<'_>) {
     out.extend_from_slice(b" s]\r\n");
 }
 
-/// memcached's `uriencode`: letters, digits and `-._~` as they are, every other byte as
-/// `%XX` (upper-case hex).
-fn uri_encode(out: &mut Vec<u8>, key: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_uri_encoded_as_memcached_encodes_them() {
-        let mut out = Vec::new();
-        uri_encode(&mut out, "b%20c sp\u{e9}-._~Z9".as_bytes());
-        assert_eq!(out, b"b%2520c%20sp%C3%A9-._~Z9");
-    }
 
     #[test]
     fn class_lists() {

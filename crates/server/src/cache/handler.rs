@@ -5,6 +5,8 @@
 use super::binary;
 use super::command_kind::CommandKind;
 use super::dump;
+use super::log::streams;
+use super::log_writer;
 use super::login;
 use super::meta;
 use super::sasl;
@@ -13,7 +15,8 @@ use super::state::{CacheHandler, Cx, Dialect, Finish, State};
 use super::text;
 use super::tier::{DiskDone, Then};
 use super::value::Pinned;
-use crate::runtime::{bump, Handler, Reply, Verdict};
+use super::watch::Watching;
+use crate::runtime::{bump, CloseReason, Handler, Reply, Verdict};
 
 impl Handler for CacheHandler {
     type Service = Cache;
@@ -23,6 +26,9 @@ impl Handler for CacheHandler {
 
     #[inline]
     fn step(&mut self, input: &[u8], reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
+        if cx.service().log.wants(!0) {
+            cx.local().cfd = self.peer.cfd;
+        }
         match self.state {
             State::Idle => {}
             State::Value { .. } => return self.value_arrived(input, reply, cx),
@@ -35,6 +41,7 @@ impl Handler for CacheHandler {
             }
             // Parked sessions are resumed, not stepped; should one be, it stays parked.
             State::Disk(_) => return Verdict::Park { consumed: 0 },
+            State::Watching(_) => return Watching::step(input),
         }
         match self.dialect {
             Dialect::Text if !self.login.authenticated => {
@@ -79,6 +86,9 @@ impl Handler for CacheHandler {
         cx: &mut Cx<'_>,
     ) -> Verdict {
         let cache = cx.service();
+        if cache.log.wants(!0) {
+            cx.local().cfd = self.peer.cfd;
+        }
         let (State::Disk(waiting), Some(tier)) = (&mut self.state, cache.tier.as_ref()) else {
             return Verdict::Continue;
         };
@@ -113,6 +123,26 @@ impl Handler for CacheHandler {
         }
     }
 
+    /// A watcher's pump is due; nothing else of the cache sets deadlines.
+    fn expired(&mut self, _input: &[u8], reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
+        match &mut self.state {
+            State::Watching(w) => w.wake(reply, cx),
+            _ => Verdict::Close,
+        }
+    }
+
+    /// `watch connevents` hears of it. memcached closes a watcher from its logger
+    /// thread without a reason, which it logs as `error`.
+    fn closing(&mut self, why: CloseReason, cx: &mut Cx<'_>) {
+        if cx.service().log.wants(streams::CONNEVENTS) {
+            let why = match self.state {
+                State::Watching(_) => CloseReason::Error,
+                _ => why,
+            };
+            log_writer::connection(cx.local(), &self.peer, Some(why));
+        }
+    }
+
     /// A reservation is dropped without a trace. A multi-get paused at the watermark
     /// still looks up (and counts) the rest of its keys, as memcached composes a whole
     /// multi-get before writing any of it.
@@ -130,6 +160,10 @@ impl Handler for CacheHandler {
                     waiting.abandon(tier);
                 }
                 resume
+            }
+            State::Watching(w) => {
+                w.stop(&cx.service().log);
+                None
             }
             _ => None,
         };
@@ -192,11 +226,35 @@ impl CacheHandler {
         };
         cx.served(kind.index());
         match finish {
-            Finish::Text { mode, noreply } => {
-                text::finish(reservation, mode, noreply, terminated, reply)
+            Finish::Text {
+                mode,
+                noreply,
+                exptime,
+            } if terminated && cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) => {
+                let mut reservation = reservation;
+                let size = reservation.value_mut().len();
+                // The key outlives the reservation the commit consumes (keys are at most
+                // 250 bytes).
+                let mut key = [0u8; 256];
+                let klen = reservation.key().len().min(key.len());
+                key[..klen].copy_from_slice(&reservation.key()[..klen]);
+                let key = &key[..klen];
+                log_writer::before_store(key, cx);
+                if let Some(outcome) = text::finish(reservation, mode, noreply, terminated, reply) {
+                    let attempt = log_writer::Attempt {
+                        key,
+                        mode,
+                        exptime,
+                        size,
+                    };
+                    log_writer::after_store(&attempt, log_writer::status_of::<store::StoreError>(&Ok(outcome)), cx);
+                }
+            }
+            Finish::Text { mode, noreply, .. } => {
+                text::finish(reservation, mode, noreply, terminated, reply);
             }
             Finish::Meta { line } => meta::finish(&line, reservation, terminated, reply, cx),
-            Finish::Binary(commit) => binary::finish(reservation, commit, reply),
+            Finish::Binary(commit) => binary::finish(reservation, commit, reply, cx),
         }
         Verdict::Consumed(terminator)
     }

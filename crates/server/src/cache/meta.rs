@@ -8,6 +8,8 @@
 //! straight into their reservation by the session ([`Finish::Meta`] keeps a copy of the
 //! line to compose the reply once the value is in).
 
+use super::log::streams;
+use super::log_writer::{self, Attempt};
 use super::state::{Cx, Finish, State};
 use super::stats::unix_now;
 use super::tier::{Expect, Then, Waiting};
@@ -112,8 +114,14 @@ fn execute(
     after: &[u8],
     reply: &mut Reply<'_, Pinned>,
     state: &mut State,
-    cx: &Cx<'_>,
+    cx: &mut Cx<'_>,
 ) -> Done {
+    if req.command != Command::Set && cx.service().log.wants(streams::FETCHERS) {
+        // Every meta command with a key fetches it first, as memcached's do.
+        if req.command != Command::NoOp {
+            log_writer::fetch(req.key(), cx);
+        }
+    }
     match req.command {
         Command::NoOp => reply.line(text::MN),
         Command::Debug => debug(req, reply, cx),
@@ -171,7 +179,7 @@ pub(crate) fn finish(
     reservation: Reservation<'static>,
     terminated: bool,
     reply: &mut Reply<'_, Pinned>,
-    cx: &Cx<'_>,
+    cx: &mut Cx<'_>,
 ) {
     if !terminated {
         drop(reservation);
@@ -189,6 +197,26 @@ pub(crate) fn finish(
         Ok(None) => {}
         // The value went to disk while the data was read: memcached's answer for that.
         Err(_) => not_stored(&req, reply),
+    }
+}
+
+/// An `ms` as `watch mutations` names it: a compared CAS makes it a `cas`, as in
+/// memcached.
+fn attempt<'r>(req: &'r Request<'_>) -> Attempt<'r> {
+    let f = &req.flags;
+    let m = mode(req);
+    Attempt {
+        key: req.key(),
+        mode: match m {
+            Mode::Add => StoreMode::Add,
+            _ if f.compare_cas.is_some() => StoreMode::Cas(0),
+            Mode::Append => StoreMode::Append,
+            Mode::Prepend => StoreMode::Prepend,
+            Mode::Replace => StoreMode::Replace,
+            _ => StoreMode::Set,
+        },
+        exptime: f.set_ttl.unwrap_or(0),
+        size: req.datalen,
     }
 }
 
@@ -216,7 +244,12 @@ fn reserve(req: &Request<'_>, cx: &Cx<'_>) -> Result<Reservation<'static>, Store
 
 /// A refused `ms`: answered (errors are never quiet), the old value unlinked whatever
 /// the mode.
-fn refused(req: &Request<'_>, error: StoreError, reply: &mut Reply<'_, Pinned>, cx: &Cx<'_>) {
+fn refused(req: &Request<'_>, error: StoreError, reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) {
+    if cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) {
+        let status = log_writer::status_of(&Err(&error));
+        log_writer::after_store(&attempt(req), status, cx);
+        log_writer::before_store(req.key(), cx);
+    }
     reply.line(refuse(cx.service().store, req.key(), error, true).line());
 }
 
@@ -226,7 +259,7 @@ fn commit(
     req: &Request<'_>,
     reservation: Reservation<'static>,
     reply: &mut Reply<'_, Pinned>,
-    cx: &Cx<'_>,
+    cx: &mut Cx<'_>,
 ) -> Result<(), External> {
     if let Some((status, facts)) = stored(req, reservation, cx)? {
         reply.compose(|o| meta::write_status(o, status, &req.flags, &facts.facts(req)));
@@ -264,7 +297,7 @@ impl SetFacts {
 fn stored(
     req: &Request<'_>,
     reservation: Reservation<'static>,
-    cx: &Cx<'_>,
+    cx: &mut Cx<'_>,
 ) -> Result<Option<(Status, SetFacts)>, External> {
     let f = &req.flags;
     let m = mode(req);
@@ -282,7 +315,15 @@ fn stored(
         invalidate: f.invalidate,
         vivify_on_miss: f.vivify.is_some() && matches!(m, Mode::Append | Mode::Prepend),
     };
+    let logged = cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS);
+    if logged {
+        log_writer::before_store(req.key(), cx);
+    }
     let outcome = reservation.commit_with(store_mode, opts);
+    if logged && !matches!(outcome, StoreOutcome::OnDisk(_)) {
+        let status = log_writer::status_of::<StoreError>(&Ok(outcome));
+        log_writer::after_store(&attempt(req), status, cx);
+    }
     let (status, cas) = match outcome {
         StoreOutcome::Stored { cas } => (Status::Stored, cas),
         StoreOutcome::NotStored => (Status::NotStored, 0),

@@ -16,6 +16,9 @@ mod detail;
 mod dump;
 mod handler;
 mod latency;
+mod log;
+mod log_line;
+mod log_writer;
 mod login;
 mod maintenance;
 mod meta;
@@ -30,6 +33,7 @@ mod tier;
 mod udp;
 mod value;
 mod view;
+mod watch;
 
 pub use detail::{DetailStats, Event};
 pub use maintenance::Maintenance;

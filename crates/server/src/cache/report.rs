@@ -101,6 +101,7 @@ impl Group {
                         runtime: cx.runtime(),
                         config: cx.config(),
                         store: cache.store,
+                        log: &cache.log,
                         ext: ext.map(|(r, e)| (&r[..], &e[..])),
                     },
                 )
@@ -114,6 +115,7 @@ impl Group {
                 cache.stats.detail.clear();
                 cx.runtime().reset();
                 cache.store.reset_stats();
+                cache.log.reset();
                 if let Some(tier) = &cache.tier {
                     tier.counters.reset();
                 }

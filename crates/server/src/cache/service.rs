@@ -2,6 +2,9 @@
 //! gets handlers and UDP ports from it.
 
 use super::command_kind;
+use super::log::{streams, Log};
+use super::log_line::Peer;
+use super::log_writer::{self, LogWriter};
 use super::state::CacheHandler;
 use super::stats::{CacheStats, CommandCounters};
 use super::tier::{Knobs, Tier};
@@ -28,15 +31,20 @@ pub struct Cache {
     /// Each worker's duplicate of each UDP socket: its descriptor and its address in
     /// memcached's spelling, for `stats conns` (memcached lists one per worker too).
     pub(crate) udp_conns: std::sync::Mutex<Vec<(i64, String)>>,
+    /// What `watch` streams.
+    pub(crate) log: Arc<Log>,
 }
 
 impl Cache {
     /// The cache over `store`, serving the bound `udp` sockets besides the runtime's
     /// streams.
     pub fn new(store: &'static Store, config: Arc<ServerConfig>, udp: Vec<UdpSocket>) -> Cache {
+        let log = Arc::new(Log::new(config.threads.max(1)));
+        store.set_eviction_watch(log.clone());
         Cache {
             store,
             stats: CacheStats::new(config.threads.max(1)),
+            log,
             config,
             tier: None,
             knobs: Knobs::new(),
@@ -66,13 +74,27 @@ impl Cache {
 
 impl Service for Cache {
     type Handler = CacheHandler;
-    type Local = ();
+    /// The worker's end of the log.
+    type Local = LogWriter;
 
-    fn local(&self, _worker: usize) {}
+    fn local(&self, worker: usize) -> LogWriter {
+        LogWriter::new(self.log.clone(), worker)
+    }
 
-    fn accept(&self, _local: &mut (), _stream: &Stream) -> CacheHandler {
+    fn accept(&self, local: &mut LogWriter, stream: &Stream) -> CacheHandler {
         let login = self.config.auth_file.is_some() || self.config.sasl.is_some();
-        CacheHandler::new(self.config.protocol, login)
+        let peer = Peer {
+            addr: stream.peer_addr(),
+            transport: match stream {
+                Stream::Unix(_) => b"local",
+                _ => b"tcp",
+            },
+            cfd: i64::from(stream.fd()),
+        };
+        if self.log.wants(streams::CONNEVENTS) {
+            log_writer::connection(local, &peer, None);
+        }
+        CacheHandler::new(self.config.protocol, login, peer)
     }
 
     #[inline]

@@ -5,6 +5,8 @@
 //! Everything else about a request lives in the input buffer until it is answered.
 
 use super::dump::{Dump, Limits, Progress};
+use super::log_line::Peer;
+use super::watch::Watching;
 use super::tier::{Expect, Then, Waiting};
 use crate::runtime::{Context, Verdict};
 use crate::ProtocolMode;
@@ -20,6 +22,8 @@ pub struct CacheHandler {
     pub(crate) state: State,
     /// Logged in (`-Y`, `-S`), or no login asked for.
     pub(crate) login: Login,
+    /// The client, as `watch` logs it (`cfd=`, `rip=`).
+    pub(crate) peer: Peer,
 }
 
 /// A connection's login (`-Y`, `-S`).
@@ -43,7 +47,7 @@ impl Login {
 impl CacheHandler {
     /// A handler for a new connection: `mode` says how its first byte picks a protocol;
     /// `login` that it must log in first (`-Y`, `-S`).
-    pub(crate) fn new(mode: ProtocolMode, login: bool) -> CacheHandler {
+    pub(crate) fn new(mode: ProtocolMode, login: bool, peer: Peer) -> CacheHandler {
         let dialect = match mode {
             ProtocolMode::Auto => Dialect::Undecided,
             ProtocolMode::Ascii => Dialect::Text,
@@ -53,11 +57,13 @@ impl CacheHandler {
             dialect,
             state: State::Idle,
             login: Login::new(!login),
+            peer,
         }
     }
 
-    /// A handler for one datagram, whose first byte picked its protocol.
-    pub(crate) fn datagram(binary: bool) -> CacheHandler {
+    /// A handler for one datagram, whose first byte picked its protocol, from socket
+    /// `fd`.
+    pub(crate) fn datagram(binary: bool, fd: i64) -> CacheHandler {
         CacheHandler {
             dialect: if binary {
                 Dialect::Binary
@@ -67,6 +73,11 @@ impl CacheHandler {
             state: State::Idle,
             // UDP is refused at start with -Y and -S.
             login: Login::new(true),
+            peer: Peer {
+                addr: None,
+                transport: b"udp",
+                cfd: fd,
+            },
         }
     }
 }
@@ -99,12 +110,18 @@ pub(crate) enum State {
     /// A key dump paused at the output high watermark (`dump.rs`); its line is still at
     /// the head of the input.
     Dump(Dump),
+    /// The connection watches the log (`watch.rs`).
+    Watching(Box<Watching>),
 }
 
 /// How a value read into its reservation is committed and answered, per protocol.
 pub(crate) enum Finish {
-    /// A classic storage command.
-    Text { mode: StoreMode, noreply: bool },
+    /// A classic storage command (`exptime` as given, for `watch mutations`).
+    Text {
+        mode: StoreMode,
+        noreply: bool,
+        exptime: i64,
+    },
     /// A meta `ms`; its line is kept to compose the reply.
     Meta { line: Box<[u8]> },
     /// A binary storage command (its value has no terminator).
@@ -128,6 +145,8 @@ pub(crate) struct BinaryCommit {
     pub(crate) kind: StoreKind,
     pub(crate) mode: StoreMode,
     pub(crate) quiet: bool,
+    /// The expiry as given, for `watch mutations`.
+    pub(crate) exptime: i64,
 }
 
 impl State {

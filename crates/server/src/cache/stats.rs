@@ -6,6 +6,7 @@
 //! so dashboards keep working.
 
 use super::detail::DetailStats;
+use super::log::Log;
 use crate::runtime::RuntimeStats;
 use crate::ServerConfig;
 use std::io::Write as _;
@@ -136,6 +137,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) runtime: &'a RuntimeStats,
     pub(crate) config: &'a ServerConfig,
     pub(crate) store: &'a Store,
+    pub(crate) log: &'a Log,
     /// With the disk tier: its read counters (`get_extstore` ...), and the engine's
     /// `extstore_*` counters, in memcached's order.
     pub(crate) ext: Option<(Named<'a>, Named<'a>)>,
@@ -260,16 +262,13 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
             stat(out, name, 0);
         }
     }
-    for name in [
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-    ] {
-        stat(out, name, 0);
-    }
+    stat(out, "malloc_fails", 0);
+    let log = &from.log.counters;
+    stat(out, "log_worker_dropped", log.worker_dropped.load(Relaxed));
+    stat(out, "log_worker_written", log.worker_written.load(Relaxed));
+    stat(out, "log_watcher_skipped", log.watcher_skipped.load(Relaxed));
+    stat(out, "log_watcher_sent", log.watcher_sent.load(Relaxed));
+    stat(out, "log_watchers", from.log.watchers());
     if let Some((_, engine)) = from.ext {
         for (name, value) in engine {
             stat(out, name, value);

@@ -12,6 +12,8 @@
 use super::command_kind::CommandKind;
 use super::detail::Event;
 use super::dump;
+use super::log::streams;
+use super::log_writer::{self, Attempt};
 use super::meta;
 use super::report::Group;
 use super::slabs;
@@ -19,6 +21,7 @@ use super::state::{Cx, Finish, State};
 use super::stats::VERSION;
 use super::tier::{Expect, Then, Waiting};
 use super::value::{queue_value, refuse, Pinned};
+use super::watch;
 use crate::runtime::{bump, Reply, Verdict, BUFFER_SIZE};
 use protocol::text::{self, GetKind, Request, StoreCommand};
 use store::{DeltaOutcome, ItemRef, StoreMode, StoreOutcome};
@@ -110,6 +113,11 @@ fn execute(
     match request {
         Request::Get { .. } | Request::Gat { .. } => {
             if let Some(lookup) = Lookup::of(request) {
+                if cache.log.wants(streams::FETCHERS) {
+                    for key in lookup.keys {
+                        log_writer::fetch(key, cx);
+                    }
+                }
                 return answer(lookup, input, consumed, 0, Some(reply), state, cx);
             }
         }
@@ -131,13 +139,28 @@ fn execute(
             let mode = store_mode(command, cas);
             cache.stats.detail.record(key, Event::Set);
             let replaces = command == StoreCommand::Set;
+            let logged = cache.log.wants(streams::FETCHERS | streams::MUTATIONS);
+            let attempt = Attempt {
+                key,
+                mode,
+                exptime,
+                size: bytes,
+            };
             if after.len() >= block {
                 // The whole value is buffered: one copy into the store.
                 bump(&counters.cmd_set, 1);
                 if &after[bytes..block] != b"\r\n" {
                     reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
                 } else {
-                    match store.store(mode, key, &after[..bytes], flags, exptime) {
+                    if logged {
+                        log_writer::before_store(key, cx);
+                    }
+                    let result = store.store(mode, key, &after[..bytes], flags, exptime);
+                    if logged && !matches!(result, Ok(StoreOutcome::OnDisk(_))) {
+                        let status = log_writer::status_of(&result.as_ref().map(|o| *o));
+                        log_writer::after_store(&attempt, status, cx);
+                    }
+                    match result {
                         Ok(StoreOutcome::OnDisk(ext)) => {
                             // Append or prepend to a value on disk: read it back first,
                             // then run the command again (counted once).
@@ -168,7 +191,11 @@ fn execute(
                 Ok(reservation) => {
                     *state = State::Value {
                         reservation,
-                        finish: Finish::Text { mode, noreply },
+                        finish: Finish::Text {
+                            mode,
+                            noreply,
+                            exptime,
+                        },
                     };
                     Verdict::ReadInto {
                         consumed,
@@ -176,12 +203,21 @@ fn execute(
                     }
                 }
                 Err(e) => {
+                    if logged {
+                        // memcached refuses before it stores, then looks the key up to
+                        // unlink it: the store line comes first.
+                        log_writer::after_store(&attempt, log_writer::status_of(&Err(&e)), cx);
+                        log_writer::before_store(key, cx);
+                    }
                     reply.unless(noreply, refuse(store, key, e, replaces).line());
                     Verdict::Swallow(consumed + block)
                 }
             };
         }
         Request::Delete { key, noreply } => {
+            if cache.log.wants(streams::FETCHERS) {
+                log_writer::fetch(key, cx);
+            }
             cache.stats.detail.record(key, Event::Delete);
             let line = if store.delete(key) {
                 text::DELETED
@@ -195,7 +231,12 @@ fn execute(
             key,
             delta,
             noreply,
-        } => match store.delta(key, delta, incr) {
+        } => match {
+            if cache.log.wants(streams::FETCHERS) {
+                log_writer::fetch(key, cx);
+            }
+            store.delta(key, delta, incr)
+        } {
             DeltaOutcome::Value { value, .. } => {
                 if !noreply {
                     reply.compose(|out| text::write_number_line(out, value));
@@ -215,6 +256,9 @@ fn execute(
             noreply,
         } => {
             bump(&counters.cmd_touch, 1);
+            if cache.log.wants(streams::FETCHERS) {
+                log_writer::fetch(key, cx);
+            }
             let line = if store.touch(key, exptime) {
                 text::TOUCHED
             } else {
@@ -267,13 +311,7 @@ fn execute(
             }),
             Err(line) => reply.line(line),
         },
-        // Corvid has no log streaming; only the refusal that -W produces in memcached is
-        // reproduced, the rest is an unknown command.
-        Request::Watch => reply.line(if cx.config().watch_enabled {
-            text::ERROR
-        } else {
-            text::CLIENT_ERROR_WATCH_NOT_ALLOWED
-        }),
+        Request::Watch { args, noreply } => watch::start(args, noreply, reply, state, cx),
         Request::RefreshCerts => match &cx.config().tls {
             None => reply.line(text::ERROR_TLS_NOT_ENABLED),
             Some(tls) => match tls.context.reload() {
@@ -336,13 +374,15 @@ pub(crate) fn finish(
     noreply: bool,
     terminated: bool,
     reply: &mut Reply<'_, Pinned>,
-) {
+) -> Option<StoreOutcome> {
     if terminated {
         let outcome = reservation.commit(mode);
         reply.unless(noreply, outcome_line(outcome));
+        Some(outcome)
     } else {
         drop(reservation);
         reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
+        None
     }
 }
 

@@ -181,7 +181,7 @@ impl UdpPort {
         let binary = payload[0] == binary::REQUEST_MAGIC;
         // The same handler a stream has, for this datagram only: whatever it holds when
         // the datagram is done (a reservation for a value cut short) is dropped with it.
-        let mut handler = CacheHandler::datagram(binary);
+        let mut handler = CacheHandler::datagram(binary, i64::from(self.socket.as_raw_fd()));
         let per_turn = cx.config().reqs_per_event.max(1);
         let mut served = 0usize;
         let mut pos = 0;

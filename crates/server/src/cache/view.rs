@@ -28,6 +28,7 @@ impl Cache {
                         runtime,
                         config: &self.config,
                         store: self.store,
+                        log: &self.log,
                         ext: ext.map(|(r, e)| (&r[..], &e[..])),
                     },
                 )

@@ -40,6 +40,7 @@
 use super::agenda::Agenda;
 use super::counters::{ConnInfo, RuntimeStats, WorkerCounters};
 use super::id::ConnId;
+use super::life::CloseReason;
 use super::queue::{Message, RunQueue, Ticket};
 use super::reply::Reply;
 use super::shutdown::Shutdown;
@@ -150,6 +151,9 @@ pub trait Handler: Sized + 'static {
     ) -> Verdict {
         Verdict::Close
     }
+
+    /// The session is closing, for `why`; called once, just before [`Handler::gone`].
+    fn closing(&mut self, _why: CloseReason, _cx: &mut Context<'_, Self>) {}
 
     /// The session is closing and its client will read nothing more: release whatever
     /// is held (pins, reservations, work in flight). Called exactly once, last.

@@ -15,6 +15,19 @@
 //!
 //! docs/server.md lists every transition with its trigger.
 
+/// Why a session closed (memcached's `close_reasons`, which `watch connevents` reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A read or write failed, or the input made no sense (memcached closes).
+    Error,
+    /// The client hung up, or asked to (`quit`).
+    Normal,
+    /// `-o idle_timeout` closed it.
+    IdleTimeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
 /// The lifecycle of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Life {

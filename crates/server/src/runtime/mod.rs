@@ -49,7 +49,7 @@ pub use counters::{
 pub use handler::{Context, Handler, Outbox, Port, Service, Transport, Verdict};
 pub use id::ConnId;
 pub use latency::{Histogram, Latency};
-pub use life::Life;
+pub use life::{CloseReason, Life};
 pub use queue::{RunQueue, Ticket};
 pub use reply::Reply;
 pub use session::Session;

@@ -10,9 +10,9 @@
 use super::counters::{bump, ConnInfo, ConnState};
 use super::handler::{AgendaOf, Conn, Context, Handler, Service, Verdict, WorkerShared};
 use super::id::ConnId;
-use super::life::Life;
+use super::life::{CloseReason, Life};
 use super::reply::Reply;
-use channel::{BufferPool, Outcome, ReadBuffer, SendQueue, Stream};
+use channel::{Abort, BufferPool, Outcome, ReadBuffer, SendQueue, Stream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,6 +130,8 @@ pub struct Session<H: Handler> {
     watch_drain: bool,
     /// Woken since the worker last drove it: on the worker's list of sessions to drive.
     pub(crate) woken: bool,
+    /// Why it closes, once it does (an error unless something better is known).
+    pub(crate) why: CloseReason,
     pub(crate) handler: H,
 }
 
@@ -155,6 +157,7 @@ impl<H: Handler> Session<H> {
             deadline: None,
             watch_drain: false,
             woken: false,
+            why: CloseReason::Error,
             handler,
         }
     }
@@ -300,10 +303,15 @@ impl<H: Handler> Session<H> {
     /// Tells the handler its client is gone and gives every buffer back. The last call.
     pub(crate) fn release(&mut self, env: &mut Env<H>) {
         {
+            let why = match env.stopping {
+                true => CloseReason::Shutdown,
+                false => self.why,
+            };
             let (mut cx, _) = env.split(Some(Conn {
                 id: self.id,
                 deadline: &mut self.deadline,
             }));
+            self.handler.closing(why, &mut cx);
             self.handler.gone(self.input.data(), &mut cx);
         }
         self.output.clear(&mut env.pool);
@@ -405,7 +413,11 @@ impl<H: Handler> Session<H> {
                 self.life = Life::Parked;
                 Step::Park
             }
-            Verdict::Close | Verdict::Broken => Step::Close,
+            Verdict::Close => {
+                self.why = CloseReason::Normal;
+                Step::Close
+            }
+            Verdict::Broken => Step::Close,
         }
     }
 
@@ -516,7 +528,13 @@ impl<H: Handler> Session<H> {
             // proxy's client for its backends' replies), which only a completion brings;
             // reading the closed stream again would spin.
             Outcome::Abort(_) if matches!(self.life, Life::Closing { .. }) => Step::Wait,
-            Outcome::Abort(_) => Step::Close,
+            Outcome::Abort(why) => {
+                if why == Abort::Closed {
+                    // The client hung up: memcached's "normal" close.
+                    self.why = CloseReason::Normal;
+                }
+                Step::Close
+            }
         }
     }
 

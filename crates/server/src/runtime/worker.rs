@@ -487,6 +487,9 @@ impl<H: Handler> Worker<H> {
             });
             if stale {
                 bump(&self.env.shared.counters().idle_kicks, 1);
+                if let Some(s) = self.sessions[slot].as_mut() {
+                    s.why = super::life::CloseReason::IdleTimeout;
+                }
                 self.close(slot);
             }
         }

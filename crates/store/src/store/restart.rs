@@ -395,6 +395,7 @@ impl Store {
             last_sweep: AtomicU64::new(now),
             cold: OnceLock::new(),
             external_pending: std::sync::atomic::AtomicBool::new(false),
+            eviction_watch: OnceLock::new(),
             memory_file,
         };
         (store, extra)

@@ -156,6 +156,11 @@ impl Store {
                 }
                 // Judged while still linked, under the lock: the slot holds its last access.
                 let why = self.dead(&t, pos, at, now);
+                let reported = match why.is_none() && self.eviction_watch().is_some() {
+                    // SAFETY: under the shard lock, and the item is linked.
+                    true => Some((t.access(pos), unsafe { it.deadline() })),
+                    false => None,
+                };
                 t.remove(pos);
                 t.items -= 1;
                 t.bytes -= size;
@@ -179,6 +184,17 @@ impl Store {
                         } else {
                             &c.evicted_unfetched
                         });
+                        if let (Some(watch), Some((access, deadline))) =
+                            (self.eviction_watch(), reported)
+                        {
+                            watch.evicted(&crate::evictions::Evicted {
+                                key,
+                                fetched,
+                                ttl: crate::exptime::remaining(self.abs_deadline(deadline), now),
+                                idle: now.saturating_sub(self.access_time(at, access)),
+                                value_len: it.vlen(),
+                            });
+                        }
                     }
                 }
             }

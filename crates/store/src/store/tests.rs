@@ -179,6 +179,7 @@ fn an_explicit_wide_cas_sizes_the_reservation() {
     let (s, _) = store_with(cas_on(true));
     let wide = layout::NARROW_CAS_END + 5;
     let mut r = s.reserve_with(b"k", 3, 0, 0, Some(wide)).unwrap();
+    assert_eq!(r.key(), b"k");
     r.value_mut().copy_from_slice(b"abc");
     let opts = CommitOptions {
         new_cas: Some(wide),

@@ -159,7 +159,7 @@ fn execute(
             Verdict::Consumed(consumed)
         }
         // Per-server administration; the proxy has no cache of its own.
-        Request::Watch
+        Request::Watch { .. }
         | Request::LruCrawler { .. }
         | Request::Slabs { .. }
         | Request::Extstore { .. }
