@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod cache;
 mod config;
+mod counter_set;
 mod credentials;
 pub mod disk_tier;
 pub mod runtime;

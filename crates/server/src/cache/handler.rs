@@ -126,7 +126,11 @@ impl Handler for CacheHandler {
     /// A watcher's pump is due; nothing else of the cache sets deadlines.
     fn expired(&mut self, _input: &[u8], reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
         match &mut self.state {
-            State::Watching(w) => w.wake(reply, cx),
+            State::Watching(w) => {
+                let next = w.wake(&cx.service().log, reply);
+                cx.set_deadline(next);
+                Verdict::Continue
+            }
             _ => Verdict::Close,
         }
     }

@@ -127,7 +127,7 @@ impl Group {
             }
             Group::Conns => write_conns(out, cx),
             Group::Items => stats::write_items(out, cache.store),
-            Group::Slabs => stats::write_slabs(out, cache.store),
+            Group::Slabs => stats::write_slabs(out, cache.store, cache.stats.totals().cmd_set),
             Group::Sizes => out.extend_from_slice(text::STATS_SIZES_DISABLED),
             Group::Latency => {
                 use crate::runtime::Service as _;

@@ -6,49 +6,35 @@
 //! so dashboards keep working.
 
 use super::detail::DetailStats;
+use crate::counter_set::counter_set;
 use super::log::Log;
 use crate::runtime::RuntimeStats;
 use crate::ServerConfig;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 use store::Store;
 
-/// One worker's command counters. The store counts what it did (hits, misses); these
-/// count what clients asked for, as memcached counts it (a `gat` key is a touch, a bad
-/// data chunk still a set, a refused `flush_all` still a flush).
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct CommandCounters {
-    /// Retrieval keys (get, gets, mg, binary GET...).
-    pub cmd_get: AtomicU64,
-    /// Storage commands whose data was read.
-    pub cmd_set: AtomicU64,
-    /// `flush_all`.
-    pub cmd_flush: AtomicU64,
-    /// touch, gat keys, binary TOUCH and GAT.
-    pub cmd_touch: AtomicU64,
-    /// `me`.
-    pub cmd_meta: AtomicU64,
-    /// Logins tried (`-Y`'s text login, SASL steps).
-    pub auth_cmds: AtomicU64,
-    /// Logins refused.
-    pub auth_errors: AtomicU64,
-}
-
-impl CommandCounters {
-    fn reset(&self) {
-        for c in [
-            &self.cmd_get,
-            &self.cmd_set,
-            &self.cmd_flush,
-            &self.cmd_touch,
-            &self.cmd_meta,
-            &self.auth_cmds,
-            &self.auth_errors,
-        ] {
-            c.store(0, Relaxed);
-        }
+counter_set! {
+    /// One worker's command counters. The store counts what it did (hits, misses); these
+    /// count what clients asked for, as memcached counts it (a `gat` key is a touch, a
+    /// bad data chunk still a set, a refused `flush_all` still a flush).
+    #[repr(align(64))]
+    pub struct CommandCounters, sums Totals {
+        /// Retrieval keys (get, gets, mg, binary GET...).
+        cmd_get: reset,
+        /// Storage commands whose data was read.
+        cmd_set: reset,
+        /// `flush_all`.
+        cmd_flush: reset,
+        /// touch, gat keys, binary TOUCH and GAT.
+        cmd_touch: reset,
+        /// `me`.
+        cmd_meta: reset,
+        /// Logins tried (`-Y`'s text login, SASL steps).
+        auth_cmds: reset,
+        /// Logins refused.
+        auth_errors: reset,
     }
 }
 
@@ -61,17 +47,6 @@ pub struct CacheStats {
     pub detail: DetailStats,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    cmd_get: u64,
-    cmd_set: u64,
-    cmd_flush: u64,
-    cmd_touch: u64,
-    cmd_meta: u64,
-    auth_cmds: u64,
-    auth_errors: u64,
-}
-
 impl CacheStats {
     /// Counters for `workers` workers.
     pub fn new(workers: usize) -> CacheStats {
@@ -81,16 +56,10 @@ impl CacheStats {
         }
     }
 
-    fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for w in &self.workers {
-            t.cmd_get += w.cmd_get.load(Relaxed);
-            t.cmd_set += w.cmd_set.load(Relaxed);
-            t.cmd_flush += w.cmd_flush.load(Relaxed);
-            t.cmd_touch += w.cmd_touch.load(Relaxed);
-            t.cmd_meta += w.cmd_meta.load(Relaxed);
-            t.auth_cmds += w.auth_cmds.load(Relaxed);
-            t.auth_errors += w.auth_errors.load(Relaxed);
+            w.add_to(&mut t);
         }
         t
     }
@@ -553,26 +522,87 @@ pub(crate) fn write_conn(out: &mut Vec<u8>, fd: i64, entry: &ConnEntry<'_>, idle
     stat(out, &format!("{fd}:secs_since_last_cmd"), idle_secs);
 }
 
-/// Appends `stats items`. Corvid has no slab classes: the whole heap reports as class 1
-/// so that tools which read `items:<class>:<name>` find the totals there.
+/// Appends `stats items`: memcached's lines for a server with one slab class, class 1,
+/// holding every item. Corvid's heap is one pool of segments, so that is the truthful
+/// shape (`stats cachedump` and `lru_crawler metadump` say `cls=1` too). Corvid has one
+/// eviction queue, no hot, warm and cold LRUs and no LRU crawler: everything is in the
+/// cold LRU, and the counters of machinery it lacks stay at 0. `age` (the LRU tail's age
+/// in memcached) and `evicted_time` are not tracked: 0.
 pub(crate) fn write_items(out: &mut Vec<u8>, store: &Store) {
     let s = store.stats();
     if s.curr_items == 0 {
         return;
     }
-    let items = |out: &mut Vec<u8>, name: &str, v: u64| stat(out, &format!("items:1:{name}"), v);
-    items(out, "number", s.curr_items);
-    items(out, "mem_requested", s.bytes);
-    items(out, "evicted", s.evictions);
-    items(out, "evicted_unfetched", s.evicted_unfetched);
-    items(out, "expired_unfetched", s.expired_unfetched);
-    items(out, "reclaimed", s.reclaimed);
-    items(out, "outofmemory", s.store_no_memory);
+    let lines: [(&str, u64); 28] = [
+        ("number", s.curr_items),
+        ("number_hot", 0),
+        ("number_warm", 0),
+        ("number_cold", s.curr_items),
+        ("age_hot", 0),
+        ("age_warm", 0),
+        ("age", 0),
+        ("mem_requested", s.bytes),
+        ("evicted", s.evictions),
+        ("evicted_nonzero", 0),
+        ("evicted_time", 0),
+        ("outofmemory", s.store_no_memory),
+        ("tailrepairs", 0),
+        ("reclaimed", s.reclaimed),
+        ("expired_unfetched", s.expired_unfetched),
+        ("evicted_unfetched", s.evicted_unfetched),
+        ("evicted_active", s.evicted_active),
+        ("crawler_reclaimed", 0),
+        ("crawler_items_checked", 0),
+        ("lrutail_reflocked", 0),
+        ("moves_to_cold", 0),
+        ("moves_to_warm", 0),
+        ("moves_within_lru", 0),
+        ("direct_reclaims", 0),
+        ("hits_to_hot", 0),
+        ("hits_to_warm", 0),
+        ("hits_to_cold", s.get_hits),
+        ("hits_to_temp", 0),
+    ];
+    for (name, value) in lines {
+        stat(out, &format!("items:1:{name}"), value);
+    }
 }
 
-/// Appends `stats slabs`: the segment heap in memcached's terms.
-pub(crate) fn write_slabs(out: &mut Vec<u8>, store: &Store) {
+/// Appends `stats slabs`: class 1 as memcached shows a slab class, in Corvid's terms. A
+/// page is a segment (`total_pages`: segments holding data; `total_malloced`: their
+/// bytes). Items are not cut to a chunk size, so `chunk_size` is the mean item size (what
+/// `memcached-tool display` prints as `Item_Size`), `used_chunks` the items, and
+/// `total_chunks` how many such items the segments in use hold: the class is "full"
+/// when the segments are. `cmd_set` is the server's (memcached counts it per class).
+pub(crate) fn write_slabs(out: &mut Vec<u8>, store: &Store, cmd_set: u64) {
     let s = store.stats();
-    stat(out, "active_slabs", u64::from(s.curr_items > 0));
-    stat(out, "total_malloced", s.bytes);
+    let segment = store.config().segment_size as u64;
+    let pages = s.used_segments;
+    if pages > 0 {
+        let chunk = s.bytes.div_ceil(s.curr_items.max(1)).max(1);
+        let per_page = segment / chunk;
+        let total = pages * per_page;
+        let lines: [(&str, u64); 15] = [
+            ("chunk_size", chunk),
+            ("chunks_per_page", per_page),
+            ("total_pages", pages),
+            ("total_chunks", total),
+            ("used_chunks", s.curr_items),
+            ("free_chunks", total.saturating_sub(s.curr_items)),
+            ("free_chunks_end", 0),
+            ("get_hits", s.get_hits),
+            ("cmd_set", cmd_set),
+            ("delete_hits", s.delete_hits),
+            ("incr_hits", s.incr_hits),
+            ("decr_hits", s.decr_hits),
+            ("cas_hits", s.cas_hits),
+            ("cas_badval", s.cas_badval),
+            ("touch_hits", s.touch_hits),
+        ];
+        for (name, value) in lines {
+            stat(out, &format!("1:{name}"), value);
+        }
+    }
+    stat(out, "active_slabs", u64::from(pages > 0));
+    stat(out, "total_malloced", pages * segment);
 }

@@ -311,7 +311,7 @@ fn execute(
             }),
             Err(line) => reply.line(line),
         },
-        Request::Watch { args, noreply } => watch::start(args, noreply, reply, state, cx),
+        Request::Watch { args, noreply } => start_watching(args, noreply, reply, state, cx),
         Request::RefreshCerts => match &cx.config().tls {
             None => reply.line(text::ERROR_TLS_NOT_ENABLED),
             Some(tls) => match tls.context.reload() {
@@ -341,6 +341,32 @@ fn execute(
         }
     }
     Verdict::Consumed(consumed)
+}
+
+/// Answers `watch` (`watch.rs`): the connection becomes a watcher (`OK`), or memcached's
+/// refusal.
+fn start_watching(
+    args: text::Keys<'_>,
+    noreply: bool,
+    reply: &mut Reply<'_, Pinned>,
+    state: &mut State,
+    cx: &mut Cx<'_>,
+) {
+    if !cx.config().watch_enabled {
+        return reply.unless(noreply, text::CLIENT_ERROR_WATCH_NOT_ALLOWED);
+    }
+    // A datagram cannot be watched over; memcached has no answer worth copying there.
+    let (Some(wanted), Some(_)) = (watch::parse(args), cx.id()) else {
+        return reply.unless(noreply, text::ERROR);
+    };
+    match cx.service().log.add(wanted) {
+        Err(_) => reply.unless(noreply, watch::TOO_MANY),
+        Ok(watcher) => {
+            reply.line(text::OK);
+            *state = State::Watching(Box::new(watch::Watching::new(watcher)));
+            cx.set_deadline(watch::FIRST_WAKE);
+        }
+    }
 }
 
 fn store_mode(command: StoreCommand, cas: u64) -> StoreMode {

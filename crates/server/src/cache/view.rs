@@ -38,7 +38,7 @@ impl Cache {
                 stats::write_settings(&mut out, &self.stats.detail, &self.config, self.store, &ext)
             }
             "items" => stats::write_items(&mut out, self.store),
-            "slabs" => stats::write_slabs(&mut out, self.store),
+            "slabs" => stats::write_slabs(&mut out, self.store, self.stats.totals().cmd_set),
             "latency" => latency::write(&mut out, runtime, command_kind::NAMES),
             "extstore" => match &self.tier {
                 Some(tier) => stats::write_pages(&mut out, &tier.disk.page_data()),

@@ -19,10 +19,9 @@
 //! the log ([`super::log`]) and send what its outbox holds.
 
 use super::log::{streams, Log, Watcher};
-use super::state::{Cx, State};
 use super::value::Pinned;
 use crate::runtime::{Reply, Verdict};
-use protocol::text::{self, Keys};
+use protocol::text::Keys;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +30,7 @@ use std::time::Duration;
 /// its outbox).
 const QUEUED_MAX: usize = 64 * 1024;
 /// Pump period while lines flow (memcached's logger thread: 1 ms at its busiest).
+pub(crate) const FIRST_WAKE: Duration = FAST;
 const FAST: Duration = Duration::from_millis(1);
 /// Pump period once idle, reached by doubling (memcached backs off to 1 s; 50 ms keeps
 /// a quiet watcher's first line prompt at the cost of 20 wake-ups a second).
@@ -43,10 +43,10 @@ pub(crate) struct Watching {
 }
 
 /// memcached's reply when the log has no room for another watcher.
-const TOO_MANY: &[u8] = b"WATCHER_TOO_MANY log watcher limit reached\r\n";
+pub(crate) const TOO_MANY: &[u8] = b"WATCHER_TOO_MANY log watcher limit reached\r\n";
 
 /// The streams `args` ask for; None for a word memcached does not know.
-fn parse(args: Keys<'_>) -> Option<u8> {
+pub(crate) fn parse(args: Keys<'_>) -> Option<u8> {
     let mut wanted = 0;
     for arg in args {
         wanted |= match arg {
@@ -63,35 +63,15 @@ fn parse(args: Keys<'_>) -> Option<u8> {
     Some(if wanted == 0 { streams::FETCHERS } else { wanted })
 }
 
-/// Answers `watch`: becomes a watcher (`OK`), or memcached's refusal.
-pub(crate) fn start(
-    args: Keys<'_>,
-    noreply: bool,
-    reply: &mut Reply<'_, Pinned>,
-    state: &mut State,
-    cx: &mut Cx<'_>,
-) {
-    if !cx.config().watch_enabled {
-        return reply.unless(noreply, text::CLIENT_ERROR_WATCH_NOT_ALLOWED);
-    }
-    // A datagram cannot be watched over; memcached has no answer worth copying there.
-    let (Some(wanted), Some(_)) = (parse(args), cx.id()) else {
-        return reply.unless(noreply, text::ERROR);
-    };
-    match cx.service().log.add(wanted) {
-        Err(_) => reply.unless(noreply, TOO_MANY),
-        Ok(watcher) => {
-            reply.line(text::OK);
-            *state = State::Watching(Box::new(Watching {
-                watcher,
-                period: FAST,
-            }));
-            cx.set_deadline(FAST);
+impl Watching {
+    /// A watching session's state; pump first after [`FIRST_WAKE`].
+    pub(crate) fn new(watcher: Arc<Watcher>) -> Watching {
+        Watching {
+            watcher,
+            period: FAST,
         }
     }
-}
 
-impl Watching {
     /// Input from a watching client: dropped (memcached reads it only to notice a
     /// hang-up).
     pub(crate) fn step(input: &[u8]) -> Verdict {
@@ -101,9 +81,8 @@ impl Watching {
         }
     }
 
-    /// The deadline passed: pump the log, send what waits, come back.
-    pub(crate) fn wake(&mut self, reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
-        let log: &Log = &cx.service().log;
+    /// The deadline passed: pump the log, send what waits. Returns when to come back.
+    pub(crate) fn wake(&mut self, log: &Log, reply: &mut Reply<'_, Pinned>) -> Duration {
         let moved = log.pump();
         let mut sent = 0;
         while reply.pending() < QUEUED_MAX {
@@ -119,8 +98,7 @@ impl Watching {
         } else {
             (self.period * 2).min(SLOW)
         };
-        cx.set_deadline(self.period);
-        Verdict::Continue
+        self.period
     }
 
     /// The connection closed: stop watching.

@@ -7,6 +7,7 @@
 
 use super::id::ConnId;
 use super::latency::Latency;
+use crate::counter_set::counter_set;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,45 +19,31 @@ pub fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// One worker's counters.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct WorkerCounters {
-    /// Bytes read from clients.
-    pub bytes_read: AtomicU64,
-    /// Bytes written to clients.
-    pub bytes_written: AtomicU64,
-    /// Times a session stopped after `-R` requests to let others have a turn.
-    pub conn_yields: AtomicU64,
-    /// Connections this worker has taken on.
-    pub total_connections: AtomicU64,
-    /// Completions dropped because their connection had closed (its slot maybe reused).
-    pub stale_completions: AtomicU64,
-    /// Pooled buffers the worker's sessions hold now (0 when all are idle or closed).
-    pub buffers_lent: AtomicU64,
-    /// Connections this worker closed because they sat idle past `-o idle_timeout`.
-    pub idle_kicks: AtomicU64,
-    /// How long its requests took, by kind.
-    pub latency: Latency,
-}
-
-/// The sums over every worker.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    /// See [`WorkerCounters::bytes_read`].
-    pub bytes_read: u64,
-    /// See [`WorkerCounters::bytes_written`].
-    pub bytes_written: u64,
-    /// See [`WorkerCounters::conn_yields`].
-    pub conn_yields: u64,
-    /// See [`WorkerCounters::total_connections`].
-    pub total_connections: u64,
-    /// See [`WorkerCounters::stale_completions`].
-    pub stale_completions: u64,
-    /// See [`WorkerCounters::buffers_lent`].
-    pub buffers_lent: u64,
-    /// See [`WorkerCounters::idle_kicks`].
-    pub idle_kicks: u64,
+counter_set! {
+    /// One worker's counters (`Totals` sums them; the latencies are reset with them).
+    #[repr(align(64))]
+    pub struct WorkerCounters, sums Totals {
+        /// Bytes read from clients.
+        bytes_read: reset,
+        /// Bytes written to clients.
+        bytes_written: reset,
+        /// Times a session stopped after `-R` requests to let others have a turn.
+        conn_yields: reset,
+        /// Connections this worker has taken on.
+        total_connections: reset,
+        /// Completions dropped because their connection had closed (its slot maybe
+        /// reused): a diagnostic, kept.
+        stale_completions: kept,
+        /// Pooled buffers the worker's sessions hold now (0 when all are idle or
+        /// closed): a gauge.
+        buffers_lent: kept,
+        /// Connections this worker closed because they sat idle past `-o idle_timeout`.
+        idle_kicks: reset,
+    }
+    extra {
+        /// How long its requests took, by kind.
+        pub latency: Latency,
+    }
 }
 
 /// Where a connection stands, as `stats conns` shows it (the owning worker updates it
@@ -187,13 +174,7 @@ impl RuntimeStats {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for w in &self.workers {
-            t.bytes_read += w.bytes_read.load(Relaxed);
-            t.bytes_written += w.bytes_written.load(Relaxed);
-            t.conn_yields += w.conn_yields.load(Relaxed);
-            t.total_connections += w.total_connections.load(Relaxed);
-            t.stale_completions += w.stale_completions.load(Relaxed);
-            t.buffers_lent += w.buffers_lent.load(Relaxed);
-            t.idle_kicks += w.idle_kicks.load(Relaxed);
+            w.add_to(&mut t);
         }
         t
     }
@@ -201,15 +182,7 @@ impl RuntimeStats {
     /// What `stats reset` clears (counters and latencies, not gauges or diagnostics).
     pub fn reset(&self) {
         for w in &self.workers {
-            for c in [
-                &w.bytes_read,
-                &w.bytes_written,
-                &w.conn_yields,
-                &w.total_connections,
-                &w.idle_kicks,
-            ] {
-                c.store(0, Relaxed);
-            }
+            w.reset();
             w.latency.reset();
         }
         self.rejected_connections.store(0, Relaxed);
