@@ -218,7 +218,10 @@ fn memcached_tool_works_against_corvid_as_against_memcached() {
     let row = |server: &Server| -> Vec<String> {
         let display = tool(server, &["display"]);
         let mut lines = display.lines();
-        assert!(lines.next().is_some_and(|h| h.contains("Item_Size")), "{display}");
+        assert!(
+            lines.next().is_some_and(|h| h.contains("Item_Size")),
+            "{display}"
+        );
         let rows: Vec<&str> = lines.collect();
         assert_eq!(rows.len(), 1, "{display}");
         let mut fields: Vec<String> = rows[0].split_whitespace().map(String::from).collect();
@@ -231,7 +234,10 @@ fn memcached_tool_works_against_corvid_as_against_memcached() {
         fields
     };
     let want = row(&memcached);
-    assert_eq!(want, ["1", "SIZE", "AGE", "PAGES", "6", "no", "0", "0", "0"]);
+    assert_eq!(
+        want,
+        ["1", "SIZE", "AGE", "PAGES", "6", "no", "0", "0", "0"]
+    );
     assert_eq!(row(&corvid), want);
 }
 
@@ -258,7 +264,9 @@ fn per_class_stats_are_memcached_s_for_one_slab_class() {
     fill(&corvid);
     for group in ["items", "slabs"] {
         let want = stat_names(&memcached, group);
-        assert!(want.iter().any(|n| n.starts_with("items:1:") || n.starts_with("1:")));
+        assert!(want
+            .iter()
+            .any(|n| n.starts_with("items:1:") || n.starts_with("1:")));
         assert_eq!(stat_names(&corvid, group), want, "stats {group}");
     }
 }

@@ -58,8 +58,17 @@ fn ask(s: &mut Stream, request: &[u8], ends: &[&str]) -> String {
 /// Starts a watcher of `streams` on `server`.
 fn watcher(server: &Server, streams: &str) -> Stream {
     let mut w = server.connect();
-    let reply = ask(&mut w, format!("watch {streams}\r\n").trim_start().as_bytes(), &["\r\n"]);
-    assert_eq!(reply, "OK\r\n", "{}: watch {streams}", server.implementation().name());
+    let reply = ask(
+        &mut w,
+        format!("watch {streams}\r\n").trim_start().as_bytes(),
+        &["\r\n"],
+    );
+    assert_eq!(
+        reply,
+        "OK\r\n",
+        "{}: watch {streams}",
+        server.implementation().name()
+    );
     w
 }
 
@@ -76,10 +85,15 @@ fn normalise(line: &str) -> String {
 
 /// The normalised lines a watcher got, up to and including the first holding `marker`.
 fn lines_until(w: &mut Stream, marker: &str) -> Vec<String> {
-    let text = read_while(w, |t| t.lines().any(|l| l.contains(marker)) && t.ends_with('\n'));
+    let text = read_while(w, |t| {
+        t.lines().any(|l| l.contains(marker)) && t.ends_with('\n')
+    });
     let mut lines = Vec::new();
     for line in text.lines() {
-        assert!(!line.ends_with('\r'), "watch lines end with \\n alone: {line:?}");
+        assert!(
+            !line.ends_with('\r'),
+            "watch lines end with \\n alone: {line:?}"
+        );
         lines.push(normalise(line));
         if line.contains(marker) {
             break;
@@ -90,7 +104,12 @@ fn lines_until(w: &mut Stream, marker: &str) -> Vec<String> {
 
 /// Classic, meta and binary commands whose lines memcached writes deterministically.
 fn commands(c: &mut Stream) {
-    let stored = ["STORED\r\n", "NOT_STORED\r\n", "EXISTS\r\n", "NOT_FOUND\r\n"];
+    let stored = [
+        "STORED\r\n",
+        "NOT_STORED\r\n",
+        "EXISTS\r\n",
+        "NOT_FOUND\r\n",
+    ];
     let got = ["END\r\n"];
     let script: &[(&[u8], &[&str])] = &[
         (b"set foo 5 0 3\r\nbar\r\n", &stored),
@@ -256,12 +275,19 @@ fn evictions_are_logged_in_memcached_s_format() {
             request.extend_from_slice(b"\r\n");
             ask(&mut c, &request, &["\r\n"]);
             i += 1;
-            assert!(i < 2000, "{}: no eviction after {i} sets", implementation.name());
+            assert!(
+                i < 2000,
+                "{}: no eviction after {i} sets",
+                implementation.name()
+            );
             if i > 200 && i % 50 == 0 {
                 break read_while(&mut w, |t| t.contains("type=eviction") && t.ends_with('\n'));
             }
         };
-        let line = text.lines().find(|l| l.contains("type=eviction")).expect("a line");
+        let line = text
+            .lines()
+            .find(|l| l.contains("type=eviction"))
+            .expect("a line");
         let fields: Vec<&str> = line
             .split(' ')
             .map(|f| f.split_once('=').map_or(f, |(n, _)| n))
@@ -272,8 +298,16 @@ fn evictions_are_logged_in_memcached_s_format() {
             "{}: {line}",
             implementation.name()
         );
-        assert!(line.contains(" fetch=no ttl=-1 "), "{}: {line}", implementation.name());
-        assert!(line.ends_with(" size=100000"), "{}: {line}", implementation.name());
+        assert!(
+            line.contains(" fetch=no ttl=-1 "),
+            "{}: {line}",
+            implementation.name()
+        );
+        assert!(
+            line.ends_with(" size=100000"),
+            "{}: {line}",
+            implementation.name()
+        );
     }
 }
 
@@ -317,7 +351,10 @@ fn a_stalled_watcher_loses_lines_counted_and_never_slows_a_client() {
     let mut s = TextClient::connect(&server);
     let skipped = stat(&mut s, "log_watcher_skipped");
     assert!(skipped > 0, "nothing skipped: {:?}", stats(&mut s));
-    assert!(took < Duration::from_secs(120), "the client waited: {took:?}");
+    assert!(
+        took < Duration::from_secs(120),
+        "the client waited: {took:?}"
+    );
     assert_eq!(stat(&mut s, "log_watchers"), 1);
     let written = stat(&mut s, "log_worker_written");
     let dropped = stat(&mut s, "log_worker_dropped");
@@ -325,9 +362,17 @@ fn a_stalled_watcher_loses_lines_counted_and_never_slows_a_client() {
     // Reading again, the watcher gets what was kept, then the notice of what was not
     // before its next line.
     c.get("k");
-    let text = read_while(&mut stalled, |t| t.contains("skipped=") && t.ends_with('\n'));
-    let notice = text.lines().find(|l| l.starts_with("skipped=")).expect("notice");
-    assert!(notice["skipped=".len()..].parse::<u64>().expect("a count") > 0, "{notice}");
+    let text = read_while(&mut stalled, |t| {
+        t.contains("skipped=") && t.ends_with('\n')
+    });
+    let notice = text
+        .lines()
+        .find(|l| l.starts_with("skipped="))
+        .expect("notice");
+    assert!(
+        notice["skipped=".len()..].parse::<u64>().expect("a count") > 0,
+        "{notice}"
+    );
 }
 
 #[test]
@@ -350,7 +395,10 @@ fn several_watchers_each_get_their_streams_and_one_can_leave() {
     assert!(m.iter().all(|l| l.contains("type=item_store")), "{m:#?}");
     assert_eq!(m.len(), 2, "{m:#?}");
     let s = stats(&mut c);
-    assert!(s["log_watcher_sent"].parse::<u64>().expect("n") >= 5, "{s:?}");
+    assert!(
+        s["log_watcher_sent"].parse::<u64>().expect("n") >= 5,
+        "{s:?}"
+    );
     // `stats reset` clears the counters but not the watchers.
     c.send(b"stats reset\r\n");
     assert_eq!(c.line(), "RESET");

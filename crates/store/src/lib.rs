@@ -52,8 +52,8 @@ mod ttl;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cold::{ColdTier, External};
-pub use evictions::{EvictionWatch, Evicted};
 pub use config::{memcached_item_size, StoreConfig, StoreError, KEY_MAX};
+pub use evictions::{Evicted, EvictionWatch};
 pub use exptime::RELATIVE_MAX;
 pub use item::{ItemRef, Reservation};
 pub use memory_file::Filesystem;

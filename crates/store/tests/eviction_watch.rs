@@ -3,12 +3,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use store::{EvictionWatch, Evicted, Store, StoreConfig, StoreMode};
+use store::{Evicted, EvictionWatch, Store, StoreConfig, StoreMode};
+
+/// What an eviction report said: key, fetched, TTL left, value length.
+type Report = (Vec<u8>, bool, i64, usize);
 
 #[derive(Default)]
 struct Recorder {
     wanted: AtomicBool,
-    seen: Mutex<Vec<(Vec<u8>, bool, i64, usize)>>,
+    seen: Mutex<Vec<Report>>,
 }
 
 impl EvictionWatch for Recorder {
@@ -36,7 +39,7 @@ fn every_eviction_is_reported_while_wanted() {
     let fill = |from: usize, n: usize| {
         for i in from..from + n {
             let key = format!("key{i}");
-            let exptime = if i % 2 == 0 { 0 } else { 100_000 };
+            let exptime = if i.is_multiple_of(2) { 0 } else { 100_000 };
             store
                 .store(StoreMode::Set, key.as_bytes(), &value, 0, exptime)
                 .expect("stored");
@@ -45,7 +48,10 @@ fn every_eviction_is_reported_while_wanted() {
     fill(0, 3_000);
     let before = store.stats().evictions;
     assert!(before > 0, "the test must evict");
-    assert!(recorder.seen.lock().expect("lock").is_empty(), "not wanted yet");
+    assert!(
+        recorder.seen.lock().expect("lock").is_empty(),
+        "not wanted yet"
+    );
     recorder.wanted.store(true, Relaxed);
     fill(3_000, 3_000);
     let evicted = store.stats().evictions - before;
@@ -56,8 +62,11 @@ fn every_eviction_is_reported_while_wanted() {
         assert!(key.starts_with(b"key"), "{key:?}");
         assert!(!fetched);
         assert_eq!(*len, value.len());
-        let i: usize = std::str::from_utf8(&key[3..]).expect("utf8").parse().expect("n");
-        if i % 2 == 0 {
+        let i: usize = std::str::from_utf8(&key[3..])
+            .expect("utf8")
+            .parse()
+            .expect("n");
+        if i.is_multiple_of(2) {
             assert_eq!(*ttl, -1, "never expires");
         } else {
             assert!((99_000..=100_000).contains(ttl), "{ttl}");

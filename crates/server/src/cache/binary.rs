@@ -280,7 +280,11 @@ fn commit_value(
     out: &mut Out<'_, '_>,
     cx: &mut Cx<'_>,
 ) {
-    let outcome = if cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) {
+    let outcome = if cx
+        .service()
+        .log
+        .wants(streams::FETCHERS | streams::MUTATIONS)
+    {
         let size = reservation.value_mut().len();
         // The key outlives the reservation the commit consumes (at most 250 bytes).
         let mut key = [0u8; 256];

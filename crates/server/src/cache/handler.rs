@@ -124,7 +124,12 @@ impl Handler for CacheHandler {
     }
 
     /// A watcher's pump is due; nothing else of the cache sets deadlines.
-    fn expired(&mut self, _input: &[u8], reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) -> Verdict {
+    fn expired(
+        &mut self,
+        _input: &[u8],
+        reply: &mut Reply<'_, Pinned>,
+        cx: &mut Cx<'_>,
+    ) -> Verdict {
         match &mut self.state {
             State::Watching(w) => {
                 let next = w.wake(&cx.service().log, reply);
@@ -234,7 +239,12 @@ impl CacheHandler {
                 mode,
                 noreply,
                 exptime,
-            } if terminated && cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) => {
+            } if terminated
+                && cx
+                    .service()
+                    .log
+                    .wants(streams::FETCHERS | streams::MUTATIONS) =>
+            {
                 let mut reservation = reservation;
                 let size = reservation.value_mut().len();
                 // The key outlives the reservation the commit consumes (keys are at most
@@ -251,7 +261,11 @@ impl CacheHandler {
                         exptime,
                         size,
                     };
-                    log_writer::after_store(&attempt, log_writer::status_of::<store::StoreError>(&Ok(outcome)), cx);
+                    log_writer::after_store(
+                        &attempt,
+                        log_writer::status_of::<store::StoreError>(&Ok(outcome)),
+                        cx,
+                    );
                 }
             }
             Finish::Text { mode, noreply, .. } => {

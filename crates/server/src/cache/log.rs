@@ -133,7 +133,12 @@ impl Log {
     /// What `stats reset` clears (memcached keeps `log_watchers`, a gauge).
     pub(crate) fn reset(&self) {
         let c = &self.counters;
-        for n in [&c.worker_written, &c.worker_dropped, &c.watcher_sent, &c.watcher_skipped] {
+        for n in [
+            &c.worker_written,
+            &c.worker_dropped,
+            &c.watcher_sent,
+            &c.watcher_skipped,
+        ] {
             n.store(0, Relaxed);
         }
     }
@@ -236,7 +241,14 @@ impl store::EvictionWatch for Log {
         let mut shared = self.shared.lock();
         let (ring, record) = &mut *shared;
         build(record, streams::EVICTIONS, gid, |out| {
-            log_line::eviction(out, item.key, item.fetched, item.ttl, item.idle, item.value_len)
+            log_line::eviction(
+                out,
+                item.key,
+                item.fetched,
+                item.ttl,
+                item.idle,
+                item.value_len,
+            )
         });
         push(Some(ring), record, &self.counters);
     }
@@ -244,13 +256,12 @@ impl store::EvictionWatch for Log {
 
 /// The stream, gid and line length of the record at the head of `ring`, if one is there.
 fn peek_header(ring: &mut Consumer<u8>) -> Option<(u8, u64, usize)> {
-    let chunk = ring.read_chunk(HEADER).ok()?;
     let mut h = [0u8; HEADER];
+    // Read without a commit: the header stays in the ring for the pop that follows.
+    let chunk = ring.read_chunk(HEADER).ok()?;
     let (a, b) = chunk.as_slices();
     h[..a.len()].copy_from_slice(a);
     h[a.len()..].copy_from_slice(b);
-    // Dropped without a commit: the header stays in the ring for the pop that follows.
-    drop(chunk);
     let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
     let mut gid = [0u8; 8];
     gid.copy_from_slice(&h[3..]);
@@ -396,7 +407,9 @@ mod tests {
     #[test]
     fn the_limit_is_twenty_watchers() {
         let log = Log::new(1);
-        let all: Vec<_> = (0..WATCHERS_MAX).map(|_| log.add(streams::FETCHERS).unwrap()).collect();
+        let all: Vec<_> = (0..WATCHERS_MAX)
+            .map(|_| log.add(streams::FETCHERS).unwrap())
+            .collect();
         assert!(log.add(streams::FETCHERS).is_err());
         log.remove(&all[3]);
         assert!(log.add(streams::FETCHERS).is_ok());

@@ -60,7 +60,7 @@ pub(crate) fn item_get(out: &mut Vec<u8>, key: &[u8], fetch: Fetch, cfd: i64) {
 
 /// How a store ended (memcached's `store_item_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub(crate) enum Status {
     NotStored,
     Stored,
     Exists,
@@ -69,15 +69,15 @@ pub(crate) enum Stored {
     NoMemory,
 }
 
-impl Stored {
+impl Status {
     fn name(self) -> &'static [u8] {
         match self {
-            Stored::NotStored => b"not_stored",
-            Stored::Stored => b"stored",
-            Stored::Exists => b"exists",
-            Stored::NotFound => b"not_found",
-            Stored::TooLarge => b"too_large",
-            Stored::NoMemory => b"no_memory",
+            Status::NotStored => b"not_stored",
+            Status::Stored => b"stored",
+            Status::Exists => b"exists",
+            Status::NotFound => b"not_found",
+            Status::TooLarge => b"too_large",
+            Status::NoMemory => b"no_memory",
         }
     }
 }
@@ -86,7 +86,7 @@ impl Stored {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Store<'a> {
     pub(crate) key: &'a [u8],
-    pub(crate) status: Stored,
+    pub(crate) status: Status,
     /// `set`, `add`, `replace`, `append`, `prepend` or `cas`.
     pub(crate) command: &'static [u8],
     /// Seconds the item has left (0: no expiry), as memcached computes it: unsigned.
@@ -99,7 +99,7 @@ pub(crate) struct Store<'a> {
 /// `type=item_store ...`. A refused value (`too_large`, `no_memory`) has no class.
 pub(crate) fn item_store(out: &mut Vec<u8>, s: &Store<'_>) {
     let class = match s.status {
-        Stored::TooLarge | Stored::NoMemory => 0,
+        Status::TooLarge | Status::NoMemory => 0,
         _ => CLASS,
     };
     let mut n = itoa::Buffer::new();
@@ -122,7 +122,14 @@ pub(crate) fn item_store(out: &mut Vec<u8>, s: &Store<'_>) {
 
 /// `type=eviction ...`: an item evicted to make room. `ttl` is the seconds it had left
 /// (-1: no expiry), `idle` the seconds since it was last read or written.
-pub(crate) fn eviction(out: &mut Vec<u8>, key: &[u8], fetched: bool, ttl: i64, idle: u64, size: usize) {
+pub(crate) fn eviction(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    fetched: bool,
+    ttl: i64,
+    idle: u64,
+    size: usize,
+) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"type=eviction key=");
     uri_encode(out, key);
@@ -222,7 +229,7 @@ mod tests {
         );
         let store = Store {
             key: b"a",
-            status: Stored::Exists,
+            status: Status::Exists,
             command: b"cas",
             ttl: 50,
             size: 2,

@@ -9,9 +9,9 @@
 //! ```
 
 use super::log::{build, push, streams, Log};
-use super::log_line::{self, Fetch, Peer, Store, Stored};
-use crate::runtime::CloseReason;
+use super::log_line::{self, Fetch, Peer, Status, Store};
 use super::state::Cx;
+use crate::runtime::CloseReason;
 use rtrb::Producer;
 use std::sync::Arc;
 use store::{StoreError, StoreMode, StoreOutcome};
@@ -65,7 +65,9 @@ pub(crate) fn fetch(key: &[u8], cx: &mut Cx<'_>) {
 pub(crate) fn fetched(key: &[u8], found: Fetch, cx: &mut Cx<'_>) {
     let w = cx.local();
     let cfd = w.cfd;
-    w.write(streams::FETCHERS, |out| log_line::item_get(out, key, found, cfd));
+    w.write(streams::FETCHERS, |out| {
+        log_line::item_get(out, key, found, cfd)
+    });
 }
 
 /// Before a store: memcached fetches the key first (`fetchers`). Call only when
@@ -79,22 +81,24 @@ pub(crate) fn before_store(key: &[u8], cx: &mut Cx<'_>) {
 
 /// After a store (`mutations`). Call only when `fetchers` or `mutations` is wanted.
 #[cold]
-pub(crate) fn after_store(a: &Attempt<'_>, status: Stored, cx: &mut Cx<'_>) {
+pub(crate) fn after_store(a: &Attempt<'_>, status: Status, cx: &mut Cx<'_>) {
     if cx.service().log.wants(streams::MUTATIONS) {
         stored(a, status, cx);
     }
 }
 
 /// How a store ended, as memcached logs it.
-pub(crate) fn status_of<E: std::borrow::Borrow<StoreError>>(result: &Result<StoreOutcome, E>) -> Stored {
+pub(crate) fn status_of<E: std::borrow::Borrow<StoreError>>(
+    result: &Result<StoreOutcome, E>,
+) -> Status {
     match result {
-        Ok(StoreOutcome::Stored { .. }) => Stored::Stored,
-        Ok(StoreOutcome::NotStored | StoreOutcome::OnDisk(_)) => Stored::NotStored,
-        Ok(StoreOutcome::Exists) => Stored::Exists,
-        Ok(StoreOutcome::NotFound) => Stored::NotFound,
+        Ok(StoreOutcome::Stored { .. }) => Status::Stored,
+        Ok(StoreOutcome::NotStored | StoreOutcome::OnDisk(_)) => Status::NotStored,
+        Ok(StoreOutcome::Exists) => Status::Exists,
+        Ok(StoreOutcome::NotFound) => Status::NotFound,
         Err(e) => match e.borrow() {
-            StoreError::OutOfMemory => Stored::NoMemory,
-            _ => Stored::TooLarge,
+            StoreError::OutOfMemory => Status::NoMemory,
+            _ => Status::TooLarge,
         },
     }
 }
@@ -112,15 +116,18 @@ pub(crate) struct Attempt<'a> {
 /// A stored item's TTL and size are read back from the store (an append's are the
 /// whole item's, as memcached reports them); a refused one's are the request's.
 #[cold]
-pub(crate) fn stored(a: &Attempt<'_>, status: Stored, cx: &mut Cx<'_>) {
+pub(crate) fn stored(a: &Attempt<'_>, status: Status, cx: &mut Cx<'_>) {
     let store = cx.service().store;
     let now = store.now();
     let (ttl, size) = match status {
-        Stored::Stored => match store.peek(a.key) {
-            Some(item) => (item.expires_at().map_or(0, |at| at.saturating_sub(now)), item.value_len()),
+        Status::Stored => match store.peek(a.key) {
+            Some(item) => (
+                item.expires_at().map_or(0, |at| at.saturating_sub(now)),
+                item.value_len(),
+            ),
             None => (requested_ttl(a.exptime, now), a.size),
         },
-        Stored::TooLarge | Stored::NoMemory => (0, 0),
+        Status::TooLarge | Status::NoMemory => (0, 0),
         _ => (requested_ttl(a.exptime, now), a.size),
     };
     let command: &'static [u8] = match a.mode {
@@ -158,7 +165,9 @@ fn requested_ttl(exptime: i64, now: u64) -> u64 {
 /// [`streams::CONNEVENTS`] is wanted.
 #[cold]
 pub(crate) fn connection(writer: &mut LogWriter, peer: &Peer, closed: Option<CloseReason>) {
-    writer.write(streams::CONNEVENTS, |out| log_line::conn_event(out, peer, closed));
+    writer.write(streams::CONNEVENTS, |out| {
+        log_line::conn_event(out, peer, closed)
+    });
 }
 
 #[cfg(test)]

@@ -245,7 +245,11 @@ fn reserve(req: &Request<'_>, cx: &Cx<'_>) -> Result<Reservation<'static>, Store
 /// A refused `ms`: answered (errors are never quiet), the old value unlinked whatever
 /// the mode.
 fn refused(req: &Request<'_>, error: StoreError, reply: &mut Reply<'_, Pinned>, cx: &mut Cx<'_>) {
-    if cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS) {
+    if cx
+        .service()
+        .log
+        .wants(streams::FETCHERS | streams::MUTATIONS)
+    {
         let status = log_writer::status_of(&Err(&error));
         log_writer::after_store(&attempt(req), status, cx);
         log_writer::before_store(req.key(), cx);
@@ -315,7 +319,10 @@ fn stored(
         invalidate: f.invalidate,
         vivify_on_miss: f.vivify.is_some() && matches!(m, Mode::Append | Mode::Prepend),
     };
-    let logged = cx.service().log.wants(streams::FETCHERS | streams::MUTATIONS);
+    let logged = cx
+        .service()
+        .log
+        .wants(streams::FETCHERS | streams::MUTATIONS);
     if logged {
         log_writer::before_store(req.key(), cx);
     }

@@ -6,8 +6,8 @@
 //! so dashboards keep working.
 
 use super::detail::DetailStats;
-use crate::counter_set::counter_set;
 use super::log::Log;
+use crate::counter_set::counter_set;
 use crate::runtime::RuntimeStats;
 use crate::ServerConfig;
 use std::io::Write as _;
@@ -235,7 +235,11 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     let log = &from.log.counters;
     stat(out, "log_worker_dropped", log.worker_dropped.load(Relaxed));
     stat(out, "log_worker_written", log.worker_written.load(Relaxed));
-    stat(out, "log_watcher_skipped", log.watcher_skipped.load(Relaxed));
+    stat(
+        out,
+        "log_watcher_skipped",
+        log.watcher_skipped.load(Relaxed),
+    );
     stat(out, "log_watcher_sent", log.watcher_sent.load(Relaxed));
     stat(out, "log_watchers", from.log.watchers());
     if let Some((_, engine)) = from.ext {

@@ -231,12 +231,7 @@ fn execute(
             key,
             delta,
             noreply,
-        } => match {
-            if cache.log.wants(streams::FETCHERS) {
-                log_writer::fetch(key, cx);
-            }
-            store.delta(key, delta, incr)
-        } {
+        } => match delta_logged(key, delta, incr, cx) {
             DeltaOutcome::Value { value, .. } => {
                 if !noreply {
                     reply.compose(|out| text::write_number_line(out, value));
@@ -341,6 +336,14 @@ fn execute(
         }
     }
     Verdict::Consumed(consumed)
+}
+
+/// `incr`/`decr`, after logging the fetch memcached makes first.
+fn delta_logged(key: &[u8], delta: u64, incr: bool, cx: &mut Cx<'_>) -> DeltaOutcome {
+    if cx.service().log.wants(streams::FETCHERS) {
+        log_writer::fetch(key, cx);
+    }
+    cx.service().store.delta(key, delta, incr)
 }
 
 /// Answers `watch` (`watch.rs`): the connection becomes a watcher (`OK`), or memcached's

@@ -60,7 +60,11 @@ pub(crate) fn parse(args: Keys<'_>) -> Option<u8> {
             _ => return None,
         };
     }
-    Some(if wanted == 0 { streams::FETCHERS } else { wanted })
+    Some(if wanted == 0 {
+        streams::FETCHERS
+    } else {
+        wanted
+    })
 }
 
 impl Watching {
@@ -87,7 +91,9 @@ impl Watching {
         let mut sent = 0;
         while reply.pending() < QUEUED_MAX {
             let room = QUEUED_MAX - reply.pending();
-            let n = self.watcher.take(room.min(16 * 1024), |bytes| reply.line(bytes));
+            let n = self
+                .watcher
+                .take(room.min(16 * 1024), |bytes| reply.line(bytes));
             if n == 0 {
                 break;
             }
