@@ -30,13 +30,13 @@ fn read_while(s: &mut Stream, done: impl Fn(&str) -> bool) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
     while !done(&String::from_utf8_lossy(&out)) {
-        assert!(
-            Instant::now() < deadline,
-            "gave up waiting; got {:?}",
-            String::from_utf8_lossy(&out)
-        );
+        if Instant::now() >= deadline {
+            let got = String::from_utf8_lossy(&out);
+            let tail = &got[got.len().saturating_sub(2000)..];
+            panic!("gave up waiting; got {} bytes, ending {tail:?}", got.len());
+        }
         match s.read(&mut buf) {
-            Ok(0) => panic!("closed; got {:?}", String::from_utf8_lossy(&out)),
+            Ok(0) => panic!("closed after {} bytes", out.len()),
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e)
                 if matches!(
@@ -55,21 +55,79 @@ fn ask(s: &mut Stream, request: &[u8], ends: &[&str]) -> String {
     read_while(s, |t| ends.iter().any(|e| t.ends_with(e)))
 }
 
+/// A watching connection and what it has read past the lines already taken.
+struct Watcher {
+    stream: Stream,
+    pending: String,
+}
+
 /// Starts a watcher of `streams` on `server`.
-fn watcher(server: &Server, streams: &str) -> Stream {
+fn watcher(server: &Server, streams: &str) -> Watcher {
     let mut w = server.connect();
-    let reply = ask(
-        &mut w,
-        format!("watch {streams}\r\n").trim_start().as_bytes(),
-        &["\r\n"],
-    );
+    let request = format!("watch {streams}\r\n");
+    send(&mut w, request.trim_start().as_bytes());
+    let reply = read_while(&mut w, |t| t.contains("\r\n"));
+    let (ok, rest) = reply.split_once("\r\n").expect("a line");
     assert_eq!(
-        reply,
-        "OK\r\n",
+        ok,
+        "OK",
         "{}: watch {streams}",
         server.implementation().name()
     );
-    w
+    Watcher {
+        stream: w,
+        pending: rest.to_string(),
+    }
+}
+
+impl Watcher {
+    /// The lines `keep` accepts, normalised, up to and including the first that holds
+    /// `marker`; lines read past it wait for the next call.
+    fn until(&mut self, marker: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            while let Some((line, rest)) = self.pending.split_once('\n') {
+                let line = line.to_string();
+                self.pending = rest.to_string();
+                assert!(
+                    !line.ends_with('\r'),
+                    "watch lines end with \\n alone: {line:?}"
+                );
+                if keep(&line) {
+                    lines.push(normalise(&line));
+                    if line.contains(marker) {
+                        return lines;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {marker:?} in time; got {lines:#?}"
+            );
+            let more = read_while(&mut self.stream, |t| t.contains('\n'));
+            self.pending.push_str(&more);
+        }
+    }
+
+    /// Every line up to the first holding `marker`.
+    fn lines_until(&mut self, marker: &str) -> Vec<String> {
+        self.until(marker, |_| true)
+    }
+}
+
+/// The local port of a client connection, which its connection events name as `rport`.
+fn port_of(s: &Stream) -> u16 {
+    match s {
+        Stream::Tcp(t) => t.local_addr().expect("local address").port(),
+        _ => panic!("not a TCP client"),
+    }
+}
+
+/// Whether a connection event is about one of `ports` (the server's own start-up probe
+/// may be logged late, once a watcher is there).
+fn about(line: &str, ports: &[u16]) -> bool {
+    ports.iter().any(|p| line.contains(&format!(" rport={p} ")))
 }
 
 /// A line with its varying fields replaced: `ts=TS gid=GID ... cfd=CFD rport=PORT`.
@@ -81,25 +139,6 @@ fn normalise(line: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The normalised lines a watcher got, up to and including the first holding `marker`.
-fn lines_until(w: &mut Stream, marker: &str) -> Vec<String> {
-    let text = read_while(w, |t| {
-        t.lines().any(|l| l.contains(marker)) && t.ends_with('\n')
-    });
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        assert!(
-            !line.ends_with('\r'),
-            "watch lines end with \\n alone: {line:?}"
-        );
-        lines.push(normalise(line));
-        if line.contains(marker) {
-            break;
-        }
-    }
-    lines
 }
 
 /// Classic, meta and binary commands whose lines memcached writes deterministically.
@@ -154,7 +193,7 @@ fn watched(implementation: Implementation, streams: &str) -> Vec<String> {
     let mut w = watcher(&server, streams);
     let mut c = server.connect();
     commands(&mut c);
-    lines_until(&mut w, "key=zz_end")
+    w.lines_until("key=zz_end")
 }
 
 #[test]
@@ -197,7 +236,7 @@ fn binary_commands_are_watched_as_memcached_s() {
             let mut rest = vec![0; body as usize];
             c.read_exact(&mut rest).expect("reply body");
         }
-        lines_until(&mut w, "type=item_store key=zz_end")
+        w.lines_until("type=item_store key=zz_end")
     };
     let memcached = lines(Implementation::Memcached);
     assert!(memcached.len() >= 6, "{memcached:#?}");
@@ -210,19 +249,48 @@ fn connevents_lines_are_memcached_s() {
         let server = Server::start(implementation, &[], Transport::Tcp);
         let mut w = watcher(&server, "connevents");
         let mut quits = server.connect();
+        let quits_port = port_of(&quits);
         send(&mut quits, b"quit\r\n");
         let mut rest = Vec::new();
         quits.read_to_end(&mut rest).expect("closed after quit");
-        let mut got = lines_until(&mut w, "type=conn_close");
+        let mut got = w.until("type=conn_close", |l| about(l, &[quits_port]));
+        // Each close waited for before the next connection: the order is fixed.
         let mut leaves = server.connect();
+        let leaves_port = port_of(&leaves);
         ask(&mut leaves, b"version\r\n", &["\r\n"]);
         drop(leaves);
-        // Each close waited for before the next connection: the order is fixed.
-        got.extend(lines_until(&mut w, "type=conn_close"));
+        got.extend(w.until("type=conn_close", |l| about(l, &[leaves_port])));
         got
     };
     let memcached = lines(Implementation::Memcached);
     assert_eq!(memcached.len(), 4, "{memcached:#?}");
+    assert_eq!(lines(Implementation::Corvid), memcached);
+}
+
+#[test]
+fn an_idle_kick_is_logged_and_a_watcher_is_never_idle() {
+    let lines = |implementation| {
+        let server = Server::start(implementation, &["-o", "idle_timeout=1"], Transport::Tcp);
+        let mut w = watcher(&server, "connevents");
+        let idle = server.connect();
+        let idle_port = port_of(&idle);
+        // The idle client goes after a second or two; the watcher, as idle, stays.
+        let mut got = w.until("type=conn_close", |l| about(l, &[idle_port]));
+        std::thread::sleep(Duration::from_secs(3));
+        let mut c = server.connect();
+        let port = port_of(&c);
+        ask(&mut c, b"version\r\n", &["\r\n"]);
+        drop(c);
+        got.extend(w.until("type=conn_close", |l| about(l, &[port])));
+        got
+    };
+    let memcached = lines(Implementation::Memcached);
+    assert_eq!(memcached.len(), 4, "{memcached:#?}");
+    assert!(
+        memcached[1].contains("reason=idle_timeout"),
+        "{memcached:#?}"
+    );
+    assert!(memcached[3].contains("reason=normal"), "{memcached:#?}");
     assert_eq!(lines(Implementation::Corvid), memcached);
 }
 
@@ -238,7 +306,7 @@ fn refusals_are_memcached_s() {
             ask(&mut c, b"get x\r\nwatch\r\n", &["OK\r\n"]),
         ];
         // memcached allows 20 watchers: that one and 19 more.
-        let mut watchers: Vec<Stream> = (0..19).map(|_| watcher(&server, "mutations")).collect();
+        let mut watchers: Vec<Watcher> = (0..19).map(|_| watcher(&server, "mutations")).collect();
         let mut one_more = server.connect();
         out.push(ask(&mut one_more, b"watch\r\n", &["\r\n"]));
         watchers.clear();
@@ -281,13 +349,10 @@ fn evictions_are_logged_in_memcached_s_format() {
                 implementation.name()
             );
             if i > 200 && i % 50 == 0 {
-                break read_while(&mut w, |t| t.contains("type=eviction") && t.ends_with('\n'));
+                break w.lines_until("type=eviction").pop().expect("a line");
             }
         };
-        let line = text
-            .lines()
-            .find(|l| l.contains("type=eviction"))
-            .expect("a line");
+        let line = text;
         let fields: Vec<&str> = line
             .split(' ')
             .map(|f| f.split_once('=').map_or(f, |(n, _)| n))
@@ -359,20 +424,37 @@ fn a_stalled_watcher_loses_lines_counted_and_never_slows_a_client() {
     let written = stat(&mut s, "log_worker_written");
     let dropped = stat(&mut s, "log_worker_dropped");
     assert!(written + dropped >= 200_000, "{written} + {dropped}");
-    // Reading again, the watcher gets what was kept, then the notice of what was not
-    // before its next line.
-    c.get("k");
-    let text = read_while(&mut stalled, |t| {
-        t.contains("skipped=") && t.ends_with('\n')
-    });
-    let notice = text
-        .lines()
-        .find(|l| l.starts_with("skipped="))
-        .expect("notice");
-    assert!(
-        notice["skipped=".len()..].parse::<u64>().expect("a count") > 0,
-        "{notice}"
-    );
+    // Reading again, the watcher gets what was kept, then, once it has room again, the
+    // notice of what it missed before its next line.
+    stalled
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = Instant::now() + PATIENCE;
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let notice = loop {
+        assert!(Instant::now() < deadline, "no skipped= notice");
+        c.get("k");
+        while let Ok(n) = stalled.stream.read(&mut buf) {
+            assert!(n > 0, "the watcher was closed");
+            text.extend_from_slice(&buf[..n]);
+        }
+        let got = String::from_utf8_lossy(&text);
+        if let Some(at) = got.find("skipped=") {
+            if let Some(line) = got[at..].split_inclusive('\n').next() {
+                if line.ends_with('\n') {
+                    break line.trim_end().to_string();
+                }
+            }
+        }
+        // Keep only a tail: the notice may straddle two reads.
+        if text.len() > 4096 {
+            text.drain(..text.len() - 4096);
+        }
+    };
+    let n: u64 = notice["skipped=".len()..].parse().expect("a count");
+    assert!(n > 0, "{notice}");
 }
 
 #[test]
@@ -388,8 +470,8 @@ fn several_watchers_each_get_their_streams_and_one_can_leave() {
     c.set("a", b"1");
     c.get("a");
     c.set("zz_end", b"x");
-    let f = lines_until(&mut fetchers, "key=zz_end");
-    let m = lines_until(&mut mutations, "key=zz_end");
+    let f = fetchers.lines_until("key=zz_end");
+    let m = mutations.lines_until("key=zz_end");
     assert!(f.iter().all(|l| l.contains("type=item_get")), "{f:#?}");
     assert_eq!(f.len(), 3, "{f:#?}");
     assert!(m.iter().all(|l| l.contains("type=item_store")), "{m:#?}");
