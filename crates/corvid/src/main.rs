@@ -280,8 +280,7 @@ fn save(store: &Store, saver: &RestartSaver) {
     match saver.disk_section() {
         Some(Ok(section)) => {
             eprintln!(
-                "[restart] the disk tier's index: {} bytes in {} ms (write buffers flushed \
-                 and files synced)",
+                "[restart] the disk tier's index: {} bytes in {} ms",
                 section.payload.len(),
                 start.elapsed().as_millis()
             );

@@ -47,6 +47,19 @@ impl Setup {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         Server::start(Implementation::Corvid, &args, Transport::Tcp)
     }
+
+    /// As `start`, without `ext_item_age` (not part of what a restart checks): nothing
+    /// goes to disk without memory pressure, so the tier's gauges move only when the test
+    /// moves them.
+    pub fn start_quiet(&self) -> Server {
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| a.replace(",ext_item_age=1", ""))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start(Implementation::Corvid, &args, Transport::Tcp)
+    }
 }
 
 /// Numbers from `stats`.
@@ -80,21 +93,34 @@ pub fn fill(c: &mut TextClient, from: usize, to: usize, want: u64) -> u64 {
     wait_on_disk(c, want)
 }
 
-/// Waits until the disk holds at least `want` values and the background writer has
-/// moved none for 3 s (so what a test reads before a stop is what the stop saves).
+/// Waits until the disk holds at least `want` values, then turns `ext_item_age` off and
+/// waits until the background writer has moved none for 3 s (so what a test reads before
+/// a stop is what the stop saves).
 pub fn wait_on_disk(c: &mut TextClient, want: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = (0, Instant::now());
+    let mut quiet = false;
     loop {
         let used = stat(c, "extstore_objects_used");
+        if used >= want && !quiet {
+            c.send(b"extstore item_age 4294967295\r\n");
+            assert_eq!(c.line(), "OK");
+            quiet = true;
+        }
         if used != last.0 {
             last = (used, Instant::now());
-        } else if used >= want && last.1.elapsed() >= Duration::from_secs(3) {
+        } else if quiet && last.1.elapsed() >= Duration::from_secs(3) {
             return used;
         }
         assert!(Instant::now() < deadline, "only {used} values went to disk");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Turns `ext_item_age` back on (1 s), for a test that fills the tier again.
+pub fn age_on(c: &mut TextClient) {
+    c.send(b"extstore item_age 1\r\n");
+    assert_eq!(c.line(), "OK");
 }
 
 /// `shutdown graceful`, and the process exits 0.
