@@ -92,7 +92,7 @@ fn execute(
     cx: &mut Cx<'_>,
 ) -> Verdict {
     let worker = cx.worker();
-    let stats = cx.service().stats.clone();
+    let stats = &cx.service().stats;
     let mut line = cx.local().pool.take();
     let (kind, op) = match r.command {
         Command::Get { with_key, quiet } => {

@@ -278,7 +278,7 @@ impl ClientHandler {
     fn failed(&mut self, seq: u32, sub: u16, why: Failure, cx: &mut Cx<'_>) {
         let pool = cx.local().pool.clone();
         let worker = cx.worker();
-        let stats = cx.service().stats.clone();
+        let stats = &cx.service().stats;
         let Some(slot) = self.slots.get_mut(seq) else {
             return;
         };
