@@ -8,8 +8,7 @@
 //! its own counters), `disabled_commands` (`-F -X -W` change what the memcached behind
 //! answers for commands the proxy answers itself) and binary `disabled` (likewise for
 //! flags the proxy does not pass on; `modes_ascii` and `modes_binary` are the same kind:
-//! memcached's `-B`). Binary `malformed` still differs in two steps (docs/proxy.md, "Not
-//! yet") and is not run here. Everything else runs.
+//! memcached's `-B`). Everything else runs.
 
 #[macro_use]
 mod support;
@@ -39,5 +38,5 @@ through_proxy! { meta, "meta";
 }
 
 through_proxy! { binary, "binary";
-    arithmetic, modes, pipeline, retrieval, storage,
+    arithmetic, malformed, modes, pipeline, retrieval, storage,
 }

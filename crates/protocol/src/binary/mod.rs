@@ -21,5 +21,5 @@ mod tests;
 
 pub use header::{Header, HEADER_LEN, REQUEST_MAGIC, RESPONSE_MAGIC};
 pub use request::{check, decode, Command, Extras, Frame, Request, StoreKind};
-pub use response::{write_error, write_header, write_stat, ResponseHeader};
+pub use response::{write_error, write_header, write_miss_with_key, write_stat, ResponseHeader};
 pub use status::Status;

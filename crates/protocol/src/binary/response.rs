@@ -50,6 +50,27 @@ pub fn write_error(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32) {
     out.extend_from_slice(message);
 }
 
+/// Appends the miss of a GETK or GATK: KeyNotFound naming the key (memcached sends the
+/// key instead of its "Not found" message for the key-returning gets).
+pub fn write_miss_with_key(out: &mut Vec<u8>, opcode: u8, opaque: u32, key: &[u8]) {
+    // A request's key is at most 250 bytes (checked on its header).
+    let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+    let key = &key[..usize::from(key_len)];
+    write_header(
+        out,
+        &ResponseHeader {
+            opcode,
+            status: Status::KeyNotFound,
+            extras_len: 0,
+            key_len,
+            body_len: u32::from(key_len),
+            opaque,
+            cas: 0,
+        },
+    );
+    out.extend_from_slice(key);
+}
+
 /// Appends one STAT response frame: the stat's name as key, its value as value. An
 /// empty name and value make the frame that ends a stats reply.
 pub fn write_stat(out: &mut Vec<u8>, opaque: u32, name: &[u8], value: &[u8]) {

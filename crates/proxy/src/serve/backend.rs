@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use protocol::client::{ErrorReply, Frame, Parsed};
 use protocol::{meta, text};
-use server::runtime::{Context, Reply, Verdict};
+use server::runtime::{ConnId, Context, Outbox, Reply, Verdict};
 
-use super::chunk::Chunk;
+use super::chunk::{Chunk, ChunkPool};
 use super::link::{Expect, LinkState, SEND_HIGH};
 use super::message::{Failure, Message, Piece, Sink, Unit};
 use super::ProxyHandler;
@@ -97,7 +97,6 @@ impl BackendHandler {
                 link.failure = Failure::Protocol;
                 return Verdict::Broken;
             };
-            let stats = Some(link.stats.clone());
             // The rest of a value handed on in pieces.
             if let Some((data, trailer)) = self.value {
                 let take_data = data.min(rest.len());
@@ -113,28 +112,24 @@ impl BackendHandler {
                 let last = whole
                     && front.expect != Expect::Retrieval
                     && !matches!(front.expect, Expect::UntilNoop { .. });
-                if let Sink::Client { id, seq, sub } = front.sink {
-                    let mut bytes = local.pool.take();
-                    bytes.extend_from_slice(&rest[..n]);
-                    out.complete(
-                        id,
-                        Message::Piece(Piece {
-                            seq,
-                            sub,
-                            from: link.id,
-                            bytes,
-                            head: 0,
-                            trailer: if whole { trailer as u8 } else { 0 },
-                            unit: Unit::Value,
-                            unit_end: whole,
-                            last,
-                            link: self.link,
-                        }),
-                    );
-                }
-                if let Some(s) = &stats {
-                    s.worker(worker).add(|c| &c.response_bytes, n as u64);
-                }
+                let shape = Shape {
+                    head: 0,
+                    trailer: if whole { trailer as u8 } else { 0 },
+                    unit: Unit::Value,
+                    unit_end: whole,
+                    last,
+                };
+                pass_on(
+                    &mut out,
+                    &local.pool,
+                    front.sink,
+                    (link.id, self.link),
+                    &rest[..n],
+                    shape,
+                );
+                link.stats
+                    .worker(worker)
+                    .add(|c| &c.response_bytes, n as u64);
                 used += n;
                 self.value = if whole {
                     None
@@ -143,7 +138,7 @@ impl BackendHandler {
                 };
                 if last {
                     let now = *now.get_or_insert_with(Instant::now);
-                    finish(link.inflight.pop_front(), stats.as_deref(), worker, now);
+                    finish(link.inflight.pop_front(), &link.stats, worker, now);
                     if let Some(server) = local.loaded.backends.get(link.backend).map(|b| b.server)
                     {
                         local.health.record_success(server);
@@ -181,34 +176,30 @@ impl BackendHandler {
                 return Verdict::Broken;
             }
             let last = head.last && whole;
-            if let Sink::Client { id, seq, sub } = front.sink {
-                let mut bytes = local.pool.take();
-                if !head.noop {
-                    bytes.extend_from_slice(&rest[..n]);
-                }
-                out.complete(
-                    id,
-                    Message::Piece(Piece {
-                        seq,
-                        sub,
-                        from: link.id,
-                        bytes,
-                        head: if head.noop { 0 } else { head.frame.head as u32 },
-                        trailer: if whole { head.frame.trailer as u8 } else { 0 },
-                        unit: head.unit,
-                        unit_end: whole,
-                        last,
-                        link: self.link,
-                    }),
-                );
-            }
+            let shape = Shape {
+                head: if head.noop { 0 } else { head.frame.head as u32 },
+                trailer: if whole { head.frame.trailer as u8 } else { 0 },
+                unit: head.unit,
+                unit_end: whole,
+                last,
+            };
+            // The proxy's own `mn` ends a quiet request's reply: it is not passed on.
+            let bytes = if head.noop { &[][..] } else { &rest[..n] };
+            pass_on(
+                &mut out,
+                &local.pool,
+                front.sink,
+                (link.id, self.link),
+                bytes,
+                shape,
+            );
             link.state = match link.state {
                 LinkState::Connecting => LinkState::Up,
                 s => s,
             };
-            if let Some(s) = &stats {
-                s.worker(worker).add(|c| &c.response_bytes, n as u64);
-            }
+            link.stats
+                .worker(worker)
+                .add(|c| &c.response_bytes, n as u64);
             used += n;
             if !whole {
                 self.value = Some((head.frame.data - data_here, head.frame.trailer));
@@ -216,7 +207,7 @@ impl BackendHandler {
             if last {
                 let now = *now.get_or_insert_with(Instant::now);
                 let probe = front.sink == Sink::Probe;
-                finish(link.inflight.pop_front(), stats.as_deref(), worker, now);
+                finish(link.inflight.pop_front(), &link.stats, worker, now);
                 if let Some(server) = local.loaded.backends.get(link.backend).map(|b| b.server) {
                     if probe {
                         probed = Some((server, head.unit == Unit::Line, now));
@@ -369,7 +360,7 @@ impl BackendHandler {
             (LinkState::Connecting, Failure::Closed) => Failure::Connect,
             (_, f) => f,
         };
-        let stats = Some(link.stats.clone());
+        let stats = &link.stats;
         let server = local.loaded.backends.get(link.backend).map(|b| b.server);
         let clean = link.state == LinkState::Retiring && link.inflight.is_empty();
         let now = Instant::now();
@@ -387,26 +378,22 @@ impl BackendHandler {
                 Sink::Probe => probe = true,
                 Sink::Drop => {}
             }
-            if let Some(s) = &stats {
-                let w = s.worker(worker);
-                w.sub(|c| &c.in_flight, 1);
-                w.sub(|c| &c.in_flight_bytes, u64::from(pending.bytes));
-                if failure == Failure::Timeout {
-                    w.add(|c| &c.timeouts, 1);
-                }
+            let w = stats.worker(worker);
+            w.sub(|c| &c.in_flight, 1);
+            w.sub(|c| &c.in_flight_bytes, u64::from(pending.bytes));
+            if failure == Failure::Timeout {
+                w.add(|c| &c.timeouts, 1);
             }
         }
         for waiter in link.waiters.drain(..) {
             out.complete(waiter, Message::Room);
         }
-        if let Some(s) = &stats {
-            let w = s.worker(worker);
-            w.sub(|c| &c.connections, 1);
-            match failure {
-                Failure::Closed if !clean => w.add(|c| &c.eof, 1),
-                Failure::Connect | Failure::Protocol => w.add(|c| &c.errors, 1),
-                _ => {}
-            }
+        let w = stats.worker(worker);
+        w.sub(|c| &c.connections, 1);
+        match failure {
+            Failure::Closed if !clean => w.add(|c| &c.eof, 1),
+            Failure::Connect | Failure::Protocol => w.add(|c| &c.errors, 1),
+            _ => {}
         }
         local.pool.give(std::mem::take(&mut link.outgoing));
         if let Some(server) = server {
@@ -439,14 +426,56 @@ impl BackendHandler {
     }
 }
 
+/// What a [`Piece`] is, besides its bytes and who gets it.
+struct Shape {
+    head: u32,
+    trailer: u8,
+    unit: Unit,
+    unit_end: bool,
+    last: bool,
+}
+
+/// Hands `bytes` of a reply to the client waiting for it (`sink`; a probe's reply goes
+/// nowhere), copied into a pooled buffer: the one copy a reply's bytes make. `from` is
+/// the backend session and its link's key.
+fn pass_on(
+    out: &mut Outbox<'_, Message>,
+    pool: &ChunkPool,
+    sink: Sink,
+    from: (ConnId, usize),
+    bytes: &[u8],
+    shape: Shape,
+) {
+    let Sink::Client { id, seq, sub } = sink else {
+        return;
+    };
+    let mut buf = pool.take();
+    buf.extend_from_slice(bytes);
+    out.complete(
+        id,
+        Message::Piece(Piece {
+            seq,
+            sub,
+            from: from.0,
+            link: from.1,
+            bytes: buf,
+            head: shape.head,
+            trailer: shape.trailer,
+            unit: shape.unit,
+            unit_end: shape.unit_end,
+            last: shape.last,
+        }),
+    );
+}
+
 /// A request's reply is complete: stats and latency.
 fn finish(
     pending: Option<super::link::Pending>,
-    stats: Option<&super::stats::BackendStats>,
+    stats: &super::stats::BackendStats,
     worker: usize,
     now: Instant,
 ) {
-    let (Some(pending), Some(stats)) = (pending, stats) else {
+    let Some(pending) = pending else {
         return;
     };
     let w = stats.worker(worker);

@@ -243,19 +243,7 @@ impl BinaryReply {
     /// GETK and GATK name the key in a miss, with no message.
     fn miss_with_key(&self, out: &mut VecDeque<Chunk>, pool: &ChunkPool) {
         let mut buf = pool.take();
-        binary::write_header(
-            &mut buf,
-            &ResponseHeader {
-                opcode: self.opcode,
-                status: Status::KeyNotFound,
-                extras_len: 0,
-                key_len: self.key.len() as u16,
-                body_len: self.key.len() as u32,
-                opaque: self.opaque,
-                cas: 0,
-            },
-        );
-        buf.extend_from_slice(&self.key);
+        binary::write_miss_with_key(&mut buf, self.opcode, self.opaque, &self.key);
         out.push_back(pool.chunk(buf, 0));
     }
 

@@ -105,6 +105,14 @@ impl Service for Proxy {
     fn over_limit(&self) -> &'static [u8] {
         protocol::text::ERROR_TOO_MANY_CONNECTIONS
     }
+
+    /// SIGHUP (the runtime's acceptor owns it): the reload thread reads the file again.
+    fn reload(&self) {
+        if let Some(hangup) = &self.hangup {
+            // Full: a reload is already due, which will read the file as it is now.
+            let _ = hangup.try_send(());
+        }
+    }
 }
 
 type Cx<'a> = Context<'a, ProxyHandler>;

@@ -1,5 +1,5 @@
-//! Reload on SIGHUP: the configuration file is read again, checked and resolved on a
-//! thread of its own (never on a worker), then swapped in whole ([`Current::replace`]).
+//! Reload on SIGHUP (delivered by the runtime, `Service::reload`): the configuration
+//! file is read again, checked and resolved on a thread of its own (never on a worker), then swapped in whole ([`Current::replace`]).
 //! A configuration that fails any check is refused and the old one keeps serving.
 //! Workers move to the new one between requests: requests in flight finish on the
 //! connections they were sent on; backends present before and after (same pool, name
@@ -7,10 +7,8 @@
 //! their last reply is in.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
-
-use signal_hook::consts::SIGHUP;
-use signal_hook::iterator::Signals;
 
 use super::loaded::{Current, Loaded};
 use super::log::Log;
@@ -40,23 +38,26 @@ pub fn reload(load: &Load, current: &Current, stats: &ProxyStats) -> Result<Stri
     }
 }
 
-/// Reloads on every SIGHUP, from a thread of its own, until the process exits.
+/// Starts the thread that reloads each time the sender is signalled. The runtime owns
+/// SIGHUP (it also reloads TLS certificates on it) and calls `Service::reload`, which
+/// signals; the slow part (reading the file, resolving names) happens here, never on
+/// the runtime's threads. Signals arriving during a reload are folded into one more.
 pub(crate) fn spawn(
     load: Load,
     current: Arc<Current>,
     stats: Arc<ProxyStats>,
     log: Arc<Log>,
-) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGHUP])?;
+) -> std::io::Result<SyncSender<()>> {
+    let (hangup, hangups) = sync_channel(1);
     std::thread::Builder::new()
         .name("reload".into())
         .spawn(move || {
-            for _ in signals.forever() {
+            while hangups.recv().is_ok() {
                 match reload(&load, &current, &stats) {
                     Ok(line) => log.line(&line),
                     Err(line) => log.line(&line),
                 }
             }
         })?;
-    Ok(())
+    Ok(hangup)
 }

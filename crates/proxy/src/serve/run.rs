@@ -82,13 +82,13 @@ pub fn serve(config: ProxyConfig, options: ServeOptions) -> Result<(), ServeErro
         )
         .map_err(|source| ServeError::Stats { what, source })?;
     }
-    reload::spawn(
+    let hangup = reload::spawn(
         options.load.clone(),
         current.clone(),
         stats.clone(),
         options.log.clone(),
     )?;
-    let result = runtime.run(Arc::new(Proxy::new(current, stats)));
+    let result = runtime.run(Arc::new(Proxy::new(current, stats).reloading(hangup)));
     for path in unix {
         let _ = std::fs::remove_file(path);
     }

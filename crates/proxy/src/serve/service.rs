@@ -1,6 +1,7 @@
 //! The proxy's shared state, as the runtime's service (its `Service` impl is in the
 //! parent module, next to the handler type it names).
 
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +13,8 @@ pub struct Proxy {
     pub(crate) current: Arc<Current>,
     pub(crate) stats: Arc<ProxyStats>,
     pub(crate) started: Instant,
+    /// Signals the reload thread (SIGHUP, which the runtime owns); None: no reloads.
+    pub(crate) hangup: Option<SyncSender<()>>,
 }
 
 impl Proxy {
@@ -20,6 +23,13 @@ impl Proxy {
             current,
             stats,
             started: Instant::now(),
+            hangup: None,
         }
+    }
+
+    /// Each SIGHUP signals `hangup` (the reload thread).
+    pub fn reloading(mut self, hangup: SyncSender<()>) -> Proxy {
+        self.hangup = Some(hangup);
+        self
     }
 }

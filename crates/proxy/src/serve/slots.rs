@@ -124,8 +124,16 @@ impl Slots {
     /// Moves the front slots' bytes into the reply, closing the slots that are done.
     /// True if any slot closed.
     pub fn pump(&mut self, reply: &mut Reply<'_, Chunk>) -> bool {
+        self.pump_before(reply, None)
+    }
+
+    /// [`Slots::pump`], stopping at slot `stop` (held back, with those after it).
+    pub fn pump_before(&mut self, reply: &mut Reply<'_, Chunk>, stop: Option<u32>) -> bool {
         let mut closed = false;
         while let Some(front) = self.queue.front_mut() {
+            if Some(front.seq) == stop {
+                break;
+            }
             // By reference: the chunk is the one copy the bytes make.
             while let Some(chunk) = front.out.pop_front() {
                 reply.pin(chunk);
@@ -147,6 +155,51 @@ impl Slots {
             .skip(1)
             .map(|s| s.out.iter().map(Chunk::len).sum::<usize>())
             .sum()
+    }
+
+    /// The number the next request's slot will get.
+    pub fn next_seq(&self) -> u32 {
+        self.next
+    }
+
+    /// The slots from `seq` on (none if `seq` is not open).
+    fn from(&self, seq: u32) -> impl Iterator<Item = &Slot> {
+        let index = self
+            .queue
+            .front()
+            .map_or(usize::MAX, |f| seq.wrapping_sub(f.seq) as usize);
+        self.queue.iter().skip(index)
+    }
+
+    /// Whether every slot from `seq` on has its whole reply.
+    pub fn done_from(&self, seq: u32) -> bool {
+        self.from(seq).all(|s| s.done)
+    }
+
+    /// The last slot from `seq` on whose reply is a binary error (memcached writes out
+    /// everything queued right after an error).
+    pub fn last_binary_error_from(&self, seq: u32) -> Option<u32> {
+        self.from(seq)
+            .filter(|s| {
+                s.out.front().is_some_and(|c| {
+                    let b = channel::Payload::bytes(c);
+                    b.len() >= 8 && b[0] == protocol::binary::RESPONSE_MAGIC && b[6..8] != [0, 0]
+                })
+            })
+            .last()
+            .map(|s| s.seq)
+    }
+
+    /// Forgets the slots from `seq` on: their replies are never sent (memcached drops
+    /// the replies of the read that holds a frame it closes on).
+    pub fn drop_from(&mut self, seq: u32) {
+        let Some(front) = self.queue.front().map(|s| s.seq) else {
+            return;
+        };
+        let index = seq.wrapping_sub(front) as usize;
+        if index < self.queue.len() {
+            self.queue.truncate(index);
+        }
     }
 
     /// Drops every slot (the client is gone).
@@ -186,6 +239,20 @@ mod tests {
         let mut sink = Vec::new();
         queue.flush(&mut sink);
         assert_eq!(sink, b"first\r\nsecond\r\n");
+    }
+
+    #[test]
+    fn slots_dropped_from_a_seq_on_are_gone_and_earlier_ones_stay() {
+        let mut slots = Slots::default();
+        let a = slots.push(SlotState::Local);
+        let b = slots.push(SlotState::Local);
+        let c = slots.push(SlotState::Local);
+        assert_eq!(slots.next_seq(), c.wrapping_add(1));
+        slots.drop_from(b);
+        assert!(slots.get_mut(a).is_some());
+        assert!(slots.get_mut(b).is_none() && slots.get_mut(c).is_none());
+        slots.drop_from(c.wrapping_add(10));
+        assert_eq!(slots.len(), 1);
     }
 
     #[test]

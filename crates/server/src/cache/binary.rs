@@ -185,19 +185,7 @@ fn write_miss(out: &mut Vec<u8>, r: &Request<'_>, with_key: bool) {
     if !with_key {
         return binary::write_error(out, r.opcode, Status::KeyNotFound, r.opaque);
     }
-    binary::write_header(
-        out,
-        &ResponseHeader {
-            opcode: r.opcode,
-            status: Status::KeyNotFound,
-            extras_len: 0,
-            key_len: r.key.len() as u16,
-            body_len: r.key.len() as u32,
-            opaque: r.opaque,
-            cas: 0,
-        },
-    );
-    out.extend_from_slice(r.key);
+    binary::write_miss_with_key(out, r.opcode, r.opaque, r.key);
 }
 
 /// Answers the binary request at the head of `input`: on a stream, judged on its

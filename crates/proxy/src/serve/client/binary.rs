@@ -50,8 +50,12 @@ pub(super) fn step(
             Some(request) => execute(client, &request, head, input, reply, cx),
             None => Verdict::NeedBytes(head.saturating_sub(input.len()).max(1)),
         },
-        // Not a request: memcached closes at once.
-        Frame::Drop => Verdict::Broken,
+        // Not a request: memcached closes at once, losing this read's replies.
+        Frame::Drop => {
+            client.drop_read();
+            client.pump(reply);
+            Verdict::Broken
+        }
         Frame::Fatal(status) => {
             let mut buf = Vec::new();
             binary::write_error(&mut buf, header.opcode, status, header.opaque);
@@ -88,7 +92,7 @@ fn execute(
     cx: &mut Cx<'_>,
 ) -> Verdict {
     let worker = cx.worker();
-    let stats = cx.service().stats.clone();
+    let stats = &cx.service().stats;
     let mut line = cx.local().pool.take();
     let (kind, op) = match r.command {
         Command::Get { with_key, quiet } => {
@@ -216,6 +220,7 @@ fn execute(
         Command::Noop => {
             cx.local().pool.give(line);
             local_success(client, r, &[], reply, cx);
+            client.flushed();
             return Verdict::Consumed(head);
         }
         Command::Version => {

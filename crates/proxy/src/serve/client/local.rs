@@ -170,6 +170,9 @@ pub(super) fn stats_text(args: Keys<'_>, cx: &mut Cx<'_>) -> Vec<u8> {
         None => general(&mut out, cx),
         Some(b"backends") | Some(b"proxy") => backends(&mut out, cx),
         Some(b"reset") => return text::RESET.to_vec(),
+        // memcached's answer while its size histogram is off (`-o track_sizes`), which
+        // it is unless asked for; the proxy stores nothing to track.
+        Some(b"sizes") => stat(&mut out, "sizes_status", "disabled"),
         // The proxy keeps no per-prefix counters: turning them on or off is accepted
         // (as memcached answers) and the dump is empty.
         Some(b"detail") => match args.next() {

@@ -35,7 +35,7 @@ pub(super) fn step(
         }
     };
     let worker = cx.worker();
-    let stats = cx.service().stats.clone();
+    let stats = &cx.service().stats;
     let quiet = req.flags.quiet;
     let op = match req.command {
         Command::NoOp => {

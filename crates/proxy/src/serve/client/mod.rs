@@ -70,6 +70,14 @@ pub struct ClientHandler {
     /// The client's input ended the session (a frame memcached closes on) while
     /// replies were still owed: they are waited for and written, nothing more is read.
     ending: bool,
+    /// Input bytes left unconsumed by the last step: more at the next step means the
+    /// runtime read again.
+    left: usize,
+    /// The first request of the current read (see `drop_read`).
+    read_first: u32,
+    /// A broken frame ended the session: the slots from this one on are held until
+    /// all are answered, then those after the last error are dropped (`drop_read`).
+    cut: Option<u32>,
 }
 
 impl ClientHandler {
@@ -84,10 +92,62 @@ impl ClientHandler {
             paused: Vec::new(),
             broken: false,
             ending: false,
+            left: 0,
+            read_first: 0,
+            cut: None,
         }
     }
 
     pub fn step(&mut self, input: &[u8], reply: &mut Reply<'_, Chunk>, cx: &mut Cx<'_>) -> Verdict {
+        if input.len() > self.left {
+            self.read_first = self.slots.next_seq();
+        }
+        let verdict = self.step_within_read(input, reply, cx);
+        self.left = match verdict {
+            Verdict::Consumed(n) | Verdict::Park { consumed: n } => input.len().saturating_sub(n),
+            Verdict::NeedBytes(_) => input.len(),
+            _ => 0,
+        };
+        verdict
+    }
+
+    /// memcached closes on a binary frame with a wrong magic at once, and the replies
+    /// it queued for requests of the same read are lost with the connection; those of
+    /// earlier reads were sent, and so were those up to an error or a NOOP (memcached
+    /// writes out right after either). The replies of this read are held until all are
+    /// in, then those after its last error are forgotten (`pump`).
+    fn drop_read(&mut self) {
+        self.cut = Some(self.read_first);
+    }
+
+    /// Moves finished replies to the client (see `drop_read` for a cut).
+    fn pump(&mut self, reply: &mut Reply<'_, Chunk>) {
+        if let Some(cut) = self.cut {
+            if !self.slots.done_from(cut) {
+                self.slots.pump_before(reply, Some(cut));
+                return;
+            }
+            let keep = self
+                .slots
+                .last_binary_error_from(cut)
+                .map_or(cut, |seq| seq.wrapping_add(1));
+            self.slots.drop_from(keep);
+            self.cut = None;
+        }
+        self.slots.pump(reply);
+    }
+
+    /// Replies so far are flushed (a binary NOOP, as memcached writes at once).
+    fn flushed(&mut self) {
+        self.read_first = self.slots.next_seq();
+    }
+
+    fn step_within_read(
+        &mut self,
+        input: &[u8],
+        reply: &mut Reply<'_, Chunk>,
+        cx: &mut Cx<'_>,
+    ) -> Verdict {
         if self.broken {
             return Verdict::Broken;
         }
@@ -164,7 +224,7 @@ impl ClientHandler {
             // A link has room again: the step that parked tries again.
             Message::Room | Message::Kick | Message::Unpause | Message::Abort => {}
         }
-        self.slots.pump(reply);
+        self.pump(reply);
         if reply.pending() > OUTPUT_MAX {
             reply.watch_drain();
         }
@@ -218,7 +278,7 @@ impl ClientHandler {
     fn failed(&mut self, seq: u32, sub: u16, why: Failure, cx: &mut Cx<'_>) {
         let pool = cx.local().pool.clone();
         let worker = cx.worker();
-        let stats = cx.service().stats.clone();
+        let stats = &cx.service().stats;
         let Some(slot) = self.slots.get_mut(seq) else {
             return;
         };

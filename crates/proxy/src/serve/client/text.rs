@@ -63,7 +63,7 @@ fn execute(
     cx: &mut Cx<'_>,
 ) -> Verdict {
     let worker = cx.worker();
-    let stats = cx.service().stats.clone();
+    let stats = &cx.service().stats;
     match request {
         Request::Get { kind, keys } => {
             retrieval(client, kind, None, keys, consumed, input, reply, cx)
