@@ -5,6 +5,7 @@
 //! hence the `dead_code` allowance: what one binary leaves unused another one needs.
 #![allow(dead_code)]
 
+pub mod listener;
 pub mod normalise;
 pub mod proxy;
 pub mod restart_disk;
@@ -447,7 +448,7 @@ impl Server {
                     output,
                 });
             }
-            if self.try_connect().is_ok() {
+            if self.try_connect().is_ok() && self.owns_its_port() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -464,6 +465,15 @@ impl Server {
                 });
             }
             std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Its TCP port is held by this very process, not by another test's server that
+    /// took the port after it was picked (see [`listener`]).
+    fn owns_its_port(&self) -> bool {
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => listener::listens_on(self.child.id(), addr.port()),
+            Endpoint::Unix(_) => true,
         }
     }
 
