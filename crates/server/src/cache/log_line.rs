@@ -19,14 +19,16 @@ pub(crate) const CLASS: u8 = 1;
 
 /// Writes the stamp that opens every line.
 pub(crate) fn stamp(out: &mut Vec<u8>, secs: u64, micros: u32, gid: u64) {
-    let mut n = itoa::Buffer::new();
-    out.extend_from_slice(b"ts=");
-    out.extend_from_slice(n.format(secs).as_bytes());
-    out.push(b'.');
-    out.extend_from_slice(n.format(micros).as_bytes());
-    out.extend_from_slice(b" gid=");
-    out.extend_from_slice(n.format(gid).as_bytes());
+    number(out, b"ts=", secs);
+    number(out, b".", micros);
+    number(out, b" gid=", gid);
     out.push(b' ');
+}
+
+/// Writes `name` (e.g. ` size=`, with its leading space) and the integer after it.
+fn number(out: &mut Vec<u8>, name: &[u8], value: impl itoa::Integer) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// What an internal fetch found (memcached's `was_found`).
@@ -44,17 +46,13 @@ pub(crate) fn item_get(out: &mut Vec<u8>, key: &[u8], fetch: Fetch, cfd: i64) {
         Fetch::NotFound => (b"not_found", 0, 0),
         Fetch::Found(size) => (b"found", CLASS, size),
     };
-    let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"type=item_get key=");
     uri_encode(out, key);
     out.extend_from_slice(b" status=");
     out.extend_from_slice(status);
-    out.extend_from_slice(b" clsid=");
-    out.extend_from_slice(n.format(class).as_bytes());
-    out.extend_from_slice(b" cfd=");
-    out.extend_from_slice(n.format(cfd).as_bytes());
-    out.extend_from_slice(b" size=");
-    out.extend_from_slice(n.format(size).as_bytes());
+    number(out, b" clsid=", class);
+    number(out, b" cfd=", cfd);
+    number(out, b" size=", size);
     out.push(b'\n');
 }
 
@@ -102,21 +100,16 @@ pub(crate) fn item_store(out: &mut Vec<u8>, s: &Store<'_>) {
         Status::TooLarge | Status::NoMemory => 0,
         _ => CLASS,
     };
-    let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"type=item_store key=");
     uri_encode(out, s.key);
     out.extend_from_slice(b" status=");
     out.extend_from_slice(s.status.name());
     out.extend_from_slice(b" cmd=");
     out.extend_from_slice(s.command);
-    out.extend_from_slice(b" ttl=");
-    out.extend_from_slice(n.format(s.ttl).as_bytes());
-    out.extend_from_slice(b" clsid=");
-    out.extend_from_slice(n.format(class).as_bytes());
-    out.extend_from_slice(b" cfd=");
-    out.extend_from_slice(n.format(s.cfd).as_bytes());
-    out.extend_from_slice(b" size=");
-    out.extend_from_slice(n.format(s.size).as_bytes());
+    number(out, b" ttl=", s.ttl);
+    number(out, b" clsid=", class);
+    number(out, b" cfd=", s.cfd);
+    number(out, b" size=", s.size);
     out.push(b'\n');
 }
 
@@ -130,18 +123,13 @@ pub(crate) fn eviction(
     idle: u64,
     size: usize,
 ) {
-    let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"type=eviction key=");
     uri_encode(out, key);
     out.extend_from_slice(if fetched { b" fetch=yes" } else { b" fetch=no" });
-    out.extend_from_slice(b" ttl=");
-    out.extend_from_slice(n.format(ttl).as_bytes());
-    out.extend_from_slice(b" la=");
-    out.extend_from_slice(n.format(idle).as_bytes());
-    out.extend_from_slice(b" clsid=");
-    out.extend_from_slice(n.format(CLASS).as_bytes());
-    out.extend_from_slice(b" size=");
-    out.extend_from_slice(n.format(size).as_bytes());
+    number(out, b" ttl=", ttl);
+    number(out, b" la=", idle);
+    number(out, b" clsid=", CLASS);
+    number(out, b" size=", size);
     out.push(b'\n');
 }
 
@@ -157,7 +145,6 @@ pub(crate) struct Peer {
 
 /// `type=conn_new ...` (no reason) or `type=conn_close ... reason=...`.
 pub(crate) fn conn_event(out: &mut Vec<u8>, peer: &Peer, closed: Option<CloseReason>) {
-    let mut n = itoa::Buffer::new();
     out.extend_from_slice(match closed {
         None => b"type=conn_new rip=",
         Some(_) => b"type=conn_close rip=",
@@ -169,8 +156,7 @@ pub(crate) fn conn_event(out: &mut Vec<u8>, peer: &Peer, closed: Option<CloseRea
         }
         None => out.extend_from_slice(b"unix"),
     }
-    out.extend_from_slice(b" rport=");
-    out.extend_from_slice(n.format(peer.addr.map_or(0, |a| a.port())).as_bytes());
+    number(out, b" rport=", peer.addr.map_or(0, |a| a.port()));
     out.extend_from_slice(b" transport=");
     out.extend_from_slice(peer.transport);
     if let Some(reason) = closed {
@@ -181,15 +167,13 @@ pub(crate) fn conn_event(out: &mut Vec<u8>, peer: &Peer, closed: Option<CloseRea
             CloseReason::Shutdown => b" reason=shutdown",
         });
     }
-    out.extend_from_slice(b" cfd=");
-    out.extend_from_slice(n.format(peer.cfd).as_bytes());
+    number(out, b" cfd=", peer.cfd);
     out.push(b'\n');
 }
 
 /// The notice a watcher gets before its next line when it missed some: `skipped=<n>`.
 pub(crate) fn skipped(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(b"skipped=");
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    number(out, b"skipped=", n);
     out.push(b'\n');
 }
 
