@@ -37,5 +37,5 @@ pub use listener::{Accepted, Listener};
 pub use outcome::{read, read_vectored, write, writev, Abort, Outcome};
 pub use pool::BufferPool;
 pub use read_buffer::ReadBuffer;
-pub use send_queue::{Payload, SendQueue};
+pub use send_queue::{Payload, SendQueue, IOVECS_PER_CALL};
 pub use stream::Stream;

@@ -127,6 +127,25 @@ impl ReadBuffer {
         result
     }
 
+    /// Appends bytes received elsewhere (an io_uring receive into a provided buffer),
+    /// making room as `fill` does: moving unconsumed bytes to the front, else growing.
+    /// The caller bounds what it asks to receive; this never refuses.
+    pub fn append(&mut self, pool: &mut BufferPool, bytes: &[u8]) {
+        self.take_storage(pool);
+        if self.buf.len() - self.end < bytes.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let needed = self.end + bytes.len();
+        if needed > self.buf.len() {
+            let target = (self.buf.len() * 2).max(needed);
+            self.buf.resize(target, 0);
+        }
+        self.buf[self.end..needed].copy_from_slice(bytes);
+        self.end = needed;
+    }
+
     /// Whether the last successful `fill` got fewer bytes than it had room for: the
     /// socket had nothing more at that moment. With edge-triggered readiness, bytes that
     /// arrive later raise a new edge, so the caller may wait for it instead of spending
@@ -259,6 +278,22 @@ mod tests {
         );
         assert_eq!(rb.len(), 16);
         assert!(!rb.last_fill_was_short());
+    }
+
+    #[test]
+    fn append_makes_room_and_keeps_order() {
+        let mut pool = BufferPool::new(8, 2);
+        let mut rb = ReadBuffer::new();
+        rb.append(&mut pool, b"0123456");
+        rb.consume(5);
+        // Moved to the front rather than grown.
+        rb.append(&mut pool, b"abcdef");
+        assert_eq!(rb.data(), b"56abcdef");
+        assert_eq!(rb.capacity(), 8);
+        // Full: grows.
+        rb.append(&mut pool, b"XYZ");
+        assert_eq!(rb.data(), b"56abcdefXYZ");
+        assert!(rb.capacity() >= 11);
     }
 
     #[test]

@@ -27,9 +27,9 @@ enum Segment<P> {
     Pinned(P),
 }
 
-/// How many iovecs one `writev` carries: well under IOV_MAX (1024 on Linux), and enough
+/// How many iovecs one `writev` (or io_uring send) carries: well under IOV_MAX (1024 on Linux), and enough
 /// that a pipelined batch rarely needs a second call.
-const IOVECS_PER_CALL: usize = 64;
+pub const IOVECS_PER_CALL: usize = 64;
 /// Gather lists up to this long are built in a small array.
 const SMALL_GATHER: usize = 4;
 
@@ -202,6 +202,27 @@ impl<P: Payload> SendQueue<P> {
         outcome::writev(sink, &iov[..count])
     }
 
+    /// The unsent bytes of up to `out.len()` segments, in order, for a write the caller
+    /// makes itself (an io_uring send): the queue must not change until
+    /// [`SendQueue::sent`] says how much went out. Returns how many slices were filled.
+    pub fn gather<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut count = 0;
+        for (slot, (i, segment)) in out.iter_mut().zip(self.segments.iter().enumerate()) {
+            let bytes = self.bytes_of(segment);
+            let skip = if i == 0 { self.front_sent } else { 0 };
+            *slot = IoSlice::new(&bytes[skip..]);
+            count += 1;
+        }
+        count
+    }
+
+    /// `n` bytes of what [`SendQueue::gather`] offered were written: drops them (and the
+    /// pins of values written to the end).
+    pub fn sent(&mut self, n: usize) {
+        debug_assert!(n <= self.pending);
+        self.advance(n.min(self.pending));
+    }
+
     fn advance(&mut self, mut n: usize) {
         self.pending -= n;
         while n > 0 {
@@ -310,6 +331,27 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn gather_offers_the_unsent_bytes_and_sent_drops_them() {
+        let mut pool = BufferPool::new(64, 2);
+        let mut q: SendQueue<&'static [u8]> = SendQueue::new();
+        q.push_copy(&mut pool, b"VALUE k 0 5\r\n");
+        q.push_pinned(b"hello");
+        q.push_copy(&mut pool, b"\r\nEND\r\n");
+        let mut out = [IoSlice::new(&[]); 2];
+        assert_eq!(q.gather(&mut out), 2);
+        assert_eq!(&*out[0], b"VALUE k 0 5\r\n");
+        assert_eq!(&*out[1], b"hello");
+        q.sent(15);
+        let mut out = [IoSlice::new(&[]); 8];
+        assert_eq!(q.gather(&mut out), 2);
+        assert_eq!(&*out[0], b"llo");
+        assert_eq!(&*out[1], b"\r\nEND\r\n");
+        q.sent(3 + 7);
+        assert!(q.is_empty());
+        assert_eq!(q.gather(&mut out), 0);
     }
 
     #[test]

@@ -472,6 +472,10 @@ fn server_config(s: &Settings) -> Result<ServerConfig, Box<dyn std::error::Error
         ext: ext_config(&s.ext)?,
         admin: s.admin,
         subsystems: subsystems(s),
+        io_backend: match s.io_uring {
+            true => server::IoBackend::Uring,
+            false => server::IoBackend::Epoll,
+        },
         ..ServerConfig::default()
     })
 }

@@ -129,6 +129,39 @@ pub struct ServerConfig {
     pub admin: Option<SocketAddr>,
     /// memcached subsystems Corvid has no counterpart for, as the flags left them.
     pub subsystems: Subsystems,
+    /// How workers wait and do their sessions' IO (`-o io_backend`).
+    pub io_backend: IoBackend,
+}
+
+/// How a worker waits for its sessions and does their IO (docs/io.md, "io_uring").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoBackend {
+    /// Readiness: edge-triggered epoll (mio), one `recv`/`send` system call each.
+    Epoll,
+    /// Completions: one io_uring per worker; receives and sends are submitted and reaped
+    /// in one `io_uring_enter` per loop turn. Falls back to epoll (saying so once) where
+    /// the kernel refuses io_uring.
+    Uring,
+}
+
+impl IoBackend {
+    /// The backend `ServerConfig::default()` picks: epoll, unless the environment
+    /// variable `CORVID_IO_BACKEND` says `uring` (how `scripts/test` runs the server's
+    /// integration tests on both backends without touching each test).
+    pub fn from_env() -> IoBackend {
+        match std::env::var("CORVID_IO_BACKEND").as_deref() {
+            Ok("uring") => IoBackend::Uring,
+            _ => IoBackend::Epoll,
+        }
+    }
+
+    /// Its name in `-o io_backend=` and `stats settings`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoBackend::Epoll => "epoll",
+            IoBackend::Uring => "uring",
+        }
+    }
 }
 
 /// memcached subsystems Corvid has no counterpart for, on or off as the flags set them
@@ -187,6 +220,7 @@ impl Default for ServerConfig {
             sasl: None,
             admin: None,
             subsystems: Subsystems::default(),
+            io_backend: IoBackend::from_env(),
         }
     }
 }

@@ -30,7 +30,7 @@ mod credentials;
 pub mod disk_tier;
 pub mod runtime;
 
-pub use config::{ProtocolMode, Security, ServerConfig, ServerTls, Subsystems};
+pub use config::{IoBackend, ProtocolMode, Security, ServerConfig, ServerTls, Subsystems};
 pub use credentials::{CredentialError, CredentialKind, Credentials};
 pub use runtime::BUFFER_SIZE as READ_BUFFER_SIZE;
 

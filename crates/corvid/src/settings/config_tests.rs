@@ -134,7 +134,7 @@ const EVERYTHING: &[&str] = &[
     "-D",
     "#",
     "-o",
-    "idle_timeout=9,no_maxconns_fast,no_modern,slab_chunk_max=524288,hashpower=20",
+    "idle_timeout=9,io_backend=uring,no_maxconns_fast,no_modern,slab_chunk_max=524288,hashpower=20",
     "-o",
     "no_hashexpand,tail_repair_time=60,hash_algorithm=xxh3,no_lru_crawler",
     "-o",

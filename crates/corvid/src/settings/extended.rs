@@ -199,6 +199,26 @@ pub(super) const EXTENDED: &[Opt] = &[
             i64::try_from(s.idle_timeout).unwrap_or(i64::MAX),
         ))
     }),
+    extended(
+        "io_backend",
+        Kind::Text,
+        "<name>",
+        "how workers do connections' IO: epoll or uring (io_uring)",
+        |b, g| {
+            b.settings.io_uring = match need(g, "Missing io_backend argument")? {
+                "epoll" => false,
+                "uring" => true,
+                _ => return Err(fail("Unknown io_backend (epoll, uring)")),
+            };
+            Ok(())
+        },
+    )
+    .note("uring falls back to epoll, saying so once, where the kernel refuses io_uring")
+    .show(|s| {
+        Some(Value::String(
+            if s.io_uring { "uring" } else { "epoll" }.into(),
+        ))
+    }),
     toggle(
         "maxconns_fast",
         "no_maxconns_fast",

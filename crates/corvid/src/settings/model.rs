@@ -65,6 +65,8 @@ pub struct Settings {
     pub user: Option<String>,
     /// `-o idle_timeout=N`: seconds; 0 is off.
     pub idle_timeout: u64,
+    /// `-o io_backend=uring`: workers do their sessions' IO on io_uring (else epoll).
+    pub io_uring: bool,
     /// One line each, for main to print at start: flags accepted but not acted on.
     pub warnings: Vec<String>,
     /// Options accepted and ignored, by config key, with their value in command-line
@@ -132,6 +134,7 @@ impl Default for Settings {
             protocol: ProtocolMode::Auto,
             user: None,
             idle_timeout: 0,
+            io_uring: false,
             warnings: Vec::new(),
             ignored: BTreeMap::new(),
             ext: Vec::new(),

@@ -98,6 +98,13 @@ impl Implementation {
     fn implicit_args(self) -> Vec<String> {
         match self {
             Implementation::Memcached if running_as_root() => vec!["-u".into(), "root".into()],
+            // `CORVID_IO_BACKEND=uring` runs every Corvid of the suite on io_uring
+            // (scripts/test runs the socket-level tests on both backends).
+            Implementation::Corvid
+                if std::env::var("CORVID_IO_BACKEND").as_deref() == Ok("uring") =>
+            {
+                vec!["-o".into(), "io_backend=uring".into()]
+            }
             _ => Vec::new(),
         }
     }

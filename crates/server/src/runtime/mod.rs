@@ -25,7 +25,7 @@
 //!
 //! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
 //! `latency`, `counters`, `address`, `reply`, `queue`, `shutdown`, `agenda`, `handler`,
-//! `session`, `worker`, `acceptor`.
+//! `ring`, `session`, `session_ring`, `worker`, `acceptor`.
 
 mod acceptor;
 mod address;
@@ -38,7 +38,9 @@ pub mod latency;
 mod life;
 mod queue;
 mod reply;
+mod ring;
 mod session;
+mod session_ring;
 mod shutdown;
 mod worker;
 

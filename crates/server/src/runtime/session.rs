@@ -12,6 +12,7 @@ use super::handler::{AgendaOf, Conn, Context, Handler, Service, Verdict, WorkerS
 use super::id::ConnId;
 use super::life::{CloseReason, Life};
 use super::reply::Reply;
+use super::ring::{Ring, RingIo};
 use channel::{Abort, BufferPool, Outcome, ReadBuffer, SendQueue, Stream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub(crate) struct Env<H: Handler> {
     pub(crate) shared: WorkerShared<H::Completion>,
     pub(crate) agenda: AgendaOf<H>,
     pub(crate) pool: BufferPool,
+    /// The worker's io_uring (`-o io_backend=uring`); None on epoll.
+    pub(crate) ring: Option<Ring>,
     /// Shutdown has begun.
     pub(crate) stopping: bool,
 }
@@ -127,7 +130,9 @@ pub struct Session<H: Handler> {
     pub(crate) inbound: Option<(Arc<ConnInfo>, usize)>,
     deadline: Option<Instant>,
     /// The handler asked to hear when the output drains ([`Reply::watch_drain`]).
-    watch_drain: bool,
+    pub(crate) watch_drain: bool,
+    /// Its IO on the worker's io_uring; None: readiness (epoll) and system calls.
+    pub(crate) ring: Option<Box<RingIo<H::Payload>>>,
     /// Woken since the worker last drove it: on the worker's list of sessions to drive.
     pub(crate) woken: bool,
     /// Why it closes, once it does (an error unless something better is known).
@@ -156,6 +161,7 @@ impl<H: Handler> Session<H> {
             inbound,
             deadline: None,
             watch_drain: false,
+            ring: None,
             woken: false,
             why: CloseReason::Error,
             handler,
@@ -185,18 +191,18 @@ impl<H: Handler> Session<H> {
         match self.life {
             Life::Active | Life::Closing { .. } => {}
             Life::Backpressured => {
-                if self.output.pending() > env.shared.config.output_low_watermark {
+                if self.pending() > env.shared.config.output_low_watermark {
                     return Drive::Wait;
                 }
                 self.life = Life::Active;
             }
             Life::Parked => {
                 // Nothing to parse; a peer that reset will never read the answer.
-                let hangup =
-                    matches!(ready, Readiness::Event(e) if e.is_error() || e.is_write_closed());
+                let hangup = matches!(ready, Readiness::Event(e) if e.is_error() || e.is_write_closed())
+                    || self.ring_hung_up();
                 return if hangup { Drive::Close } else { Drive::Wait };
             }
-            Life::Lingering => return self.linger(),
+            Life::Lingering => return self.linger(env),
         }
         let config = &env.shared.config;
         let (high, per_event) = (config.output_high_watermark, config.reqs_per_event);
@@ -209,14 +215,14 @@ impl<H: Handler> Session<H> {
                 Life::Closing { .. } if self.handler.busy() => {}
                 _ => break,
             }
-            if self.output.pending() >= high {
+            if self.pending() >= high {
                 if !self.flush(env) {
                     return Drive::Close;
                 }
                 // An outbound session keeps reading: its peer (a proxy's backend) stops
                 // reading requests once its own replies go unread, so waiting for it to
                 // drain would stall both. Its handler bounds what it queues.
-                if self.output.pending() >= high && self.inbound.is_some() {
+                if self.pending() >= high && self.inbound.is_some() {
                     if self.life == Life::Active {
                         self.life = Life::Backpressured;
                     }
@@ -281,13 +287,19 @@ impl<H: Handler> Session<H> {
     /// records the socket has not taken).
     #[inline]
     fn unsent(&self) -> bool {
-        !self.output.is_empty() || self.stream.holds_output()
+        !self.output.is_empty() || self.flying() > 0 || self.stream.holds_output()
+    }
+
+    /// Unsent output: queued, and handed to the kernel but not yet sent (io_uring).
+    #[inline]
+    fn pending(&self) -> usize {
+        self.output.pending() + self.flying()
     }
 
     /// Waiting for a command with nothing to send, or parked with nothing to send: what
     /// `-o idle_timeout` may close.
     pub(crate) fn is_idle(&self) -> bool {
-        if self.unsent() {
+        if self.unsent() || self.is_dying() {
             return false;
         }
         match self.life {
@@ -315,6 +327,7 @@ impl<H: Handler> Session<H> {
             self.handler.gone(self.input.data(), &mut cx);
         }
         self.output.clear(&mut env.pool);
+        self.ring_release(env);
         self.input.consume(self.input.len());
         self.input.release_if_empty(&mut env.pool);
     }
@@ -431,6 +444,9 @@ impl<H: Handler> Session<H> {
         }
         self.check_drained(env);
         self.publish_state(served);
+        if self.life == Life::Parked && self.ring.is_some() {
+            self.ring_watch(env);
+        }
         if let Life::Closing { linger } = self.life {
             if !self.unsent() && !self.handler.busy() {
                 if !linger {
@@ -440,7 +456,7 @@ impl<H: Handler> Session<H> {
                 if self.shutdown_write() {
                     return Drive::Close;
                 }
-                return self.linger();
+                return self.linger(env);
             }
         }
         if self.output.is_empty() {
@@ -466,7 +482,7 @@ impl<H: Handler> Session<H> {
         let state = match (self.life, self.reading) {
             (Life::Parked, _) => ConnState::Parked,
             (Life::Closing { .. } | Life::Lingering, _) => ConnState::Closing,
-            _ if !self.output.is_empty() => ConnState::Writing,
+            _ if !self.output.is_empty() || self.flying() > 0 => ConnState::Writing,
             (_, Reading::Into { .. }) => ConnState::ReadingValue,
             (_, Reading::Swallow { .. }) => ConnState::Swallowing,
             // Input held that is not the start of a request: the rest of one (a value)
@@ -497,7 +513,7 @@ impl<H: Handler> Session<H> {
     /// to the low watermark.
     #[inline]
     fn check_drained(&mut self, env: &mut Env<H>) {
-        if !self.watch_drain || self.output.pending() > env.shared.config.output_low_watermark {
+        if !self.watch_drain || self.pending() > env.shared.config.output_low_watermark {
             return;
         }
         self.watch_drain = false;
@@ -513,6 +529,9 @@ impl<H: Handler> Session<H> {
 impl<H: Handler> Session<H> {
     /// Reads more input into the buffer.
     fn fill(&mut self, env: &mut Env<H>) -> Step {
+        if self.ring.is_some() {
+            return self.ring_fill(env);
+        }
         if self.drained {
             return Step::Wait;
         }
@@ -553,6 +572,9 @@ impl<H: Handler> Session<H> {
     /// with one `readv` for the rest of the target and, behind it, whatever follows (the
     /// value's "\r\n" and the next request): a large set costs two reads, not three.
     fn fill_target(&mut self, env: &mut Env<H>, filled: usize, len: usize) -> Step {
+        if self.ring.is_some() {
+            return self.ring_fill_target(env, filled, len);
+        }
         let target = self.handler.target();
         let len = len.min(target.len());
         if filled < len {
@@ -594,6 +616,9 @@ impl<H: Handler> Session<H> {
     /// Writes queued output (and what the stream still holds of earlier writes); false
     /// when the peer is gone.
     fn flush(&mut self, env: &mut Env<H>) -> bool {
+        if self.ring.is_some() {
+            return self.ring_flush(env);
+        }
         if self.output.is_empty() {
             return !self.stream.holds_output()
                 || !matches!(self.stream.send_held(), Outcome::Abort(_));
@@ -615,7 +640,10 @@ impl<H: Handler> Session<H> {
     }
 
     /// Reads and drops what a lingering client still sends, until it closes.
-    fn linger(&mut self) -> Drive {
+    fn linger(&mut self, env: &mut Env<H>) -> Drive {
+        if self.ring.is_some() {
+            return self.ring_linger(env);
+        }
         let mut sink = [0u8; 16 * 1024];
         for _ in 0..LINGER_READS {
             match self.stream.read(&mut sink) {

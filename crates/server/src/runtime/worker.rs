@@ -17,11 +17,14 @@ use super::handler::{Handler, Port, Service, WorkerShared};
 use super::handshakes::Handshakes;
 use super::id::ConnId;
 use super::queue::Message;
+use super::ring::{Reaped, Ring, RingIo};
 use super::session::{Drive, Env, Readiness, Session, Wake};
+use super::session_ring::Then;
 use crate::Security;
 use channel::{BufferPool, Stream};
 use mio::{Events, Interest, Poll, Token};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +71,28 @@ pub(crate) struct Worker<H: Handler> {
     stopping: Option<Instant>,
     /// TLS handshakes: a budget per turn, a deadline each.
     handshakes: Handshakes,
+    /// Completions reaped from the ring this turn (storage kept between turns).
+    reaped: Vec<Reaped>,
+}
+
+/// Said once per process: the first worker that cannot have its ring.
+static RING_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// The worker's ring when the configuration asks for one; where the kernel refuses
+/// io_uring, one line says so (once per process) and the worker uses epoll.
+fn ring_for(config: &crate::ServerConfig) -> Option<Ring> {
+    if config.io_backend != crate::IoBackend::Uring {
+        return None;
+    }
+    match Ring::new() {
+        Ok(ring) => Some(ring),
+        Err(e) => {
+            if !RING_REFUSED.swap(true, Relaxed) {
+                eprintln!("io_uring unavailable ({e}): using epoll");
+            }
+            None
+        }
+    }
 }
 
 impl<H: Handler> Worker<H> {
@@ -78,6 +103,7 @@ impl<H: Handler> Worker<H> {
         ports: Vec<Box<dyn Port<H>>>,
     ) -> Worker<H> {
         let local = service.local(shared.index);
+        let ring = ring_for(&shared.config);
         let handshake_timeout = shared
             .config
             .tls
@@ -89,6 +115,7 @@ impl<H: Handler> Worker<H> {
                 shared,
                 agenda: Agenda::new(local),
                 pool: BufferPool::new(BUFFER_SIZE, POOL_KEEP),
+                ring,
                 stopping: false,
             },
             poll,
@@ -98,6 +125,7 @@ impl<H: Handler> Worker<H> {
             woken: Vec::new(),
             stopping: None,
             handshakes: Handshakes::new(handshake_timeout),
+            reaped: Vec::new(),
         }
     }
 
@@ -115,57 +143,178 @@ impl<H: Handler> Worker<H> {
         loop {
             let timeout = self.timeout(more_messages);
             self.handshakes.new_turn();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    eprintln!("worker {}: poll failed: {e}", self.env.shared.index);
-                    return;
+            // On the ring, the ring waits and the epoll is read, without waiting, only
+            // when it has events.
+            let epoll_wait = match self.env.ring.is_some() {
+                false => Some(timeout),
+                true => match self.ring_turn(timeout) {
+                    Ok(epoll_ready) => epoll_ready.then_some(Some(Duration::ZERO)),
+                    Err(e) => {
+                        eprintln!(
+                            "worker {}: io_uring_enter failed: {e}",
+                            self.env.shared.index
+                        );
+                        self.settle_ring();
+                        return;
+                    }
+                },
+            };
+            if let Some(wait) = epoll_wait {
+                if let Err(e) = self.poll.poll(&mut events, wait) {
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        eprintln!("worker {}: poll failed: {e}", self.env.shared.index);
+                        self.settle_ring();
+                        return;
+                    }
                 }
-            }
-            for event in events.iter() {
-                let token = event.token();
-                if token == WAKER {
-                    more_messages = true;
-                } else if let Some(id) = ConnId::from_token(token) {
-                    self.drive_one(id, Readiness::Event(event));
-                } else {
-                    self.drive_port(FIRST_PORT - token.0);
+                for event in events.iter() {
+                    let token = event.token();
+                    if token == WAKER {
+                        more_messages = true;
+                    } else if let Some(id) = ConnId::from_token(token) {
+                        self.drive_one(id, Readiness::Event(event));
+                    } else {
+                        self.drive_port(FIRST_PORT - token.0);
+                    }
                 }
             }
             self.after_drive();
-            if more_messages {
-                more_messages = self
-                    .env
-                    .shared
-                    .queue
-                    .drain(MESSAGES_PER_TURN, &mut messages);
-                for message in messages.drain(..) {
-                    self.receive(message);
-                }
-                self.after_drive();
+            self.rest_of_turn(&mut messages, &mut more_messages, &mut last_sweep);
+            if self.done() {
+                return;
             }
-            if !self.ready.is_empty() {
-                self.drive_ready();
+        }
+    }
+
+    /// Everything of a loop turn after the events: messages, the ready list, deadlines,
+    /// idle sessions.
+    fn rest_of_turn(
+        &mut self,
+        messages: &mut Vec<Message<H::Completion>>,
+        more_messages: &mut bool,
+        last_sweep: &mut Instant,
+    ) {
+        if *more_messages {
+            *more_messages = self.env.shared.queue.drain(MESSAGES_PER_TURN, messages);
+            for message in messages.drain(..) {
+                self.receive(message);
             }
-            if self.env.agenda.next_deadline().is_some() {
-                self.expire_deadlines();
+            self.after_drive();
+        }
+        if !self.ready.is_empty() {
+            self.drive_ready();
+        }
+        if self.env.agenda.next_deadline().is_some() {
+            self.expire_deadlines();
+        }
+        if self.handshakes.next_deadline().is_some() {
+            self.expire_handshakes();
+        }
+        if let Some(idle) = self.env.shared.config.idle_timeout {
+            if last_sweep.elapsed() >= Duration::from_secs(1) {
+                *last_sweep = Instant::now();
+                self.close_idle(idle);
             }
-            if self.handshakes.next_deadline().is_some() {
-                self.expire_handshakes();
+        }
+    }
+
+    /// Whether the worker is done: stopping, and every session closed or the drain
+    /// deadline passed (then it closes the rest).
+    fn done(&mut self) -> bool {
+        let Some(since) = self.stopping else {
+            return false;
+        };
+        if self.sessions.iter().all(Option::is_none) || since.elapsed() > DRAIN_DEADLINE {
+            for slot in 0..self.sessions.len() {
+                self.close(slot);
             }
-            if let Some(idle) = self.env.shared.config.idle_timeout {
-                if last_sweep.elapsed() >= Duration::from_secs(1) {
-                    last_sweep = Instant::now();
-                    self.close_idle(idle);
-                }
+            self.settle_ring();
+            return true;
+        }
+        false
+    }
+
+    /// One turn of the ring: watch the epoll, submit what sessions queued, wait at most
+    /// `timeout`, and take in the completions. True if the epoll has events.
+    fn ring_turn(&mut self, timeout: Option<Duration>) -> std::io::Result<bool> {
+        let epoll = self.poll.as_raw_fd();
+        let Some(ring) = self.env.ring.as_mut() else {
+            return Ok(false);
+        };
+        ring.arm_epoll(epoll);
+        ring.enter(timeout)?;
+        Ok(self.reap())
+    }
+
+    /// Takes in the ring's completions: each session's, then drives it. True if the
+    /// epoll has events.
+    fn reap(&mut self) -> bool {
+        let mut reaped = std::mem::take(&mut self.reaped);
+        if let Some(ring) = self.env.ring.as_mut() {
+            ring.reap(&mut reaped);
+        }
+        let mut epoll = false;
+        for r in reaped.drain(..) {
+            match r {
+                Reaped::Epoll => epoll = true,
+                Reaped::Session {
+                    slot,
+                    op,
+                    result,
+                    flags,
+                } => self.complete_io(slot as usize, op, result, flags),
             }
-            if let Some(since) = self.stopping {
-                if self.sessions.iter().all(Option::is_none) || since.elapsed() > DRAIN_DEADLINE {
-                    for slot in 0..self.sessions.len() {
-                        self.close(slot);
-                    }
+        }
+        self.reaped = reaped;
+        epoll
+    }
+
+    /// One completion of session `slot`'s operation.
+    fn complete_io(&mut self, slot: usize, op: super::ring::Op, result: i32, flags: u32) {
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            // Never: a session stays in its slot while it has operations in flight. A
+            // provided buffer must still go back.
+            if let Some(ring) = self.env.ring.as_mut() {
+                ring.take_received(flags, 0, |_| ());
+            }
+            return;
+        };
+        let then = session.ring_complete(&mut self.env, op, result, flags);
+        if session.is_dying() {
+            if !session.ring_busy() {
+                self.finish_close(slot);
+            }
+            return;
+        }
+        let id = session.id();
+        match then {
+            Then::Drive => self.drive_one(id, Readiness::Turn),
+            Then::Later => self.ready.push(Ready::Session(id)),
+            Then::Nothing => {}
+        }
+    }
+
+    /// Before the worker returns: closed sessions still waiting for their operations'
+    /// completions get them (cancelled), so that they are freed after the kernel is done
+    /// with their memory. Bounded: the ring's own Drop is the last guard.
+    fn settle_ring(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self
+            .env
+            .ring
+            .as_ref()
+            .is_some_and(|ring| ring.in_flight() > 0)
+            && Instant::now() < deadline
+        {
+            for slot in 0..self.sessions.len() {
+                self.close(slot);
+            }
+            if let Some(ring) = self.env.ring.as_mut() {
+                if ring.enter(Some(Duration::from_millis(10))).is_err() {
                     return;
                 }
             }
+            self.reap();
         }
     }
 
@@ -284,7 +433,14 @@ impl<H: Handler> Worker<H> {
         if stream.is_handshaking() {
             self.handshakes.started(id);
         }
-        self.insert(Session::new(stream, id, Some((info, key)), handler));
+        // Plain streams do their IO on the ring; TLS ones (whose records rustls reads
+        // and writes through system calls) keep to epoll.
+        let on_ring = self.env.ring.is_some() && !stream.buffers_input();
+        let mut session = Session::new(stream, id, Some((info, key)), handler);
+        if on_ring {
+            session.ring = Some(RingIo::new());
+        }
+        self.insert(session);
     }
 
     /// Registers a new session and drives it once: data may have arrived before the
@@ -296,11 +452,15 @@ impl<H: Handler> Worker<H> {
             self.sessions.resize_with(slot + 1, || None);
         }
         // Edge-triggered, both directions, registered once: no re-registration calls.
-        let registered = self.poll.registry().register(
-            &mut session.stream,
-            id.token(),
-            Interest::READABLE | Interest::WRITABLE,
-        );
+        // A session on the ring is not registered: its completions wake it.
+        let registered = match session.ring {
+            Some(_) => Ok(()),
+            None => self.poll.registry().register(
+                &mut session.stream,
+                id.token(),
+                Interest::READABLE | Interest::WRITABLE,
+            ),
+        };
         self.sessions[slot] = Some(session);
         if registered.is_err() {
             return self.close(slot);
@@ -497,12 +657,27 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Closes the session in `slot`, if any: the handler hears its client is gone,
-    /// buffers go back, the id goes stale.
+    /// buffers go back, the id goes stale. A session with operations in flight on the
+    /// ring has them cancelled and is freed at the last completion (`complete_io`),
+    /// since the kernel may still write into its memory until then; meanwhile it is
+    /// closed to everyone else (`open_session`).
     fn close(&mut self, slot: usize) {
+        if let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) {
+            if session.ring_busy() {
+                session.start_dying(&mut self.env);
+                return;
+            }
+        }
+        self.finish_close(slot);
+    }
+
+    fn finish_close(&mut self, slot: usize) {
         let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut session.stream);
+        if session.ring.is_none() {
+            let _ = self.poll.registry().deregister(&mut session.stream);
+        }
         session.release(&mut self.env);
         self.env.agenda.ids.release(session.id());
         let shared = &self.env.shared;
@@ -533,7 +708,7 @@ fn open_session<H: Handler>(
     sessions
         .get_mut(id.slot() as usize)?
         .as_mut()
-        .filter(|s| s.id() == id)
+        .filter(|s| s.id() == id && !s.is_dying())
 }
 
 /// The acceptor's handle on a worker.

@@ -1,0 +1,637 @@
+//! The io_uring backend's ring, one per worker (`-o io_backend=uring`; docs/io.md,
+//! "io_uring").
+//!
+//! A worker submits its sessions' receives and sends here and reaps their completions,
+//! all in one `io_uring_enter` per loop turn. A plain receive takes a buffer from a ring
+//! of provided buffers only when data arrives, so an idle connection with a receive
+//! armed holds no memory; the session copies the bytes into its read buffer and the
+//! buffer goes straight back. The rest of a large value is received straight into its
+//! reservation. The worker's epoll (its run queue's waker, UDP ports, TLS sessions) is
+//! watched through the ring as well, by a poll of the epoll descriptor.
+//!
+//! Memory the kernel writes or reads while an operation is in flight (a provided buffer,
+//! a value's reservation, a send queue's bytes and its iovecs) stays alive and in place
+//! until the operation's completion has been reaped: a session that closes with
+//! operations in flight is kept (its operations cancelled) until the last of them
+//! completes, and the ring waits for every operation before its buffers are freed.
+
+use channel::{SendQueue, IOVECS_PER_CALL};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::alloc::Layout;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+/// Size of one provided receive buffer: a whole pooled read buffer's worth.
+pub(crate) const RECV_BUFFER: usize = 16 * 1024;
+/// Provided buffers per worker (a power of two). A buffer is held only between a
+/// receive's completion and the copy out of it in the same turn; receives that find
+/// none left complete with `ENOBUFS` and are submitted again next turn.
+const RECV_BUFFERS: u16 = 128;
+/// The provided-buffer group of every receive.
+const GROUP: u16 = 0;
+/// Submission queue entries; the completion queue is four times as large (and the
+/// kernel keeps overflowing completions rather than drop them).
+const ENTRIES: u32 = 1024;
+
+/// `user_data` of the epoll descriptor's poll, and of cancellations.
+const EPOLL: u64 = u64::MAX;
+const CANCEL: u64 = u64::MAX - 1;
+
+/// What a session's operation was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A receive into a provided buffer.
+    Recv = 0,
+    /// A receive straight into the handler's target (a value's reservation).
+    RecvInto = 1,
+    /// A send of the session's in-flight queue.
+    Send = 2,
+    /// A poll for a hang-up (reset, error) while parked, when nothing else would see it.
+    Watch = 3,
+}
+
+impl Op {
+    fn tag(self, slot: u32) -> u64 {
+        (u64::from(slot) << 2) | self as u64
+    }
+
+    fn from_tag(tag: u64) -> Option<(u32, Op)> {
+        let op = match tag & 3 {
+            0 => Op::Recv,
+            1 => Op::RecvInto,
+            2 => Op::Send,
+            _ => Op::Watch,
+        };
+        Some((u32::try_from(tag >> 2).ok()?, op))
+    }
+}
+
+/// A reaped completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reaped {
+    /// The worker's epoll has events.
+    Epoll,
+    /// A session's operation finished: `result` as the system call would return it
+    /// (negative errno on failure), `flags` the completion's (the provided buffer).
+    Session {
+        slot: u32,
+        op: Op,
+        result: i32,
+        flags: u32,
+    },
+}
+
+/// What is in flight for one session, and what its completions said.
+pub(crate) struct RingIo<P> {
+    pub(crate) recv: Option<Op>,
+    pub(crate) sending: bool,
+    /// A hang-up watch is in flight.
+    pub(crate) watching: bool,
+    /// The peer closed its side (a receive returned 0).
+    pub(crate) eof: bool,
+    /// A receive or send failed: the connection is finished.
+    pub(crate) failed: bool,
+    /// Closed by the worker; freed once nothing is in flight.
+    pub(crate) dying: bool,
+    /// What the send in flight is sending (and its unsent rest).
+    pub(crate) flying: SendQueue<P>,
+    pub(crate) iov: [libc::iovec; IOVECS_PER_CALL],
+    pub(crate) msg: libc::msghdr,
+}
+
+impl<P: channel::Payload> RingIo<P> {
+    pub(crate) fn new() -> Box<RingIo<P>> {
+        Box::new(RingIo {
+            recv: None,
+            sending: false,
+            watching: false,
+            eof: false,
+            failed: false,
+            dying: false,
+            flying: SendQueue::new(),
+            iov: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; IOVECS_PER_CALL],
+            // SAFETY: all-zero is a valid msghdr (no name, no control data).
+            msg: unsafe { std::mem::zeroed() },
+        })
+    }
+
+    /// Unsent bytes handed to the kernel.
+    pub(crate) fn flying(&self) -> usize {
+        self.flying.pending()
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.eof || self.failed
+    }
+}
+
+/// One worker's io_uring and its provided receive buffers.
+pub(crate) struct Ring {
+    // Declared first, so dropped before the buffers it may write into (Drop waits for
+    // every operation anyway).
+    ring: IoUring,
+    buffers: Buffers,
+    /// Session operations submitted and not yet reaped.
+    in_flight: usize,
+    epoll_armed: bool,
+}
+
+impl Ring {
+    /// A ring with its provided buffers registered; fails where the kernel refuses
+    /// io_uring (too old, or forbidden by seccomp or `io_uring_disabled`).
+    pub(crate) fn new() -> std::io::Result<Ring> {
+        let ring = IoUring::builder()
+            .setup_cqsize(ENTRIES * 4)
+            .build(ENTRIES)?;
+        let mut buffers = Buffers::new(RECV_BUFFERS, RECV_BUFFER)?;
+        // SAFETY: `entries` is page aligned, holds RECV_BUFFERS entries and lives as
+        // long as the ring (the `Ring` owns both; its Drop waits for every operation and
+        // the ring fd closes before `buffers` is freed, field order).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                buffers.entries.as_ptr() as u64,
+                RECV_BUFFERS,
+                GROUP,
+                0,
+            )?;
+        }
+        for bid in 0..RECV_BUFFERS {
+            buffers.give(bid);
+        }
+        Ok(Ring {
+            ring,
+            buffers,
+            in_flight: 0,
+            epoll_armed: false,
+        })
+    }
+
+    /// Session operations in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Queues an entry, handing the queue to the kernel first if it is full. False if
+    /// the kernel takes nothing (the operation is then not in flight).
+    ///
+    /// # Safety
+    /// Whatever `entry` points at stays valid, in place, and untouched where the
+    /// operation writes, until its completion is reaped.
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> bool {
+        for _ in 0..4 {
+            // SAFETY: the caller's promise above.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return true;
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Receives up to `len` bytes on `fd` into a provided buffer, for session `slot`.
+    pub(crate) fn recv(&mut self, slot: u32, fd: RawFd, len: u32) -> bool {
+        let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+            .user_data(Op::Recv.tag(slot));
+        // SAFETY: the kernel writes into a provided buffer, owned by this ring and freed
+        // only after every operation completed; the descriptor is the session's, which
+        // stays open while the operation is in flight.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Receives up to `len` bytes on `fd` straight into `buf`, for session `slot`.
+    ///
+    /// # Safety
+    /// `buf..buf + len` stays valid and unread by anyone else until the completion is
+    /// reaped.
+    pub(crate) unsafe fn recv_into(
+        &mut self,
+        slot: u32,
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+    ) -> bool {
+        let entry = opcode::Recv::new(types::Fd(fd), buf, len)
+            .build()
+            .user_data(Op::RecvInto.tag(slot));
+        // SAFETY: the caller's promise.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Sends `iov[..count]` on `fd` (through `msg` when more than one), for session
+    /// `slot`.
+    ///
+    /// # Safety
+    /// The iovecs, `msg` and the bytes they point at stay valid and unchanged until the
+    /// completion is reaped.
+    pub(crate) unsafe fn send(
+        &mut self,
+        slot: u32,
+        fd: RawFd,
+        iov: *const libc::iovec,
+        count: usize,
+        msg: *mut libc::msghdr,
+    ) -> bool {
+        let entry = if count == 1 {
+            // SAFETY: `iov` points at `count` (1) initialised iovecs (the caller's promise).
+            let one = unsafe { *iov };
+            let len = u32::try_from(one.iov_len).unwrap_or(u32::MAX);
+            opcode::Send::new(types::Fd(fd), one.iov_base as *const u8, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        } else {
+            // SAFETY: `msg` is valid (the caller's promise) and only written here.
+            unsafe {
+                (*msg).msg_iov = iov as *mut libc::iovec;
+                (*msg).msg_iovlen = count;
+            }
+            opcode::SendMsg::new(types::Fd(fd), msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        };
+        let entry = entry.user_data(Op::Send.tag(slot));
+        // SAFETY: the caller's promise.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Watches `fd` for a hang-up (an error or a reset: `POLLERR`, `POLLHUP`; a
+    /// half-close is not one), for session `slot`.
+    pub(crate) fn watch(&mut self, slot: u32, fd: RawFd) -> bool {
+        let entry = opcode::PollAdd::new(types::Fd(fd), (libc::POLLERR | libc::POLLHUP) as u32)
+            .build()
+            .user_data(Op::Watch.tag(slot));
+        // SAFETY: a poll points at no memory; the descriptor stays open while in flight.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Cancels every operation on `fd` (a session closing); each still completes, with
+    /// `ECANCELED` or its result, and is reaped as usual.
+    pub(crate) fn cancel(&mut self, fd: RawFd) {
+        let entry = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all())
+            .build()
+            .user_data(CANCEL);
+        // SAFETY: a cancellation points at no memory.
+        unsafe { self.push(&entry) };
+    }
+
+    /// Watches the worker's epoll descriptor (one shot, armed again after each event,
+    /// so that events left after a full `epoll_wait` are announced again).
+    pub(crate) fn arm_epoll(&mut self, epoll: RawFd) {
+        if self.epoll_armed {
+            return;
+        }
+        let entry = opcode::PollAdd::new(types::Fd(epoll), libc::POLLIN as u32)
+            .build()
+            .user_data(EPOLL);
+        // SAFETY: a poll points at no memory; the epoll descriptor outlives the ring
+        // (the worker owns both and the ring's Drop waits for every operation).
+        self.epoll_armed = unsafe { self.push(&entry) };
+    }
+
+    /// Submits what is queued and waits for at least one completion, at most `timeout`
+    /// (`None`: as long as it takes; zero: no wait, and no system call when nothing is
+    /// queued).
+    pub(crate) fn enter(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        let result = match timeout {
+            Some(t) if t.is_zero() => {
+                if self.ring.submission().is_empty() {
+                    return Ok(());
+                }
+                self.ring.submit()
+            }
+            None => self.ring.submit_and_wait(1),
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match result {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Takes every completion ready into `out`.
+    pub(crate) fn reap(&mut self, out: &mut Vec<Reaped>) {
+        for cqe in self.ring.completion() {
+            match cqe.user_data() {
+                EPOLL => {
+                    self.epoll_armed = false;
+                    out.push(Reaped::Epoll);
+                }
+                CANCEL => {}
+                tag => {
+                    let Some((slot, op)) = Op::from_tag(tag) else {
+                        continue;
+                    };
+                    if !cqueue::more(cqe.flags()) {
+                        self.in_flight -= 1;
+                    }
+                    out.push(Reaped::Session {
+                        slot,
+                        op,
+                        result: cqe.result(),
+                        flags: cqe.flags(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The bytes a receive put in the provided buffer its completion's `flags` name,
+    /// with `f` (then the buffer goes back to the kernel). None if the flags name none.
+    pub(crate) fn take_received<R>(
+        &mut self,
+        flags: u32,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        let bid = cqueue::buffer_select(flags)?;
+        let r = f(self.buffers.received(bid, len)?);
+        self.buffers.give(bid);
+        Some(r)
+    }
+}
+
+impl Drop for Ring {
+    /// Cancels what is still in flight and waits for it (a second at most), so that no
+    /// operation outlives the memory it writes into; if some never complete, the
+    /// buffers are leaked rather than freed under the kernel.
+    fn drop(&mut self) {
+        if self.in_flight > 0 {
+            let entry = opcode::AsyncCancel2::new(types::CancelBuilder::any().all())
+                .build()
+                .user_data(CANCEL);
+            // SAFETY: a cancellation points at no memory.
+            unsafe { self.push(&entry) };
+            let mut reaped = Vec::new();
+            for _ in 0..100 {
+                if self.in_flight == 0 {
+                    break;
+                }
+                let _ = self.enter(Some(Duration::from_millis(10)));
+                self.reap(&mut reaped);
+                reaped.clear();
+            }
+        }
+        if self.in_flight > 0 {
+            self.buffers.leak = true;
+        }
+    }
+}
+
+/// The provided receive buffers: `count` buffers of `size` bytes and the ring of entries
+/// that offers them to the kernel.
+struct Buffers {
+    entries: NonNull<types::BufRingEntry>,
+    layout: Layout,
+    memory: NonNull<u8>,
+    count: u16,
+    size: usize,
+    /// Entries published so far (the kernel's view of the tail).
+    tail: u16,
+    /// An operation never completed: leave the memory to the process.
+    leak: bool,
+}
+
+impl Buffers {
+    fn new(count: u16, size: usize) -> std::io::Result<Buffers> {
+        debug_assert!(count.is_power_of_two());
+        let bytes = usize::from(count) * std::mem::size_of::<types::BufRingEntry>();
+        // The kernel wants the entries page aligned.
+        let layout = Layout::from_size_align(bytes.max(4096), 4096)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: the layout has a non-zero size.
+        let entries = unsafe { std::alloc::alloc_zeroed(layout) } as *mut types::BufRingEntry;
+        let entries = NonNull::new(entries)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+        let memory = Box::into_raw(vec![0u8; usize::from(count) * size].into_boxed_slice());
+        Ok(Buffers {
+            entries,
+            layout,
+            // SAFETY: Box::into_raw never returns null.
+            memory: unsafe { NonNull::new_unchecked(memory as *mut u8) },
+            count,
+            size,
+            tail: 0,
+            leak: false,
+        })
+    }
+
+    /// Offers buffer `bid` to the kernel.
+    fn give(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `index < count`; the kernel reads an entry only once the tail below
+        // covers it, and this one is past the tail it knows (it consumed the buffer that
+        // was here, or none was). `bid < count`, so the address is inside `memory`.
+        unsafe {
+            let entry = &mut *self.entries.as_ptr().add(index);
+            entry.set_addr(self.memory.as_ptr().add(usize::from(bid) * self.size) as u64);
+            entry.set_len(self.size as u32);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail is the first entry's last field, a u16 the kernel reads
+        // concurrently: it is only ever accessed atomically here.
+        let tail = unsafe {
+            AtomicU16::from_ptr(types::BufRingEntry::tail(self.entries.as_ptr()) as *mut u16)
+        };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// The first `len` bytes of buffer `bid`, which a completion handed back.
+    fn received(&self, bid: u16, len: usize) -> Option<&[u8]> {
+        if bid >= self.count || len > self.size {
+            return None;
+        }
+        // SAFETY: the completion that named `bid` gave the buffer back to us: the kernel
+        // does not touch it until `give` offers it again, and `len` is within it.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.memory.as_ptr().add(usize::from(bid) * self.size), len)
+        })
+    }
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        if self.leak {
+            return;
+        }
+        // SAFETY: allocated in `new` with this layout and length; the ring that used them
+        // is closed (dropped first) and every operation completed (`leak` is false).
+        unsafe {
+            std::alloc::dealloc(self.entries.as_ptr() as *mut u8, self.layout);
+            let len = usize::from(self.count) * self.size;
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.memory.as_ptr(),
+                len,
+            )));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn ring() -> Option<Ring> {
+        match Ring::new() {
+            Ok(r) => Some(r),
+            // A kernel without io_uring: the fallback test covers that case.
+            Err(e) => panic!("io_uring unavailable on this test machine: {e}"),
+        }
+    }
+
+    fn wait(ring: &mut Ring, out: &mut Vec<Reaped>) {
+        for _ in 0..200 {
+            ring.enter(Some(Duration::from_millis(10))).unwrap();
+            ring.reap(out);
+            if !out.is_empty() {
+                return;
+            }
+        }
+        panic!("no completion");
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        for op in [Op::Recv, Op::RecvInto, Op::Send, Op::Watch] {
+            for slot in [0, 1, 77, (1 << 31) - 1] {
+                assert_eq!(Op::from_tag(op.tag(slot)), Some((slot, op)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_provided_buffer_receive_and_its_buffer_coming_back() {
+        let mut ring = ring().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        // More receives than buffers, each completing: buffers must come back.
+        for round in 0..(usize::from(RECV_BUFFERS) * 2 + 3) {
+            assert!(ring.recv(5, a.as_raw_fd(), RECV_BUFFER as u32));
+            let msg = format!("hello {round}");
+            b.write_all(msg.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            wait(&mut ring, &mut out);
+            let Reaped::Session {
+                slot,
+                op,
+                result,
+                flags,
+            } = out[0]
+            else {
+                panic!("{out:?}");
+            };
+            assert_eq!((slot, op), (5, Op::Recv));
+            let got = ring
+                .take_received(flags, result as usize, |b| b.to_vec())
+                .unwrap();
+            assert_eq!(got, msg.as_bytes());
+        }
+        assert_eq!(ring.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_direct_receive_a_gathered_send_and_a_cancelled_receive() {
+        let mut ring = ring().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut target = vec![0u8; 5];
+        // SAFETY: `target` lives until the completion is reaped below.
+        assert!(unsafe { ring.recv_into(1, a.as_raw_fd(), target.as_mut_ptr(), 5) });
+        b.write_all(b"value").unwrap();
+        let mut out = Vec::new();
+        wait(&mut ring, &mut out);
+        assert!(matches!(
+            out[0],
+            Reaped::Session {
+                slot: 1,
+                op: Op::RecvInto,
+                result: 5,
+                ..
+            }
+        ));
+        assert_eq!(target, b"value");
+
+        let parts: [&[u8]; 3] = [b"VALUE k 0 1\r\n", b"x", b"\r\nEND\r\n"];
+        let iov: Vec<libc::iovec> = parts
+            .iter()
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // SAFETY: `iov`, `msg` and `parts` live until the completion is reaped below.
+        assert!(unsafe { ring.send(2, a.as_raw_fd(), iov.as_ptr(), 3, &mut msg) });
+        out.clear();
+        wait(&mut ring, &mut out);
+        assert!(matches!(
+            out[0],
+            Reaped::Session {
+                slot: 2,
+                op: Op::Send,
+                result: 21,
+                ..
+            }
+        ));
+        let mut got = [0u8; 21];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"VALUE k 0 1\r\nx\r\nEND\r\n");
+
+        // A receive nobody answers, cancelled: it completes with ECANCELED.
+        let mut idle = vec![0u8; 8];
+        // SAFETY: `idle` lives until the cancelled receive's completion is reaped.
+        assert!(unsafe { ring.recv_into(3, a.as_raw_fd(), idle.as_mut_ptr(), 8) });
+        ring.enter(Some(Duration::ZERO)).unwrap();
+        ring.cancel(a.as_raw_fd());
+        out.clear();
+        wait(&mut ring, &mut out);
+        assert!(
+            matches!(out[0], Reaped::Session { slot: 3, op: Op::RecvInto, result, .. } if result == -libc::ECANCELED),
+            "{out:?}"
+        );
+        assert_eq!(ring.in_flight(), 0);
+    }
+
+    #[test]
+    fn dropping_a_ring_with_a_receive_in_flight_waits_for_it() {
+        let mut ring = ring().unwrap();
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(ring.recv(9, a.as_raw_fd(), 64));
+        ring.enter(Some(Duration::ZERO)).unwrap();
+        assert_eq!(ring.in_flight(), 1);
+        drop(ring);
+    }
+}

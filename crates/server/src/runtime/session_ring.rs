@@ -1,0 +1,316 @@
+//! A session's IO on the io_uring backend: the same seam as the epoll calls in
+//! `session.rs` (`fill`, `fill_target`, `flush`, `linger`), with operations submitted to
+//! the worker's [`Ring`] and their completions fed back through
+//! [`Session::ring_complete`].
+//!
+//! At most one receive and one send are in flight per session. A send takes the whole
+//! send queue with it (swapped with an empty one), so the handler keeps composing into
+//! the other queue while the kernel reads this one: nothing the kernel reads moves or
+//! changes until the send's completion. Everything the kernel touches lives in the
+//! session's boxed [`RingIo`] or in memory the session owns until then (a pinned value,
+//! the handler's target), and a session is never freed with an operation in flight.
+
+use super::counters::bump;
+use super::handler::Handler;
+use super::life::Life;
+use super::ring::{Op, RECV_BUFFER};
+use super::session::{Drive, Env, Reading, Session, Step, MAX_INPUT};
+use channel::IOVECS_PER_CALL;
+use std::io::IoSlice;
+
+/// The rest of a value at least this long is received straight into its target, not
+/// through a provided buffer and the read buffer.
+const DIRECT_MIN: usize = RECV_BUFFER;
+
+/// What the worker does with a session after one of its completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// Drive it now.
+    Drive,
+    /// Drive it next turn (a receive found no provided buffer).
+    Later,
+    /// Nothing: the completion changes nothing it waits for.
+    Nothing,
+}
+
+impl<H: Handler> Session<H> {
+    /// Whether an operation is in flight (the session must not be freed).
+    pub(crate) fn ring_busy(&self) -> bool {
+        self.ring
+            .as_ref()
+            .is_some_and(|io| io.recv.is_some() || io.sending || io.watching)
+    }
+
+    /// Closed, waiting for its operations' completions.
+    pub(crate) fn is_dying(&self) -> bool {
+        self.ring.as_ref().is_some_and(|io| io.dying)
+    }
+
+    /// The worker closes it with operations in flight: cancel them; the session is
+    /// freed at the last completion.
+    pub(crate) fn start_dying(&mut self, env: &mut Env<H>) {
+        let fd = self.stream.fd();
+        if let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) {
+            if !io.dying {
+                io.dying = true;
+                ring.cancel(fd);
+            }
+        }
+    }
+
+    /// Parked: nothing reads the socket, so a reset would go unseen until the
+    /// completion came. A poll watches for it (once; it stays armed after resuming).
+    pub(super) fn ring_watch(&mut self, env: &mut Env<H>) {
+        let (slot, fd) = (self.id().slot(), self.stream.fd());
+        let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
+            return;
+        };
+        if io.watching || io.recv.is_some() || io.finished() || io.dying {
+            return;
+        }
+        io.watching = ring.watch(slot, fd);
+    }
+
+    /// The connection is finished (a reset, an error, or a receive saw its end): what
+    /// a parked session checks.
+    pub(super) fn ring_hung_up(&self) -> bool {
+        self.ring.as_ref().is_some_and(|io| io.failed)
+    }
+
+    /// Receives into a provided buffer, unless a receive is in flight.
+    pub(super) fn ring_fill(&mut self, env: &mut Env<H>) -> Step {
+        let closing = matches!(self.life, Life::Closing { .. });
+        let (slot, fd) = (self.id().slot(), self.stream.fd());
+        let Some(io) = self.ring.as_deref_mut() else {
+            return Step::Close;
+        };
+        if io.recv.is_some() {
+            return Step::Wait;
+        }
+        if io.finished() {
+            // As with epoll: a closing session that is still busy waits for its
+            // completions instead of reading a finished stream again.
+            return if closing { Step::Wait } else { Step::Close };
+        }
+        let room = MAX_INPUT.saturating_sub(self.input.len());
+        if room == 0 {
+            return Step::Close;
+        }
+        let len = room.min(RECV_BUFFER) as u32;
+        let Some(ring) = env.ring.as_mut() else {
+            return Step::Close;
+        };
+        if !ring.recv(slot, fd, len) {
+            io.failed = true;
+            return Step::Close;
+        }
+        io.recv = Some(Op::Recv);
+        Step::Wait
+    }
+
+    /// Fills the handler's target: from the buffer, else straight from the socket (a
+    /// receive into the target itself) when much is missing, else through the buffer.
+    pub(super) fn ring_fill_target(&mut self, env: &mut Env<H>, filled: usize, len: usize) -> Step {
+        let (slot, fd) = (self.id().slot(), self.stream.fd());
+        let target = self.handler.target();
+        let len = len.min(target.len());
+        if filled >= len {
+            self.reading = Reading::Parse { need: 0 };
+            return Step::Progress;
+        }
+        let rest = &mut target[filled..len];
+        if !self.input.is_empty() {
+            let n = self.input.take_into(rest);
+            self.reading = Reading::Into {
+                filled: filled + n,
+                len,
+            };
+            return Step::Progress;
+        }
+        if rest.len() < DIRECT_MIN {
+            return self.ring_fill(env);
+        }
+        let Some(io) = self.ring.as_deref_mut() else {
+            return Step::Close;
+        };
+        if io.recv.is_some() {
+            return Step::Wait;
+        }
+        if io.finished() {
+            return Step::Close;
+        }
+        let Some(ring) = env.ring.as_mut() else {
+            return Step::Close;
+        };
+        let want = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+        // SAFETY: `rest` is the handler's target (a value's reservation), which the
+        // handler keeps, in place, until the value is complete or `gone` is called. The
+        // value is complete only once this receive's completion has been counted
+        // (`ring_complete`), and `gone` comes only when the session is freed, which waits
+        // for every operation in flight. Nothing reads the target meanwhile: the session
+        // waits for this receive before it calls the handler's `step` again.
+        let pushed = unsafe { ring.recv_into(slot, fd, rest.as_mut_ptr(), want) };
+        if !pushed {
+            io.failed = true;
+            return Step::Close;
+        }
+        io.recv = Some(Op::RecvInto);
+        Step::Wait
+    }
+
+    /// Hands queued output to the kernel, unless a send is in flight (the rest goes when
+    /// it completes). False when the connection is finished.
+    pub(super) fn ring_flush(&mut self, env: &mut Env<H>) -> bool {
+        let Some(io) = self.ring.as_deref_mut() else {
+            return false;
+        };
+        if io.failed {
+            return false;
+        }
+        if io.sending || io.dying {
+            return true;
+        }
+        if io.flying.is_empty() {
+            if self.output.is_empty() {
+                return true;
+            }
+            std::mem::swap(&mut self.output, &mut io.flying);
+        }
+        self.submit_send(env)
+    }
+
+    /// Sends (the rest of) the in-flight queue.
+    fn submit_send(&mut self, env: &mut Env<H>) -> bool {
+        let slot = self.id().slot();
+        let fd = self.stream.fd();
+        let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
+            return false;
+        };
+        let mut slices = [IoSlice::new(&[]); IOVECS_PER_CALL];
+        let count = io.flying.gather(&mut slices);
+        for (iov, slice) in io.iov.iter_mut().zip(&slices[..count]) {
+            iov.iov_base = slice.as_ptr() as *mut libc::c_void;
+            iov.iov_len = slice.len();
+        }
+        // SAFETY: the iovecs and the msghdr live in this session's boxed `RingIo`, and
+        // the bytes they point at in `io.flying` (its scratch buffer's heap storage and
+        // its pinned values): nothing changes `io.flying` until this send's completion
+        // (`ring_flush` does not touch it while `sending`; new output goes to the other
+        // queue), and the session, boxed state included, is freed only once nothing is
+        // in flight.
+        let pushed = unsafe { ring.send(slot, fd, io.iov.as_ptr(), count, &mut io.msg) };
+        if !pushed {
+            io.failed = true;
+            return false;
+        }
+        io.sending = true;
+        true
+    }
+
+    /// A lingering session drops what the client still sends, until it closes.
+    pub(super) fn ring_linger(&mut self, env: &mut Env<H>) -> Drive {
+        self.input.consume(self.input.len());
+        match self.ring_fill(env) {
+            Step::Close => Drive::Close,
+            _ if self.ring.as_ref().is_some_and(|io| io.finished()) => Drive::Close,
+            _ => Drive::Wait,
+        }
+    }
+
+    /// Unsent output handed to the kernel.
+    pub(crate) fn flying(&self) -> usize {
+        self.ring.as_ref().map_or(0, |io| io.flying())
+    }
+
+    /// Takes in the completion of one of its operations.
+    pub(crate) fn ring_complete(
+        &mut self,
+        env: &mut Env<H>,
+        op: Op,
+        result: i32,
+        flags: u32,
+    ) -> Then {
+        let Some(io) = self.ring.as_deref_mut() else {
+            return Then::Nothing;
+        };
+        let counters = env.shared.counters();
+        match op {
+            Op::Recv | Op::RecvInto => {
+                io.recv = None;
+                if result == -libc::ENOBUFS {
+                    return Then::Later;
+                }
+                let n = match usize::try_from(result) {
+                    Ok(0) => {
+                        io.eof = true;
+                        return Then::Drive;
+                    }
+                    Ok(n) => n,
+                    Err(_) => {
+                        io.failed = true;
+                        return Then::Drive;
+                    }
+                };
+                bump(&counters.bytes_read, n as u64);
+                if op == Op::RecvInto {
+                    if let Reading::Into { filled, len } = self.reading {
+                        self.reading = Reading::Into {
+                            filled: filled + n,
+                            len,
+                        };
+                    }
+                    return Then::Drive;
+                }
+                let (input, pool) = (&mut self.input, &mut env.pool);
+                let taken = env.ring.as_mut().and_then(|ring| {
+                    ring.take_received(flags, n, |bytes| input.append(pool, bytes))
+                });
+                if taken.is_none() {
+                    io.failed = true;
+                }
+                Then::Drive
+            }
+            Op::Watch => {
+                io.watching = false;
+                let hangup = (libc::POLLERR | libc::POLLHUP) as i32;
+                if result > 0 && result & hangup != 0 {
+                    io.failed = true;
+                    return Then::Drive;
+                }
+                Then::Nothing
+            }
+            Op::Send => {
+                io.sending = false;
+                let Ok(n) = usize::try_from(result) else {
+                    io.failed = true;
+                    return Then::Drive;
+                };
+                bump(&counters.bytes_written, n as u64);
+                io.flying.sent(n);
+                if !io.flying.is_empty() {
+                    // A partial send, or more segments than one send carries.
+                    let dying = io.dying;
+                    if !dying && !self.submit_send(env) {
+                        return Then::Drive;
+                    }
+                    return Then::Nothing;
+                }
+                io.flying.release_if_empty(&mut env.pool);
+                // Only what waited for the output needs a drive: more output, the
+                // watermarks, a close.
+                if !self.output.is_empty() || self.life != Life::Active || self.watch_drain {
+                    Then::Drive
+                } else {
+                    Then::Nothing
+                }
+            }
+        }
+    }
+
+    /// Gives the in-flight queue's storage back (the session is being freed).
+    pub(super) fn ring_release(&mut self, env: &mut Env<H>) {
+        if let Some(io) = self.ring.as_deref_mut() {
+            io.flying.clear(&mut env.pool);
+        }
+    }
+}
