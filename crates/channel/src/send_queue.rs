@@ -351,6 +351,7 @@ mod tests {
         assert_eq!(&*out[1], b"\r\nEND\r\n");
         q.sent(3 + 7);
         assert!(q.is_empty());
+        let mut out = [IoSlice::new(&[]); 8];
         assert_eq!(q.gather(&mut out), 0);
     }
 

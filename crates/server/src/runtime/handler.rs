@@ -138,6 +138,9 @@ pub trait Handler: Sized + 'static {
     ) -> Verdict;
 
     /// Where [`Verdict::ReadInto`] bytes go: exactly `len` bytes (a store reservation).
+    /// The bytes must stay where they are, and be left alone, until the value is complete
+    /// (the next `step`) or [`Handler::gone`]: on the io_uring backend the kernel receives
+    /// into them while the session waits.
     fn target(&mut self) -> &mut [u8] {
         &mut []
     }

@@ -25,7 +25,8 @@
 //!
 //! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
 //! `latency`, `counters`, `address`, `reply`, `queue`, `shutdown`, `agenda`, `handler`,
-//! `ring`, `session`, `session_ring`, `worker`, `acceptor`.
+//! `ring` (and its `provided` buffers), `session`, `session_ring`, `worker` (and its
+//! `ring_turn`), `acceptor`.
 
 mod acceptor;
 mod address;

@@ -15,12 +15,13 @@
 //! operations in flight is kept (its operations cancelled) until the last of them
 //! completes, and the ring waits for every operation before its buffers are freed.
 
-use channel::{SendQueue, IOVECS_PER_CALL};
+mod provided;
+
+use channel::SendQueue;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
-use std::alloc::Layout;
+use provided::Buffers;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Size of one provided receive buffer: a whole pooled read buffer's worth.
@@ -97,7 +98,9 @@ pub(crate) struct RingIo<P> {
     pub(crate) dying: bool,
     /// What the send in flight is sending (and its unsent rest).
     pub(crate) flying: SendQueue<P>,
-    pub(crate) iov: [libc::iovec; IOVECS_PER_CALL],
+    /// The iovecs of a send of several segments (grown on first need, so that the many
+    /// sessions that only ever send one contiguous reply carry none).
+    pub(crate) iov: Vec<libc::iovec>,
     pub(crate) msg: libc::msghdr,
 }
 
@@ -111,10 +114,7 @@ impl<P: channel::Payload> RingIo<P> {
             failed: false,
             dying: false,
             flying: SendQueue::new(),
-            iov: [libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            }; IOVECS_PER_CALL],
+            iov: Vec::new(),
             // SAFETY: all-zero is a valid msghdr (no name, no control data).
             msg: unsafe { std::mem::zeroed() },
         })
@@ -130,6 +130,9 @@ impl<P: channel::Payload> RingIo<P> {
     }
 }
 
+/// Said once per process: the first worker that cannot have its ring.
+static RING_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// One worker's io_uring and its provided receive buffers.
 pub(crate) struct Ring {
     // Declared first, so dropped before the buffers it may write into (Drop waits for
@@ -142,6 +145,23 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
+    /// The worker's ring when the configuration asks for one; where the kernel refuses
+    /// io_uring, one line says so (once per process) and the worker uses epoll.
+    pub(crate) fn configured(config: &crate::ServerConfig) -> Option<Ring> {
+        if config.io_backend != crate::IoBackend::Uring {
+            return None;
+        }
+        match Ring::new() {
+            Ok(ring) => Some(ring),
+            Err(e) => {
+                if !RING_REFUSED.swap(true, Relaxed) {
+                    eprintln!("io_uring unavailable ({e}): using epoll");
+                }
+                None
+            }
+        }
+    }
+
     /// A ring with its provided buffers registered; fails where the kernel refuses
     /// io_uring (too old, or forbidden by seccomp or `io_uring_disabled`).
     pub(crate) fn new() -> std::io::Result<Ring> {
@@ -233,36 +253,36 @@ impl Ring {
         pushed
     }
 
-    /// Sends `iov[..count]` on `fd` (through `msg` when more than one), for session
-    /// `slot`.
+    /// Sends the bytes `iov` points at on `fd` (through `msg` when more than one
+    /// iovec), for session `slot`.
     ///
     /// # Safety
-    /// The iovecs, `msg` and the bytes they point at stay valid and unchanged until the
-    /// completion is reaped.
+    /// The bytes `iov` points at stay valid and unchanged until the completion is
+    /// reaped; so do `iov` itself and `msg` when `iov` holds more than one iovec.
     pub(crate) unsafe fn send(
         &mut self,
         slot: u32,
         fd: RawFd,
-        iov: *const libc::iovec,
-        count: usize,
+        iov: &[libc::iovec],
         msg: *mut libc::msghdr,
     ) -> bool {
-        let entry = if count == 1 {
-            // SAFETY: `iov` points at `count` (1) initialised iovecs (the caller's promise).
-            let one = unsafe { *iov };
-            let len = u32::try_from(one.iov_len).unwrap_or(u32::MAX);
-            opcode::Send::new(types::Fd(fd), one.iov_base as *const u8, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        } else {
-            // SAFETY: `msg` is valid (the caller's promise) and only written here.
-            unsafe {
-                (*msg).msg_iov = iov as *mut libc::iovec;
-                (*msg).msg_iovlen = count;
+        let entry = match iov {
+            [one] => {
+                let len = u32::try_from(one.iov_len).unwrap_or(u32::MAX);
+                opcode::Send::new(types::Fd(fd), one.iov_base as *const u8, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
             }
-            opcode::SendMsg::new(types::Fd(fd), msg)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
+            _ => {
+                // SAFETY: `msg` is valid (the caller's promise) and only written here.
+                unsafe {
+                    (*msg).msg_iov = iov.as_ptr() as *mut libc::iovec;
+                    (*msg).msg_iovlen = iov.len();
+                }
+                opcode::SendMsg::new(types::Fd(fd), msg)
+                    .flags(libc::MSG_NOSIGNAL as u32)
+                    .build()
+            }
         };
         let entry = entry.user_data(Op::Send.tag(slot));
         // SAFETY: the caller's promise.
@@ -408,96 +428,6 @@ impl Drop for Ring {
     }
 }
 
-/// The provided receive buffers: `count` buffers of `size` bytes and the ring of entries
-/// that offers them to the kernel.
-struct Buffers {
-    entries: NonNull<types::BufRingEntry>,
-    layout: Layout,
-    memory: NonNull<u8>,
-    count: u16,
-    size: usize,
-    /// Entries published so far (the kernel's view of the tail).
-    tail: u16,
-    /// An operation never completed: leave the memory to the process.
-    leak: bool,
-}
-
-impl Buffers {
-    fn new(count: u16, size: usize) -> std::io::Result<Buffers> {
-        debug_assert!(count.is_power_of_two());
-        let bytes = usize::from(count) * std::mem::size_of::<types::BufRingEntry>();
-        // The kernel wants the entries page aligned.
-        let layout = Layout::from_size_align(bytes.max(4096), 4096)
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: the layout has a non-zero size.
-        let entries = unsafe { std::alloc::alloc_zeroed(layout) } as *mut types::BufRingEntry;
-        let entries = NonNull::new(entries)
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
-        let memory = Box::into_raw(vec![0u8; usize::from(count) * size].into_boxed_slice());
-        Ok(Buffers {
-            entries,
-            layout,
-            // SAFETY: Box::into_raw never returns null.
-            memory: unsafe { NonNull::new_unchecked(memory as *mut u8) },
-            count,
-            size,
-            tail: 0,
-            leak: false,
-        })
-    }
-
-    /// Offers buffer `bid` to the kernel.
-    fn give(&mut self, bid: u16) {
-        let index = usize::from(self.tail & (self.count - 1));
-        // SAFETY: `index < count`; the kernel reads an entry only once the tail below
-        // covers it, and this one is past the tail it knows (it consumed the buffer that
-        // was here, or none was). `bid < count`, so the address is inside `memory`.
-        unsafe {
-            let entry = &mut *self.entries.as_ptr().add(index);
-            entry.set_addr(self.memory.as_ptr().add(usize::from(bid) * self.size) as u64);
-            entry.set_len(self.size as u32);
-            entry.set_bid(bid);
-        }
-        self.tail = self.tail.wrapping_add(1);
-        // SAFETY: the tail is the first entry's last field, a u16 the kernel reads
-        // concurrently: it is only ever accessed atomically here.
-        let tail = unsafe {
-            AtomicU16::from_ptr(types::BufRingEntry::tail(self.entries.as_ptr()) as *mut u16)
-        };
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// The first `len` bytes of buffer `bid`, which a completion handed back.
-    fn received(&self, bid: u16, len: usize) -> Option<&[u8]> {
-        if bid >= self.count || len > self.size {
-            return None;
-        }
-        // SAFETY: the completion that named `bid` gave the buffer back to us: the kernel
-        // does not touch it until `give` offers it again, and `len` is within it.
-        Some(unsafe {
-            std::slice::from_raw_parts(self.memory.as_ptr().add(usize::from(bid) * self.size), len)
-        })
-    }
-}
-
-impl Drop for Buffers {
-    fn drop(&mut self) {
-        if self.leak {
-            return;
-        }
-        // SAFETY: allocated in `new` with this layout and length; the ring that used them
-        // is closed (dropped first) and every operation completed (`leak` is false).
-        unsafe {
-            std::alloc::dealloc(self.entries.as_ptr() as *mut u8, self.layout);
-            let len = usize::from(self.count) * self.size;
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.memory.as_ptr(),
-                len,
-            )));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,7 +524,7 @@ mod tests {
         // SAFETY: all-zero is a valid msghdr.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // SAFETY: `iov`, `msg` and `parts` live until the completion is reaped below.
-        assert!(unsafe { ring.send(2, a.as_raw_fd(), iov.as_ptr(), 3, &mut msg) });
+        assert!(unsafe { ring.send(2, a.as_raw_fd(), &iov, &mut msg) });
         out.clear();
         wait(&mut ring, &mut out);
         assert!(matches!(

@@ -475,7 +475,7 @@ impl<H: Handler> Session<H> {
     /// Publishes where the session stands for `stats conns`: one load per turn, and a
     /// store only when it changed.
     #[inline]
-    fn publish_state(&self, served: usize) {
+    pub(super) fn publish_state(&self, served: usize) {
         let Some((info, _)) = &self.inbound else {
             return;
         };

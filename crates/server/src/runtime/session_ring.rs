@@ -188,17 +188,25 @@ impl<H: Handler> Session<H> {
         };
         let mut slices = [IoSlice::new(&[]); IOVECS_PER_CALL];
         let count = io.flying.gather(&mut slices);
-        for (iov, slice) in io.iov.iter_mut().zip(&slices[..count]) {
-            iov.iov_base = slice.as_ptr() as *mut libc::c_void;
-            iov.iov_len = slice.len();
-        }
-        // SAFETY: the iovecs and the msghdr live in this session's boxed `RingIo`, and
-        // the bytes they point at in `io.flying` (its scratch buffer's heap storage and
-        // its pinned values): nothing changes `io.flying` until this send's completion
-        // (`ring_flush` does not touch it while `sending`; new output goes to the other
-        // queue), and the session, boxed state included, is freed only once nothing is
-        // in flight.
-        let pushed = unsafe { ring.send(slot, fd, io.iov.as_ptr(), count, &mut io.msg) };
+        let iovec = |slice: &IoSlice<'_>| libc::iovec {
+            iov_base: slice.as_ptr() as *mut libc::c_void,
+            iov_len: slice.len(),
+        };
+        let pushed = if count == 1 {
+            // SAFETY: the bytes are `io.flying`'s (its scratch buffer's heap storage, or a
+            // pinned value): nothing changes `io.flying` until this send's completion
+            // (`ring_flush` does not touch it while `sending`; new output goes to the other
+            // queue), and the session is freed only once nothing is in flight. One iovec
+            // is copied into the submission, so it need not outlive this call.
+            unsafe { ring.send(slot, fd, &[iovec(&slices[0])], &mut io.msg) }
+        } else {
+            io.iov.clear();
+            io.iov.extend(slices[..count].iter().map(iovec));
+            // SAFETY: as above for the bytes; the iovecs and the msghdr live in this
+            // session's boxed `RingIo` (the Vec is changed only by the next send, after
+            // this one's completion), which is freed only once nothing is in flight.
+            unsafe { ring.send(slot, fd, &io.iov, &mut io.msg) }
+        };
         if !pushed {
             io.failed = true;
             return false;
@@ -301,6 +309,8 @@ impl<H: Handler> Session<H> {
                 if !self.output.is_empty() || self.life != Life::Active || self.watch_drain {
                     Then::Drive
                 } else {
+                    // `stats conns` showed it writing: no longer.
+                    self.publish_state(0);
                     Then::Nothing
                 }
             }

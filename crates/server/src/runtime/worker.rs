@@ -19,14 +19,14 @@ use super::id::ConnId;
 use super::queue::Message;
 use super::ring::{Reaped, Ring, RingIo};
 use super::session::{Drive, Env, Readiness, Session, Wake};
-use super::session_ring::Then;
 use crate::Security;
 use channel::{BufferPool, Stream};
 use mio::{Events, Interest, Poll, Token};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod ring_turn;
 
 const WAKER: Token = Token(usize::MAX);
 /// Ports' tokens count down from just below the waker's.
@@ -75,26 +75,6 @@ pub(crate) struct Worker<H: Handler> {
     reaped: Vec<Reaped>,
 }
 
-/// Said once per process: the first worker that cannot have its ring.
-static RING_REFUSED: AtomicBool = AtomicBool::new(false);
-
-/// The worker's ring when the configuration asks for one; where the kernel refuses
-/// io_uring, one line says so (once per process) and the worker uses epoll.
-fn ring_for(config: &crate::ServerConfig) -> Option<Ring> {
-    if config.io_backend != crate::IoBackend::Uring {
-        return None;
-    }
-    match Ring::new() {
-        Ok(ring) => Some(ring),
-        Err(e) => {
-            if !RING_REFUSED.swap(true, Relaxed) {
-                eprintln!("io_uring unavailable ({e}): using epoll");
-            }
-            None
-        }
-    }
-}
-
 impl<H: Handler> Worker<H> {
     pub(crate) fn new(
         shared: WorkerShared<H::Completion>,
@@ -103,7 +83,7 @@ impl<H: Handler> Worker<H> {
         ports: Vec<Box<dyn Port<H>>>,
     ) -> Worker<H> {
         let local = service.local(shared.index);
-        let ring = ring_for(&shared.config);
+        let ring = Ring::configured(&shared.config);
         let handshake_timeout = shared
             .config
             .tls
@@ -232,90 +212,6 @@ impl<H: Handler> Worker<H> {
             return true;
         }
         false
-    }
-
-    /// One turn of the ring: watch the epoll, submit what sessions queued, wait at most
-    /// `timeout`, and take in the completions. True if the epoll has events.
-    fn ring_turn(&mut self, timeout: Option<Duration>) -> std::io::Result<bool> {
-        let epoll = self.poll.as_raw_fd();
-        let Some(ring) = self.env.ring.as_mut() else {
-            return Ok(false);
-        };
-        ring.arm_epoll(epoll);
-        ring.enter(timeout)?;
-        Ok(self.reap())
-    }
-
-    /// Takes in the ring's completions: each session's, then drives it. True if the
-    /// epoll has events.
-    fn reap(&mut self) -> bool {
-        let mut reaped = std::mem::take(&mut self.reaped);
-        if let Some(ring) = self.env.ring.as_mut() {
-            ring.reap(&mut reaped);
-        }
-        let mut epoll = false;
-        for r in reaped.drain(..) {
-            match r {
-                Reaped::Epoll => epoll = true,
-                Reaped::Session {
-                    slot,
-                    op,
-                    result,
-                    flags,
-                } => self.complete_io(slot as usize, op, result, flags),
-            }
-        }
-        self.reaped = reaped;
-        epoll
-    }
-
-    /// One completion of session `slot`'s operation.
-    fn complete_io(&mut self, slot: usize, op: super::ring::Op, result: i32, flags: u32) {
-        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
-            // Never: a session stays in its slot while it has operations in flight. A
-            // provided buffer must still go back.
-            if let Some(ring) = self.env.ring.as_mut() {
-                ring.take_received(flags, 0, |_| ());
-            }
-            return;
-        };
-        let then = session.ring_complete(&mut self.env, op, result, flags);
-        if session.is_dying() {
-            if !session.ring_busy() {
-                self.finish_close(slot);
-            }
-            return;
-        }
-        let id = session.id();
-        match then {
-            Then::Drive => self.drive_one(id, Readiness::Turn),
-            Then::Later => self.ready.push(Ready::Session(id)),
-            Then::Nothing => {}
-        }
-    }
-
-    /// Before the worker returns: closed sessions still waiting for their operations'
-    /// completions get them (cancelled), so that they are freed after the kernel is done
-    /// with their memory. Bounded: the ring's own Drop is the last guard.
-    fn settle_ring(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self
-            .env
-            .ring
-            .as_ref()
-            .is_some_and(|ring| ring.in_flight() > 0)
-            && Instant::now() < deadline
-        {
-            for slot in 0..self.sessions.len() {
-                self.close(slot);
-            }
-            if let Some(ring) = self.env.ring.as_mut() {
-                if ring.enter(Some(Duration::from_millis(10))).is_err() {
-                    return;
-                }
-            }
-            self.reap();
-        }
     }
 
     fn timeout(&self, more_messages: bool) -> Option<Duration> {
