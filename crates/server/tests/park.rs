@@ -11,6 +11,8 @@
 //! - `wait`: parks until another connection of the same worker sends `wake W`, which
 //!   completes it worker-locally (no run queue, no lock).
 //! - `sleep MS`: parks until a deadline MS milliseconds away passes.
+//! - `quit`: answers `Close` while still busy (a reply owed), handing its ticket to the
+//!   test; the session must wait for the completion, not ask the handler again and again.
 //! - `open`: opens an outbound session (another handler kind on the same worker) over a
 //!   socket the test holds the other end of; every line the test writes there reaches
 //!   this connection as `peer: LINE`.
@@ -36,8 +38,8 @@ struct Held {
 }
 
 enum Test {
-    /// A client connection.
-    Client { held: Option<Held> },
+    /// A client connection; `owing`: busy, a reply still to come (`quit`).
+    Client { held: Option<Held>, owing: bool },
     /// An outbound session forwarding each line it reads to `client`.
     Peer { client: ConnId },
 }
@@ -66,7 +68,10 @@ impl Service for TestService {
     }
 
     fn accept(&self, _: &mut Waiting, _: &Stream) -> Test {
-        Test::Client { held: None }
+        Test::Client {
+            held: None,
+            owing: false,
+        }
     }
 
     fn now(&self) -> u64 {
@@ -84,7 +89,7 @@ fn line(input: &[u8]) -> Option<(Vec<&str>, usize)> {
 
 impl Test {
     fn hold(&mut self, service: &TestService) {
-        if let Test::Client { held } = self {
+        if let Test::Client { held, .. } = self {
             let pin = service.store.get(b"pinned").expect("the test stored it");
             let reservation = service.store.reserve(b"r", 64, 0, 0).expect("room");
             *held = Some(Held {
@@ -96,7 +101,7 @@ impl Test {
     }
 
     fn release(&mut self, service: &TestService) {
-        if let Test::Client { held } = self {
+        if let Test::Client { held, .. } = self {
             if held.take().is_some() {
                 service.holding.fetch_sub(1, SeqCst);
             }
@@ -165,6 +170,16 @@ impl Handler for Test {
                 cx.complete(waiting, format!("{word}\n").into_bytes());
                 reply.line(b"woke\n");
             }
+            ["quit"] => {
+                if let Test::Client { owing, .. } = self {
+                    *owing = true;
+                }
+                let ticket = cx.ticket().expect("a stream has tickets");
+                let tickets = service.tickets.lock().expect("lock");
+                tickets.send(ticket).expect("the test listens");
+                // The line is not consumed: asked again, the handler answers the same.
+                return Verdict::Close;
+            }
             ["sleep", ms] => {
                 cx.set_deadline(Duration::from_millis(ms.parse().expect("milliseconds")));
                 return Verdict::Park { consumed: used };
@@ -190,8 +205,15 @@ impl Handler for Test {
         cx: &mut Context<'_, Self>,
     ) -> Verdict {
         self.release(cx.service());
+        if let Test::Client { owing, .. } = self {
+            *owing = false;
+        }
         reply.compose(|o| o.extend_from_slice(&completion));
         Verdict::Continue
+    }
+
+    fn busy(&self) -> bool {
+        matches!(self, Test::Client { owing: true, .. })
     }
 
     fn expired(
@@ -514,5 +536,46 @@ fn a_deadline_resumes_a_parked_session() {
     s.write_all(b"sleep 150\necho after\n").expect("write");
     read_exactly(&mut s, b"expired\nafter\n");
     assert!(begun.elapsed() >= Duration::from_millis(150));
+    r.stop();
+}
+
+#[test]
+fn a_handler_that_closes_while_busy_does_not_spin_its_worker() {
+    // One worker: if it spun on the closing session, the second client would never be
+    // served.
+    let r = start(1, None);
+    let mut quitter = r.connect();
+    quitter
+        .write_all(
+            b"quit
+",
+        )
+        .expect("write");
+    let ticket = r.ticket();
+    let mut other = r.connect();
+    other
+        .write_all(
+            b"echo alive
+",
+        )
+        .expect("write");
+    read_exactly(
+        &mut other, b"alive
+",
+    );
+    // The owed reply goes out, then the session closes.
+    ticket
+        .complete(
+            b"bye
+"
+            .to_vec(),
+        )
+        .expect("post");
+    read_exactly(
+        &mut quitter,
+        b"bye
+",
+    );
+    assert!(reads_eof(&mut quitter));
     r.stop();
 }

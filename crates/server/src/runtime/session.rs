@@ -238,6 +238,10 @@ impl<H: Handler> Session<H> {
                 Step::Served => served += 1,
                 Step::Progress => {}
                 Step::Wait | Step::Park => break,
+                // Already closing and still busy: asking the handler again would get the
+                // same answer forever (a spinning worker). It waits for the completions
+                // that make it not busy.
+                Step::Close if matches!(self.life, Life::Closing { .. }) => break,
                 Step::Close => self.life = Life::Closing { linger: false },
             }
         }
