@@ -99,16 +99,9 @@ impl Server {
                 })?,
             );
         }
-        let runtime = runtime::Runtime::bind(config.clone())?;
-        let admin = match config.admin {
-            Some(addr) => Some(
-                admin::Admin::bind(addr).map_err(|source| ServerError::Listen {
-                    what: format!("admin {addr}"),
-                    source,
-                })?,
-            ),
-            None => None,
-        };
+        // The disk tier's file is opened (and locked) before the listeners exist: a client
+        // that can connect may rely on the file being this server's (a second server on
+        // it is refused), as with memcached, which opens extstore before it listens.
         let tier = match &config.ext {
             Some(ext) => Some(cache::Tier::open(ext, store, disk_index)?),
             None => {
@@ -118,6 +111,16 @@ impl Server {
                 }
                 None
             }
+        };
+        let runtime = runtime::Runtime::bind(config.clone())?;
+        let admin = match config.admin {
+            Some(addr) => Some(
+                admin::Admin::bind(addr).map_err(|source| ServerError::Listen {
+                    what: format!("admin {addr}"),
+                    source,
+                })?,
+            ),
+            None => None,
         };
         let mut cache = cache::Cache::new(store, config, udp);
         if let Some(tier) = tier {
