@@ -12,7 +12,7 @@
 
 use super::counters::bump;
 use super::handler::Handler;
-use super::life::Life;
+use super::life::{CloseReason, Life};
 use super::ring::{Op, RECV_BUFFER};
 use super::session::{Drive, Env, Reading, Session, Step, MAX_INPUT};
 use channel::IOVECS_PER_CALL;
@@ -251,6 +251,8 @@ impl<H: Handler> Session<H> {
                 let n = match usize::try_from(result) {
                     Ok(0) => {
                         io.eof = true;
+                        // The client hung up: memcached's "normal" close (as on epoll).
+                        self.why = CloseReason::Normal;
                         return Then::Drive;
                     }
                     Ok(n) => n,
