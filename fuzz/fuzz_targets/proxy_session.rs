@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use proxy::serve::{serve, Log, ServeOptions};
+use proxy::serve::{serve, IoBackend, Log, ServeOptions};
 use proxy::ProxyConfig;
 
 /// What the backends answer to each read, for the current input.
@@ -70,6 +70,7 @@ fn proxy() -> SocketAddr {
             stats_interval: Duration::from_secs(30),
             load: Arc::new(|| Err("no reload while fuzzing".to_string())),
             log: Arc::new(Log::new(Box::new(std::io::sink()))),
+            io_backend: IoBackend::Epoll,
         };
         std::thread::spawn(move || serve(config, options));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

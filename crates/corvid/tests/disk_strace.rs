@@ -137,6 +137,7 @@ fn workers_never_call_pread_only_io_threads_do() {
             "-t",
             "2",
         ])
+        .args(support::server_backend_args())
         .args(["-m", "16", "-o", &ext, "-P"])
         .arg(&pid_file)
         .stdout(Stdio::null())

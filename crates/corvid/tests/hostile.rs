@@ -808,6 +808,8 @@ impl FdLimited {
         let port_arg = port.to_string();
         let mut all = vec!["-p", &port_arg, "-l", "127.0.0.1", "-U", "0", "-t", "2"];
         all.extend_from_slice(args);
+        let backend = support::server_backend_args();
+        all.extend(backend.iter().map(String::as_str));
         let child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))

@@ -47,6 +47,9 @@ fn start(implementation: Implementation, args: &[&str]) -> Started {
     if implementation == Implementation::Memcached && running_as_root() {
         command.args(["-u", "root"]);
     }
+    if implementation == Implementation::Corvid {
+        command.args(support::server_backend_args());
+    }
     let child = command
         .env("MEMCACHED_PORT_FILENAME", &file)
         .stdin(Stdio::null())

@@ -145,13 +145,12 @@ pub enum IoBackend {
 }
 
 impl IoBackend {
-    /// The backend `ServerConfig::default()` picks: epoll, unless the environment
-    /// variable `CORVID_IO_BACKEND` says `uring` (how `scripts/test` runs the server's
-    /// integration tests on both backends without touching each test).
-    pub fn from_env() -> IoBackend {
-        match std::env::var("CORVID_IO_BACKEND").as_deref() {
-            Ok("uring") => IoBackend::Uring,
-            _ => IoBackend::Epoll,
+    /// The backend `name` names (`epoll`, `uring`), as [`IoBackend::name`] spells it.
+    pub fn from_name(name: &str) -> Option<IoBackend> {
+        match name {
+            "epoll" => Some(IoBackend::Epoll),
+            "uring" => Some(IoBackend::Uring),
+            _ => None,
         }
     }
 
@@ -220,7 +219,7 @@ impl Default for ServerConfig {
             sasl: None,
             admin: None,
             subsystems: Subsystems::default(),
-            io_backend: IoBackend::from_env(),
+            io_backend: IoBackend::Epoll,
         }
     }
 }

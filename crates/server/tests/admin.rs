@@ -2,6 +2,8 @@
 //! reads it (checked by `promtool check metrics`, the Prometheus project's own linter),
 //! `/health`, `/stats` as JSON, and the latency histograms in `stats latency`.
 
+mod backend;
+
 use server::admin::Pages;
 use server::cache::Cache;
 use server::runtime::RuntimeStats;
@@ -24,6 +26,7 @@ fn start() -> (SocketAddr, SocketAddr) {
         tcp: vec!["127.0.0.1:0".parse().expect("addr")],
         threads: 2,
         admin: Some("127.0.0.1:0".parse().expect("addr")),
+        io_backend: backend::io_backend(),
         ..ServerConfig::default()
     };
     let server = Server::bind(config, leaked_store()).expect("bind");

@@ -2,6 +2,8 @@
 //! running in this process, so that the store's pin and reservation counts can be read:
 //! after every scenario, clean or cut short, both must come back to zero.
 
+mod backend;
+
 use server::{Server, ServerConfig, READ_BUFFER_SIZE, VALUE_COPY_MAX};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -23,6 +25,7 @@ fn start_with(store_config: StoreConfig) -> (SocketAddr, &'static Store) {
     let config = ServerConfig {
         tcp: vec!["127.0.0.1:0".parse().expect("addr")],
         threads: 2,
+        io_backend: backend::io_backend(),
         ..ServerConfig::default()
     };
     let server = Server::bind(config, store).expect("bind");

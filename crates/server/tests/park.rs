@@ -17,6 +17,8 @@
 //!   socket the test holds the other end of; every line the test writes there reaches
 //!   this connection as `peer: LINE`.
 
+mod backend;
+
 use channel::Stream;
 use server::runtime::{
     ConnId, Context, Handler, Reply, Runtime, RuntimeStats, Service, Shutdown, Ticket, Verdict,
@@ -259,6 +261,7 @@ fn start(threads: usize, idle_timeout: Option<Duration>) -> Running {
         tcp: vec!["127.0.0.1:0".parse().expect("addr")],
         threads,
         idle_timeout,
+        io_backend: backend::io_backend(),
         ..ServerConfig::default()
     };
     let runtime = Runtime::bind(Arc::new(config)).expect("bind");

@@ -1,6 +1,8 @@
 //! The server in-process on an ephemeral port: the basic request/reply cycle over TCP
 //! and a Unix socket, pipelining, and a large value through the zero-copy path.
 
+mod backend;
+
 use server::{Server, ServerConfig};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +15,7 @@ fn start(config: ServerConfig) -> (std::net::SocketAddr, &'static Store) {
     let mut config = config;
     config.tcp = vec!["127.0.0.1:0".parse().expect("addr")];
     config.threads = 2;
+    config.io_backend = backend::io_backend();
     let server = Server::bind(config, store).expect("bind");
     let addr = server.local_addrs()[0];
     std::thread::spawn(move || server.run());
@@ -99,6 +102,7 @@ fn unix_socket_serves_too() {
     let config = ServerConfig {
         unix_socket: Some(path.clone()),
         threads: 1,
+        io_backend: backend::io_backend(),
         ..ServerConfig::default()
     };
     let server = Server::bind(config, store).expect("bind");

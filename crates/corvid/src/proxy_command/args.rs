@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::getopt::{spec, Getopt, GetoptError, Item, Spec, Value};
+use server::IoBackend;
 
 /// Debian's nutcracker defaults (`nutcracker -h`); upstream's differ for the three
 /// paths (conf/nutcracker.yml, stderr, no pid file).
@@ -29,6 +30,7 @@ pub const DEFAULT_THREADS: usize = 4;
 const THREADS: u8 = 1;
 const TOML: u8 = 2;
 const EXPLAIN: u8 = 3;
+const IO_BACKEND: u8 = 4;
 
 /// nutcracker's options, in its order, then Corvid's.
 const OPTIONS: &[Spec] = &[
@@ -49,6 +51,7 @@ const OPTIONS: &[Spec] = &[
     spec(THREADS, Some("threads"), Value::Required),
     spec(TOML, Some("toml"), Value::Required),
     spec(EXPLAIN, Some("explain"), Value::Required),
+    spec(IO_BACKEND, Some("io-backend"), Value::Required),
 ];
 
 /// What `corvid proxy ...` asks for.
@@ -90,6 +93,8 @@ pub struct ProxySettings {
     pub mbuf_size: usize,
     /// `--threads`: worker threads.
     pub threads: usize,
+    /// `--io-backend`: `epoll` (the default) or `uring` (docs/io.md, "io_uring").
+    pub io_backend: IoBackend,
 }
 
 impl Default for ProxySettings {
@@ -108,6 +113,7 @@ impl Default for ProxySettings {
             pid_file: None,
             mbuf_size: DEFAULT_MBUF_SIZE,
             threads: DEFAULT_THREADS,
+            io_backend: IoBackend::Epoll,
         }
     }
 }
@@ -133,6 +139,7 @@ fn needs(letter: u8) -> String {
         b'a' => "a string",
         b'm' => "a non-zero number",
         EXPLAIN => "a key",
+        IO_BACKEND => "epoll or uring",
         _ => "a number",
     };
     format!("corvid: option {} requires {what}", shown(letter))
@@ -143,6 +150,7 @@ fn shown(letter: u8) -> String {
         THREADS => "--threads".into(),
         TOML => "--toml".into(),
         EXPLAIN => "--explain".into(),
+        IO_BACKEND => "--io-backend".into(),
         l => format!("-{}", l as char),
     }
 }
@@ -224,6 +232,14 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(
             }
             TOML => settings.toml = Some(PathBuf::from(text())),
             EXPLAIN => settings.explain.push(text()),
+            IO_BACKEND => {
+                settings.io_backend = IoBackend::from_name(&text()).ok_or_else(|| {
+                    ProxyUsageError::new(format!(
+                        "corvid: option --io-backend must be epoll or uring, not '{}'",
+                        text()
+                    ))
+                })?
+            }
             _ => {
                 return Err(ProxyUsageError::new(format!(
                     "corvid: invalid option {}",

@@ -53,6 +53,7 @@ pub fn serve(config: ProxyConfig, settings: &ProxySettings, load: LoadConfig) ->
         stats_interval: settings.stats_interval,
         load: Arc::new(move || load(&reload_settings).map_err(|lines| lines.join("; "))),
         log: log.clone(),
+        io_backend: settings.io_backend,
     };
     log.line(&format!(
         "corvid proxy {} started on pid {}",

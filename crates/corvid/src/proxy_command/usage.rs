@@ -22,6 +22,7 @@ Usage: corvid proxy [-?hVdDt] [-v verbosity level] [-o output file]
                     [-c conf file] [-s stats port] [-a stats addr]
                     [-i stats interval] [-p pid file] [-m mbuf size]
                     [--toml file] [--threads N] [--explain key]
+                    [--io-backend epoll|uring]
 
 Options:
   -h, --help             : this help
@@ -42,6 +43,7 @@ Corvid's own:
       --toml=S           : read Corvid's TOML route configuration instead of -c
       --threads=N        : worker threads (default: {DEFAULT_THREADS})
       --explain=KEY      : print where KEY goes and why, and exit (repeatable)
+      --io-backend=S     : workers' IO: epoll or uring (io_uring) (default: epoll)
 
 "
     )

@@ -98,15 +98,38 @@ impl Implementation {
     fn implicit_args(self) -> Vec<String> {
         match self {
             Implementation::Memcached if running_as_root() => vec!["-u".into(), "root".into()],
-            // `CORVID_IO_BACKEND=uring` runs every Corvid of the suite on io_uring
-            // (scripts/test runs the socket-level tests on both backends).
-            Implementation::Corvid
-                if std::env::var("CORVID_IO_BACKEND").as_deref() == Ok("uring") =>
-            {
-                vec!["-o".into(), "io_backend=uring".into()]
-            }
+            Implementation::Corvid => server_backend_args(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// The IO backend this run of the suite puts every Corvid server and proxy on:
+/// `CORVID_IO_BACKEND` (`epoll`, `uring`), epoll when unset. `scripts/test` runs the
+/// socket-level tests a second time with `uring`. Only the tests read the variable: the
+/// binary never does (`-o io_backend=` and `proxy --io-backend` are its switches).
+/// Any other value fails the test, so a typo cannot quietly test epoll twice.
+pub fn io_backend() -> &'static str {
+    match std::env::var("CORVID_IO_BACKEND").as_deref() {
+        Err(_) | Ok("epoll") => "epoll",
+        Ok("uring") => "uring",
+        Ok(other) => panic!("CORVID_IO_BACKEND={other}: neither epoll nor uring"),
+    }
+}
+
+/// The flags that put a `corvid` server on [`io_backend`] (none for epoll, the default).
+pub fn server_backend_args() -> Vec<String> {
+    match io_backend() {
+        "epoll" => Vec::new(),
+        name => vec!["-o".into(), format!("io_backend={name}")],
+    }
+}
+
+/// The flags that put a `corvid proxy` on [`io_backend`] (none for epoll, the default).
+pub fn proxy_backend_args() -> Vec<String> {
+    match io_backend() {
+        "epoll" => Vec::new(),
+        name => vec!["--io-backend".into(), name.into()],
     }
 }
 
@@ -389,7 +412,7 @@ impl Server {
             );
             fs::write(&config, text).expect("write the proxy's configuration");
             let log_path = dir.path().join("log");
-            let full_args: Vec<String> = vec![
+            let mut full_args: Vec<String> = vec![
                 "proxy".into(),
                 "--toml".into(),
                 config.display().to_string(),
@@ -402,6 +425,7 @@ impl Server {
                 "--threads".into(),
                 "2".into(),
             ];
+            full_args.extend(proxy_backend_args());
             let log = fs::File::create(dir.path().join("out"))
                 .unwrap_or_else(|e| panic!("cannot create the proxy's output file: {e}"));
             let log_err = log.try_clone().expect("duplicate a log file handle");

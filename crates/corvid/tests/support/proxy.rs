@@ -103,6 +103,7 @@ pub fn start(kind: Kind, threads: usize, make: impl Fn(SocketAddr) -> String) ->
                 "-c"
             };
             c.args(["proxy", "--threads", &threads.to_string(), flag, &conf_arg]);
+            c.args(super::proxy_backend_args());
             c
         }
     };
@@ -183,6 +184,9 @@ pub fn backend_on(corvid: bool, port: u16) -> Proxy {
         "-t",
         "1",
     ]);
+    if corvid {
+        command.args(super::server_backend_args());
+    }
     if !corvid && running_as_root() {
         command.args(["-u", "root"]);
     }

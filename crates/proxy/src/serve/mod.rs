@@ -41,6 +41,8 @@ pub use log::Log;
 pub use message::{Failure, Message, Piece, Sink, Unit};
 pub use reload::Load;
 pub use run::{serve, ServeError, ServeOptions};
+/// [`ServeOptions::io_backend`]'s type.
+pub use server::IoBackend;
 pub use service::Proxy;
 pub use stats::{BackendCounters, BackendStats, Latency, PoolCounters, PoolStats, ProxyStats};
 pub use worker::WorkerState;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use channel::Listener;
 use server::runtime::Runtime;
-use server::{ServerConfig, ServerError};
+use server::{IoBackend, ServerConfig, ServerError};
 
 use super::json;
 use super::loaded::{Current, LoadError, Loaded};
@@ -30,6 +30,8 @@ pub struct ServeOptions {
     /// Reads the configuration again on SIGHUP.
     pub load: Load,
     pub log: Arc<Log>,
+    /// How the workers do their IO (`--io-backend`; epoll unless asked).
+    pub io_backend: IoBackend,
 }
 
 /// Why the proxy could not serve.
@@ -64,6 +66,7 @@ pub fn serve(config: ProxyConfig, options: ServeOptions) -> Result<(), ServeErro
         threads,
         // nutcracker has no connection limit of its own: descriptors are the limit.
         max_conns: 1 << 20,
+        io_backend: options.io_backend,
         ..ServerConfig::default()
     };
     let runtime = Runtime::with_listeners(Arc::new(server_config), listeners)?;

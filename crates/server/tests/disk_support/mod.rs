@@ -5,6 +5,9 @@
 //! Each test binary uses a different part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+#[path = "../backend/mod.rs"]
+mod backend;
+
 use disk::{DiskConfig, FileSpec, MIB};
 use server::disk_tier::ExtConfig;
 use server::{Server, ServerConfig};
@@ -58,6 +61,7 @@ pub fn start_with(tweak: impl FnOnce(&mut Setup)) -> Running {
             tcp: vec!["127.0.0.1:0".parse().unwrap()],
             threads: 2,
             allow_shutdown: true,
+            io_backend: backend::io_backend(),
             ..ServerConfig::default()
         },
         ext,

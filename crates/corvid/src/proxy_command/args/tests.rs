@@ -84,6 +84,7 @@ fn every_flag_short_and_long() {
         "--explain=k1",
         "--explain",
         "k2",
+        "--io-backend=uring",
     ]);
     assert_eq!(l.conf_file, PathBuf::from("b.yml"));
     assert_eq!(l.stats_port, 3000);
@@ -91,6 +92,8 @@ fn every_flag_short_and_long() {
     assert_eq!(l.threads, 2);
     assert_eq!(l.toml, Some(PathBuf::from("r.toml")));
     assert_eq!(l.explain, ["k1", "k2"]);
+    assert_eq!(l.io_backend, server::IoBackend::Uring);
+    assert_eq!(settings(&[]).io_backend, server::IoBackend::Epoll);
     // Both spellings of the verbosity flag, and unique prefixes.
     assert_eq!(settings(&["--verbosity=3"]).verbosity, 3);
     assert_eq!(settings(&["--verbos=3"]).verbosity, 3);
@@ -154,6 +157,14 @@ fn nutcrackers_messages_for_bad_values() {
             "corvid: option --threads must be at least 1",
         ),
         (&["--explain"], "corvid: option --explain requires a key"),
+        (
+            &["--io-backend"],
+            "corvid: option --io-backend requires epoll or uring",
+        ),
+        (
+            &["--io-backend=kqueue"],
+            "corvid: option --io-backend must be epoll or uring, not 'kqueue'",
+        ),
         (&["--bogus"], "corvid: unrecognized option '--bogus'"),
     ];
     for (args, message) in cases {
