@@ -185,7 +185,8 @@ impl Tier {
         key_len: usize,
     ) -> bool {
         let len = record_len(key_len, ext.value_len);
-        let queued = self.disk.read(
+        // The IO threads are woken at the end of the worker's turn (`Cache::turn_end`).
+        let queued = self.disk.read_later(
             Location::from_bits(ext.location),
             len,
             DiskTicket { ticket, id },
