@@ -261,15 +261,17 @@ impl Store {
     /// is sealed and `v` stays free for the caller.
     fn place_survivors(&self, k: Keep, v: u32, b: usize, need: usize) -> bool {
         let seg = &self.segs[k.seg as usize];
-        // Survivors stay with their kind: external items in external buckets.
-        let same_kind =
-            (seg.bucket.load(Ordering::Relaxed) as usize >= ttl::BUCKETS) == (b >= ttl::BUCKETS);
+        // Survivors stay in their own TTL bucket (so with their kind: external items in
+        // external buckets). Made the open segment of another bucket, they sat where that
+        // bucket's writes, which may never come, had to fill the segment before it was
+        // sealed: never walked by the disk tier's writer (a value stayed in RAM for good)
+        // and living beside items that die at other times.
+        let theirs = seg.bucket.load(Ordering::Relaxed) as usize;
         let mut open = self.buckets[b].lock();
-        if open.is_some() || k.off + need > self.seg_size || !same_kind {
+        if open.is_some() || k.off + need > self.seg_size || theirs != b {
             self.seal(k.seg);
             return false;
         }
-        seg.bucket.store(b as u32, Ordering::Relaxed);
         seg.state.store(OPEN, Ordering::Release);
         *open = Some(k.seg);
         drop(open);
