@@ -110,7 +110,6 @@ pub struct Tier {
     pub(crate) counters: ExtCounters,
     /// What `stats settings` reports of the engine's configuration.
     pub(crate) wbuf_size: u64,
-    pub(crate) max_sleep_us: u32,
     writer: Mutex<Option<JoinHandle<()>>>,
     stop: Arc<writer::Stop>,
     restore: Option<DiskRestore>,
@@ -130,20 +129,13 @@ impl Tier {
         store.set_cold_tier(Arc::new(Releaser(disk.handle())));
         let settings = Arc::new(ext.settings());
         let stop = Arc::new(writer::Stop::default());
-        let handle = writer::spawn(
-            store,
-            disk.clone(),
-            settings.clone(),
-            ext.disk.max_sleep,
-            stop.clone(),
-        )
-        .map_err(DiskError::Thread)?;
+        let handle = writer::spawn(store, disk.clone(), settings.clone(), stop.clone())
+            .map_err(DiskError::Thread)?;
         Ok(Tier {
             disk,
             settings,
             counters: ExtCounters::default(),
             wbuf_size: ext.disk.wbuf_size,
-            max_sleep_us: u32::try_from(ext.disk.max_sleep.as_micros()).unwrap_or(u32::MAX),
             writer: Mutex::new(Some(handle)),
             stop,
             restore,
@@ -249,9 +241,9 @@ impl Tier {
 pub struct Knobs {
     /// Shared with the background writer when a tier runs.
     pub(crate) settings: Arc<ExtSettings>,
-    /// The compaction tunables when no tier runs (a running tier has its engine's).
+    /// The compaction tunables and `max_sleep` when no tier runs (a running tier has
+    /// its engine's).
     idle_tuning: disk::Tuning,
-    max_sleep_us: std::sync::atomic::AtomicU32,
     wbuf_size: u64,
 }
 
@@ -261,7 +253,6 @@ impl Knobs {
         Knobs {
             settings: Arc::new(ExtSettings::default()),
             idle_tuning: disk::Tuning::new(0, 0, 0.8, false),
-            max_sleep_us: std::sync::atomic::AtomicU32::new(1_000_000),
             wbuf_size: 4 << 20,
         }
     }
@@ -271,7 +262,6 @@ impl Knobs {
         Knobs {
             settings: tier.settings.clone(),
             idle_tuning: disk::Tuning::new(0, 0, 0.8, false),
-            max_sleep_us: std::sync::atomic::AtomicU32::new(tier.max_sleep_us),
             wbuf_size: tier.wbuf_size,
         }
     }
@@ -308,7 +298,7 @@ impl Knobs {
             b"recache_rate" => s.recache_rate.store(n, Relaxed),
             b"compact_under" => tuning.set_compact_under(n),
             b"drop_under" => tuning.set_drop_under(n),
-            b"max_sleep" => self.max_sleep_us.store(n, Relaxed),
+            b"max_sleep" => tuning.set_max_sleep_us(n),
             _ => return false,
         }
         parsed.is_some()
@@ -326,7 +316,7 @@ impl Knobs {
             ("ext_wbuf_size", self.wbuf_size.to_string()),
             ("ext_compact_under", t.compact_under().to_string()),
             ("ext_drop_under", t.drop_under().to_string()),
-            ("ext_max_sleep", self.max_sleep_us.load(Relaxed).to_string()),
+            ("ext_max_sleep", t.max_sleep_us().to_string()),
             ("ext_max_frag", format!("{:.2}", t.max_frag())),
             ("slab_automove_freeratio", "0.010".to_string()),
             (
