@@ -20,35 +20,41 @@ pub(super) struct Placed {
     pub(super) opened: u64,
 }
 
-impl Store {
-    /// Room for `size` bytes (an item's `layout::span`), pinned: for a large item a hole
-    /// in one of its TTL bucket's segments if one fits, else the bucket's open segment.
-    pub(super) fn alloc(
-        &self,
-        size: usize,
-        deadline: Deadline,
-        now: u64,
-    ) -> Result<Placed, StoreError> {
-        self.alloc_for(size, deadline, now, false)
-    }
+/// What an allocation is for, which decides where it may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// A value: its TTL bucket's open segment, or for a large one a hole in one of the
+    /// bucket's segments.
+    Value,
+    /// A value read back from the disk tier because it is hot: the open segment only,
+    /// among the newest items. A hole sits in an older segment, which the disk tier's
+    /// writer and eviction reach first: with `ext_item_age`, the value went straight back
+    /// to disk (disk_behaviour's recache test, 1 run in 7 under load).
+    Recached,
+    /// An external item (key and metadata of a value on disk): TTL buckets of their own,
+    /// whose segments eviction takes only when no other is left. Otherwise values cycling
+    /// through RAM would push out the small items that find values on disk, as
+    /// memcached's slab classes keep them apart.
+    External,
+}
 
-    /// `alloc`, for an external item (key and metadata of a value on disk) when
-    /// `external`: those have TTL buckets of their own, whose segments eviction takes only
-    /// when no other is left. Otherwise values cycling through RAM would push out the
-    /// small items that find values on disk, as memcached's slab classes keep them apart.
+impl Store {
+    /// Room for `size` bytes (an item's `layout::span`), pinned: in the open segment of
+    /// its TTL bucket, or where `place` allows (a hole, for a large value).
     pub(super) fn alloc_for(
         &self,
         size: usize,
         deadline: Deadline,
         now: u64,
-        external: bool,
+        place: Place,
     ) -> Result<Placed, StoreError> {
         if size > self.seg_size {
             return Err(StoreError::TooLarge);
         }
+        let external = place == Place::External;
         let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)))
             + if external { ttl::BUCKETS } else { 0 };
-        if size >= layout::LARGE {
+        if size >= layout::LARGE && place == Place::Value {
             if let Some(placed) = self.take_hole(b, size, deadline, now) {
                 return Ok(placed);
             }
