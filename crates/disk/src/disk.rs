@@ -106,7 +106,21 @@ impl<C: Completion> Disk<C> {
     /// ([`crate::DiskConfig::read_mem`]); nothing is queued, and the caller answers as
     /// memcached does when it cannot allocate a read buffer (a miss, `get_oom_extstore`).
     pub fn read(&self, loc: Location, len: u64, done: C) -> Result<(), C> {
-        self.reads.submit(&self.shared, loc, len, done)
+        self.reads.submit(&self.shared, loc, len, done, true)
+    }
+
+    /// Like [`Disk::read`], but wakes no IO thread: [`Disk::wake_readers`] must follow
+    /// once the caller has queued its batch (a worker calls it at the end of its turn).
+    /// One wake-up for many reads instead of one per read: on a CPU shared by the worker
+    /// and the IO threads, each wake-up preempts the worker (docs/disk.md).
+    pub fn read_later(&self, loc: Location, len: u64, done: C) -> Result<(), C> {
+        self.reads.submit(&self.shared, loc, len, done, false)
+    }
+
+    /// Wakes an IO thread for the reads [`Disk::read_later`] queued, if none is at work
+    /// to take them. One atomic load when there are none.
+    pub fn wake_readers(&self) {
+        self.reads.wake();
     }
 
     /// Reads on this thread, blocking (tests, tools; never a worker).

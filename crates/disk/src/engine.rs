@@ -112,7 +112,6 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     poked: Mutex<bool>,
     poke: Condvar,
-    pub(crate) max_sleep: Duration,
     pub(crate) run: u64,
 }
 
@@ -126,6 +125,13 @@ impl Shared {
         run: u64,
     ) -> Shared {
         let quarter = (pages.len() / 4) as u32;
+        let tuning = Tuning::new(
+            config.compact_under.unwrap_or(quarter),
+            config.drop_under.unwrap_or(quarter),
+            config.max_frag,
+            config.drop_unread,
+        );
+        tuning.set_max_sleep_us(u32::try_from(config.max_sleep.as_micros()).unwrap_or(u32::MAX));
         Shared {
             files,
             specs: config.files.clone(),
@@ -142,16 +148,10 @@ impl Shared {
             flush_idle: Condvar::new(),
             read_pool: ReadPool::new(usize::try_from(config.read_mem).unwrap_or(usize::MAX)),
             counters: Counters::default(),
-            tuning: Tuning::new(
-                config.compact_under.unwrap_or(quarter),
-                config.drop_under.unwrap_or(quarter),
-                config.max_frag,
-                config.drop_unread,
-            ),
+            tuning,
             stopping: AtomicBool::new(false),
             poked: Mutex::new(false),
             poke: Condvar::new(),
-            max_sleep: config.max_sleep,
             run,
         }
     }
@@ -363,7 +363,9 @@ impl Shared {
     pub(crate) fn maintenance_sleep(&self) {
         let mut poked = self.poked.lock();
         if !*poked && !self.stopping.load(Relaxed) {
-            let _ = self.poke.wait_for(&mut poked, self.max_sleep);
+            // `extstore max_sleep 0` must not make this thread spin.
+            let sleep = self.tuning.max_sleep().max(Duration::from_micros(100));
+            let _ = self.poke.wait_for(&mut poked, sleep);
         }
         *poked = false;
     }

@@ -26,7 +26,8 @@ use crate::stats::Counters;
 use channel::{Abort, Outcome};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 /// Why a read produced no value. The caller answers a miss for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +88,13 @@ struct QueueState<C> {
 pub(crate) struct ReadQueue<C> {
     state: Mutex<QueueState<C>>,
     ready: Condvar,
+    /// Reads were queued without waking a thread ([`ReadQueue::wake`] is due).
+    unwoken: AtomicBool,
 }
+
+/// A read that took this long reached a device: the thread that did it wakes another if
+/// reads are waiting, so device reads overlap (one thread drains page-cache reads).
+const SLOW_READ: Duration = Duration::from_micros(50);
 
 impl<C: Completion> ReadQueue<C> {
     pub(crate) fn new() -> ReadQueue<C> {
@@ -98,6 +105,7 @@ impl<C: Completion> ReadQueue<C> {
                 busy: 0,
             }),
             ready: Condvar::new(),
+            unwoken: AtomicBool::new(false),
         }
     }
 
@@ -105,12 +113,16 @@ impl<C: Completion> ReadQueue<C> {
     /// budget (the buffer is taken here, by the thread asking, as memcached allocates its
     /// read buffer in the worker). Completes it at once, on this thread, for a length no
     /// record has (`Stale`) and after shutdown (`ShuttingDown`).
+    ///
+    /// With `wake_now` false no thread is woken: the caller calls [`ReadQueue::wake`]
+    /// once it has queued what it had to (a worker, at the end of its turn).
     pub(crate) fn submit(
         &self,
         shared: &Shared,
         loc: Location,
         len: u64,
         done: C,
+        wake_now: bool,
     ) -> Result<(), C> {
         if len == 0 || len > shared.wbuf_size as u64 {
             done.complete(Err(ReadError::Stale));
@@ -128,16 +140,35 @@ impl<C: Completion> ReadQueue<C> {
         }
         state.jobs.push_back(Job { loc, buf, done });
         Counters::add(&shared.counters.io_queue, 1);
-        // Another thread only when more reads wait than threads will come back for
-        // them: reads served from the page cache take a few microseconds, and waking a
-        // thread for each costs two context switches; reads that reach a device queue
-        // up, and then every thread is woken in turn (docs/disk.md).
+        if !wake_now {
+            drop(state);
+            self.unwoken.store(true, Relaxed);
+            return Ok(());
+        }
+        self.wake_locked(state);
+        Ok(())
+    }
+
+    /// Wakes a thread for the reads queued without one, if they need it. Cheap when
+    /// nothing was queued (one atomic load): workers call it at the end of every turn.
+    pub(crate) fn wake(&self) {
+        if !self.unwoken.load(Relaxed) || !self.unwoken.swap(false, Relaxed) {
+            return;
+        }
+        self.wake_locked(self.state.lock());
+    }
+
+    /// Another thread only when more reads wait than threads will come back for them:
+    /// reads served from the page cache take a few microseconds, and waking a thread for
+    /// each costs two context switches (and, on a CPU shared with the worker, a
+    /// preemption of the worker per read). Reads that reach a device wake more threads
+    /// as they find them slow ([`SLOW_READ`], docs/disk.md).
+    fn wake_locked(&self, state: parking_lot::MutexGuard<'_, QueueState<C>>) {
         let wake = state.jobs.len() > state.busy;
         drop(state);
         if wake {
             self.ready.notify_one();
         }
-        Ok(())
     }
 
     /// Stops the IO threads: the reads they are doing finish; queued ones complete with
@@ -173,8 +204,12 @@ impl<C: Completion> ReadQueue<C> {
                 }
             };
             shared.counters.io_queue.fetch_sub(1, Relaxed);
+            let started = Instant::now();
             let result = read(shared, job.loc, job.buf);
             job.done.complete(result);
+            if started.elapsed() >= SLOW_READ {
+                self.wake_locked(self.state.lock());
+            }
         }
     }
 }

@@ -9,15 +9,19 @@
 
 use crate::pages::Thresholds;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 /// `ext_compact_under`, `ext_drop_under`, `ext_max_frag`, `ext_drop_unread`: read by the
-/// maintenance thread on each pass, so a change applies within `ext_max_sleep`.
+/// maintenance thread on each pass, so a change applies within `ext_max_sleep`; and
+/// `ext_max_sleep` itself, read before each sleep (the maintenance thread's, and the
+/// owner's background writer's), as memcached's threads read it.
 #[derive(Debug)]
 pub struct Tuning {
     compact_under: AtomicU32,
     drop_under: AtomicU32,
     max_frag_bits: AtomicU64,
     drop_unread: AtomicBool,
+    max_sleep_us: AtomicU32,
 }
 
 impl Tuning {
@@ -28,7 +32,23 @@ impl Tuning {
             drop_under: AtomicU32::new(drop_under),
             max_frag_bits: AtomicU64::new(max_frag.to_bits()),
             drop_unread: AtomicBool::new(drop_unread),
+            max_sleep_us: AtomicU32::new(1_000_000),
         }
+    }
+
+    /// `ext_max_sleep`: the longest sleep of the background threads (1 s at first).
+    pub fn max_sleep(&self) -> Duration {
+        Duration::from_micros(u64::from(self.max_sleep_us()))
+    }
+
+    /// `ext_max_sleep` in microseconds, as `stats settings` prints it.
+    pub fn max_sleep_us(&self) -> u32 {
+        self.max_sleep_us.load(Relaxed)
+    }
+
+    /// Sets `ext_max_sleep` (microseconds); applies from the threads' next sleep.
+    pub fn set_max_sleep_us(&self, us: u32) {
+        self.max_sleep_us.store(us, Relaxed);
     }
 
     /// Compact when fewer pages than this are free.

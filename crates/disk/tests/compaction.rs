@@ -87,6 +87,39 @@ fn compaction_keeps_live_objects_and_frees_pages() {
 }
 
 #[test]
+fn max_sleep_changes_while_the_engine_runs() {
+    // The maintenance thread starts with a 60 s sleep; `extstore max_sleep` (here the
+    // tuning it sets) shortens it from the next sleep on, as in memcached: compaction
+    // turned on afterwards runs within milliseconds, with no wake-up of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Arc::new(MapOwner::default());
+    let mut config = config(dir.path(), &[("ext", "16m")]); // 4 pages
+    config.compact_under = Some(0);
+    config.max_frag = 0.5;
+    config.max_sleep = std::time::Duration::from_secs(60);
+    let disk = open(config, &owner);
+    assert_eq!(disk.tuning().max_sleep_us(), 60_000_000);
+    let handle = disk.handle();
+    let n = 2 * 4 * MIB as usize / (VALUE + 64);
+    for i in 0..n {
+        put(&disk, &owner, &key(i), &value_for(&key(i), VALUE));
+    }
+    disk.sync();
+    disk.tuning().set_max_sleep_us(2_000);
+    disk.wake_maintenance(); // ends the 60 s sleep it is in; the next ones are 2 ms
+    for i in (0..n).filter(|i| i % 4 != 0) {
+        owner.delete(&handle, &key(i));
+    }
+    // Allocating the pages above woke the thread too: let it settle into its sleep.
+    thread::sleep(std::time::Duration::from_millis(50));
+    disk.tuning().set_compact_under(4);
+    wait_until("compaction within the new max_sleep", || {
+        disk.stats().compact_rescues > 0
+    });
+    assert_eq!(check_all_live(&disk, &owner), n.div_ceil(4));
+}
+
+#[test]
 fn drop_unread_skips_objects_no_one_read() {
     let dir = tempfile::tempdir().unwrap();
     let owner = Arc::new(MapOwner::default());

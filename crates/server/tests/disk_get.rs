@@ -12,6 +12,7 @@ use disk_support::*;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -127,21 +128,37 @@ fn incr_on_a_number_on_disk() {
 fn a_corrupted_record_is_one_miss_and_one_badcrc() {
     let r = start();
     let mut s = connect(r.addr);
-    put_on_disk(&r, &mut s, &["bad", "good"], 30_000);
-    // Push more values out so the record's write buffer reaches the file.
+    put_on_disk(&r, &mut s, &["bad", "badm", "badb", "good"], 30_000);
+    // Push more values out so the records' write buffer reaches the file.
     let more: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
     let refs: Vec<&str> = more.iter().map(String::as_str).collect();
     put_on_disk(&r, &mut s, &refs, 30_000);
-    let ext = r.store.peek(b"bad").unwrap().external().unwrap();
-    let loc = Location::from_bits(ext.location);
-    corrupt(
-        &r.file,
-        u64::from(loc.page()) * 4 * MIB + loc.offset() + 1000,
-    );
+    for key in ["bad", "badm", "badb"] {
+        let ext = r.store.peek(key.as_bytes()).unwrap().external().unwrap();
+        let loc = Location::from_bits(ext.location);
+        corrupt(
+            &r.file,
+            u64::from(loc.page()) * 4 * MIB + loc.offset() + 1000,
+        );
+    }
     assert_eq!(exchange(&mut s, b"get bad\r\n", 5), b"END\r\n");
     assert_eq!(stat(r.addr, "badcrc_from_extstore"), 1);
     assert_eq!(stat(r.addr, "miss_from_extstore"), 1);
     assert!(r.store.peek(b"bad").is_none(), "the key is unlinked");
+    // The same miss in meta (EN) and binary (not found, status 1).
+    assert_eq!(exchange(&mut s, b"mg badm v\r\n", 4), b"EN\r\n");
+    let mut b = connect(r.addr);
+    let mut req = [0u8; 24].to_vec();
+    req[0] = 0x80;
+    req[2..4].copy_from_slice(&4u16.to_be_bytes());
+    req[8..12].copy_from_slice(&4u32.to_be_bytes());
+    req.extend_from_slice(b"badb");
+    let got = exchange(&mut b, &req, 24 + 9);
+    assert_eq!((got[1], &got[6..8]), (0x00, &[0u8, 1][..]), "not found");
+    assert_eq!(&got[24..], b"Not found");
+    assert_eq!(stat(r.addr, "badcrc_from_extstore"), 3);
+    assert_eq!(stat(r.addr, "miss_from_extstore"), 3);
+    assert!(r.store.peek(b"badm").is_none() && r.store.peek(b"badb").is_none());
     let want = [
         get_reply("good", 5, &value("good", 30_000), None),
         b"END\r\n".to_vec(),
@@ -261,4 +278,180 @@ fn over_udp_a_value_on_disk_is_a_miss_as_in_memcached() {
     ]
     .concat();
     assert_eq!(exchange(&mut s, b"get u\r\n", want.len()), want);
+}
+
+#[test]
+fn gets_racing_compaction_follow_the_value_to_its_new_page() {
+    // 2,400 values of 20 KB fill twelve of sixteen 4 MiB pages; three in four are then
+    // deleted, so every page is a quarter live, and compaction (turned on once ten
+    // clients are reading) moves the live ones. A read that took a location just before
+    // compaction re-pointed its key and freed the page finds the page gone: the value is
+    // still live, elsewhere, and must be served, never a miss. Recaching is off (each
+    // value is read many times, and must stay on disk); one IO thread, so queued reads
+    // wait longer.
+    let r = start_with(|s| {
+        s.files = vec![("ext", 64)];
+        s.ext.disk.compact_under = Some(0);
+        s.ext.disk.io_threads = 1;
+        s.ext.recache_rate = 0;
+    });
+    let mut s = connect(r.addr);
+    let keys: Vec<String> = (0..2400).map(|i| format!("c{i}")).collect();
+    for chunk in keys.chunks(300) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        put_on_disk(&r, &mut s, &refs, 20_000);
+    }
+    let mut live = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 4 == 0 {
+            live.push(k.as_str());
+        } else {
+            let req = format!("delete {k}\r\n");
+            assert_eq!(exchange(&mut s, req.as_bytes(), 9), b"DELETED\r\n");
+        }
+    }
+    let stop = AtomicBool::new(false);
+    let gets = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..10 {
+            let (live, stop, gets) = (&live, &stop, &gets);
+            scope.spawn(move || {
+                let mut c = connect(r.addr);
+                // Multi-gets of 64 (one round of reads): their reads queue together, so
+                // many wait while a page is compacted.
+                let mut i = t * 97;
+                while !stop.load(Relaxed) {
+                    let batch: Vec<&str> = (i..i + 64).map(|j| live[j % live.len()]).collect();
+                    for (k, v) in batch.iter().zip(multi_get(&mut c, &batch)) {
+                        match v {
+                            Some(v) => assert!(v == value(k, 20_000), "{k} came back wrong"),
+                            None => panic!("{k} is live and was a miss"),
+                        }
+                    }
+                    gets.fetch_add(64, Relaxed);
+                    i += 64;
+                }
+            });
+        }
+        while gets.load(Relaxed) < 600 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for cmd in ["extstore max_frag 0.9", "extstore compact_under 16"] {
+            let req = format!("{cmd}\r\n");
+            assert_eq!(exchange(&mut s, req.as_bytes(), 4), b"OK\r\n", "{cmd}");
+        }
+        // Until compaction has moved what it will (the pages it fills are all live, and
+        // the page still open is not compacted): its counter still for half a second.
+        stat_until(r.addr, "extstore_compact_rescues", |v| v > 0);
+        let (mut last, mut still) = (0, 0);
+        while still < 25 {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = stat(r.addr, "extstore_compact_rescues");
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+        }
+        stop.store(true, Relaxed);
+    });
+    // Every reply was read: reads issued beyond the gets are the ones that followed a
+    // value (without following, 4 runs in 5 of this test saw a miss).
+    let st = stats(r.addr, "");
+    let follows = st["get_extstore"].parse::<u64>().unwrap() - gets.load(Relaxed);
+    eprintln!("{follows} reads followed their value to its new page");
+    assert_eq!(st["miss_from_extstore"], "0");
+    assert_eq!(st["extstore_compact_lost"], "0");
+    for k in &live {
+        assert!(on_disk(r.store, k), "{k} is still on disk");
+    }
+    settles(r.store);
+}
+
+/// `get k1 k2 ...`: each key's value, or None where the reply left it out (a miss).
+fn multi_get(s: &mut TcpStream, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
+    use std::io::Read;
+    s.write_all(format!("get {}\r\n", keys.join(" ")).as_bytes())
+        .unwrap();
+    let mut found = std::collections::HashMap::new();
+    loop {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            s.read_exact(&mut b).unwrap();
+            line.push(b[0]);
+        }
+        let text = String::from_utf8(line).unwrap();
+        if text == "END\r\n" {
+            break;
+        }
+        let words: Vec<&str> = text.trim_end().split(' ').collect();
+        assert_eq!(words[0], "VALUE", "{text:?}");
+        let len: usize = words[3].parse().unwrap();
+        let mut v = vec![0; len + 2];
+        s.read_exact(&mut v).unwrap();
+        assert_eq!(&v[len..], b"\r\n");
+        v.truncate(len);
+        found.insert(words[1].to_string(), v);
+    }
+    keys.iter().map(|k| found.remove(*k)).collect()
+}
+
+#[test]
+fn gat_and_meta_hit_facts_of_values_on_disk() {
+    // Recaching off: the value stays on disk however often it is read.
+    let r = start_with(|s| s.ext.recache_rate = 0);
+    let mut s = connect(r.addr);
+    put_on_disk(&r, &mut s, &["g"], 5000);
+    let v = value("g", 5000);
+    let cas = r.store.peek(b"g").unwrap().cas();
+    // gat and gats read the value like get and set the new expiry; the item stays on
+    // disk (only its TTL, in RAM, changed).
+    let want = [get_reply("g", 5, &v, None), b"END\r\n".to_vec()].concat();
+    assert_eq!(exchange(&mut s, b"gat 1000 g\r\n", want.len()), want);
+    let want = [get_reply("g", 5, &v, Some(cas)), b"END\r\n".to_vec()].concat();
+    assert_eq!(exchange(&mut s, b"gats 2000 g\r\n", want.len()), want);
+    assert!(on_disk(r.store, "g"));
+    s.write_all(b"mg g t\r\n").unwrap();
+    let line = read_line(&mut s);
+    assert!(line == "HD t2000" || line == "HD t1999", "{line}");
+    // h and l: fetched before (the gets above), and how long ago, from RAM.
+    s.write_all(b"mg g v h l\r\n").unwrap();
+    let line = read_line(&mut s);
+    let ago: u64 = line
+        .strip_prefix("VA 5000 h1 l")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(ago <= 5, "{line}");
+    let mut want = v.clone();
+    want.extend_from_slice(b"\r\n");
+    let mut got = vec![0; want.len()];
+    std::io::Read::read_exact(&mut s, &mut got).unwrap();
+    assert!(got == want, "the value from disk");
+    // Binary GAT (0x1d): extras are the new expiry; the reply carries the flags and
+    // the value read from disk.
+    let mut b = connect(r.addr);
+    let mut req = [0u8; 24].to_vec();
+    req[0] = 0x80;
+    req[1] = 0x1d;
+    req[2..4].copy_from_slice(&1u16.to_be_bytes());
+    req[4] = 4;
+    req[8..12].copy_from_slice(&5u32.to_be_bytes());
+    req.extend_from_slice(&3000u32.to_be_bytes());
+    req.push(b'g');
+    let got = exchange(&mut b, &req, 24 + 4 + v.len());
+    assert_eq!((got[1], &got[6..8]), (0x1d, &[0u8, 0][..]), "success");
+    assert_eq!(&got[24..28], &5u32.to_be_bytes());
+    assert!(got[28..] == v[..], "the value from disk");
+    assert_eq!(stat(r.addr, "miss_from_extstore"), 0);
+}
+
+/// One reply line, without its `\r\n`.
+fn read_line(s: &mut TcpStream) -> String {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut b).unwrap();
+        line.push(b[0]);
+    }
+    line.truncate(line.len() - 2);
+    String::from_utf8(line).unwrap()
 }

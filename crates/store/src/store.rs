@@ -17,9 +17,10 @@
 //! - `meta`: the meta protocol's own operations (`mg`, `md`, `ma`).
 //! - `reattach`: after a warm restart, the cold tier's verdict on the external items kept.
 //!
-//! Children import from this module, and from one another in one direction only (`commit`
-//! and `reuse` use `alloc::Placed`, `sweep` and `meta` use `lookup::Dead`, `meta` uses
-//! `derive`'s plan); this module imports none of them, so no module imports one that
+//! Children import from this module, and from one another in one direction only (`commit`,
+//! `external` and `reuse` use `alloc::Placed`, `commit` and `external` `alloc::Place`,
+//! `sweep` and `meta` use `lookup::Dead`, `meta` uses `derive`'s plan); this module
+//! imports none of them, so no module imports one that
 //! imports it back (`scripts/module-cycles crates/store` checks).
 
 use crate::clock::{Clock, SystemClock};

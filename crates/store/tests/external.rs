@@ -203,6 +203,41 @@ fn recache_brings_the_value_back_unless_the_key_moved_on() {
 }
 
 #[test]
+fn a_recached_value_joins_the_newest_items_not_a_hole() {
+    let cfg = StoreConfig {
+        memory_limit: 16 << 20,
+        ..StoreConfig::default()
+    };
+    let (s, _, _) = setup(cfg);
+    // Sealed segments of 20 KB values; half of them go to the tier, leaving holes a
+    // 20 KB value would fit.
+    for i in 0..200 {
+        set(&s, &format!("k{i}"), 20_000, 0, 0);
+    }
+    for i in (0..200).step_by(2) {
+        externalize(&s, &format!("k{i}"), 1000 + i as u64);
+    }
+    // Read back because it is hot, k0 goes where new items go (the open segment), not
+    // into a hole of an old sealed segment, where the tier's writer (which walks sealed
+    // segments) and eviction would take it first.
+    assert!(s.recache(b"k0", 1000, &[b'v'; 20_000]).unwrap());
+    let mut offered = false;
+    s.cold_items(usize::MAX, false, |item| {
+        offered |= item.key() == b"k0";
+        true
+    });
+    assert!(!offered, "the recached value sits in a sealed segment");
+    // A set of the same size still fills a hole.
+    set(&s, "fresh", 20_000, 0, 0);
+    let mut fresh = false;
+    s.cold_items(usize::MAX, false, |item| {
+        fresh |= item.key() == b"fresh";
+        true
+    });
+    assert!(fresh, "a new value takes a hole");
+}
+
+#[test]
 fn relocation_moves_live_items_and_drops_unread_ones() {
     let (s, _, rec) = setup(StoreConfig::default());
     set(&s, "read", 1000, 0, 0);

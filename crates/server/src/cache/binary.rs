@@ -16,8 +16,9 @@ use super::log_writer::{self, Attempt};
 use super::report::Group;
 use super::state::{BinaryCommit, Cx, Finish, State};
 use super::stats::VERSION;
-use super::tier::{Expect, Then, Waiting};
+use super::tier::Expect;
 use super::value::{queue_value, refuse, Pinned, Refused};
+use super::waiting::{Then, Waiting};
 use crate::runtime::{bump, Reply, Transport, Verdict, BUFFER_SIZE};
 use protocol::binary::{
     self, Command, Extras, Frame, Header, Request, ResponseHeader, Status, StoreKind, HEADER_LEN,

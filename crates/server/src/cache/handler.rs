@@ -13,8 +13,9 @@ use super::sasl;
 use super::service::Cache;
 use super::state::{CacheHandler, Cx, Dialect, Finish, State};
 use super::text;
-use super::tier::{DiskDone, Then};
+use super::tier::DiskDone;
 use super::value::Pinned;
+use super::waiting::Then;
 use super::watch::Watching;
 use crate::runtime::{bump, CloseReason, Handler, Reply, Verdict};
 
@@ -92,7 +93,7 @@ impl Handler for CacheHandler {
         let (State::Disk(waiting), Some(tier)) = (&mut self.state, cache.tier.as_ref()) else {
             return Verdict::Continue;
         };
-        if !waiting.arrived(done, tier, cache.store) {
+        if !waiting.arrived(done, tier, cache.store, || cx.ticket()) {
             return Verdict::Park { consumed: 0 };
         }
         if !waiting.flush(reply, tier, cache.store, text::queue_hit) {

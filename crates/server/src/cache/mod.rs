@@ -33,6 +33,7 @@ mod tier;
 mod udp;
 mod value;
 mod view;
+mod waiting;
 mod watch;
 
 pub use detail::{DetailStats, Event};

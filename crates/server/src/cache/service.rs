@@ -97,6 +97,15 @@ impl Service for Cache {
         CacheHandler::new(self.config.protocol, login, peer)
     }
 
+    /// The disk reads the turn's handlers queued get their IO thread now, one wake-up
+    /// for all of them (`Tier::read` queues without waking).
+    #[inline]
+    fn turn_end(&self, _worker: usize) {
+        if let Some(tier) = &self.tier {
+            tier.disk.wake_readers();
+        }
+    }
+
     #[inline]
     fn now(&self) -> u64 {
         self.store.now()

@@ -6,7 +6,8 @@
 
 use super::dump::{Dump, Limits, Progress};
 use super::log_line::Peer;
-use super::tier::{Expect, Then, Waiting};
+use super::tier::Expect;
+use super::waiting::{Then, Waiting};
 use super::watch::Watching;
 use crate::runtime::{Context, Verdict};
 use crate::ProtocolMode;

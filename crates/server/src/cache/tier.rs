@@ -4,26 +4,24 @@
 //! A lookup that finds an external item (its value on disk) asks an IO thread for the
 //! record ([`Tier::read`]) with a ticket for its session, and the handler parks. The
 //! reply is composed up front except for the value: a header and the bytes a miss would
-//! answer instead ([`Entry::Disk`]). Entries wait in reply order ([`Waiting`]): a text
-//! multi-get mixing keys in RAM and on disk issues all its reads at once, keeps the RAM
-//! items pinned, and answers in key order as reads complete ([`Waiting::flush`]). The
-//! IO thread's completion goes to the session's worker as a [`DiskDone`]; the value is
-//! sent from the read buffer by reference ([`Pinned::Disk`]).
+//! answer instead. Entries wait in reply order (`cache::waiting`): a text multi-get
+//! mixing keys in RAM and on disk issues all its reads at once, keeps the RAM items
+//! pinned, and answers in key order as reads complete. The IO thread's completion goes
+//! to the session's worker as a [`DiskDone`]; the value is sent from the read buffer by
+//! reference (`Pinned::Disk`).
 //!
 //! A read that fails (page since dropped, checksum, short read) is a miss: the client
 //! gets what a miss gets, the key is unlinked, and `miss_from_extstore` (and
 //! `badcrc_from_extstore`) count it, as memcached does. Commands that need the value
 //! itself (append, prepend, incr, decr) read it, bring it back to RAM and run again
-//! ([`Entry::Recache`]).
+//! (`Entry::Recache`).
 
-use super::value::{Pinned, COPY_MAX};
 use crate::disk_tier::owner::Releaser;
 use crate::disk_tier::restart::{self, DiskRestore};
 use crate::disk_tier::{record_len, writer, ExtConfig, ExtSettings, RecordMeta};
-use crate::runtime::{Reply, Ticket};
+use crate::runtime::Ticket;
 use disk::{Disk, DiskError, Location, ReadBuf, ReadError, ReadResult};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -112,7 +110,6 @@ pub struct Tier {
     pub(crate) counters: ExtCounters,
     /// What `stats settings` reports of the engine's configuration.
     pub(crate) wbuf_size: u64,
-    pub(crate) max_sleep_us: u32,
     writer: Mutex<Option<JoinHandle<()>>>,
     stop: Arc<writer::Stop>,
     restore: Option<DiskRestore>,
@@ -132,20 +129,13 @@ impl Tier {
         store.set_cold_tier(Arc::new(Releaser(disk.handle())));
         let settings = Arc::new(ext.settings());
         let stop = Arc::new(writer::Stop::default());
-        let handle = writer::spawn(
-            store,
-            disk.clone(),
-            settings.clone(),
-            ext.disk.max_sleep,
-            stop.clone(),
-        )
-        .map_err(DiskError::Thread)?;
+        let handle = writer::spawn(store, disk.clone(), settings.clone(), stop.clone())
+            .map_err(DiskError::Thread)?;
         Ok(Tier {
             disk,
             settings,
             counters: ExtCounters::default(),
             wbuf_size: ext.disk.wbuf_size,
-            max_sleep_us: u32::try_from(ext.disk.max_sleep.as_micros()).unwrap_or(u32::MAX),
             writer: Mutex::new(Some(handle)),
             stop,
             restore,
@@ -185,7 +175,8 @@ impl Tier {
         key_len: usize,
     ) -> bool {
         let len = record_len(key_len, ext.value_len);
-        let queued = self.disk.read(
+        // The IO threads are woken at the end of the worker's turn (`Cache::turn_end`).
+        let queued = self.disk.read_later(
             Location::from_bits(ext.location),
             len,
             DiskTicket { ticket, id },
@@ -250,9 +241,9 @@ impl Tier {
 pub struct Knobs {
     /// Shared with the background writer when a tier runs.
     pub(crate) settings: Arc<ExtSettings>,
-    /// The compaction tunables when no tier runs (a running tier has its engine's).
+    /// The compaction tunables and `max_sleep` when no tier runs (a running tier has
+    /// its engine's).
     idle_tuning: disk::Tuning,
-    max_sleep_us: std::sync::atomic::AtomicU32,
     wbuf_size: u64,
 }
 
@@ -262,7 +253,6 @@ impl Knobs {
         Knobs {
             settings: Arc::new(ExtSettings::default()),
             idle_tuning: disk::Tuning::new(0, 0, 0.8, false),
-            max_sleep_us: std::sync::atomic::AtomicU32::new(1_000_000),
             wbuf_size: 4 << 20,
         }
     }
@@ -272,7 +262,6 @@ impl Knobs {
         Knobs {
             settings: tier.settings.clone(),
             idle_tuning: disk::Tuning::new(0, 0, 0.8, false),
-            max_sleep_us: std::sync::atomic::AtomicU32::new(tier.max_sleep_us),
             wbuf_size: tier.wbuf_size,
         }
     }
@@ -309,7 +298,7 @@ impl Knobs {
             b"recache_rate" => s.recache_rate.store(n, Relaxed),
             b"compact_under" => tuning.set_compact_under(n),
             b"drop_under" => tuning.set_drop_under(n),
-            b"max_sleep" => self.max_sleep_us.store(n, Relaxed),
+            b"max_sleep" => tuning.set_max_sleep_us(n),
             _ => return false,
         }
         parsed.is_some()
@@ -327,7 +316,7 @@ impl Knobs {
             ("ext_wbuf_size", self.wbuf_size.to_string()),
             ("ext_compact_under", t.compact_under().to_string()),
             ("ext_drop_under", t.drop_under().to_string()),
-            ("ext_max_sleep", self.max_sleep_us.load(Relaxed).to_string()),
+            ("ext_max_sleep", t.max_sleep_us().to_string()),
             ("ext_max_frag", format!("{:.2}", t.max_frag())),
             ("slab_automove_freeratio", "0.010".to_string()),
             (
@@ -383,241 +372,6 @@ impl Expect {
             cas: item.cas(),
             fetched_before: item.fetched_before(),
             ago: item.last_access_ago(),
-        }
-    }
-}
-
-/// One reply waiting its turn.
-pub(crate) enum Entry {
-    /// A text multi-get's RAM hit after a disk one: answered in key order.
-    Ram {
-        item: ItemRef<'static>,
-        with_cas: bool,
-    },
-    /// A value on disk: `head` is the reply before the value, `miss` what a miss
-    /// answers, `trailer` what follows the value.
-    Disk {
-        id: u32,
-        key: Box<[u8]>,
-        head: Vec<u8>,
-        miss: Vec<u8>,
-        trailer: &'static [u8],
-        expect: Expect,
-        result: Option<ReadResult>,
-    },
-    /// A command that needs the value in RAM: read it, bring it back, run the command
-    /// again.
-    Recache {
-        id: u32,
-        key: Box<[u8]>,
-        expect: Expect,
-        done: bool,
-    },
-}
-
-impl Entry {
-    fn id(&self) -> Option<u32> {
-        match self {
-            Entry::Ram { .. } => None,
-            Entry::Disk { id, .. } | Entry::Recache { id, .. } => Some(*id),
-        }
-    }
-
-    fn ready(&self) -> bool {
-        match self {
-            Entry::Ram { .. } => true,
-            Entry::Disk { result, .. } => result.is_some(),
-            Entry::Recache { done, .. } => *done,
-        }
-    }
-}
-
-/// What to do once every entry is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Then {
-    /// The request was consumed when the session parked: carry on.
-    Done,
-    /// A text retrieval whose line (`consumed` bytes) is still at the head of the input:
-    /// `END`, or go on from the key `resume` bytes into the line (it paused).
-    TextGet {
-        consumed: usize,
-        resume: Option<usize>,
-    },
-    /// A command whose value came back to RAM: run it again (it is still at the head of
-    /// the input).
-    Again,
-}
-
-/// A request parked on disk reads.
-pub(crate) struct Waiting {
-    entries: VecDeque<Entry>,
-    next_id: u32,
-    pending: usize,
-    pub(crate) then: Then,
-}
-
-impl Waiting {
-    pub(crate) fn new(then: Then) -> Waiting {
-        Waiting {
-            entries: VecDeque::new(),
-            next_id: 0,
-            pending: 0,
-            then,
-        }
-    }
-
-    /// Entries not yet answered.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Queues a RAM hit behind the disk entries.
-    pub(crate) fn push_ram(&mut self, item: ItemRef<'static>, with_cas: bool) {
-        self.entries.push_back(Entry::Ram { item, with_cas });
-    }
-
-    /// Adds a disk entry and issues its read. `head` and `miss` as [`Entry::Disk`].
-    /// `Err(miss)`, nothing added, when the read was refused for want of read buffers
-    /// ([`Tier::read`]): the caller answers the miss.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push_disk(
-        &mut self,
-        tier: &Tier,
-        ticket: Ticket<DiskDone>,
-        key: &[u8],
-        ext: External,
-        expect: Expect,
-        head: Vec<u8>,
-        miss: Vec<u8>,
-        trailer: &'static [u8],
-    ) -> Result<(), Vec<u8>> {
-        let id = self.next_id;
-        if !tier.read(ticket, id, ext, key.len()) {
-            return Err(miss);
-        }
-        self.next_id += 1;
-        self.pending += 1;
-        self.entries.push_back(Entry::Disk {
-            id,
-            key: key.into(),
-            head,
-            miss,
-            trailer,
-            expect,
-            result: None,
-        });
-        Ok(())
-    }
-
-    /// Adds a read whose value goes back to RAM before the command runs again. False
-    /// (nothing added) when the read was refused for want of read buffers.
-    pub(crate) fn push_recache(
-        &mut self,
-        tier: &Tier,
-        ticket: Ticket<DiskDone>,
-        key: &[u8],
-        ext: External,
-        expect: Expect,
-    ) -> bool {
-        let id = self.next_id;
-        if !tier.read(ticket, id, ext, key.len()) {
-            return false;
-        }
-        self.next_id += 1;
-        self.pending += 1;
-        self.entries.push_back(Entry::Recache {
-            id,
-            key: key.into(),
-            expect,
-            done: false,
-        });
-        true
-    }
-
-    /// Records a finished read; false if it is none of ours (a stale id).
-    pub(crate) fn arrived(&mut self, done: DiskDone, tier: &Tier, store: &Store) -> bool {
-        let Some(entry) = self.entries.iter_mut().find(|e| e.id() == Some(done.id)) else {
-            return false;
-        };
-        match entry {
-            Entry::Disk { result, .. } if result.is_none() => *result = Some(done.result),
-            Entry::Recache {
-                key,
-                expect,
-                done: d,
-                ..
-            } if !*d => {
-                // Judged now: the value goes back to RAM, or the key is unlinked.
-                if let Some(buf) = tier.settle(store, key, expect, done.result) {
-                    if store
-                        .recache(key, expect.location, buf.value())
-                        .unwrap_or(false)
-                    {
-                        tier.counters.recache_from_extstore.fetch_add(1, Relaxed);
-                    }
-                }
-                *d = true;
-            }
-            _ => return false,
-        }
-        self.pending -= 1;
-        true
-    }
-
-    /// Answers entries in order as far as they are ready; true when none is left.
-    pub(crate) fn flush(
-        &mut self,
-        reply: &mut Reply<'_, Pinned>,
-        tier: &Tier,
-        store: &Store,
-        compose_ram: impl Fn(&mut Reply<'_, Pinned>, ItemRef<'static>, bool),
-    ) -> bool {
-        while self.entries.front().is_some_and(Entry::ready) {
-            let Some(entry) = self.entries.pop_front() else {
-                break;
-            };
-            match entry {
-                Entry::Ram { item, with_cas } => compose_ram(reply, item, with_cas),
-                Entry::Disk {
-                    key,
-                    head,
-                    miss,
-                    trailer,
-                    expect,
-                    result: Some(result),
-                    ..
-                } => match tier.settle(store, &key, &expect, result) {
-                    Some(buf) => queue_read(reply, &head, buf, trailer),
-                    None => reply.line(&miss),
-                },
-                Entry::Disk { .. } | Entry::Recache { .. } => {}
-            }
-        }
-        self.entries.is_empty()
-    }
-
-    /// The session left: reads not answered count as aborted.
-    pub(crate) fn abandon(self, tier: &Tier) {
-        tier.counters
-            .get_aborted_extstore
-            .fetch_add(self.pending as u64, Relaxed);
-    }
-}
-
-/// Queues `head`, a value read from disk, `trailer`: a small value copied, a large one
-/// sent from the read buffer by reference.
-fn queue_read(reply: &mut Reply<'_, Pinned>, head: &[u8], buf: ReadBuf, trailer: &[u8]) {
-    if buf.value().len() <= COPY_MAX {
-        reply.compose(|out| {
-            out.extend_from_slice(head);
-            out.extend_from_slice(buf.value());
-            out.extend_from_slice(trailer);
-        });
-    } else {
-        reply.line(head);
-        reply.pin(Pinned::Disk(buf));
-        if !trailer.is_empty() {
-            reply.line(trailer);
         }
     }
 }

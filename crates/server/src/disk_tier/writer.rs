@@ -189,13 +189,7 @@ fn move_out<C: Completion>(
 }
 
 /// The writer thread's loop, until `stop`.
-pub fn run<C: Completion>(
-    store: &Store,
-    disk: &Disk<C>,
-    settings: &ExtSettings,
-    max_sleep: Duration,
-    stop: &Stop,
-) {
+pub fn run<C: Completion>(store: &Store, disk: &Disk<C>, settings: &ExtSettings, stop: &Stop) {
     let mut sleep = SLEEP_MIN;
     let mut reserve = Reserve::new(store.room().total);
     loop {
@@ -211,6 +205,8 @@ pub fn run<C: Completion>(
             }
             continue;
         }
+        // `extstore max_sleep` changes it while the server runs.
+        let max_sleep = disk.tuning().max_sleep();
         sleep = (sleep * 2).min(max_sleep.max(SLEEP_MIN));
         if p.busy {
             // Buffers are on their way to disk: a short wait, not a long one.
@@ -227,7 +223,6 @@ pub fn spawn<C: Completion>(
     store: &'static Store,
     disk: Arc<Disk<C>>,
     settings: Arc<ExtSettings>,
-    max_sleep: Duration,
     stop: Arc<Stop>,
 ) -> std::io::Result<std::thread::JoinHandle<()>>
 where
@@ -235,5 +230,5 @@ where
 {
     std::thread::Builder::new()
         .name("ext-writer".into())
-        .spawn(move || run(store, &disk, &settings, max_sleep, &stop))
+        .spawn(move || run(store, &disk, &settings, &stop))
 }

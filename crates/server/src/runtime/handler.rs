@@ -215,6 +215,12 @@ pub trait Service: Send + Sync + Sized + 'static {
     /// Called once on each worker before it serves anything: may open sessions.
     fn start(&self, _cx: &mut Context<'_, Self::Handler>) {}
 
+    /// Worker `worker` has done a turn's work and is about to wait for events: hand on
+    /// what its handlers deferred (the cache wakes its disk IO threads here, once for
+    /// all the reads queued in the turn instead of once per read). Must be cheap: it is
+    /// called every turn.
+    fn turn_end(&self, _worker: usize) {}
+
     /// Worker `worker`'s event sources other than sessions (the cache's UDP sockets).
     /// Each counts as one open connection, as memcached counts a thread's UDP socket.
     fn ports(&self, _worker: usize) -> std::io::Result<Vec<Box<dyn Port<Self::Handler>>>> {

@@ -121,6 +121,7 @@ impl<H: Handler> Worker<H> {
         let mut more_messages = false;
         let mut last_sweep = Instant::now();
         loop {
+            self.env.service.turn_end(self.env.shared.index);
             let timeout = self.timeout(more_messages);
             self.handshakes.new_turn();
             // On the ring, the ring waits and the epoll is read, without waiting, only

@@ -20,35 +20,41 @@ pub(super) struct Placed {
     pub(super) opened: u64,
 }
 
-impl Store {
-    /// Room for `size` bytes (an item's `layout::span`), pinned: for a large item a hole
-    /// in one of its TTL bucket's segments if one fits, else the bucket's open segment.
-    pub(super) fn alloc(
-        &self,
-        size: usize,
-        deadline: Deadline,
-        now: u64,
-    ) -> Result<Placed, StoreError> {
-        self.alloc_for(size, deadline, now, false)
-    }
+/// What an allocation is for, which decides where it may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// A value: its TTL bucket's open segment, or for a large one a hole in one of the
+    /// bucket's segments.
+    Value,
+    /// A value read back from the disk tier because it is hot: the open segment only,
+    /// among the newest items. A hole sits in an older segment, which the disk tier's
+    /// writer and eviction reach first: with `ext_item_age`, the value went straight back
+    /// to disk (disk_behaviour's recache test, 1 run in 7 under load).
+    Recached,
+    /// An external item (key and metadata of a value on disk): TTL buckets of their own,
+    /// whose segments eviction takes only when no other is left. Otherwise values cycling
+    /// through RAM would push out the small items that find values on disk, as
+    /// memcached's slab classes keep them apart.
+    External,
+}
 
-    /// `alloc`, for an external item (key and metadata of a value on disk) when
-    /// `external`: those have TTL buckets of their own, whose segments eviction takes only
-    /// when no other is left. Otherwise values cycling through RAM would push out the
-    /// small items that find values on disk, as memcached's slab classes keep them apart.
+impl Store {
+    /// Room for `size` bytes (an item's `layout::span`), pinned: in the open segment of
+    /// its TTL bucket, or where `place` allows (a hole, for a large value).
     pub(super) fn alloc_for(
         &self,
         size: usize,
         deadline: Deadline,
         now: u64,
-        external: bool,
+        place: Place,
     ) -> Result<Placed, StoreError> {
         if size > self.seg_size {
             return Err(StoreError::TooLarge);
         }
+        let external = place == Place::External;
         let b = ttl::bucket((deadline != NEVER).then(|| deadline.saturating_sub(now)))
             + if external { ttl::BUCKETS } else { 0 };
-        if size >= layout::LARGE {
+        if size >= layout::LARGE && place == Place::Value {
             if let Some(placed) = self.take_hole(b, size, deadline, now) {
                 return Ok(placed);
             }
@@ -261,15 +267,17 @@ impl Store {
     /// is sealed and `v` stays free for the caller.
     fn place_survivors(&self, k: Keep, v: u32, b: usize, need: usize) -> bool {
         let seg = &self.segs[k.seg as usize];
-        // Survivors stay with their kind: external items in external buckets.
-        let same_kind =
-            (seg.bucket.load(Ordering::Relaxed) as usize >= ttl::BUCKETS) == (b >= ttl::BUCKETS);
+        // Survivors stay in their own TTL bucket (so with their kind: external items in
+        // external buckets). Made the open segment of another bucket, they sat where that
+        // bucket's writes, which may never come, had to fill the segment before it was
+        // sealed: never walked by the disk tier's writer (a value stayed in RAM for good)
+        // and living beside items that die at other times.
+        let theirs = seg.bucket.load(Ordering::Relaxed) as usize;
         let mut open = self.buckets[b].lock();
-        if open.is_some() || k.off + need > self.seg_size || !same_kind {
+        if open.is_some() || k.off + need > self.seg_size || theirs != b {
             self.seal(k.seg);
             return false;
         }
-        seg.bucket.store(b as u32, Ordering::Relaxed);
         seg.state.store(OPEN, Ordering::Release);
         *open = Some(k.seg);
         drop(open);

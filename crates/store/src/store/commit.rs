@@ -2,7 +2,7 @@
 //! with memcached's rules for set/add/replace/cas (and meta's compare, explicit and
 //! invalidating CAS); removing a key; the win token and `mg N`'s placeholder.
 
-use super::alloc::Placed;
+use super::alloc::{Place, Placed};
 use super::{CommitOptions, Store, StoreMode, StoreOutcome};
 use crate::config::{memcached_item_size, StoreError, KEY_MAX};
 use crate::exptime::{self, Deadline, NEVER};
@@ -93,8 +93,23 @@ impl Store {
         wide_cas: bool,
         now: u64,
     ) -> Result<Placed, StoreError> {
+        self.write_item_for(Place::Value, key, vlen, flags, deadline, wide_cas, now)
+    }
+
+    /// `write_item`, for an item `place` says more of.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write_item_for(
+        &self,
+        place: Place,
+        key: &[u8],
+        vlen: usize,
+        flags: u32,
+        deadline: Deadline,
+        wide_cas: bool,
+        now: u64,
+    ) -> Result<Placed, StoreError> {
         let size = layout::item_size(self.cfg.cas_enabled, wide_cas, key.len(), vlen, flags);
-        let at = self.alloc(layout::span(size), deadline, now)?;
+        let at = self.alloc_for(layout::span(size), deadline, now, place)?;
         let it = self.item(at.off);
         // SAFETY: freshly allocated: `size` bytes inside one segment (items need no
         // alignment), pinned, and unreachable from the index.

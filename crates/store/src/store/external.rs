@@ -26,7 +26,7 @@
 //! What an external item costs in RAM: its header (13 to 19 bytes, as any item), its key,
 //! 8 bytes of location, and its index slot.
 
-use super::alloc::Placed;
+use super::alloc::{Place, Placed};
 use super::derive::Plan;
 use super::Store;
 use crate::cold::ColdTier;
@@ -116,7 +116,7 @@ impl Store {
         let deadline = self.abs_deadline(item.deadline);
         let wide = self.cfg.cas_enabled && !layout::cas_fits(false, cas);
         let size = layout::external_size(self.cfg.cas_enabled, wide, key.len(), vlen, flags);
-        let placed = self.alloc_for(size, deadline, now, true)?;
+        let placed = self.alloc_for(size, deadline, now, Place::External)?;
         let new = self.item(placed.off);
         let header = Header {
             key,
@@ -149,7 +149,7 @@ impl Store {
     ) -> Result<Placed, StoreError> {
         let size =
             layout::external_size(self.cfg.cas_enabled, wide, key.len(), plan.vlen, plan.flags);
-        let placed = self.alloc_for(size, plan.deadline, now, true)?;
+        let placed = self.alloc_for(size, plan.deadline, now, Place::External)?;
         let header = Header {
             key,
             vlen: plan.vlen,
@@ -177,7 +177,15 @@ impl Store {
         let now = self.clock.now();
         let wide = self.cfg.cas_enabled && !layout::cas_fits(false, cas);
         let deadline = self.abs_deadline(item.deadline);
-        let placed = self.write_item(key, value.len(), flags, deadline, wide, now)?;
+        let placed = self.write_item_for(
+            Place::Recached,
+            key,
+            value.len(),
+            flags,
+            deadline,
+            wide,
+            now,
+        )?;
         let new = self.item(placed.off);
         // SAFETY: freshly written, pinned, unreachable: ours.
         unsafe {
