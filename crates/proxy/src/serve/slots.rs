@@ -86,6 +86,11 @@ pub const REPLY_BUDGET: usize = 2 << 20;
 /// default largest item (`-I 1m`).
 pub const FIRST_ESTIMATE: usize = 1 << 20;
 
+/// How many requests a client whose replies weigh `estimate` may have unanswered.
+fn window_for(estimate: usize) -> usize {
+    (REPLY_BUDGET / estimate.max(1)).clamp(1, MAX_SLOTS)
+}
+
 /// A client's slots, oldest first.
 pub struct Slots {
     queue: VecDeque<Slot>,
@@ -93,6 +98,8 @@ pub struct Slots {
     /// What a reply to this client weighs, as far as the proxy can tell: up at once to a
     /// larger reply, down a quarter of the way to each smaller one.
     estimate: usize,
+    /// The window the estimate gives (kept: it is read before every request).
+    window: usize,
 }
 
 impl Default for Slots {
@@ -101,6 +108,7 @@ impl Default for Slots {
             queue: VecDeque::new(),
             next: 0,
             estimate: FIRST_ESTIMATE,
+            window: window_for(FIRST_ESTIMATE),
         }
     }
 }
@@ -109,7 +117,7 @@ impl Slots {
     /// How many slots the client may have open now (see the module's doc).
     #[inline]
     pub fn window(&self) -> usize {
-        (REPLY_BUDGET / self.estimate.max(1)).clamp(1, MAX_SLOTS)
+        self.window
     }
 
     /// A reply of `bytes` went out whole.
@@ -120,6 +128,7 @@ impl Slots {
         } else {
             self.estimate - (self.estimate - bytes) / 4
         };
+        self.window = window_for(self.estimate);
     }
 
     pub fn is_empty(&self) -> bool {
