@@ -96,7 +96,7 @@ pub struct Slots {
     queue: VecDeque<Slot>,
     next: u32,
     /// What a reply to this client weighs, as far as the proxy can tell: up at once to a
-    /// larger reply, down a quarter of the way to each smaller one.
+    /// larger reply, half way down to each smaller one.
     estimate: usize,
     /// The window the estimate gives (kept: it is read before every request).
     window: usize,
@@ -126,7 +126,7 @@ impl Slots {
         self.estimate = if bytes >= self.estimate {
             bytes
         } else {
-            self.estimate - (self.estimate - bytes) / 4
+            self.estimate - (self.estimate - bytes) / 2
         };
         self.window = window_for(self.estimate);
     }
