@@ -82,6 +82,10 @@ pub const MAX_SLOTS: usize = 1024;
 /// client whose requests are queued on them.
 pub const REPLY_BUDGET: usize = 2 << 20;
 
+/// Emptied reply queues a client keeps for its next slots (a queue that grew once
+/// allocates no more): enough for a client pipelining 16 deep, a few KiB at most.
+const SPARE_QUEUES: usize = 16;
+
 /// What a reply is assumed to weigh before a client's first one is seen: memcached's
 /// default largest item (`-I 1m`).
 pub const FIRST_ESTIMATE: usize = 1 << 20;
@@ -100,6 +104,8 @@ pub struct Slots {
     estimate: usize,
     /// The window the estimate gives (kept: it is read before every request).
     window: usize,
+    /// Emptied `out` queues of closed slots, for the next slots.
+    spare: Vec<VecDeque<Chunk>>,
 }
 
 impl Default for Slots {
@@ -109,6 +115,7 @@ impl Default for Slots {
             next: 0,
             estimate: FIRST_ESTIMATE,
             window: window_for(FIRST_ESTIMATE),
+            spare: Vec::new(),
         }
     }
 }
@@ -146,7 +153,7 @@ impl Slots {
         self.queue.push_back(Slot {
             seq,
             state,
-            out: VecDeque::new(),
+            out: self.spare.pop().unwrap_or_default(),
             done: false,
             sent: 0,
         });
@@ -198,7 +205,11 @@ impl Slots {
                 break;
             }
             let sent = front.sent;
-            self.queue.pop_front();
+            if let Some(slot) = self.queue.pop_front() {
+                if slot.out.capacity() > 0 && self.spare.len() < SPARE_QUEUES {
+                    self.spare.push(slot.out);
+                }
+            }
             self.learn(sent);
             closed = true;
         }

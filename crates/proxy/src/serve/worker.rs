@@ -61,6 +61,9 @@ pub struct WorkerState {
     pub probes_due: Vec<ServerRef>,
     /// Links a reload retired, to kick so that idle ones close.
     pub retired: Vec<ConnId>,
+    /// The time read when the request being handled was read: the clock is read once
+    /// per request, for the health poll, the request's timeout and its latency.
+    pub now: Instant,
     rng: u64,
 }
 
@@ -79,6 +82,7 @@ impl WorkerState {
             events: Vec::new(),
             probes_due: Vec::new(),
             retired: Vec::new(),
+            now: Instant::now(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9),
             loaded: loaded.clone(),
         };

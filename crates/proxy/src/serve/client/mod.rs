@@ -225,7 +225,8 @@ impl ClientHandler {
             let current = service.current.clone();
             let local = cx.local();
             local.refresh(&current);
-            local.tick(Instant::now());
+            local.now = Instant::now();
+            local.tick(local.now);
         }
         send::after_refresh(cx);
         let verdict = match self.dialect {
