@@ -318,8 +318,134 @@ fn a_client_that_does_not_read_costs_bounded_memory() {
         "a client that does not read: +{} KiB ({sent} bytes of gets taken)",
         grown >> 10
     );
-    // Not asserted: other clients sharing that backend connection wait behind it
-    // (docs/proxy.md, "Memory bounds": the price of the bound on a shared connection).
+}
+
+/// The field `name` of the proxy's `stats backends` for its backend `b0`.
+fn backend_stat(stats: &mut Client, name: &str) -> u64 {
+    let got = stats.ask(b"stats backends\r\n", b"END\r\n", 1);
+    let got = String::from_utf8_lossy(&got);
+    let want = format!(":b0:{name} ");
+    got.lines()
+        .find_map(|l| l.split_once(&want).map(|(_, v)| v.trim().to_string()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {got}"))
+}
+
+/// `n` sets and gets of small values, one at a time, each of which must be answered
+/// within `bound`; the slowest round trip.
+fn small_requests_answered(c: &mut Client, tag: &str, n: usize, bound: Duration) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for i in 0..n {
+        let started = Instant::now();
+        let set = format!("set {tag}{i} 0 0 2\r\nok\r\n");
+        assert_eq!(c.line(set.as_bytes()), "STORED\r\n");
+        let got = c.ask(format!("get {tag}{i}\r\n").as_bytes(), b"END\r\n", 1);
+        assert_eq!(
+            got,
+            format!("VALUE {tag}{i} 0 2\r\nok\r\nEND\r\n").as_bytes()
+        );
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < bound,
+        "a round trip took {slowest:?} while another client did not read"
+    );
+    slowest
+}
+
+/// A client that sends 2,000 gets of 1 MiB and reads nothing, and another client on the
+/// same worker and the same backend connection (`server_connections: 1`): the second
+/// gets every reply at once. The first client's window (about 2 MiB of replies on their
+/// way) is taken off the shared connection into its own budget, so the connection never
+/// pauses for it (docs/proxy.md, "Memory bounds").
+#[test]
+fn a_client_that_does_not_read_delays_no_other_client() {
+    let backend = Server::memcached(&["-I", "2m"]);
+    let p = proxy::start(Kind::CorvidYaml, 1, |l| yaml(l, &[backend.port()], 0));
+    let mut slow = Client::new(p.addr);
+    let mut set = b"set big 0 0 1048576\r\n".to_vec();
+    set.extend_from_slice(&vec![b'v'; 1 << 20]);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(slow.line(&set), "STORED\r\n");
+    let mut stats = Client::new(p.addr);
+    let mut other = Client::new(p.addr);
+    small_requests_answered(&mut other, "warm", 5, Duration::from_secs(10));
+    let before = p.rss();
+    let gets = b"get big\r\n".repeat(2000);
+    let sent = write_until_stalled(&mut slow.0, &gets, gets.len());
+    // The slow client's replies fill its socket, and the proxy takes no more for it
+    // (the same count over a second: how much depends on the kernel's socket buffers).
+    let start = backend_stat(&mut stats, "response_bytes");
+    let mut seen = (start, 0);
+    wait_until(
+        "the proxy stops taking replies for the slow client",
+        Duration::from_secs(60),
+        || {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = backend_stat(&mut stats, "response_bytes");
+            seen = if now == seen.0 {
+                (now, seen.1 + 1)
+            } else {
+                (now, 0)
+            };
+            now > start + (1 << 20) && seen.1 >= 4
+        },
+    );
+    let slowest = small_requests_answered(&mut other, "k", 200, Duration::from_secs(5));
+    let grown = p.rss().saturating_sub(before);
+    eprintln!(
+        "another client beside one that does not read: slowest round trip {slowest:?}, \
+         proxy +{} KiB ({sent} bytes of gets taken, {} KiB of replies read for it)",
+        grown >> 10,
+        (seen.0 - start) >> 10
+    );
+    assert_eq!(
+        backend_stat(&mut stats, "pauses"),
+        0,
+        "the shared connection paused"
+    );
+    assert_eq!(backend_stat(&mut stats, "connections"), 1);
+    assert!(grown < 24 << 20, "the proxy grew by {} MiB", grown >> 20);
+}
+
+/// A reply larger than the window allowed for (6 MiB values) does stop the connection
+/// that carries it once the slow client owes more than 4 MiB; other clients' requests
+/// then go to another connection, opened for them, which closes again when the slow
+/// client leaves.
+#[test]
+fn requests_go_around_a_connection_paused_for_a_slow_client() {
+    let backend = Server::memcached(&["-I", "8m"]);
+    let p = proxy::start(Kind::CorvidYaml, 1, |l| yaml(l, &[backend.port()], 0));
+    let mut slow = Client::new(p.addr);
+    let mut set = b"set huge 0 0 6291456\r\n".to_vec();
+    set.extend_from_slice(&vec![b'h'; 6 << 20]);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(slow.line(&set), "STORED\r\n");
+    let mut stats = Client::new(p.addr);
+    let before = p.rss();
+    let gets = b"get huge\r\n".repeat(100);
+    write_until_stalled(&mut slow.0, &gets, gets.len());
+    wait_until("the connection pauses", Duration::from_secs(30), || {
+        backend_stat(&mut stats, "pauses") > 0
+    });
+    let mut other = Client::new(p.addr);
+    let slowest = small_requests_answered(&mut other, "k", 100, Duration::from_secs(5));
+    assert_eq!(backend_stat(&mut stats, "connections"), 2);
+    let grown = p.rss().saturating_sub(before);
+    eprintln!(
+        "around a paused connection: slowest round trip {slowest:?}, proxy +{} KiB",
+        grown >> 10
+    );
+    assert!(grown < 24 << 20, "the proxy grew by {} MiB", grown >> 20);
+    // The slow client leaves: the paused connection reads again, finishes the replies
+    // owed to nobody now, and closes, leaving `server_connections`.
+    drop(slow);
+    wait_until(
+        "the extra connection closes",
+        Duration::from_secs(30),
+        || backend_stat(&mut stats, "connections") == 1,
+    );
+    small_requests_answered(&mut other, "after", 5, Duration::from_secs(10));
 }
 
 /// A backend that stops reading (SIGSTOP) while a client keeps writing: at most 1 MiB of

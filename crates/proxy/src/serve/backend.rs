@@ -254,8 +254,21 @@ impl BackendHandler {
         match message {
             Message::Kick => self.kicked(reply, cx),
             Message::Unpause => {
-                if let Some(link) = cx.local().links.get_mut(self.link) {
-                    link.paused_by = None;
+                let local = cx.local();
+                let Some(link) = local.links.get_mut(self.link) else {
+                    return Verdict::Continue;
+                };
+                link.paused_by = None;
+                let backend = link.backend;
+                // Others' requests went around it to a connection opened meanwhile: one
+                // too many now; this one finishes what it has and closes.
+                if local.surplus(backend) {
+                    let link = &mut local.links[self.link];
+                    link.state = LinkState::Retiring;
+                    if link.inflight.is_empty() {
+                        self.in_flight = 0;
+                        return Verdict::Close;
+                    }
                 }
                 Verdict::Continue
             }

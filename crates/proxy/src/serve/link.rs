@@ -20,6 +20,11 @@ use super::stats::BackendStats;
 /// backend is slow to read and more requests would only grow memory.
 pub const SEND_HIGH: usize = 1 << 20;
 
+/// How many connections a backend may have per worker beyond `server_connections` while
+/// some are paused by clients that do not read (each paused one makes room for one more,
+/// up to this many).
+pub const PAUSED_SPARE: usize = 4;
+
 /// How the reply to a request is framed on the backend connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -112,10 +117,12 @@ impl Link {
         }
     }
 
-    /// Whether `client` may append a request now.
+    /// Whether `client` may append a request now. A paused link takes none: a request
+    /// queued behind the slow client's replies would wait for that client to read.
     #[inline]
     pub fn open_to(&self, client: ConnId) -> bool {
         self.state != LinkState::Retiring
+            && self.paused_by.is_none()
             && self.streaming.is_none_or(|s| s == client)
             && self.unsent + self.outgoing.len() < SEND_HIGH
     }

@@ -9,8 +9,12 @@
 //!   -> to the client   held until 7 is done
 //! ```
 //!
-//! What a slot holds while it is not at the front counts against the client's budget
-//! (`held`); past it, the backends feeding the client stop reading (docs/proxy.md,
+//! How many slots a client may have open is its *window* ([`Slots::window`]): the reply
+//! bytes it may have coming, [`REPLY_BUDGET`], over what its replies have weighed so far
+//! (a running estimate that starts at memcached's largest item, so a new client's first
+//! burst of requests is paced until its replies show they are small). A client that stops
+//! reading therefore has at most about that many bytes on their way to it, which the
+//! proxy can take off shared backend connections without pausing them (docs/proxy.md,
 //! "Memory bounds").
 
 use std::collections::VecDeque;
@@ -51,6 +55,8 @@ pub struct Slot {
     pub out: VecDeque<Chunk>,
     /// Nothing more will be added to `out`.
     pub done: bool,
+    /// Bytes of it moved to the client so far (what its reply weighed, once done).
+    pub sent: usize,
 }
 
 impl Slot {
@@ -69,14 +75,69 @@ impl Slot {
 /// replies go out (a bound on the memory one pipelining client can take).
 pub const MAX_SLOTS: usize = 1024;
 
+/// The reply bytes a client may have on their way (by the estimate) before it is read no
+/// further. With the runtime's high watermark (1 MiB: a client whose output holds that
+/// much is not read) it stays under `OUTPUT_MAX` (4 MiB), the point where a client that
+/// does not read would stop the backend connections feeding it, and with them every other
+/// client whose requests are queued on them.
+pub const REPLY_BUDGET: usize = 2 << 20;
+
+/// Emptied reply queues a client keeps for its next slots (a queue that grew once
+/// allocates no more): enough for a client pipelining 16 deep, a few KiB at most.
+const SPARE_QUEUES: usize = 16;
+
+/// What a reply is assumed to weigh before a client's first one is seen: memcached's
+/// default largest item (`-I 1m`).
+pub const FIRST_ESTIMATE: usize = 1 << 20;
+
+/// How many requests a client whose replies weigh `estimate` may have unanswered.
+fn window_for(estimate: usize) -> usize {
+    (REPLY_BUDGET / estimate.max(1)).clamp(1, MAX_SLOTS)
+}
+
 /// A client's slots, oldest first.
-#[derive(Default)]
 pub struct Slots {
     queue: VecDeque<Slot>,
     next: u32,
+    /// What a reply to this client weighs, as far as the proxy can tell: up at once to a
+    /// larger reply, half way down to each smaller one.
+    estimate: usize,
+    /// The window the estimate gives (kept: it is read before every request).
+    window: usize,
+    /// Emptied `out` queues of closed slots, for the next slots.
+    spare: Vec<VecDeque<Chunk>>,
+}
+
+impl Default for Slots {
+    fn default() -> Slots {
+        Slots {
+            queue: VecDeque::new(),
+            next: 0,
+            estimate: FIRST_ESTIMATE,
+            window: window_for(FIRST_ESTIMATE),
+            spare: Vec::new(),
+        }
+    }
 }
 
 impl Slots {
+    /// How many slots the client may have open now (see the module's doc).
+    #[inline]
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// A reply of `bytes` went out whole.
+    #[inline]
+    fn learn(&mut self, bytes: usize) {
+        self.estimate = if bytes >= self.estimate {
+            bytes
+        } else {
+            self.estimate - (self.estimate - bytes) / 2
+        };
+        self.window = window_for(self.estimate);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -92,8 +153,9 @@ impl Slots {
         self.queue.push_back(Slot {
             seq,
             state,
-            out: VecDeque::new(),
+            out: self.spare.pop().unwrap_or_default(),
             done: false,
+            sent: 0,
         });
         seq
     }
@@ -136,12 +198,19 @@ impl Slots {
             }
             // By reference: the chunk is the one copy the bytes make.
             while let Some(chunk) = front.out.pop_front() {
+                front.sent += chunk.len();
                 reply.pin(chunk);
             }
             if !front.done {
                 break;
             }
-            self.queue.pop_front();
+            let sent = front.sent;
+            if let Some(slot) = self.queue.pop_front() {
+                if slot.out.capacity() > 0 && self.spare.len() < SPARE_QUEUES {
+                    self.spare.push(slot.out);
+                }
+            }
+            self.learn(sent);
             closed = true;
         }
         closed
@@ -253,6 +322,39 @@ mod tests {
         assert!(slots.get_mut(b).is_none() && slots.get_mut(c).is_none());
         slots.drop_from(c.wrapping_add(10));
         assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn the_window_follows_what_replies_weigh() {
+        let pool = ChunkPool::new();
+        let mut bufs = BufferPool::new(64, 1);
+        let mut queue: SendQueue<Chunk> = SendQueue::new();
+        let mut slots = Slots::default();
+        // A new client: replies may be as large as an item can be.
+        assert_eq!(slots.window(), REPLY_BUDGET / FIRST_ESTIMATE);
+        let mut answer = |slots: &mut Slots, bytes: &[u8]| {
+            let seq = slots.push(SlotState::Local);
+            let slot = slots.get_mut(seq).unwrap();
+            slot.push_bytes(&pool, bytes);
+            slot.done = true;
+            slots.pump(&mut Reply::new(&mut queue, &mut bufs));
+        };
+        for _ in 0..40 {
+            answer(&mut slots, b"STORED\r\n");
+        }
+        assert_eq!(slots.window(), MAX_SLOTS, "small replies: the full window");
+        answer(&mut slots, &vec![b'v'; 3 << 20]);
+        assert_eq!(
+            slots.window(),
+            1,
+            "one reply over the budget: one at a time"
+        );
+        answer(&mut slots, &vec![b'v'; 100 << 10]);
+        assert!(slots.window() == 1, "a smaller reply brings it down slowly");
+        for _ in 0..40 {
+            answer(&mut slots, b"END\r\n");
+        }
+        assert_eq!(slots.window(), MAX_SLOTS);
     }
 
     #[test]

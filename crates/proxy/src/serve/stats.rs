@@ -48,6 +48,9 @@ pub struct BackendCounters {
     /// Requests waiting for a reply now (`out_queue`; a gauge).
     pub in_flight: AtomicU64,
     pub in_flight_bytes: AtomicU64,
+    /// Times a connection stopped reading because a client it fed did not read its
+    /// replies (docs/proxy.md, "Memory bounds").
+    pub pauses: AtomicU64,
 }
 
 /// A counter of one worker, bumped by that worker only.

@@ -14,7 +14,7 @@ use slab::Slab;
 use server::runtime::{ConnId, Outbox};
 
 use super::chunk::ChunkPool;
-use super::link::{Link, LinkState, Pending};
+use super::link::{Link, LinkState, Pending, PAUSED_SPARE};
 use super::loaded::{Current, Loaded};
 use super::message::Message;
 use super::stats::{BackendStats, PoolStats, ProxyStats};
@@ -61,6 +61,9 @@ pub struct WorkerState {
     pub probes_due: Vec<ServerRef>,
     /// Links a reload retired, to kick so that idle ones close.
     pub retired: Vec<ConnId>,
+    /// The time read when the request being handled was read: the clock is read once
+    /// per request, for the health poll, the request's timeout and its latency.
+    pub now: Instant,
     rng: u64,
 }
 
@@ -79,6 +82,7 @@ impl WorkerState {
             events: Vec::new(),
             probes_due: Vec::new(),
             retired: Vec::new(),
+            now: Instant::now(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9),
             loaded: loaded.clone(),
         };
@@ -161,7 +165,10 @@ impl WorkerState {
         x
     }
 
-    /// The connection a request from `client` to backend `flat` should use.
+    /// The connection a request from `client` to backend `flat` should use: the least
+    /// loaded that takes requests, or a new one while there are fewer than
+    /// `server_connections`. A connection paused by a client that does not read counts
+    /// for none, so that others' requests go around it (up to [`PAUSED_SPARE`] more).
     pub fn pick(&self, flat: usize, client: ConnId) -> Pick {
         let limit = self.loaded.config.pools[self.loaded.backends[flat].server.pool as usize]
             .server_connections as usize;
@@ -170,9 +177,15 @@ impl WorkerState {
         // Spare and retiring connections neither take requests nor count toward
         // `server_connections`.
         let mut counted = 0;
+        let (mut paused, mut first_paused) = (0, None);
         for &key in &self.backends[flat].links {
             let link = &self.links[key];
             if link.spare || link.state == LinkState::Retiring {
+                continue;
+            }
+            if link.paused_by.is_some() {
+                paused += 1;
+                first_paused.get_or_insert(key);
                 continue;
             }
             counted += 1;
@@ -181,13 +194,34 @@ impl WorkerState {
                 best = Some((key, link.load()));
             }
         }
-        match (best, first) {
-            (Some((key, load)), _) if load == 0 || counted >= limit => Pick::Link(key),
-            _ if counted < limit => Pick::Open,
+        let may_open = counted < limit && counted + paused < limit + PAUSED_SPARE;
+        // Waiting on a paused connection is the last resort: its room comes back only
+        // when the slow client reads.
+        match (best, first.or(first_paused)) {
+            (Some((key, load)), _) if load == 0 || !may_open => Pick::Link(key),
+            _ if may_open => Pick::Open,
             (Some((key, _)), _) => Pick::Link(key),
             (None, Some(key)) => Pick::Wait(key),
             (None, None) => Pick::Open,
         }
+    }
+
+    /// Whether backend `flat` has more connections taking requests than its pool's
+    /// `server_connections` (one opened around a paused one, now that it is not).
+    pub fn surplus(&self, flat: usize) -> bool {
+        let Some(backend) = self.loaded.backends.get(flat) else {
+            return false;
+        };
+        let limit = self.loaded.config.pools[backend.server.pool as usize].server_connections;
+        let taking = self.backends[flat]
+            .links
+            .iter()
+            .filter(|&&key| {
+                let link = &self.links[key];
+                !link.spare && link.state != LinkState::Retiring && link.paused_by.is_none()
+            })
+            .count();
+        taking > limit as usize
     }
 
     /// Appends a request to link `key` and records who waits for its reply. `parts`

@@ -258,6 +258,7 @@ fn backends(out: &mut Vec<u8>, cx: &mut Cx<'_>) {
         field("ejected_at", &s.max(|c| &c.ejected_at));
         field("connections", &s.sum(|c| &c.connections));
         field("in_flight", &s.sum(|c| &c.in_flight));
+        field("pauses", &s.sum(|c| &c.pauses));
         field("latency_p50_us", &s.percentile(50.0));
         field("latency_p90_us", &s.percentile(90.0));
         field("latency_p99_us", &s.percentile(99.0));

@@ -5,10 +5,13 @@
 //! rest, appends them to backend connections, and puts the replies back in request
 //! order ([`Slots`]).
 //!
-//! Flow control: a client is not read from while it has [`MAX_SLOTS`] requests
-//! unanswered, while its output is above the runtime's high watermark, or while the
-//! backend connection its next request needs is full; the backends feeding it stop
-//! reading while its output stays above [`OUTPUT_MAX`].
+//! Flow control: a client is not read from while it has as many requests unanswered as
+//! its window allows (at most 1024, fewer when its replies are large: [`Slots::window`]),
+//! while its output is above the runtime's high watermark, or while the backend
+//! connection its next request needs is full. The window keeps what a client that stops
+//! reading can still be owed small enough to take off the backends; only if a reply
+//! breaks that estimate and its output passes [`OUTPUT_MAX`] do the backend connections
+//! feeding it stop reading (and new requests of other clients avoid them).
 
 mod binary;
 mod local;
@@ -23,7 +26,7 @@ use server::runtime::{ConnId, Context, Reply, Verdict};
 use super::chunk::Chunk;
 use super::forward::After;
 use super::message::{Failure, Message, Piece};
-use super::slots::{SlotState, Slots, MAX_SLOTS};
+use super::slots::{SlotState, Slots};
 use super::ProxyHandler;
 
 type Cx<'a> = Context<'a, ProxyHandler>;
@@ -137,6 +140,36 @@ impl ClientHandler {
         self.slots.pump(reply);
     }
 
+    /// Whether the rest of this read holds a binary frame memcached closes on. Waiting
+    /// for replies before reading on (the window) would send replies memcached drops
+    /// with such a read; instead the read's replies are held from now on (`drop_read`)
+    /// and the frames up to it go out without waiting: the session is ending, so at
+    /// most one read's requests (and `MAX_SLOTS`) are owed.
+    fn read_is_doomed(&mut self, input: &[u8]) -> bool {
+        if self.dialect != Dialect::Binary {
+            return false;
+        }
+        if self.cut.is_some() {
+            return true;
+        }
+        let mut rest = input;
+        while let Some(header) = protocol::binary::Header::parse(rest) {
+            if matches!(
+                protocol::binary::check(&header),
+                protocol::binary::Frame::Drop
+            ) {
+                self.drop_read();
+                return true;
+            }
+            let Some(next) = rest.get(protocol::binary::HEADER_LEN + header.body_len as usize..)
+            else {
+                break;
+            };
+            rest = next;
+        }
+        false
+    }
+
     /// Replies so far are flushed (a binary NOOP, as memcached writes at once).
     fn flushed(&mut self) {
         self.read_first = self.slots.next_seq();
@@ -174,7 +207,10 @@ impl ClientHandler {
             }
             self.fence = None;
         }
-        if self.slots.len() >= MAX_SLOTS || (cx.stopping() && !self.slots.is_empty()) {
+        if self.slots.len() >= self.slots.window() && !self.read_is_doomed(input) {
+            return Verdict::Park { consumed: 0 };
+        }
+        if cx.stopping() && !self.slots.is_empty() {
             return Verdict::Park { consumed: 0 };
         }
         if cx.stopping() {
@@ -189,7 +225,8 @@ impl ClientHandler {
             let current = service.current.clone();
             let local = cx.local();
             local.refresh(&current);
-            local.tick(Instant::now());
+            local.now = Instant::now();
+            local.tick(local.now);
         }
         send::after_refresh(cx);
         let verdict = match self.dialect {
@@ -269,6 +306,7 @@ impl ClientHandler {
             if let Some(l) = local.links.get_mut(link) {
                 if l.id == from && l.paused_by.is_none() {
                     l.paused_by = Some(me);
+                    l.stats.worker(local.index).add(|c| &c.pauses, 1);
                     self.paused.push((link, from));
                 }
             }

@@ -166,7 +166,7 @@ fn stream_link(server: ServerRef, me: ConnId, cx: &mut Cx<'_>) -> Result<usize, 
 pub(super) fn forward(client: &mut ClientHandler, req: Outgoing<'_>, cx: &mut Cx<'_>) -> Sent {
     let me = cx.id().unwrap_or(ConnId::new(0, 0));
     let route = client.route(cx);
-    let now = Instant::now();
+    let now = cx.local().now;
     let decision = {
         let local = cx.local();
         let entropy = local.entropy();

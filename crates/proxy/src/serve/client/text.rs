@@ -3,8 +3,6 @@
 //! send; a malformed one gets the error the server's own parser gives, without a
 //! backend. Multi-gets whose keys live on several servers are split ([`MultiGet`]).
 
-use std::time::Instant;
-
 use protocol::text::{self, GetKind, Keys, Request, StoreCommand};
 use server::runtime::{ConnId, Reply, Verdict};
 
@@ -335,8 +333,8 @@ fn split(
     }
     let failed_now = m.failed_keys;
     let seq = client.slots.push(SlotState::MultiGet(Box::new(m)));
-    let now = Instant::now();
     let (local, mut out) = cx.local_and_outbox();
+    let now = local.now;
     let parts = servers.len();
     if let Some(slot) = client.slots.get_mut(seq) {
         let SlotState::MultiGet(m) = &mut slot.state else {
