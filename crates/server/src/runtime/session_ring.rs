@@ -27,6 +27,11 @@ use std::io::IoSlice;
 /// The rest of a value at least this long is received straight into its target, not
 /// through a provided buffer and the read buffer.
 const DIRECT_MIN: usize = RECV_BUFFER;
+/// While a multishot receive is armed, the rest of a value comes through it (straight from
+/// each provided buffer into the target: one copy more than a receive into the target,
+/// but no cancel and no new receive). Only a rest at least this long is worth stopping it
+/// for. A client's 64 KiB set is usually all received before its line is parsed anyway.
+const DIRECT_MIN_STOPPING: usize = 4 * RECV_BUFFER;
 
 /// What the worker does with a session after one of its completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +162,7 @@ impl<H: Handler> Session<H> {
         if io.recv.is_some() {
             // A multishot receive stops first; what it still brings goes straight into
             // the target too (`ring_complete`).
-            if io.recv_multi && !io.recv_stopping {
+            if io.recv_multi && !io.recv_stopping && rest.len() >= DIRECT_MIN_STOPPING {
                 ring.stop_recv(slot);
                 io.recv_stopping = true;
             }
