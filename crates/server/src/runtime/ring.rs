@@ -34,14 +34,15 @@ pub(crate) const RECV_BUFFER: usize = 16 * 1024;
 /// Provided buffers per worker (a power of two). A buffer is held only between a
 /// receive's completion and the copy out of it in the same turn; receives that find
 /// none left complete with `ENOBUFS` and are submitted again next turn.
-const RECV_BUFFERS: u16 = 128;
+pub(crate) const RECV_BUFFERS: u16 = 128;
 /// The provided-buffer group of every receive.
 const GROUP: u16 = 0;
 /// Submission queue entries; the completion queue is four times as large (and the
 /// kernel keeps overflowing completions rather than drop them).
 const ENTRIES: u32 = 1024;
 
-/// `user_data` of the epoll descriptor's poll, and of cancellations.
+/// `user_data` of the epoll descriptor's poll, and of the ring's own cancellation of
+/// everything (when dropped).
 const EPOLL: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 
@@ -56,21 +57,27 @@ pub(crate) enum Op {
     Send = 2,
     /// A poll for a hang-up (reset, error) while parked, when nothing else would see it.
     Watch = 3,
+    /// A cancellation of the session's multishot receive, or of all its operations.
+    /// Its result is how many it found: none (`ENOENT`) while one is still in flight
+    /// means it was between two steps in the kernel, and the session cancels again.
+    Cancel = 4,
 }
 
 impl Op {
     fn tag(self, slot: u32) -> u64 {
-        (u64::from(slot) << 2) | self as u64
+        (u64::from(slot) << 3) | self as u64
     }
 
     fn from_tag(tag: u64) -> Option<(u32, Op)> {
-        let op = match tag & 3 {
+        let op = match tag & 7 {
             0 => Op::Recv,
             1 => Op::RecvInto,
             2 => Op::Send,
-            _ => Op::Watch,
+            3 => Op::Watch,
+            4 => Op::Cancel,
+            _ => return None,
         };
-        Some((u32::try_from(tag >> 2).ok()?, op))
+        Some((u32::try_from(tag >> 3).ok()?, op))
     }
 }
 
@@ -100,6 +107,8 @@ pub(crate) struct RingIo<P> {
     /// That multishot receive is being cancelled (the session stopped reading): not
     /// cancelled again, and no other receive armed, until it ends.
     pub(crate) recv_stopping: bool,
+    /// Cancellations in flight (the session is not freed before they complete).
+    pub(crate) cancels: u8,
     pub(crate) sending: bool,
     /// A hang-up watch is in flight.
     pub(crate) watching: bool,
@@ -124,6 +133,7 @@ impl<P: channel::Payload> RingIo<P> {
             recv: None,
             recv_multi: false,
             recv_stopping: false,
+            cancels: 0,
             sending: false,
             watching: false,
             eof: false,
@@ -332,13 +342,16 @@ impl Ring {
     }
 
     /// Cancels session `slot`'s multishot receive: it ends with a last completion
-    /// (`ECANCELED`, or whatever ended it first).
-    pub(crate) fn stop_recv(&mut self, slot: u32) {
+    /// (`ECANCELED`, or whatever ended it first). The cancellation completes too
+    /// (`Op::Cancel`); false if it could not be submitted.
+    pub(crate) fn stop_recv(&mut self, slot: u32) -> bool {
         let entry = opcode::AsyncCancel::new(Op::Recv.tag(slot))
             .build()
-            .user_data(CANCEL);
+            .user_data(Op::Cancel.tag(slot));
         // SAFETY: a cancellation points at no memory.
-        unsafe { self.push(&entry) };
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
     }
 
     /// Receives up to `len` bytes on `file` straight into `buf`, for session `slot`.
@@ -414,18 +427,21 @@ impl Ring {
         pushed
     }
 
-    /// Cancels every operation on `file` (a session closing); each still completes,
-    /// with `ECANCELED` or its result, and is reaped as usual.
-    pub(crate) fn cancel(&mut self, file: File) {
+    /// Cancels every operation on `file` (session `slot` closing); each still
+    /// completes, with `ECANCELED` or its result, and is reaped as usual, and so does
+    /// the cancellation (`Op::Cancel`). False if it could not be submitted.
+    pub(crate) fn cancel(&mut self, slot: u32, file: File) -> bool {
         let which = match file {
             File::Fd(fd) => types::CancelBuilder::fd(types::Fd(fd)),
             File::Fixed(index) => types::CancelBuilder::fd(types::Fixed(index)),
         };
         let entry = opcode::AsyncCancel2::new(which.all())
             .build()
-            .user_data(CANCEL);
+            .user_data(Op::Cancel.tag(slot));
         // SAFETY: a cancellation points at no memory.
-        unsafe { self.push(&entry) };
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
     }
 
     /// Watches the worker's epoll descriptor (one shot, armed again after each event,

@@ -18,7 +18,7 @@
 use super::counters::bump;
 use super::handler::Handler;
 use super::life::{CloseReason, Life};
-use super::ring::{Op, RECV_BUFFER};
+use super::ring::{Op, RECV_BUFFER, RECV_BUFFERS};
 use super::session::{Drive, Env, Reading, Session, Step, MAX_INPUT};
 use channel::IOVECS_PER_CALL;
 use io_uring::cqueue;
@@ -32,6 +32,16 @@ const DIRECT_MIN: usize = RECV_BUFFER;
 /// but no cancel and no new receive). Only a rest at least this long is worth stopping it
 /// for. A client's 64 KiB set is usually all received before its line is parsed anyway.
 const DIRECT_MIN_STOPPING: usize = 4 * RECV_BUFFER;
+/// A session with more input than this waiting stops its multishot receive (and receives
+/// once at a time, for no more than the room left under `MAX_INPUT`, until it is back
+/// under): a client that pipelines faster than its requests are served.
+const MULTISHOT_INPUT: usize = MAX_INPUT / 4;
+/// The most input a session holds. Past `MULTISHOT_INPUT` its receive is cancelled at the
+/// next `io_uring_enter`, before the kernel receives anything more; until then, what it
+/// received in the last one can still arrive, at most every provided buffer. Only a
+/// cancel that found its receive between two steps (and is made again) lets more in,
+/// and then the connection is closed.
+const INPUT_CAP: usize = MULTISHOT_INPUT + (RECV_BUFFERS as usize + 1) * RECV_BUFFER;
 
 /// What the worker does with a session after one of its completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +59,7 @@ impl<H: Handler> Session<H> {
     pub(crate) fn ring_busy(&self) -> bool {
         self.ring
             .as_ref()
-            .is_some_and(|io| io.recv.is_some() || io.sending || io.watching)
+            .is_some_and(|io| io.recv.is_some() || io.sending || io.watching || io.cancels > 0)
     }
 
     /// Closed, waiting for its operations' completions.
@@ -60,22 +70,24 @@ impl<H: Handler> Session<H> {
     /// The worker closes it with operations in flight: cancel them; the session is
     /// freed at the last completion.
     pub(crate) fn start_dying(&mut self, env: &mut Env<H>) {
+        let slot = self.id().slot();
         if let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) {
             if !io.dying {
                 io.dying = true;
-                ring.cancel(io.file);
+                io.cancels += u8::from(ring.cancel(slot, io.file));
             }
         }
     }
 
-    /// After a turn: a session that must not read (parked, backpressured, its input
-    /// half the limit) stops its multishot receive. A parked one with no receive in
+    /// After a turn: a session that must not read (parked, backpressured, over
+    /// `MULTISHOT_INPUT` of input waiting) stops its multishot receive. A parked one with no receive in
     /// flight has a poll watch for a reset, which nothing reading would see until the
     /// completion came (once; it stays armed after resuming).
     pub(super) fn ring_settle(&mut self, env: &mut Env<H>) {
         let slot = self.id().slot();
         let parked = self.life == Life::Parked;
-        let stop = parked || self.life == Life::Backpressured || self.input.len() > MAX_INPUT / 2;
+        let stop =
+            parked || self.life == Life::Backpressured || self.input.len() > MULTISHOT_INPUT;
         let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return;
         };
@@ -83,7 +95,7 @@ impl<H: Handler> Session<H> {
             return;
         }
         if stop && io.recv_multi && !io.recv_stopping {
-            ring.stop_recv(slot);
+            io.cancels += u8::from(ring.stop_recv(slot));
             io.recv_stopping = true;
         }
         if parked && !io.watching && io.recv.is_none() && !io.finished() {
@@ -98,29 +110,31 @@ impl<H: Handler> Session<H> {
     }
 
     /// Receives into provided buffers, unless a receive is in flight: multishot while
-    /// the input is under half the limit, else once, for no more than the room left.
+    /// the input is at most `MULTISHOT_INPUT`, else once, for no more than the room left.
     pub(super) fn ring_fill(&mut self, env: &mut Env<H>) -> Step {
         let closing = matches!(self.life, Life::Closing { .. });
         let slot = self.id().slot();
+        let room = MAX_INPUT.saturating_sub(self.input.len());
         let Some(io) = self.ring.as_deref_mut() else {
             return Step::Close;
         };
         if io.recv.is_some() {
-            return Step::Wait;
+            // A multishot receive may have brought more than the limit before it was
+            // stopped: the request is over the bound either way.
+            return if room == 0 { Step::Close } else { Step::Wait };
         }
         if io.finished() {
             // As with epoll: a closing session that is still busy waits for its
             // completions instead of reading a finished stream again.
             return if closing { Step::Wait } else { Step::Close };
         }
-        let room = MAX_INPUT.saturating_sub(self.input.len());
         if room == 0 {
             return Step::Close;
         }
         let Some(ring) = env.ring.as_mut() else {
             return Step::Close;
         };
-        let multi = ring.multishot() && room >= MAX_INPUT / 2;
+        let multi = ring.multishot() && self.input.len() <= MULTISHOT_INPUT;
         let pushed = match multi {
             true => ring.recv_multi(slot, io.file),
             false => ring.recv(slot, io.file, room.min(RECV_BUFFER) as u32),
@@ -163,7 +177,7 @@ impl<H: Handler> Session<H> {
             // A multishot receive stops first; what it still brings goes straight into
             // the target too (`ring_complete`).
             if io.recv_multi && !io.recv_stopping && rest.len() >= DIRECT_MIN_STOPPING {
-                ring.stop_recv(slot);
+                io.cancels += u8::from(ring.stop_recv(slot));
                 io.recv_stopping = true;
             }
             return Step::Wait;
@@ -266,6 +280,7 @@ impl<H: Handler> Session<H> {
         result: i32,
         flags: u32,
     ) -> Then {
+        let slot = self.id().slot();
         let Some(io) = self.ring.as_deref_mut() else {
             return Then::Nothing;
         };
@@ -309,7 +324,8 @@ impl<H: Handler> Session<H> {
                     return Then::Drive;
                 }
                 // Bytes a value waits for go straight into its target; the rest (the
-                // value's end, requests behind it) into the read buffer.
+                // value's end, requests behind it) into the read buffer, up to
+                // `INPUT_CAP`.
                 let (input, pool) = (&mut self.input, &mut env.pool);
                 let (reading, handler) = (&mut self.reading, &mut self.handler);
                 let taken = env.ring.as_mut().and_then(|ring| {
@@ -327,15 +343,36 @@ impl<H: Handler> Session<H> {
                                 bytes = &bytes[k..];
                             }
                         }
+                        if input.len() + bytes.len() > INPUT_CAP {
+                            return false;
+                        }
                         if !bytes.is_empty() {
                             input.append(pool, bytes);
                         }
+                        true
                     })
                 });
-                if taken.is_none() {
+                if taken != Some(true) {
                     io.failed = true;
                 }
                 Then::Drive
+            }
+            Op::Cancel => {
+                io.cancels = io.cancels.saturating_sub(1);
+                // Found nothing while what it was for is still in flight: the operation
+                // was between two steps in the kernel (a multishot receive being
+                // requeued). Cancel again.
+                if result == -libc::ENOENT {
+                    let ring = env.ring.as_mut();
+                    if let Some(ring) = ring {
+                        if io.dying && (io.recv.is_some() || io.sending || io.watching) {
+                            io.cancels += u8::from(ring.cancel(slot, io.file));
+                        } else if !io.dying && io.recv_stopping && io.recv.is_some() {
+                            io.cancels += u8::from(ring.stop_recv(slot));
+                        }
+                    }
+                }
+                Then::Nothing
             }
             Op::Watch => {
                 io.watching = false;

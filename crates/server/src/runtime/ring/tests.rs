@@ -13,6 +13,18 @@ fn ring() -> Option<Ring> {
     }
 }
 
+/// Waits until `out` holds at least `n` completions.
+fn wait_for(ring: &mut Ring, out: &mut Vec<Reaped>, n: usize) {
+    for _ in 0..200 {
+        if out.len() >= n {
+            return;
+        }
+        ring.enter(Some(Duration::from_millis(10))).unwrap();
+        ring.reap(out);
+    }
+    panic!("{} of {n} completions: {out:?}", out.len());
+}
+
 fn wait(ring: &mut Ring, out: &mut Vec<Reaped>) {
     for _ in 0..200 {
         ring.enter(Some(Duration::from_millis(10))).unwrap();
@@ -26,8 +38,8 @@ fn wait(ring: &mut Ring, out: &mut Vec<Reaped>) {
 
 #[test]
 fn tags_round_trip() {
-    for op in [Op::Recv, Op::RecvInto, Op::Send, Op::Watch] {
-        for slot in [0, 1, 77, (1 << 31) - 1] {
+    for op in [Op::Recv, Op::RecvInto, Op::Send, Op::Watch, Op::Cancel] {
+        for slot in [0, 1, 77, u32::MAX] {
             assert_eq!(Op::from_tag(op.tag(slot)), Some((slot, op)));
         }
     }
@@ -138,11 +150,24 @@ fn direct_gathered_cancelled(fixed: bool) {
     // SAFETY: `idle` lives until the cancelled receive's completion is reaped.
     assert!(unsafe { ring.recv_into(3, file, idle.as_mut_ptr(), 8) });
     ring.enter(Some(Duration::ZERO)).unwrap();
-    ring.cancel(file);
+    assert!(ring.cancel(3, file));
     out.clear();
-    wait(&mut ring, &mut out);
+    wait_for(&mut ring, &mut out, 2);
+    // The cancellation completes too, saying how many it found.
     assert!(
-        matches!(out[0], Reaped::Session { slot: 3, op: Op::RecvInto, result, .. } if result == -libc::ECANCELED),
+        out.iter().any(|r| matches!(r, Reaped::Session { slot: 3, op: Op::RecvInto, result, .. } if *result == -libc::ECANCELED)),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|r| matches!(
+            r,
+            Reaped::Session {
+                slot: 3,
+                op: Op::Cancel,
+                result: 1,
+                ..
+            }
+        )),
         "{out:?}"
     );
     assert_eq!(ring.in_flight(), 0);
@@ -195,15 +220,38 @@ fn a_multishot_receive_completes_until_stopped() {
     assert_eq!(String::from_utf8(got).unwrap(), want);
 
     // Stopped: its last completion says so, without MORE, and nothing is in flight.
-    ring.stop_recv(4);
+    assert!(ring.stop_recv(4));
     let mut out = Vec::new();
-    wait(&mut ring, &mut out);
+    wait_for(&mut ring, &mut out, 2);
     assert!(
-        matches!(out[..], [Reaped::Session { slot: 4, op: Op::Recv, result, flags }]
-            if result == -libc::ECANCELED && !cqueue::more(flags)),
+        out.iter().any(
+            |r| matches!(r, Reaped::Session { slot: 4, op: Op::Recv, result, flags }
+            if *result == -libc::ECANCELED && !cqueue::more(*flags))
+        ),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|r| matches!(
+            r,
+            Reaped::Session {
+                slot: 4,
+                op: Op::Cancel,
+                result: 0,
+                ..
+            }
+        )),
         "{out:?}"
     );
     assert_eq!(ring.in_flight(), 0);
+    // Stopping what has ended finds nothing: ENOENT (the session cancels again only
+    // while its receive is still in flight).
+    assert!(ring.stop_recv(4));
+    out.clear();
+    wait(&mut ring, &mut out);
+    assert!(
+        matches!(out[..], [Reaped::Session { slot: 4, op: Op::Cancel, result, .. }] if result == -libc::ENOENT),
+        "{out:?}"
+    );
 
     // The peer's close ends a multishot receive too: a last completion of 0 bytes.
     assert!(ring.recv_multi(4, file));
