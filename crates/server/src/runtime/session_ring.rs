@@ -86,8 +86,7 @@ impl<H: Handler> Session<H> {
     pub(super) fn ring_settle(&mut self, env: &mut Env<H>) {
         let slot = self.id().slot();
         let parked = self.life == Life::Parked;
-        let stop =
-            parked || self.life == Life::Backpressured || self.input.len() > MULTISHOT_INPUT;
+        let stop = parked || self.life == Life::Backpressured || self.input.len() > MULTISHOT_INPUT;
         let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return;
         };
