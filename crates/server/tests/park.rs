@@ -582,3 +582,47 @@ fn a_handler_that_closes_while_busy_does_not_spin_its_worker() {
     assert!(reads_eof(&mut quitter));
     r.stop();
 }
+
+/// Writes `chunk` again and again without reading until the server stops taking bytes
+/// (half a second of full socket buffers); the bytes written. Panics past `cap`: the
+/// server went on receiving.
+fn write_until_refused(s: &mut TcpStream, chunk: &[u8], cap: usize) -> usize {
+    s.set_nonblocking(true).expect("nonblocking");
+    let (mut sent, mut refusals) = (0, 0);
+    while refusals < 10 {
+        match s.write(chunk) {
+            Ok(n) => (sent, refusals) = (sent + n, 0),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                refusals += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+        assert!(sent < cap, "the server kept receiving: {sent} bytes taken");
+    }
+    s.set_nonblocking(false).expect("blocking");
+    sent
+}
+
+#[test]
+fn a_parked_session_receives_nothing_until_resumed() {
+    let r = start(1, None);
+    let mut s = r.connect();
+    s.write_all(b"hold\n").expect("write");
+    let ticket = r.ticket();
+    let before = r.stats.totals().bytes_read;
+    // On io_uring its receive is cancelled: what the client sends stays in the socket.
+    let sent = write_until_refused(&mut s, &b"echo x\n".repeat(10_000), 64 << 20);
+    let taken = r.stats.totals().bytes_read - before;
+    assert!(
+        taken < 1 << 20,
+        "{taken} of {sent} bytes received while parked"
+    );
+    // Resumed, it receives again: the answer, then echoes of what waited.
+    ticket.complete(b"held\n".to_vec()).expect("post");
+    read_exactly(&mut s, b"held\n");
+    read_exactly(&mut s, &b"x\n".repeat(50_000));
+    reset(s);
+    r.leaks_nothing("after the parked receiver");
+    r.stop();
+}

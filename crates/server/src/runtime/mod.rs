@@ -25,8 +25,8 @@
 //!
 //! Modules, each importing only those listed before it: `id`, `handshakes`, `life`,
 //! `latency`, `counters`, `address`, `reply`, `queue`, `shutdown`, `agenda`, `handler`,
-//! `ring` (and its `provided` buffers), `session`, `session_ring`, `worker` (and its
-//! `ring_turn`), `acceptor`.
+//! `ring` (and its `files` table and `provided` buffers), `session`, `session_ring`,
+//! `worker` (and its `ring_turn`), `acceptor`.
 
 mod acceptor;
 mod address;

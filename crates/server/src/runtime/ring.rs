@@ -2,10 +2,12 @@
 //! "io_uring").
 //!
 //! A worker submits its sessions' receives and sends here and reaps their completions,
-//! all in one `io_uring_enter` per loop turn. A plain receive takes a buffer from a ring
-//! of provided buffers only when data arrives, so an idle connection with a receive
-//! armed holds no memory; the session copies the bytes into its read buffer and the
-//! buffer goes straight back. The rest of a large value is received straight into its
+//! all in one `io_uring_enter` per loop turn. A session's receive is multishot: submitted
+//! once, it completes each time data arrives, taking a buffer from a ring of provided
+//! buffers only then, so an idle connection with a receive armed holds no memory; the
+//! session copies the bytes into its read buffer and the buffer goes straight back.
+//! Sockets are registered in the ring's file table, so operations name them by index
+//! (`IOSQE_FIXED_FILE`). The rest of a large value is received straight into its
 //! reservation. The worker's epoll (its run queue's waker, UDP ports, TLS sessions) is
 //! watched through the ring as well, by a poll of the epoll descriptor.
 //!
@@ -15,9 +17,12 @@
 //! operations in flight is kept (its operations cancelled) until the last of them
 //! completes, and the ring waits for every operation before its buffers are freed.
 
+mod files;
 mod provided;
 
 use channel::SendQueue;
+pub(crate) use files::File;
+use files::Files;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use provided::Buffers;
 use std::os::fd::RawFd;
@@ -29,14 +34,15 @@ pub(crate) const RECV_BUFFER: usize = 16 * 1024;
 /// Provided buffers per worker (a power of two). A buffer is held only between a
 /// receive's completion and the copy out of it in the same turn; receives that find
 /// none left complete with `ENOBUFS` and are submitted again next turn.
-const RECV_BUFFERS: u16 = 128;
+pub(crate) const RECV_BUFFERS: u16 = 128;
 /// The provided-buffer group of every receive.
 const GROUP: u16 = 0;
 /// Submission queue entries; the completion queue is four times as large (and the
 /// kernel keeps overflowing completions rather than drop them).
 const ENTRIES: u32 = 1024;
 
-/// `user_data` of the epoll descriptor's poll, and of cancellations.
+/// `user_data` of the epoll descriptor's poll, and of the ring's own cancellation of
+/// everything (when dropped).
 const EPOLL: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 
@@ -51,21 +57,27 @@ pub(crate) enum Op {
     Send = 2,
     /// A poll for a hang-up (reset, error) while parked, when nothing else would see it.
     Watch = 3,
+    /// A cancellation of the session's multishot receive, or of all its operations.
+    /// Its result is how many it found: none (`ENOENT`) while one is still in flight
+    /// means it was between two steps in the kernel, and the session cancels again.
+    Cancel = 4,
 }
 
 impl Op {
     fn tag(self, slot: u32) -> u64 {
-        (u64::from(slot) << 2) | self as u64
+        (u64::from(slot) << 3) | self as u64
     }
 
     fn from_tag(tag: u64) -> Option<(u32, Op)> {
-        let op = match tag & 3 {
+        let op = match tag & 7 {
             0 => Op::Recv,
             1 => Op::RecvInto,
             2 => Op::Send,
-            _ => Op::Watch,
+            3 => Op::Watch,
+            4 => Op::Cancel,
+            _ => return None,
         };
-        Some((u32::try_from(tag >> 2).ok()?, op))
+        Some((u32::try_from(tag >> 3).ok()?, op))
     }
 }
 
@@ -86,7 +98,17 @@ pub(crate) enum Reaped {
 
 /// What is in flight for one session, and what its completions said.
 pub(crate) struct RingIo<P> {
+    /// Its socket, as operations name it.
+    pub(crate) file: File,
     pub(crate) recv: Option<Op>,
+    /// The receive in flight is multishot: armed until a completion without
+    /// `IORING_CQE_F_MORE` ends it (a cancel, `ENOBUFS`, an error, the end of stream).
+    pub(crate) recv_multi: bool,
+    /// That multishot receive is being cancelled (the session stopped reading): not
+    /// cancelled again, and no other receive armed, until it ends.
+    pub(crate) recv_stopping: bool,
+    /// Cancellations in flight (the session is not freed before they complete).
+    pub(crate) cancels: u8,
     pub(crate) sending: bool,
     /// A hang-up watch is in flight.
     pub(crate) watching: bool,
@@ -105,9 +127,13 @@ pub(crate) struct RingIo<P> {
 }
 
 impl<P: channel::Payload> RingIo<P> {
-    pub(crate) fn new() -> Box<RingIo<P>> {
+    pub(crate) fn new(file: File) -> Box<RingIo<P>> {
         Box::new(RingIo {
+            file,
             recv: None,
+            recv_multi: false,
+            recv_stopping: false,
+            cancels: 0,
             sending: false,
             watching: false,
             eof: false,
@@ -133,12 +159,43 @@ impl<P: channel::Payload> RingIo<P> {
 /// Said once per process: the first worker that cannot have its ring.
 static RING_REFUSED: AtomicBool = AtomicBool::new(false);
 
+/// What the ring uses beyond one-shot operations on plain descriptors. Both are on;
+/// `CORVID_URING=oneshot,plainfd` (either word) turns them off, to measure what each
+/// brings (bench/compare `--backends uring,uring:oneshot`; docs/io.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Features {
+    /// Multishot receives.
+    pub(crate) multishot: bool,
+    /// Sockets registered in the ring's file table.
+    pub(crate) fixed_files: bool,
+}
+
+impl Features {
+    pub(crate) const ALL: Features = Features {
+        multishot: true,
+        fixed_files: true,
+    };
+
+    /// `ALL`, less what `CORVID_URING` turns off.
+    fn from_env() -> Features {
+        let off = std::env::var("CORVID_URING").unwrap_or_default();
+        let off: Vec<&str> = off.split(',').map(str::trim).collect();
+        Features {
+            multishot: Features::ALL.multishot && !off.contains(&"oneshot"),
+            fixed_files: Features::ALL.fixed_files && !off.contains(&"plainfd"),
+        }
+    }
+}
+
 /// One worker's io_uring and its provided receive buffers.
 pub(crate) struct Ring {
     // Declared first, so dropped before the buffers it may write into (Drop waits for
     // every operation anyway).
     ring: IoUring,
     buffers: Buffers,
+    /// The registered file table (None: operations name plain descriptors).
+    files: Option<Files>,
+    multishot: bool,
     /// Session operations submitted and not yet reaped.
     in_flight: usize,
     epoll_armed: bool,
@@ -151,7 +208,7 @@ impl Ring {
         if config.io_backend != crate::IoBackend::Uring {
             return None;
         }
-        match Ring::new() {
+        match Ring::new(Features::from_env()) {
             Ok(ring) => Some(ring),
             Err(e) => {
                 if !RING_REFUSED.swap(true, Relaxed) {
@@ -164,7 +221,7 @@ impl Ring {
 
     /// A ring with its provided buffers registered; fails where the kernel refuses
     /// io_uring (too old, or forbidden by seccomp or `io_uring_disabled`).
-    pub(crate) fn new() -> std::io::Result<Ring> {
+    pub(crate) fn new(features: Features) -> std::io::Result<Ring> {
         // Completions run their kernel-side work only when the worker enters the ring
         // (DEFER_TASKRUN, which needs SINGLE_ISSUER: a ring is used by its worker's thread
         // alone, and made there), in one batch per turn, instead of interrupting it as
@@ -190,12 +247,40 @@ impl Ring {
         for bid in 0..RECV_BUFFERS {
             buffers.give(bid);
         }
+        // Without a table (a descriptor limit too low, a refusal) operations name plain
+        // descriptors, which costs only the kernel's lookup of each.
+        let files = features.fixed_files.then(|| Files::new(&ring)).flatten();
         Ok(Ring {
             ring,
             buffers,
+            files,
+            multishot: features.multishot,
             in_flight: 0,
             epoll_armed: false,
         })
+    }
+
+    /// Whether receives are multishot.
+    pub(crate) fn multishot(&self) -> bool {
+        self.multishot
+    }
+
+    /// How session `slot`'s operations will name its socket `fd`: by its index in the
+    /// file table when it can be registered there (one `io_uring_register`), else by
+    /// the descriptor itself.
+    pub(crate) fn register(&mut self, slot: u32, fd: RawFd) -> File {
+        match self.files.as_mut() {
+            Some(files) => files.register(&self.ring, slot, fd),
+            None => File::Fd(fd),
+        }
+    }
+
+    /// Takes a socket out of the file table (its session is freed: nothing is in
+    /// flight on it), so that closing its descriptor closes the connection.
+    pub(crate) fn unregister(&mut self, file: File) {
+        if let Some(files) = self.files.as_mut() {
+            files.unregister(&self.ring, file);
+        }
     }
 
     /// Session operations in flight.
@@ -224,12 +309,13 @@ impl Ring {
         false
     }
 
-    /// Receives up to `len` bytes on `fd` into a provided buffer, for session `slot`.
-    pub(crate) fn recv(&mut self, slot: u32, fd: RawFd, len: u32) -> bool {
-        let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+    /// Receives up to `len` bytes on `file` into a provided buffer, once, for session
+    /// `slot`.
+    pub(crate) fn recv(&mut self, slot: u32, file: File, len: u32) -> bool {
+        let entry = opcode::Recv::new(file.fd(), std::ptr::null_mut(), len)
             .buf_group(GROUP)
             .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
+            .flags(squeue::Flags::BUFFER_SELECT | file.flags())
             .user_data(Op::Recv.tag(slot));
         // SAFETY: the kernel writes into a provided buffer, owned by this ring and freed
         // only after every operation completed; the descriptor is the session's, which
@@ -239,7 +325,36 @@ impl Ring {
         pushed
     }
 
-    /// Receives up to `len` bytes on `fd` straight into `buf`, for session `slot`.
+    /// Receives on `file` into provided buffers, completion after completion (each
+    /// with the buffer's worth at most) until cancelled or ended, for session `slot`.
+    /// Each completion is tagged `Op::Recv`; the last one lacks `IORING_CQE_F_MORE`.
+    pub(crate) fn recv_multi(&mut self, slot: u32, file: File) -> bool {
+        let entry = opcode::RecvMulti::new(file.fd(), GROUP)
+            .build()
+            .flags(file.flags())
+            .user_data(Op::Recv.tag(slot));
+        // SAFETY: as for `recv`: every completion's bytes are in a provided buffer this
+        // ring owns, and the descriptor stays open (and registered) until the last
+        // completion.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Cancels session `slot`'s multishot receive: it ends with a last completion
+    /// (`ECANCELED`, or whatever ended it first). The cancellation completes too
+    /// (`Op::Cancel`); false if it could not be submitted.
+    pub(crate) fn stop_recv(&mut self, slot: u32) -> bool {
+        let entry = opcode::AsyncCancel::new(Op::Recv.tag(slot))
+            .build()
+            .user_data(Op::Cancel.tag(slot));
+        // SAFETY: a cancellation points at no memory.
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
+    /// Receives up to `len` bytes on `file` straight into `buf`, for session `slot`.
     ///
     /// # Safety
     /// `buf..buf + len` stays valid and unread by anyone else until the completion is
@@ -247,12 +362,13 @@ impl Ring {
     pub(crate) unsafe fn recv_into(
         &mut self,
         slot: u32,
-        fd: RawFd,
+        file: File,
         buf: *mut u8,
         len: u32,
     ) -> bool {
-        let entry = opcode::Recv::new(types::Fd(fd), buf, len)
+        let entry = opcode::Recv::new(file.fd(), buf, len)
             .build()
+            .flags(file.flags())
             .user_data(Op::RecvInto.tag(slot));
         // SAFETY: the caller's promise.
         let pushed = unsafe { self.push(&entry) };
@@ -260,7 +376,7 @@ impl Ring {
         pushed
     }
 
-    /// Sends the bytes `iov` points at on `fd` (through `msg` when more than one
+    /// Sends the bytes `iov` points at on `file` (through `msg` when more than one
     /// iovec), for session `slot`.
     ///
     /// # Safety
@@ -269,14 +385,14 @@ impl Ring {
     pub(crate) unsafe fn send(
         &mut self,
         slot: u32,
-        fd: RawFd,
+        file: File,
         iov: &[libc::iovec],
         msg: *mut libc::msghdr,
     ) -> bool {
         let entry = match iov {
             [one] => {
                 let len = u32::try_from(one.iov_len).unwrap_or(u32::MAX);
-                opcode::Send::new(types::Fd(fd), one.iov_base as *const u8, len)
+                opcode::Send::new(file.fd(), one.iov_base as *const u8, len)
                     .flags(libc::MSG_NOSIGNAL)
                     .build()
             }
@@ -286,23 +402,24 @@ impl Ring {
                     (*msg).msg_iov = iov.as_ptr() as *mut libc::iovec;
                     (*msg).msg_iovlen = iov.len();
                 }
-                opcode::SendMsg::new(types::Fd(fd), msg)
+                opcode::SendMsg::new(file.fd(), msg)
                     .flags(libc::MSG_NOSIGNAL as u32)
                     .build()
             }
         };
-        let entry = entry.user_data(Op::Send.tag(slot));
+        let entry = entry.flags(file.flags()).user_data(Op::Send.tag(slot));
         // SAFETY: the caller's promise.
         let pushed = unsafe { self.push(&entry) };
         self.in_flight += usize::from(pushed);
         pushed
     }
 
-    /// Watches `fd` for a hang-up (an error or a reset: `POLLERR`, `POLLHUP`; a
+    /// Watches `file` for a hang-up (an error or a reset: `POLLERR`, `POLLHUP`; a
     /// half-close is not one), for session `slot`.
-    pub(crate) fn watch(&mut self, slot: u32, fd: RawFd) -> bool {
-        let entry = opcode::PollAdd::new(types::Fd(fd), (libc::POLLERR | libc::POLLHUP) as u32)
+    pub(crate) fn watch(&mut self, slot: u32, file: File) -> bool {
+        let entry = opcode::PollAdd::new(file.fd(), (libc::POLLERR | libc::POLLHUP) as u32)
             .build()
+            .flags(file.flags())
             .user_data(Op::Watch.tag(slot));
         // SAFETY: a poll points at no memory; the descriptor stays open while in flight.
         let pushed = unsafe { self.push(&entry) };
@@ -310,14 +427,21 @@ impl Ring {
         pushed
     }
 
-    /// Cancels every operation on `fd` (a session closing); each still completes, with
-    /// `ECANCELED` or its result, and is reaped as usual.
-    pub(crate) fn cancel(&mut self, fd: RawFd) {
-        let entry = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all())
+    /// Cancels every operation on `file` (session `slot` closing); each still
+    /// completes, with `ECANCELED` or its result, and is reaped as usual, and so does
+    /// the cancellation (`Op::Cancel`). False if it could not be submitted.
+    pub(crate) fn cancel(&mut self, slot: u32, file: File) -> bool {
+        let which = match file {
+            File::Fd(fd) => types::CancelBuilder::fd(types::Fd(fd)),
+            File::Fixed(index) => types::CancelBuilder::fd(types::Fixed(index)),
+        };
+        let entry = opcode::AsyncCancel2::new(which.all())
             .build()
-            .user_data(CANCEL);
+            .user_data(Op::Cancel.tag(slot));
         // SAFETY: a cancellation points at no memory.
-        unsafe { self.push(&entry) };
+        let pushed = unsafe { self.push(&entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
     }
 
     /// Watches the worker's epoll descriptor (one shot, armed again after each event,
@@ -439,139 +563,4 @@ impl Drop for Ring {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
-
-    fn ring() -> Option<Ring> {
-        match Ring::new() {
-            Ok(r) => Some(r),
-            // A kernel without io_uring: the fallback test covers that case.
-            Err(e) => panic!("io_uring unavailable on this test machine: {e}"),
-        }
-    }
-
-    fn wait(ring: &mut Ring, out: &mut Vec<Reaped>) {
-        for _ in 0..200 {
-            ring.enter(Some(Duration::from_millis(10))).unwrap();
-            ring.reap(out);
-            if !out.is_empty() {
-                return;
-            }
-        }
-        panic!("no completion");
-    }
-
-    #[test]
-    fn tags_round_trip() {
-        for op in [Op::Recv, Op::RecvInto, Op::Send, Op::Watch] {
-            for slot in [0, 1, 77, (1 << 31) - 1] {
-                assert_eq!(Op::from_tag(op.tag(slot)), Some((slot, op)));
-            }
-        }
-    }
-
-    #[test]
-    fn a_provided_buffer_receive_and_its_buffer_coming_back() {
-        let mut ring = ring().unwrap();
-        let (a, mut b) = UnixStream::pair().unwrap();
-        // More receives than buffers, each completing: buffers must come back.
-        for round in 0..(usize::from(RECV_BUFFERS) * 2 + 3) {
-            assert!(ring.recv(5, a.as_raw_fd(), RECV_BUFFER as u32));
-            let msg = format!("hello {round}");
-            b.write_all(msg.as_bytes()).unwrap();
-            let mut out = Vec::new();
-            wait(&mut ring, &mut out);
-            let Reaped::Session {
-                slot,
-                op,
-                result,
-                flags,
-            } = out[0]
-            else {
-                panic!("{out:?}");
-            };
-            assert_eq!((slot, op), (5, Op::Recv));
-            let got = ring
-                .take_received(flags, result as usize, |b| b.to_vec())
-                .unwrap();
-            assert_eq!(got, msg.as_bytes());
-        }
-        assert_eq!(ring.in_flight(), 0);
-    }
-
-    #[test]
-    fn a_direct_receive_a_gathered_send_and_a_cancelled_receive() {
-        let mut ring = ring().unwrap();
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut target = vec![0u8; 5];
-        // SAFETY: `target` lives until the completion is reaped below.
-        assert!(unsafe { ring.recv_into(1, a.as_raw_fd(), target.as_mut_ptr(), 5) });
-        b.write_all(b"value").unwrap();
-        let mut out = Vec::new();
-        wait(&mut ring, &mut out);
-        assert!(matches!(
-            out[0],
-            Reaped::Session {
-                slot: 1,
-                op: Op::RecvInto,
-                result: 5,
-                ..
-            }
-        ));
-        assert_eq!(target, b"value");
-
-        let parts: [&[u8]; 3] = [b"VALUE k 0 1\r\n", b"x", b"\r\nEND\r\n"];
-        let iov: Vec<libc::iovec> = parts
-            .iter()
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
-        // SAFETY: all-zero is a valid msghdr.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // SAFETY: `iov`, `msg` and `parts` live until the completion is reaped below.
-        assert!(unsafe { ring.send(2, a.as_raw_fd(), &iov, &mut msg) });
-        out.clear();
-        wait(&mut ring, &mut out);
-        assert!(matches!(
-            out[0],
-            Reaped::Session {
-                slot: 2,
-                op: Op::Send,
-                result: 21,
-                ..
-            }
-        ));
-        let mut got = [0u8; 21];
-        b.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"VALUE k 0 1\r\nx\r\nEND\r\n");
-
-        // A receive nobody answers, cancelled: it completes with ECANCELED.
-        let mut idle = vec![0u8; 8];
-        // SAFETY: `idle` lives until the cancelled receive's completion is reaped.
-        assert!(unsafe { ring.recv_into(3, a.as_raw_fd(), idle.as_mut_ptr(), 8) });
-        ring.enter(Some(Duration::ZERO)).unwrap();
-        ring.cancel(a.as_raw_fd());
-        out.clear();
-        wait(&mut ring, &mut out);
-        assert!(
-            matches!(out[0], Reaped::Session { slot: 3, op: Op::RecvInto, result, .. } if result == -libc::ECANCELED),
-            "{out:?}"
-        );
-        assert_eq!(ring.in_flight(), 0);
-    }
-
-    #[test]
-    fn dropping_a_ring_with_a_receive_in_flight_waits_for_it() {
-        let mut ring = ring().unwrap();
-        let (a, _b) = UnixStream::pair().unwrap();
-        assert!(ring.recv(9, a.as_raw_fd(), 64));
-        ring.enter(Some(Duration::ZERO)).unwrap();
-        assert_eq!(ring.in_flight(), 1);
-        drop(ring);
-    }
-}
+mod tests;

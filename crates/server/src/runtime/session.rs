@@ -197,6 +197,9 @@ impl<H: Handler> Session<H> {
                 self.life = Life::Active;
             }
             Life::Parked => {
+                if self.ring.is_some() {
+                    self.ring_settle(env);
+                }
                 // Nothing to parse; a peer that reset will never read the answer.
                 let hangup = matches!(ready, Readiness::Event(e) if e.is_error() || e.is_write_closed())
                     || self.ring_hung_up();
@@ -448,8 +451,8 @@ impl<H: Handler> Session<H> {
         }
         self.check_drained(env);
         self.publish_state(served);
-        if self.life == Life::Parked && self.ring.is_some() {
-            self.ring_watch(env);
+        if self.ring.is_some() {
+            self.ring_settle(env);
         }
         if let Life::Closing { linger } = self.life {
             if !self.unsent() && !self.handler.busy() {

@@ -3,7 +3,12 @@
 //! the worker's [`Ring`] and their completions fed back through
 //! [`Session::ring_complete`].
 //!
-//! At most one receive and one send are in flight per session. A send takes the whole
+//! At most one receive and one send are in flight per session. The receive is multishot
+//! while the session reads requests: armed once, it completes each time data arrives. A
+//! session that must stop reading (parked, backpressured, its input near the limit, or
+//! about to receive a value straight into its reservation) cancels it, and arms one again
+//! when it reads on; bytes that arrive before the cancel takes effect are kept in its
+//! read buffer, as if read. A send takes the whole
 //! send queue with it (swapped with an empty one), so the handler keeps composing into
 //! the other queue while the kernel reads this one: nothing the kernel reads moves or
 //! changes until the send's completion. Everything the kernel touches lives in the
@@ -13,14 +18,30 @@
 use super::counters::bump;
 use super::handler::Handler;
 use super::life::{CloseReason, Life};
-use super::ring::{Op, RECV_BUFFER};
+use super::ring::{Op, RECV_BUFFER, RECV_BUFFERS};
 use super::session::{Drive, Env, Reading, Session, Step, MAX_INPUT};
 use channel::IOVECS_PER_CALL;
+use io_uring::cqueue;
 use std::io::IoSlice;
 
 /// The rest of a value at least this long is received straight into its target, not
 /// through a provided buffer and the read buffer.
 const DIRECT_MIN: usize = RECV_BUFFER;
+/// While a multishot receive is armed, the rest of a value comes through it (straight from
+/// each provided buffer into the target: one copy more than a receive into the target,
+/// but no cancel and no new receive). Only a rest at least this long is worth stopping it
+/// for. A client's 64 KiB set is usually all received before its line is parsed anyway.
+const DIRECT_MIN_STOPPING: usize = 4 * RECV_BUFFER;
+/// A session with more input than this waiting stops its multishot receive (and receives
+/// once at a time, for no more than the room left under `MAX_INPUT`, until it is back
+/// under): a client that pipelines faster than its requests are served.
+const MULTISHOT_INPUT: usize = MAX_INPUT / 4;
+/// The most input a session holds. Past `MULTISHOT_INPUT` its receive is cancelled at the
+/// next `io_uring_enter`, before the kernel receives anything more; until then, what it
+/// received in the last one can still arrive, at most every provided buffer. Only a
+/// cancel that found its receive between two steps (and is made again) lets more in,
+/// and then the connection is closed.
+const INPUT_CAP: usize = MULTISHOT_INPUT + (RECV_BUFFERS as usize + 1) * RECV_BUFFER;
 
 /// What the worker does with a session after one of its completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +59,7 @@ impl<H: Handler> Session<H> {
     pub(crate) fn ring_busy(&self) -> bool {
         self.ring
             .as_ref()
-            .is_some_and(|io| io.recv.is_some() || io.sending || io.watching)
+            .is_some_and(|io| io.recv.is_some() || io.sending || io.watching || io.cancels > 0)
     }
 
     /// Closed, waiting for its operations' completions.
@@ -49,26 +70,36 @@ impl<H: Handler> Session<H> {
     /// The worker closes it with operations in flight: cancel them; the session is
     /// freed at the last completion.
     pub(crate) fn start_dying(&mut self, env: &mut Env<H>) {
-        let fd = self.stream.fd();
+        let slot = self.id().slot();
         if let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) {
             if !io.dying {
                 io.dying = true;
-                ring.cancel(fd);
+                io.cancels += u8::from(ring.cancel(slot, io.file));
             }
         }
     }
 
-    /// Parked: nothing reads the socket, so a reset would go unseen until the
-    /// completion came. A poll watches for it (once; it stays armed after resuming).
-    pub(super) fn ring_watch(&mut self, env: &mut Env<H>) {
-        let (slot, fd) = (self.id().slot(), self.stream.fd());
+    /// After a turn: a session that must not read (parked, backpressured, over
+    /// `MULTISHOT_INPUT` of input waiting) stops its multishot receive. A parked one with no receive in
+    /// flight has a poll watch for a reset, which nothing reading would see until the
+    /// completion came (once; it stays armed after resuming).
+    pub(super) fn ring_settle(&mut self, env: &mut Env<H>) {
+        let slot = self.id().slot();
+        let parked = self.life == Life::Parked;
+        let stop = parked || self.life == Life::Backpressured || self.input.len() > MULTISHOT_INPUT;
         let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return;
         };
-        if io.watching || io.recv.is_some() || io.finished() || io.dying {
+        if io.dying {
             return;
         }
-        io.watching = ring.watch(slot, fd);
+        if stop && io.recv_multi && !io.recv_stopping {
+            io.cancels += u8::from(ring.stop_recv(slot));
+            io.recv_stopping = true;
+        }
+        if parked && !io.watching && io.recv.is_none() && !io.finished() {
+            io.watching = ring.watch(slot, io.file);
+        }
     }
 
     /// The connection is finished (a reset, an error, or a receive saw its end): what
@@ -77,41 +108,49 @@ impl<H: Handler> Session<H> {
         self.ring.as_ref().is_some_and(|io| io.failed)
     }
 
-    /// Receives into a provided buffer, unless a receive is in flight.
+    /// Receives into provided buffers, unless a receive is in flight: multishot while
+    /// the input is at most `MULTISHOT_INPUT`, else once, for no more than the room left.
     pub(super) fn ring_fill(&mut self, env: &mut Env<H>) -> Step {
         let closing = matches!(self.life, Life::Closing { .. });
-        let (slot, fd) = (self.id().slot(), self.stream.fd());
+        let slot = self.id().slot();
+        let room = MAX_INPUT.saturating_sub(self.input.len());
         let Some(io) = self.ring.as_deref_mut() else {
             return Step::Close;
         };
         if io.recv.is_some() {
-            return Step::Wait;
+            // A multishot receive may have brought more than the limit before it was
+            // stopped: the request is over the bound either way.
+            return if room == 0 { Step::Close } else { Step::Wait };
         }
         if io.finished() {
             // As with epoll: a closing session that is still busy waits for its
             // completions instead of reading a finished stream again.
             return if closing { Step::Wait } else { Step::Close };
         }
-        let room = MAX_INPUT.saturating_sub(self.input.len());
         if room == 0 {
             return Step::Close;
         }
-        let len = room.min(RECV_BUFFER) as u32;
         let Some(ring) = env.ring.as_mut() else {
             return Step::Close;
         };
-        if !ring.recv(slot, fd, len) {
+        let multi = ring.multishot() && self.input.len() <= MULTISHOT_INPUT;
+        let pushed = match multi {
+            true => ring.recv_multi(slot, io.file),
+            false => ring.recv(slot, io.file, room.min(RECV_BUFFER) as u32),
+        };
+        if !pushed {
             io.failed = true;
             return Step::Close;
         }
         io.recv = Some(Op::Recv);
+        io.recv_multi = multi;
         Step::Wait
     }
 
     /// Fills the handler's target: from the buffer, else straight from the socket (a
     /// receive into the target itself) when much is missing, else through the buffer.
     pub(super) fn ring_fill_target(&mut self, env: &mut Env<H>, filled: usize, len: usize) -> Step {
-        let (slot, fd) = (self.id().slot(), self.stream.fd());
+        let slot = self.id().slot();
         let target = self.handler.target();
         let len = len.min(target.len());
         if filled >= len {
@@ -130,18 +169,21 @@ impl<H: Handler> Session<H> {
         if rest.len() < DIRECT_MIN {
             return self.ring_fill(env);
         }
-        let Some(io) = self.ring.as_deref_mut() else {
+        let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return Step::Close;
         };
         if io.recv.is_some() {
+            // A multishot receive stops first; what it still brings goes straight into
+            // the target too (`ring_complete`).
+            if io.recv_multi && !io.recv_stopping && rest.len() >= DIRECT_MIN_STOPPING {
+                io.cancels += u8::from(ring.stop_recv(slot));
+                io.recv_stopping = true;
+            }
             return Step::Wait;
         }
         if io.finished() {
             return Step::Close;
         }
-        let Some(ring) = env.ring.as_mut() else {
-            return Step::Close;
-        };
         let want = u32::try_from(rest.len()).unwrap_or(u32::MAX);
         // SAFETY: `rest` is the handler's target (a value's reservation), which the
         // handler keeps, in place, until the value is complete or `gone` is called. The
@@ -149,7 +191,7 @@ impl<H: Handler> Session<H> {
         // (`ring_complete`), and `gone` comes only when the session is freed, which waits
         // for every operation in flight. Nothing reads the target meanwhile: the session
         // waits for this receive before it calls the handler's `step` again.
-        let pushed = unsafe { ring.recv_into(slot, fd, rest.as_mut_ptr(), want) };
+        let pushed = unsafe { ring.recv_into(slot, io.file, rest.as_mut_ptr(), want) };
         if !pushed {
             io.failed = true;
             return Step::Close;
@@ -182,7 +224,6 @@ impl<H: Handler> Session<H> {
     /// Sends (the rest of) the in-flight queue.
     fn submit_send(&mut self, env: &mut Env<H>) -> bool {
         let slot = self.id().slot();
-        let fd = self.stream.fd();
         let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return false;
         };
@@ -198,14 +239,14 @@ impl<H: Handler> Session<H> {
             // (`ring_flush` does not touch it while `sending`; new output goes to the other
             // queue), and the session is freed only once nothing is in flight. One iovec
             // is copied into the submission, so it need not outlive this call.
-            unsafe { ring.send(slot, fd, &[iovec(&slices[0])], &mut io.msg) }
+            unsafe { ring.send(slot, io.file, &[iovec(&slices[0])], &mut io.msg) }
         } else {
             io.iov.clear();
             io.iov.extend(slices[..count].iter().map(iovec));
             // SAFETY: as above for the bytes; the iovecs and the msghdr live in this
             // session's boxed `RingIo` (the Vec is changed only by the next send, after
             // this one's completion), which is freed only once nothing is in flight.
-            unsafe { ring.send(slot, fd, &io.iov, &mut io.msg) }
+            unsafe { ring.send(slot, io.file, &io.iov, &mut io.msg) }
         };
         if !pushed {
             io.failed = true;
@@ -238,15 +279,25 @@ impl<H: Handler> Session<H> {
         result: i32,
         flags: u32,
     ) -> Then {
+        let slot = self.id().slot();
         let Some(io) = self.ring.as_deref_mut() else {
             return Then::Nothing;
         };
         let counters = env.shared.counters();
         match op {
             Op::Recv | Op::RecvInto => {
-                io.recv = None;
+                if !cqueue::more(flags) {
+                    // The receive ended (a multishot one's last completion).
+                    io.recv = None;
+                    io.recv_multi = false;
+                    io.recv_stopping = false;
+                }
                 if result == -libc::ENOBUFS {
                     return Then::Later;
+                }
+                if result == -libc::ECANCELED && !io.dying {
+                    // Stopped by the session: it reads on when it can (or arms its watch).
+                    return Then::Drive;
                 }
                 let n = match usize::try_from(result) {
                     Ok(0) => {
@@ -271,14 +322,56 @@ impl<H: Handler> Session<H> {
                     }
                     return Then::Drive;
                 }
+                // Bytes a value waits for go straight into its target; the rest (the
+                // value's end, requests behind it) into the read buffer, up to
+                // `INPUT_CAP`.
                 let (input, pool) = (&mut self.input, &mut env.pool);
+                let (reading, handler) = (&mut self.reading, &mut self.handler);
                 let taken = env.ring.as_mut().and_then(|ring| {
-                    ring.take_received(flags, n, |bytes| input.append(pool, bytes))
+                    ring.take_received(flags, n, |mut bytes| {
+                        if let Reading::Into { filled, len } = *reading {
+                            let target = handler.target();
+                            let len = len.min(target.len());
+                            if input.is_empty() && filled < len {
+                                let k = bytes.len().min(len - filled);
+                                target[filled..filled + k].copy_from_slice(&bytes[..k]);
+                                *reading = Reading::Into {
+                                    filled: filled + k,
+                                    len,
+                                };
+                                bytes = &bytes[k..];
+                            }
+                        }
+                        if input.len() + bytes.len() > INPUT_CAP {
+                            return false;
+                        }
+                        if !bytes.is_empty() {
+                            input.append(pool, bytes);
+                        }
+                        true
+                    })
                 });
-                if taken.is_none() {
+                if taken != Some(true) {
                     io.failed = true;
                 }
                 Then::Drive
+            }
+            Op::Cancel => {
+                io.cancels = io.cancels.saturating_sub(1);
+                // Found nothing while what it was for is still in flight: the operation
+                // was between two steps in the kernel (a multishot receive being
+                // requeued). Cancel again.
+                if result == -libc::ENOENT {
+                    let ring = env.ring.as_mut();
+                    if let Some(ring) = ring {
+                        if io.dying && (io.recv.is_some() || io.sending || io.watching) {
+                            io.cancels += u8::from(ring.cancel(slot, io.file));
+                        } else if !io.dying && io.recv_stopping && io.recv.is_some() {
+                            io.cancels += u8::from(ring.stop_recv(slot));
+                        }
+                    }
+                }
+                Then::Nothing
             }
             Op::Watch => {
                 io.watching = false;

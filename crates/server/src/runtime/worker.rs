@@ -332,11 +332,12 @@ impl<H: Handler> Worker<H> {
         }
         // Plain streams do their IO on the ring; TLS ones (whose records rustls reads
         // and writes through system calls) keep to epoll.
-        let on_ring = self.env.ring.is_some() && !stream.buffers_input();
+        let file = match self.env.ring.as_mut() {
+            Some(ring) if !stream.buffers_input() => Some(ring.register(id.slot(), fd)),
+            _ => None,
+        };
         let mut session = Session::new(stream, id, Some((info, key)), handler);
-        if on_ring {
-            session.ring = Some(RingIo::new());
-        }
+        session.ring = file.map(RingIo::new);
         self.insert(session);
     }
 
@@ -572,8 +573,12 @@ impl<H: Handler> Worker<H> {
         let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        if session.ring.is_none() {
-            let _ = self.poll.registry().deregister(&mut session.stream);
+        match (session.ring.as_ref(), self.env.ring.as_mut()) {
+            // Out of the ring's file table before the descriptor closes with the session.
+            (Some(io), Some(ring)) => ring.unregister(io.file),
+            _ => {
+                let _ = self.poll.registry().deregister(&mut session.stream);
+            }
         }
         session.release(&mut self.env);
         self.env.agenda.ids.release(session.id());

@@ -13,6 +13,7 @@ pub(super) struct Buffers {
     pub(super) entries: NonNull<types::BufRingEntry>,
     layout: Layout,
     memory: NonNull<u8>,
+    memory_layout: Layout,
     count: u16,
     size: usize,
     /// Entries published so far (the kernel's view of the tail).
@@ -32,12 +33,32 @@ impl Buffers {
         let entries = unsafe { std::alloc::alloc_zeroed(layout) } as *mut types::BufRingEntry;
         let entries = NonNull::new(entries)
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
-        let memory = Box::into_raw(vec![0u8; usize::from(count) * size].into_boxed_slice());
+        // Page aligned, and faulted in at once: the kernel writes into every buffer
+        // sooner or later (it takes them in turn), so they cost their memory from the
+        // start instead of showing up as growth under the first burst of traffic.
+        let memory_layout = Layout::from_size_align(usize::from(count) * size, 4096)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: the layout has a non-zero size (count and size are).
+        let memory = unsafe { std::alloc::alloc_zeroed(memory_layout) };
+        let Some(memory) = NonNull::new(memory) else {
+            // SAFETY: allocated just above with this layout.
+            unsafe { std::alloc::dealloc(entries.as_ptr() as *mut u8, layout) };
+            return Err(std::io::Error::from(std::io::ErrorKind::OutOfMemory));
+        };
+        // SAFETY: the range is this allocation, page aligned. Advice only: where the
+        // kernel lacks MADV_POPULATE_WRITE the pages fault in as they are first written.
+        unsafe {
+            libc::madvise(
+                memory.as_ptr() as *mut libc::c_void,
+                memory_layout.size(),
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
         Ok(Buffers {
             entries,
             layout,
-            // SAFETY: Box::into_raw never returns null.
-            memory: unsafe { NonNull::new_unchecked(memory as *mut u8) },
+            memory,
+            memory_layout,
             count,
             size,
             tail: 0,
@@ -88,11 +109,7 @@ impl Drop for Buffers {
         // is closed (dropped first) and every operation completed (`leak` is false).
         unsafe {
             std::alloc::dealloc(self.entries.as_ptr() as *mut u8, self.layout);
-            let len = usize::from(self.count) * self.size;
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.memory.as_ptr(),
-                len,
-            )));
+            std::alloc::dealloc(self.memory.as_ptr(), self.memory_layout);
         }
     }
 }
