@@ -275,11 +275,8 @@ fn commit_value(
         .wants(streams::FETCHERS | streams::MUTATIONS)
     {
         let size = reservation.value_mut().len();
-        // The key outlives the reservation the commit consumes (at most 250 bytes).
-        let mut key = [0u8; 256];
-        let klen = reservation.key().len().min(key.len());
-        key[..klen].copy_from_slice(&reservation.key()[..klen]);
-        let key = &key[..klen];
+        let key = log_writer::KeyCopy::of(reservation.key());
+        let key = key.key();
         log_writer::before_store(key, cx);
         let outcome = reservation.commit(commit.mode);
         if !matches!(outcome, StoreOutcome::OnDisk(_)) {

@@ -248,12 +248,8 @@ impl CacheHandler {
             {
                 let mut reservation = reservation;
                 let size = reservation.value_mut().len();
-                // The key outlives the reservation the commit consumes (keys are at most
-                // 250 bytes).
-                let mut key = [0u8; 256];
-                let klen = reservation.key().len().min(key.len());
-                key[..klen].copy_from_slice(&reservation.key()[..klen]);
-                let key = &key[..klen];
+                let key = log_writer::KeyCopy::of(reservation.key());
+                let key = key.key();
                 log_writer::before_store(key, cx);
                 if let Some(outcome) = text::finish(reservation, mode, noreply, terminated, reply) {
                     let attempt = log_writer::Attempt {

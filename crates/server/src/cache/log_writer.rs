@@ -70,6 +70,26 @@ pub(crate) fn fetched(key: &[u8], found: Fetch, cx: &mut Cx<'_>) {
     });
 }
 
+/// A copy of a stored key on the stack: the log line after a commit needs the key, and
+/// the commit consumes the reservation that holds it (keys are at most 250 bytes).
+pub(crate) struct KeyCopy {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl KeyCopy {
+    pub(crate) fn of(key: &[u8]) -> KeyCopy {
+        let mut bytes = [0u8; 256];
+        let len = key.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&key[..len]);
+        KeyCopy { bytes, len }
+    }
+
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Before a store: memcached fetches the key first (`fetchers`). Call only when
 /// `fetchers` or `mutations` is wanted.
 #[cold]

@@ -114,6 +114,24 @@ impl Waiting {
         self.entries.push_back(Entry::Ram { item, with_cas });
     }
 
+    /// Issues a read under the next id and counts it pending; `None` (nothing counted)
+    /// when the tier refused it for want of read buffers.
+    fn issue(
+        &mut self,
+        tier: &Tier,
+        ticket: Ticket<DiskDone>,
+        ext: External,
+        key_len: usize,
+    ) -> Option<u32> {
+        let id = self.next_id;
+        if !tier.read(ticket, id, ext, key_len) {
+            return None;
+        }
+        self.next_id += 1;
+        self.pending += 1;
+        Some(id)
+    }
+
     /// Adds a disk entry and issues its read. `head` and `miss` as [`Entry::Disk`].
     /// `Err(miss)`, nothing added, when the read was refused for want of read buffers
     /// ([`Tier::read`]): the caller answers the miss.
@@ -129,12 +147,9 @@ impl Waiting {
         miss: Vec<u8>,
         trailer: &'static [u8],
     ) -> Result<(), Vec<u8>> {
-        let id = self.next_id;
-        if !tier.read(ticket, id, ext, key.len()) {
+        let Some(id) = self.issue(tier, ticket, ext, key.len()) else {
             return Err(miss);
-        }
-        self.next_id += 1;
-        self.pending += 1;
+        };
         self.entries.push_back(Entry::Disk {
             id,
             key: key.into(),
@@ -158,12 +173,9 @@ impl Waiting {
         ext: External,
         expect: Expect,
     ) -> bool {
-        let id = self.next_id;
-        if !tier.read(ticket, id, ext, key.len()) {
+        let Some(id) = self.issue(tier, ticket, ext, key.len()) else {
             return false;
-        }
-        self.next_id += 1;
-        self.pending += 1;
+        };
         self.entries.push_back(Entry::Recache {
             id,
             key: key.into(),
