@@ -67,10 +67,21 @@ impl Content {
     }
 
     pub fn push_value(&self, id: u64, len: usize, out: &mut Vec<u8>) {
-        let head = len.min(ID_BYTES);
-        out.extend_from_slice(&stamp(id, len)[..head]);
-        let tail = self.tail(id, len);
+        let (head, tail) = self.value_parts(id, len);
+        out.extend_from_slice(head.as_ref());
         out.extend_from_slice(tail);
+    }
+
+    /// The value of `len` bytes for key `id`, in its two parts: the head that names the
+    /// id, then the rest, a slice of the shared pattern. A server that answers this
+    /// generator's gets without storing anything (the floor server,
+    /// `examples/floor_server`) sends these.
+    pub fn value_parts(&self, id: u64, len: usize) -> (ValueHead, &[u8]) {
+        let head = ValueHead {
+            bytes: stamp(id, len),
+            len: len.min(ID_BYTES),
+        };
+        (head, self.tail(id, len))
     }
 
     /// True if `data` is a value this generator could have written for `id`.
@@ -86,6 +97,19 @@ impl Content {
     fn tail(&self, id: u64, len: usize) -> &[u8] {
         let start = (id % SPREAD) as usize + ID_BYTES;
         &self.pattern[start..start + len.saturating_sub(ID_BYTES)]
+    }
+}
+
+/// The head of a value (at most 8 bytes), on the stack.
+#[derive(Clone, Copy)]
+pub struct ValueHead {
+    bytes: [u8; ID_BYTES],
+    len: usize,
+}
+
+impl AsRef<[u8]> for ValueHead {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 

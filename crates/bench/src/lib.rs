@@ -25,6 +25,7 @@ mod worker;
 pub use codec::Protocol;
 pub use config::IoSizes;
 pub use config::{Config, Ratio, Stop, Target, DEFAULT_IO};
+pub use content::{Content, ValueHead};
 pub use distribution::{KeyDistSpec, SizeDist};
 pub use error::BenchError;
 pub use report::{Latency, OpReport, Report};
