@@ -29,3 +29,19 @@ pub fn proxy_backend_args() -> Vec<String> {
         name => vec!["--io-backend".into(), name.into()],
     }
 }
+
+/// The flags that make a test server listen on `port` of 127.0.0.1 only, with UDP off
+/// and `threads` workers: `-p PORT -l 127.0.0.1 -U 0 -t THREADS`, which memcached and
+/// corvid read alike.
+pub fn loopback_args(port: u16, threads: usize) -> Vec<String> {
+    vec![
+        "-p".into(),
+        port.to_string(),
+        "-l".into(),
+        "127.0.0.1".into(),
+        "-U".into(),
+        "0".into(),
+        "-t".into(),
+        threads.to_string(),
+    ]
+}

@@ -34,7 +34,7 @@ pub mod tls;
 // The names tests use, re-exported here; like the dead code above, a re-export one
 // binary leaves unused another one needs.
 #[allow(unused_imports)]
-pub use command_line::{io_backend, proxy_backend_args, server_backend_args};
+pub use command_line::{io_backend, loopback_args, proxy_backend_args, server_backend_args};
 #[allow(unused_imports)]
 pub use implementation::{memcached_binary, Implementation};
 #[allow(unused_imports)]

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, listener, proxy_backend_args, tls, Implementation, TempDir};
+use super::{free_port, listener, loopback_args, proxy_backend_args, tls, Implementation, TempDir};
 use super::{Endpoint, Stream, Transport};
 
 thread_local! {
@@ -111,21 +111,15 @@ impl Server {
                 Transport::Tcp | Transport::Tls => {
                     let port = free_port();
                     let endpoint = Endpoint::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-                    let args = vec![
-                        "-p".to_string(),
-                        port.to_string(),
-                        "-l".into(),
-                        "127.0.0.1".into(),
-                    ];
-                    (endpoint, args)
+                    (endpoint, loopback_args(port, 2))
                 }
                 Transport::Unix => {
                     let path = dir.path().join("sock");
-                    let args = vec!["-s".to_string(), path.display().to_string()];
+                    let mut args = vec!["-s".to_string(), path.display().to_string()];
+                    args.extend(["-U", "0", "-t", "2"].map(String::from));
                     (Endpoint::Unix(path), args)
                 }
             };
-            full_args.extend(["-U", "0", "-t", "2"].map(String::from));
             full_args.extend(implementation.implicit_args());
             let tls = (transport == Transport::Tls).then(|| {
                 let pki = tls::Pki::new();
