@@ -127,16 +127,7 @@ fn workers_never_call_pread_only_io_threads_do() {
         .args(["-f", "-qq", "-e", &format!("trace={READS}"), "-o"])
         .arg(&trace)
         .arg(env!("CARGO_BIN_EXE_corvid"))
-        .args([
-            "-p",
-            &port.to_string(),
-            "-l",
-            "127.0.0.1",
-            "-U",
-            "0",
-            "-t",
-            "2",
-        ])
+        .args(support::loopback_args(port, 2))
         .args(support::server_backend_args())
         .args(["-m", "16", "-o", &ext, "-P"])
         .arg(&pid_file)

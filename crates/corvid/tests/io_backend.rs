@@ -54,16 +54,7 @@ fn start(refuse: bool) -> Running {
     let log = std::fs::File::create(dir.path().join("log")).expect("log file");
     let mut command = Command::new(env!("CARGO_BIN_EXE_corvid"));
     command
-        .args([
-            "-p",
-            &port.to_string(),
-            "-l",
-            "127.0.0.1",
-            "-U",
-            "0",
-            "-t",
-            "2",
-        ])
+        .args(support::loopback_args(port, 2))
         .args(["-o", "io_backend=uring"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup"))

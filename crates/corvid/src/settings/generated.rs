@@ -136,7 +136,7 @@ fn docs_flags() -> String {
 fn docs_extended() -> String {
     let mut out =
         String::from("| `-o` key (config key) | Meaning | Default | Corvid |\n|---|---|---|---|\n");
-    for opt in super::extended::EXTENDED {
+    for opt in super::extended::entries() {
         let key = match (opt.negated_key(), opt.arg) {
             (Some(no), _) => format!("`{}` / `{no}`", opt.key),
             (None, "") => format!("`{}`", opt.key),

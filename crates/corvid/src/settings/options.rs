@@ -1,5 +1,5 @@
 //! The shape of an option. Every flag, every `-o` key and every config-file key is one
-//! [`Opt`] entry in [`flags::FLAGS`](super::flags) or [`extended::EXTENDED`](super::extended)
+//! [`Opt`] entry in [`flags::FLAGS`](super::flags) or [`extended::entries`](super::extended)
 //! (together: [`table`](super::table)); the command-line parser, the config-file reader,
 //! `--print-config`, `-h`, the packaged `corvid.toml` and the table in docs/flags.md are
 //! all read from them. Adding an option is adding an entry:

@@ -92,10 +92,7 @@ pub(super) fn help() -> String {
         let description = format!("{}{}{}", opt.help, help_default(opt), marks(opt));
         help_entry(&mut out, &head, &description);
         if opt.key == "extended" {
-            for ext in super::extended::EXTENDED
-                .iter()
-                .filter(|o| o.status == Status::Used)
-            {
+            for ext in super::extended::entries().filter(|o| o.status == Status::Used) {
                 let head = match ext.arg {
                     "" => format!("   - {}", ext.key),
                     arg => format!("   - {}={arg}", ext.key),

@@ -12,7 +12,7 @@ use crate::getopt::Spec;
 /// Every option: memcached's flags in the order of its own table (the order decides how
 /// an ambiguous prefix's possibilities are listed), Corvid's own, then the `-o` keys.
 pub(super) fn all() -> impl Iterator<Item = &'static Opt> {
-    flags::FLAGS.iter().chain(extended::EXTENDED)
+    flags::FLAGS.iter().chain(extended::entries())
 }
 
 /// The option getopt reported by this letter or code.
@@ -32,7 +32,7 @@ pub(super) fn by_key(key: &str) -> Option<&'static Opt> {
 
 /// The `-o` entry for `key` and whether `key` was its `no_` twin.
 pub(super) fn by_extended_key(key: &str) -> Option<(&'static Opt, bool)> {
-    extended::EXTENDED.iter().find_map(|o| {
+    extended::entries().find_map(|o| {
         if o.key == key {
             Some((o, false))
         } else if o.negated_key() == Some(key) {

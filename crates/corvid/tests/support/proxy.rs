@@ -174,16 +174,7 @@ pub fn backend_on(corvid: bool, port: u16) -> Proxy {
     } else {
         Command::new(memcached_binary())
     };
-    command.args([
-        "-p",
-        &port.to_string(),
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-t",
-        "1",
-    ]);
+    command.args(super::loopback_args(port, 1));
     if corvid {
         command.args(super::server_backend_args());
     }

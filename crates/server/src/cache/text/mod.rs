@@ -8,6 +8,19 @@
 //! request line cannot queue unbounded output. A client that leaves meanwhile still has
 //! every remaining key looked up and counted: memcached composes a whole multi-get
 //! before writing any of it.
+//!
+//! This module parses and executes one request (`step`, `execute`: storage, arithmetic,
+//! deletes, touches and the server commands, each a few lines). Out of it, in modules
+//! that never reach back into this one: [`retrieval`] (multi-gets, paused and resumed),
+//! [`storage`] (store modes, outcome lines, a large value's [`finish`]), [`refusal`]
+//! (what a rejected line is answered, and what memcached still does for it).
+
+mod refusal;
+mod retrieval;
+mod storage;
+
+pub(crate) use retrieval::{queue_hit, resume};
+pub(crate) use storage::finish;
 
 use super::command_kind::CommandKind;
 use super::detail::Event;
@@ -19,17 +32,14 @@ use super::report::Group;
 use super::slabs;
 use super::state::{Cx, Finish, State};
 use super::stats::VERSION;
-use super::tier::Expect;
-use super::value::{queue_value, refuse, Pinned};
-use super::waiting::{Then, Waiting};
+use super::value::{refuse, Pinned};
 use super::watch;
 use crate::runtime::{bump, Reply, Verdict, BUFFER_SIZE};
-use protocol::text::{self, GetKind, Request, StoreCommand};
-use store::{DeltaOutcome, ItemRef, StoreMode, StoreOutcome};
-
-/// Replies a multi-get keeps waiting for disk reads, at most: a bound on the pins and
-/// read buffers one request holds.
-const WAITING_MAX: usize = 64;
+use protocol::text::{self, Request, StoreCommand};
+use refusal::{refusal, side_effects};
+use retrieval::{answer, Lookup};
+use storage::{outcome_line, store_mode};
+use store::{DeltaOutcome, StoreMode, StoreOutcome};
 
 /// Answers the text or meta request at the head of `input`.
 #[inline]
@@ -81,22 +91,6 @@ pub(crate) fn answered(kind: CommandKind, verdict: Verdict, cx: &mut Cx<'_>) -> 
         cx.served(kind.index());
     }
     verdict
-}
-
-/// memcached's answer to a line it rejects, with its precedence: `-A` is checked before
-/// the shutdown mode, and `-F` before the flush delay.
-fn refusal(error: text::ProtocolError, attempted: text::Attempt<'_>, cx: &Cx<'_>) -> &'static [u8] {
-    let config = cx.config();
-    if error == text::ProtocolError::InvalidShutdownMode && !config.allow_shutdown {
-        text::SHUTDOWN_NOT_ENABLED
-    } else if attempted == text::Attempt::Flush
-        && !config.flush_enabled
-        && error != text::ProtocolError::Silenced
-    {
-        text::CLIENT_ERROR_FLUSH_NOT_ALLOWED
-    } else {
-        error.reply()
-    }
 }
 
 /// Executes one parsed request whose line is the first `consumed` bytes of `input`.
@@ -369,241 +363,6 @@ fn start_watching(
             reply.line(text::OK);
             *state = State::Watching(Box::new(watch::Watching::new(watcher)));
             cx.set_deadline(watch::FIRST_WAKE);
-        }
-    }
-}
-
-fn store_mode(command: StoreCommand, cas: u64) -> StoreMode {
-    match command {
-        StoreCommand::Set => StoreMode::Set,
-        StoreCommand::Add => StoreMode::Add,
-        StoreCommand::Replace => StoreMode::Replace,
-        StoreCommand::Append => StoreMode::Append,
-        StoreCommand::Prepend => StoreMode::Prepend,
-        StoreCommand::Cas => StoreMode::Cas(cas),
-    }
-}
-
-/// The reply for a storage outcome.
-fn outcome_line(outcome: StoreOutcome) -> &'static [u8] {
-    match outcome {
-        StoreOutcome::Stored { .. } => text::STORED,
-        StoreOutcome::NotStored => text::NOT_STORED,
-        StoreOutcome::Exists => text::EXISTS,
-        StoreOutcome::NotFound => text::NOT_FOUND,
-        // Append or prepend to a value that went to disk while its data was being read:
-        // what memcached answers for a value on disk.
-        StoreOutcome::OnDisk(_) => text::NOT_STORED,
-    }
-}
-
-/// Commits a value read into its reservation (the "\r\n" after it was `terminated`).
-pub(crate) fn finish(
-    reservation: store::Reservation<'static>,
-    mode: StoreMode,
-    noreply: bool,
-    terminated: bool,
-    reply: &mut Reply<'_, Pinned>,
-) -> Option<StoreOutcome> {
-    if terminated {
-        let outcome = reservation.commit(mode);
-        reply.unless(noreply, outcome_line(outcome));
-        Some(outcome)
-    } else {
-        drop(reservation);
-        reply.unless(noreply, text::CLIENT_ERROR_BAD_DATA_CHUNK);
-        None
-    }
-}
-
-/// A retrieval's keys and how to answer them.
-struct Lookup<'a> {
-    kind: GetKind,
-    /// gat/gats: the new expiry.
-    touch: Option<i64>,
-    keys: text::Keys<'a>,
-}
-
-impl<'a> Lookup<'a> {
-    /// The retrieval `request` asks for, if it is one.
-    fn of(request: Request<'a>) -> Option<Lookup<'a>> {
-        match request {
-            Request::Get { kind, keys } => Some(Lookup {
-                kind,
-                touch: None,
-                keys,
-            }),
-            Request::Gat {
-                kind,
-                exptime,
-                keys,
-            } => Some(Lookup {
-                kind,
-                touch: Some(exptime),
-                keys,
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// Answers `lookup`, whose line starts at `input[0]` and takes `consumed` bytes, from the
-/// key `resume` bytes into the line. With no `reply` (the client left) the keys are
-/// looked up and counted only.
-fn answer(
-    lookup: Lookup<'_>,
-    input: &[u8],
-    consumed: usize,
-    resume: usize,
-    mut reply: Option<&mut Reply<'_, Pinned>>,
-    state: &mut State,
-    cx: &Cx<'_>,
-) -> Verdict {
-    let with_cas = matches!(lookup.kind, GetKind::Gets);
-    let cache = cx.service();
-    let high = cx.config().output_high_watermark;
-    let line = input.as_ptr() as usize;
-    let mut n = 0;
-    let mut paused = None;
-    let mut waiting: Option<Box<Waiting>> = None;
-    let mut waiting_bytes = 0;
-    for key in lookup.keys {
-        let at = key.as_ptr() as usize - line;
-        if at < resume {
-            continue;
-        }
-        // At least one key per call, so a paused get always progresses. Replies waiting
-        // for disk reads count toward the watermark too, and so does their number.
-        let waiting_full = waiting
-            .as_ref()
-            .is_some_and(|w| w.len() >= WAITING_MAX || waiting_bytes >= high);
-        if n > 0 && (waiting_full || reply.as_ref().is_some_and(|r| r.pending() >= high)) {
-            paused = Some(at);
-            break;
-        }
-        n += 1;
-        let item = match lookup.touch {
-            None => cache.store.get(key),
-            Some(exptime) => cache.store.get_and_touch(key, exptime),
-        };
-        cache.stats.detail.record(
-            key,
-            Event::Get {
-                hit: item.is_some(),
-            },
-        );
-        let (Some(item), Some(reply)) = (item, reply.as_mut()) else {
-            continue;
-        };
-        if let Some(ext) = item.external() {
-            // Over UDP (no ticket) or without a tier a value on disk is not served: a
-            // miss, as memcached answers it.
-            if let (Some(tier), Some(ticket)) = (cache.tier.as_ref(), cx.ticket()) {
-                let cas = with_cas.then(|| item.cas());
-                let mut head = Vec::new();
-                text::write_value_header(&mut head, key, item.flags(), ext.value_len, cas);
-                let w = waiting.get_or_insert_with(|| {
-                    Box::new(Waiting::new(Then::TextGet {
-                        consumed,
-                        resume: None,
-                    }))
-                });
-                let expect = Expect::of(&item, ext);
-                if w.push_disk(tier, ticket, key, ext, expect, head, Vec::new(), b"\r\n")
-                    .is_ok()
-                {
-                    waiting_bytes += ext.value_len;
-                } else if w.len() == 0 {
-                    // No read buffer free (`get_oom_extstore`): this key is a miss (no
-                    // line in a text get), and nothing waits yet.
-                    waiting = None;
-                }
-            }
-            continue;
-        }
-        match waiting.as_mut() {
-            // Behind a value on disk: answered in key order, once that one is read.
-            Some(w) => {
-                waiting_bytes += item.value().len();
-                w.push_ram(item, with_cas);
-            }
-            None => queue_hit(reply, item, with_cas),
-        }
-    }
-    // memcached counts gat keys as touches only, not as gets.
-    let counters = cache.counters(cx.worker());
-    match lookup.touch {
-        None => bump(&counters.cmd_get, n),
-        Some(_) => bump(&counters.cmd_touch, n),
-    }
-    if let Some(mut w) = waiting {
-        // The line stays at the head of the input until every reply is out.
-        w.then = Then::TextGet {
-            consumed,
-            resume: paused,
-        };
-        *state = State::Disk(w);
-        return Verdict::Park { consumed: 0 };
-    }
-    if let Some(resume) = paused {
-        *state = State::Lookups { resume };
-        return Verdict::Continue;
-    }
-    if let Some(reply) = reply {
-        reply.line(text::END);
-    }
-    Verdict::Consumed(consumed)
-}
-
-/// A retrieval hit in RAM: `VALUE <key> <flags> <bytes> [<cas>]`, the value, `\r\n`.
-pub(crate) fn queue_hit(reply: &mut Reply<'_, Pinned>, item: ItemRef<'static>, with_cas: bool) {
-    let cas = with_cas.then(|| item.cas());
-    queue_value(reply, item, b"\r\n", |out, item| {
-        text::write_value_header(out, item.key(), item.flags(), item.value().len(), cas)
-    });
-}
-
-/// Continues a multi-get paused at the watermark (its line is at the head of `input`);
-/// with no `reply`, the client left: the rest is looked up and counted, unanswered.
-pub(crate) fn resume(
-    input: &[u8],
-    resume: usize,
-    reply: Option<&mut Reply<'_, Pinned>>,
-    state: &mut State,
-    cx: &Cx<'_>,
-) -> Verdict {
-    *state = State::Idle;
-    if let text::Parse::Request { request, consumed } = text::parse(input) {
-        if let Some(lookup) = Lookup::of(request) {
-            return answer(lookup, input, consumed, resume, reply, state, cx);
-        }
-    }
-    // The line was a multi-get when it paused and is still buffered unchanged.
-    Verdict::Close
-}
-
-/// What memcached still does for a line it rejects (see [`text::Attempt`]): the
-/// lookups' values are dropped at once, only their counters remain.
-fn side_effects(attempt: text::Attempt<'_>, cx: &Cx<'_>) {
-    let cache = cx.service();
-    let counters = cache.counters(cx.worker());
-    match attempt {
-        text::Attempt::Nothing => {}
-        text::Attempt::Flush => bump(&counters.cmd_flush, 1),
-        text::Attempt::Lookups { touch, keys } => {
-            for key in keys {
-                let hit = match touch {
-                    Some(exptime) => {
-                        bump(&counters.cmd_touch, 1);
-                        cache.store.get_and_touch(key, exptime).is_some()
-                    }
-                    None => {
-                        bump(&counters.cmd_get, 1);
-                        cache.store.get(key).is_some()
-                    }
-                };
-                cache.stats.detail.record(key, Event::Get { hit });
-            }
         }
     }
 }

@@ -12,16 +12,26 @@
 //! reply within the pool's `timeout` breaks it too (its replies can no longer be told
 //! apart). Every request still in flight then gets [`Message::Failed`], and the failure
 //! counts toward the server's ejection.
+//!
+//! This module is the handler (its turns: replies read, kicked, expired, gone). How a
+//! reply unit is framed by what was asked is in [`framing`]; handing pieces on and
+//! counting a finished reply in [`delivery`]. Neither reaches back into this module.
+
+mod delivery;
+mod framing;
+
+pub use framing::server_error;
+
+use delivery::{finish, pass_on, Shape};
+use framing::read_head;
 
 use std::time::{Duration, Instant};
 
-use protocol::client::{ErrorReply, Frame, Parsed};
-use protocol::{meta, text};
-use server::runtime::{ConnId, Context, Outbox, Reply, Verdict};
+use server::runtime::{Context, Reply, Verdict};
 
-use super::chunk::{Chunk, ChunkPool};
+use super::chunk::Chunk;
 use super::link::{Expect, LinkState, SEND_HIGH};
-use super::message::{Failure, Message, Piece, Sink, Unit};
+use super::message::{Failure, Message, Sink, Unit};
 use super::ProxyHandler;
 
 /// Values whose whole reply is longer than this are handed on in pieces as they come.
@@ -38,16 +48,6 @@ pub struct BackendHandler {
     /// Requests in flight as of its last turn (for `busy`: replies are waited for even
     /// at shutdown).
     in_flight: usize,
-}
-
-/// One reply unit at the front of the input, as the front request's framing reads it.
-struct Head {
-    unit: Unit,
-    frame: Frame,
-    /// It ends the request's reply.
-    last: bool,
-    /// It is the proxy's own `MN`: ends the reply and is not handed on.
-    noop: bool,
 }
 
 impl BackendHandler {
@@ -436,205 +436,5 @@ impl BackendHandler {
     /// Requests are in flight: their replies are read even at shutdown.
     pub fn busy(&self) -> bool {
         self.in_flight > 0
-    }
-}
-
-/// What a [`Piece`] is, besides its bytes and who gets it.
-struct Shape {
-    head: u32,
-    trailer: u8,
-    unit: Unit,
-    unit_end: bool,
-    last: bool,
-}
-
-/// Hands `bytes` of a reply to the client waiting for it (`sink`; a probe's reply goes
-/// nowhere), copied into a pooled buffer: the one copy a reply's bytes make. `from` is
-/// the backend session and its link's key.
-fn pass_on(
-    out: &mut Outbox<'_, Message>,
-    pool: &ChunkPool,
-    sink: Sink,
-    from: (ConnId, usize),
-    bytes: &[u8],
-    shape: Shape,
-) {
-    let Sink::Client { id, seq, sub } = sink else {
-        return;
-    };
-    let mut buf = pool.take();
-    buf.extend_from_slice(bytes);
-    out.complete(
-        id,
-        Message::Piece(Piece {
-            seq,
-            sub,
-            from: from.0,
-            link: from.1,
-            bytes: buf,
-            head: shape.head,
-            trailer: shape.trailer,
-            unit: shape.unit,
-            unit_end: shape.unit_end,
-            last: shape.last,
-        }),
-    );
-}
-
-/// A request's reply is complete: stats and latency.
-fn finish(
-    pending: Option<super::link::Pending>,
-    stats: &super::stats::BackendStats,
-    worker: usize,
-    now: Instant,
-) {
-    let Some(pending) = pending else {
-        return;
-    };
-    let w = stats.worker(worker);
-    w.add(|c| &c.responses, 1);
-    w.sub(|c| &c.in_flight, 1);
-    w.sub(|c| &c.in_flight_bytes, u64::from(pending.bytes));
-    let us = now.saturating_duration_since(pending.sent).as_micros() as u64;
-    stats.latency(worker).record(us);
-}
-
-/// The reply unit at the front of `buf` for a request framed as `expect`: `Ok(None)`
-/// while its head is incomplete, `Err` for bytes no memcached sends.
-fn read_head(buf: &[u8], expect: Expect) -> Result<Option<Head>, ()> {
-    let meta = match expect {
-        Expect::Meta => true,
-        Expect::UntilNoop { meta } => meta,
-        Expect::Line | Expect::Retrieval => false,
-    };
-    if meta {
-        let Parsed::Reply { reply, frame } = meta::client::parse(buf).map_err(|_| ())? else {
-            return Ok(None);
-        };
-        let noop = reply.status == meta::client::Status::NoOp
-            && matches!(expect, Expect::UntilNoop { .. });
-        let unit = match reply.status {
-            meta::client::Status::Value(_) => Unit::Value,
-            meta::client::Status::Failed(_) => Unit::Error,
-            _ => Unit::Line,
-        };
-        let last = match expect {
-            Expect::UntilNoop { .. } => noop,
-            _ => true,
-        };
-        return Ok(Some(Head {
-            unit,
-            frame,
-            last,
-            noop,
-        }));
-    }
-    let Parsed::Reply { reply, frame } = text::client::parse(buf).map_err(|_| ())? else {
-        return Ok(None);
-    };
-    let (unit, noop) = match reply {
-        text::client::Reply::Value { .. } => (Unit::Value, false),
-        text::client::Reply::End => (Unit::End, false),
-        text::client::Reply::Failed(_) => (Unit::Error, false),
-        text::client::Reply::Other(b"MN") if matches!(expect, Expect::UntilNoop { .. }) => {
-            (Unit::Line, true)
-        }
-        _ => (Unit::Line, false),
-    };
-    let last = match expect {
-        Expect::Line => true,
-        Expect::Retrieval => match unit {
-            Unit::End | Unit::Error => true,
-            Unit::Value => false,
-            // Nothing else answers a retrieval.
-            Unit::Line => return Err(()),
-        },
-        Expect::UntilNoop { .. } => noop,
-        Expect::Meta => true,
-    };
-    if expect == Expect::Line && unit == Unit::Value {
-        return Err(());
-    }
-    Ok(Some(Head {
-        unit,
-        frame,
-        last,
-        noop,
-    }))
-}
-
-/// Whether an error line is the server's (worth trying another server) rather than the
-/// request's.
-pub fn server_error(line: &[u8]) -> bool {
-    matches!(
-        protocol::text::client::parse(line),
-        Ok(Parsed::Reply {
-            reply: text::client::Reply::Failed(ErrorReply::Server(_)),
-            ..
-        })
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heads_are_framed_by_what_was_asked() {
-        let h = read_head(b"VALUE k 0 2\r\nhi\r\nEND\r\n", Expect::Retrieval)
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.unit, h.last, h.frame.end()), (Unit::Value, false, 17));
-        let h = read_head(b"END\r\n", Expect::Retrieval).unwrap().unwrap();
-        assert_eq!((h.unit, h.last), (Unit::End, true));
-        assert!(read_head(b"STORED\r\n", Expect::Retrieval).is_err());
-        let h = read_head(b"STORED\r\n", Expect::Line).unwrap().unwrap();
-        assert!(h.last && h.unit == Unit::Line);
-        let h = read_head(b"MN\r\n", Expect::UntilNoop { meta: false })
-            .unwrap()
-            .unwrap();
-        assert!(h.noop && h.last);
-        let h = read_head(b"CLIENT_ERROR bad\r\n", Expect::UntilNoop { meta: false })
-            .unwrap()
-            .unwrap();
-        assert!(!h.last && h.unit == Unit::Error);
-        let h = read_head(b"VA 2 f0\r\nhi\r\n", Expect::Meta)
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.unit, h.frame.end()), (Unit::Value, 13));
-        let h = read_head(b"MN\r\n", Expect::UntilNoop { meta: true })
-            .unwrap()
-            .unwrap();
-        assert!(h.noop);
-        assert!(read_head(b"VALU", Expect::Retrieval).unwrap().is_none());
-        assert!(read_head(b"bogus\r\n", Expect::Meta).is_err());
-    }
-
-    proptest::proptest! {
-        /// Whatever a backend sends, framing it answers (a unit, more bytes needed, or
-        /// a protocol error) without panicking, and a unit is never empty.
-        #[test]
-        fn any_bytes_are_framed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), which in 0usize..5) {
-            let expect = [
-                Expect::Line,
-                Expect::Retrieval,
-                Expect::Meta,
-                Expect::UntilNoop { meta: false },
-                Expect::UntilNoop { meta: true },
-            ][which];
-            if let Ok(Some(head)) = read_head(&bytes, expect) {
-                proptest::prop_assert!(head.frame.end() > 0);
-            }
-            let mut framed = b"VALUE k 0 3\r\n".to_vec();
-            framed.extend_from_slice(&bytes);
-            let _ = read_head(&framed, expect);
-        }
-    }
-
-    #[test]
-    fn server_errors_are_told_from_client_errors() {
-        assert!(server_error(b"SERVER_ERROR out of memory\r\n"));
-        assert!(!server_error(b"CLIENT_ERROR bad data chunk\r\n"));
-        assert!(!server_error(b"STORED\r\n"));
     }
 }
