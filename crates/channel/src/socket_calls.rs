@@ -6,7 +6,7 @@
 //! word. Corvid never cancels a thread, so that bookkeeping buys nothing, and a locked
 //! instruction right after a large copy into a value's reservation waits for the copy's
 //! stores to drain: in `perf` of the 64 KiB 1:1 load it was 2.0% of the server's CPU
-//! (docs/io.md, "64 KiB values"). `syscall(2)` is not a cancellation point.
+//! (docs/io.md, "64 KiB values, measured again"). `syscall(2)` is not a cancellation point.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::RawFd;
