@@ -28,6 +28,7 @@ mod outcome;
 mod pool;
 mod read_buffer;
 mod send_queue;
+mod socket_calls;
 mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;

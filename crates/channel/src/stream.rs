@@ -16,6 +16,7 @@
 //! never an errno.
 
 use crate::outcome::{self, Outcome};
+use crate::socket_calls;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -217,19 +218,20 @@ impl Stream {
     }
 }
 
+// A plain socket's calls bypass glibc's cancellation-point wrappers (`socket_calls`).
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => socket_calls::recv(s.as_raw_fd(), buf),
+            Stream::Unix(s) => socket_calls::recv(s.as_raw_fd(), buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read(buf),
         }
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.read_vectored(bufs),
-            Stream::Unix(s) => s.read_vectored(bufs),
+            Stream::Tcp(s) => socket_calls::readv(s.as_raw_fd(), bufs),
+            Stream::Unix(s) => socket_calls::readv(s.as_raw_fd(), bufs),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read_vectored(bufs),
         }
@@ -239,16 +241,16 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => socket_calls::send(s.as_raw_fd(), buf),
+            Stream::Unix(s) => socket_calls::send(s.as_raw_fd(), buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tcp(s) => socket_calls::writev(s.as_raw_fd(), bufs),
+            Stream::Unix(s) => socket_calls::writev(s.as_raw_fd(), bufs),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write_vectored(bufs),
         }

@@ -117,7 +117,7 @@ fn values_around_each_threshold_round_trip() {
         READ_BUFFER_SIZE,
         READ_BUFFER_SIZE + 1,
         3 * READ_BUFFER_SIZE + 5,
-        // On io_uring a rest from 64 KiB on stops the multishot receive for a receive
+        // On io_uring a rest from 16 KiB on stops the multishot receive for a receive
         // into the reservation; a shorter one comes through the multishot receive.
         4 * READ_BUFFER_SIZE + 17,
         5 * READ_BUFFER_SIZE + 100,

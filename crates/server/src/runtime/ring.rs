@@ -159,30 +159,45 @@ impl<P: channel::Payload> RingIo<P> {
 /// Said once per process: the first worker that cannot have its ring.
 static RING_REFUSED: AtomicBool = AtomicBool::new(false);
 
+/// The shortest rest of a large value for which a session stops its multishot receive
+/// and receives the rest straight into the value's reservation (docs/io.md, "64 KiB
+/// values on io_uring"): a shorter rest comes through provided buffers, one copy more.
+pub(crate) const DIRECT_STOP: usize = RECV_BUFFER;
+
 /// What the ring uses beyond one-shot operations on plain descriptors. Both are on;
-/// `CORVID_URING=oneshot,plainfd` (either word) turns them off, to measure what each
-/// brings (bench/compare `--backends uring,uring:oneshot`; docs/io.md).
+/// `CORVID_URING=oneshot,plainfd` (either word) turns them off, and `direct=N` sets
+/// [`DIRECT_STOP`], to measure what each brings (bench/compare `--backends
+/// uring,uring/oneshot,uring/direct=65536`; docs/io.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Features {
     /// Multishot receives.
     pub(crate) multishot: bool,
     /// Sockets registered in the ring's file table.
     pub(crate) fixed_files: bool,
+    /// The shortest rest of a value received straight into its reservation when a
+    /// multishot receive must be stopped for it.
+    pub(crate) direct_stop: usize,
 }
 
 impl Features {
     pub(crate) const ALL: Features = Features {
         multishot: true,
         fixed_files: true,
+        direct_stop: DIRECT_STOP,
     };
 
     /// `ALL`, less what `CORVID_URING` turns off.
     fn from_env() -> Features {
         let off = std::env::var("CORVID_URING").unwrap_or_default();
         let off: Vec<&str> = off.split(',').map(str::trim).collect();
+        let direct_stop = off
+            .iter()
+            .find_map(|word| word.strip_prefix("direct=")?.parse().ok())
+            .unwrap_or(Features::ALL.direct_stop);
         Features {
             multishot: Features::ALL.multishot && !off.contains(&"oneshot"),
             fixed_files: Features::ALL.fixed_files && !off.contains(&"plainfd"),
+            direct_stop,
         }
     }
 }
@@ -196,6 +211,7 @@ pub(crate) struct Ring {
     /// The registered file table (None: operations name plain descriptors).
     files: Option<Files>,
     multishot: bool,
+    direct_stop: usize,
     /// Session operations submitted and not yet reaped.
     in_flight: usize,
     epoll_armed: bool,
@@ -255,6 +271,7 @@ impl Ring {
             buffers,
             files,
             multishot: features.multishot,
+            direct_stop: features.direct_stop,
             in_flight: 0,
             epoll_armed: false,
         })
@@ -263,6 +280,12 @@ impl Ring {
     /// Whether receives are multishot.
     pub(crate) fn multishot(&self) -> bool {
         self.multishot
+    }
+
+    /// The shortest rest of a value worth stopping a multishot receive for
+    /// ([`DIRECT_STOP`] unless `CORVID_URING` says otherwise).
+    pub(crate) fn direct_stop(&self) -> usize {
+        self.direct_stop
     }
 
     /// How session `slot`'s operations will name its socket `fd`: by its index in the
@@ -354,7 +377,10 @@ impl Ring {
         pushed
     }
 
-    /// Receives up to `len` bytes on `file` straight into `buf`, for session `slot`.
+    /// Receives `len` bytes on `file` straight into `buf`, for session `slot`: one
+    /// completion once all of them are in (`MSG_WAITALL`: the kernel receives each
+    /// part as it arrives and arms its poll again, with no completion and no new
+    /// submission in between), or fewer if the stream ends or fails first.
     ///
     /// # Safety
     /// `buf..buf + len` stays valid and unread by anyone else until the completion is
@@ -367,6 +393,7 @@ impl Ring {
         len: u32,
     ) -> bool {
         let entry = opcode::Recv::new(file.fd(), buf, len)
+            .flags(libc::MSG_WAITALL)
             .build()
             .flags(file.flags())
             .user_data(Op::RecvInto.tag(slot));

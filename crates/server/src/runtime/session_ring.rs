@@ -27,11 +27,6 @@ use std::io::IoSlice;
 /// The rest of a value at least this long is received straight into its target, not
 /// through a provided buffer and the read buffer.
 const DIRECT_MIN: usize = RECV_BUFFER;
-/// While a multishot receive is armed, the rest of a value comes through it (straight from
-/// each provided buffer into the target: one copy more than a receive into the target,
-/// but no cancel and no new receive). Only a rest at least this long is worth stopping it
-/// for. A client's 64 KiB set is usually all received before its line is parsed anyway.
-const DIRECT_MIN_STOPPING: usize = 4 * RECV_BUFFER;
 /// A session with more input than this waiting stops its multishot receive (and receives
 /// once at a time, for no more than the room left under `MAX_INPUT`, until it is back
 /// under): a client that pipelines faster than its requests are served.
@@ -174,8 +169,10 @@ impl<H: Handler> Session<H> {
         };
         if io.recv.is_some() {
             // A multishot receive stops first; what it still brings goes straight into
-            // the target too (`ring_complete`).
-            if io.recv_multi && !io.recv_stopping && rest.len() >= DIRECT_MIN_STOPPING {
+            // the target too (`ring_complete`). A shorter rest comes through it, straight
+            // from each provided buffer into the target: one copy more than a receive
+            // into the target, but no cancel and no receive armed again after the value.
+            if io.recv_multi && !io.recv_stopping && rest.len() >= ring.direct_stop() {
                 io.cancels += u8::from(ring.stop_recv(slot));
                 io.recv_stopping = true;
             }

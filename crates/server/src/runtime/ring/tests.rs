@@ -84,6 +84,65 @@ fn the_same_on_a_registered_socket() {
     direct_gathered_cancelled(true);
 }
 
+#[test]
+fn a_direct_receive_completes_once_with_every_byte_or_at_the_end_of_stream() {
+    let mut ring = ring().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let file = File::Fd(a.as_raw_fd());
+    let mut target = vec![0u8; 10];
+    // SAFETY: `target` lives until the completion is reaped below.
+    assert!(unsafe { ring.recv_into(4, file, target.as_mut_ptr(), 10) });
+    let mut out = Vec::new();
+    // Arrivals in parts make no completion until the last one.
+    for part in [&b"val"[..], b"ue-"] {
+        b.write_all(part).unwrap();
+        for _ in 0..3 {
+            ring.enter(Some(Duration::from_millis(10))).unwrap();
+            ring.reap(&mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+    }
+    b.write_all(b"1234").unwrap();
+    wait(&mut ring, &mut out);
+    assert!(
+        matches!(
+            out[..],
+            [Reaped::Session {
+                slot: 4,
+                op: Op::RecvInto,
+                result: 10,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(target, b"value-1234");
+
+    // The peer hangs up midway: what came, then the end.
+    let mut target = vec![0u8; 10];
+    // SAFETY: `target` lives until the completion is reaped below.
+    assert!(unsafe { ring.recv_into(4, file, target.as_mut_ptr(), 10) });
+    b.write_all(b"half").unwrap();
+    ring.enter(Some(Duration::from_millis(10))).unwrap();
+    drop(b);
+    out.clear();
+    wait(&mut ring, &mut out);
+    assert!(
+        matches!(
+            out[..],
+            [Reaped::Session {
+                slot: 4,
+                op: Op::RecvInto,
+                result: 4,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(&target[..4], b"half");
+    assert_eq!(ring.in_flight(), 0);
+}
+
 /// A socket as the ring's operations name it: registered in its file table at `slot`,
 /// or by descriptor.
 fn file_of(ring: &mut Ring, slot: u32, fd: std::os::fd::RawFd, fixed: bool) -> File {
@@ -291,8 +350,8 @@ fn slots_past_the_table_use_plain_descriptors() {
     let fd = a.as_raw_fd();
     assert_eq!(ring.register(u32::MAX, fd), File::Fd(fd));
     let plain = Ring::new(Features {
-        multishot: true,
         fixed_files: false,
+        ..Features::ALL
     })
     .unwrap();
     let mut plain = plain;
