@@ -72,7 +72,9 @@ counters! {
     evictions,
     /// Evicted items that had never been fetched.
     evicted_unfetched,
-    /// Evicted items that had been fetched.
+    /// Evicted items that were active (read since linked where they were, so eviction
+    /// would have kept them) when there was no room left to keep them (memcached's
+    /// meaning: evicted with `ITEM_ACTIVE` set).
     evicted_active,
     /// Expired items reclaimed before anyone fetched them.
     expired_unfetched,
