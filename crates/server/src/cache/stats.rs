@@ -260,7 +260,7 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "expired_unfetched", s.expired_unfetched);
     stat(out, "evicted_unfetched", s.evicted_unfetched);
     if on.lru_maintainer {
-        stat(out, "evicted_active", 0);
+        stat(out, "evicted_active", s.evicted_active);
     }
     stat(out, "evictions", s.evictions);
     stat(out, "reclaimed", s.reclaimed);
@@ -280,7 +280,17 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
         "lru_bumps_dropped",
     ];
     for name in segmented.iter().filter(|_| on.lru_maintainer) {
-        stat(out, name, 0);
+        // Eviction's copy forward of an active item is the rescue memcached counts as a
+        // move from COLD to WARM.
+        stat(
+            out,
+            name,
+            if *name == "moves_to_warm" {
+                s.moves_to_warm
+            } else {
+                0
+            },
+        );
     }
 }
 
@@ -559,7 +569,7 @@ pub(crate) fn write_items(out: &mut Vec<u8>, store: &Store) {
         ("crawler_items_checked", 0),
         ("lrutail_reflocked", 0),
         ("moves_to_cold", 0),
-        ("moves_to_warm", 0),
+        ("moves_to_warm", s.moves_to_warm),
         ("moves_within_lru", 0),
         ("direct_reclaims", 0),
         ("hits_to_hot", 0),

@@ -149,6 +149,9 @@ impl Store {
             if let Some(pos) = t.find_at(h, at) {
                 if let Some(k) = keep.as_deref_mut() {
                     if self.keep_item(&mut t, k, pos, h, at, size, now) {
+                        if !k.all {
+                            bump(&shard.counters.moves_to_warm);
+                        }
                         seg.unlink(span);
                         off += span;
                         continue;
