@@ -1,23 +1,28 @@
 //! The hash index: open-addressing tables of 8-byte slots, one table per shard.
 //!
-//! A slot packs 10 bits of the key's hash (the tag, to skip most key comparisons without
-//! touching the heap), the item's last access (16 bits, seconds since its segment opened,
-//! see `layout::encode_access`) and its heap byte offset plus one (38 bits: 256 GiB):
+//! A slot packs 9 bits of the key's hash (the tag, to skip most key comparisons without
+//! touching the heap), the *active* bit (the item was read since it was linked here: what
+//! eviction keeps), the item's last access (16 bits, seconds since its segment opened, see
+//! `layout::encode_access`) and its heap byte offset plus one (38 bits: 256 GiB):
 //!
 //! ```text
-//! 63..54 tag | 53..38 last access | 37..0 heap offset + 1
+//! 63..55 tag | 54 active | 53..38 last access | 37..0 heap offset + 1
 //! ```
 //! Empty is 0 (no item has offset field 0), a deleted slot is all ones in the offset
 //! field and zeros elsewhere (a tombstone, so lookups keep probing past it; an item there
 //! would start 2 bytes before the end of a 256 GiB heap, and none is that small).
 //!
-//! Slots are atomics: a reader holding the shard's read lock raises the access field
-//! (`bump`, a compare-exchange that only ever raises it); tag and offset change only under
-//! the write lock.
+//! Slots are atomics: a reader holding the shard's read lock raises the access field and
+//! sets the active bit (`mark_read`, a compare-exchange that never lowers the one nor
+//! clears the other); tag and offset change only under the write lock. A slot written for
+//! an item (`insert`, `replace`) starts inactive: a new item, or an item eviction just
+//! copied forward, must be read again to count as read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const TAG_SHIFT: u32 = 54;
+const TAG_SHIFT: u32 = 55;
+/// Read since linked at this offset (see the module doc).
+const ACTIVE: u64 = 1 << 54;
 const ACCESS_SHIFT: u32 = 38;
 const OFF_MASK: u64 = (1 << ACCESS_SHIFT) - 1;
 const ACCESS_MASK: u64 = 0xffff << ACCESS_SHIFT;
@@ -35,7 +40,7 @@ pub(crate) fn shard_of(h: u64) -> usize {
 }
 
 fn tag(h: u64) -> u64 {
-    (h >> 40) & 0x3ff
+    (h >> 41) & 0x1ff
 }
 
 fn slot(h: u64, heap_off: usize, access: u16) -> u64 {
@@ -49,6 +54,10 @@ fn heap_off(s: u64) -> usize {
 
 fn access(s: u64) -> u16 {
     ((s & ACCESS_MASK) >> ACCESS_SHIFT) as u16
+}
+
+fn active(s: u64) -> bool {
+    s & ACTIVE != 0
 }
 
 fn occupied(s: u64) -> bool {
@@ -153,7 +162,7 @@ impl Table {
             if s == EMPTY {
                 return None;
             }
-            if s & !ACCESS_MASK == want {
+            if s & !(ACCESS_MASK | ACTIVE) == want {
                 return Some(pos);
             }
             pos = (pos + 1) & mask;
@@ -166,14 +175,38 @@ impl Table {
         access(self.load(pos))
     }
 
+    /// The last-access field and the active bit of an occupied slot, from one load.
+    #[inline]
+    pub(crate) fn access_and_active(&self, pos: usize) -> (u16, bool) {
+        let s = self.load(pos);
+        (access(s), active(s))
+    }
+
+    /// Whether the item in an occupied slot was read since it was linked there.
+    pub(crate) fn active(&self, pos: usize) -> bool {
+        active(self.load(pos))
+    }
+
     /// Raises the last-access field of an occupied slot to `a` (never lowers it). Safe
-    /// under the read lock: readers race only on this field, and each retries until the
-    /// field is at least its value, so the largest wins.
+    /// under the read lock: readers race only on this field and the active bit, and each
+    /// retries until the field is at least its value, so the largest wins.
     pub(crate) fn bump(&self, pos: usize, a: u16) {
+        self.raise(pos, a, 0);
+    }
+
+    /// A read of the item in an occupied slot at access time `a`: raises the access field
+    /// to `a` and sets the active bit, in one compare-exchange (the caller calls it only
+    /// when one of them changes, so a hot item's slot is not written on every hit). Safe
+    /// under the read lock, as `bump` is.
+    pub(crate) fn mark_read(&self, pos: usize, a: u16) {
+        self.raise(pos, a, ACTIVE);
+    }
+
+    fn raise(&self, pos: usize, a: u16, set: u64) {
         let slot = &self.slots[pos];
         let mut cur = slot.load(Ordering::Relaxed);
-        while access(cur) < a {
-            let new = (cur & !ACCESS_MASK) | u64::from(a) << ACCESS_SHIFT;
+        while access(cur) < a || cur & set != set {
+            let new = (cur & !ACCESS_MASK) | set | u64::from(a.max(access(cur))) << ACCESS_SHIFT;
             match slot.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(seen) => cur = seen,
@@ -181,17 +214,24 @@ impl Table {
         }
     }
 
-    /// Points an existing slot at a new item of the same key.
+    /// Points an existing slot at a new item of the same key (or a copy of the item),
+    /// inactive: it has not been read there yet.
     pub(crate) fn replace(&mut self, pos: usize, h: u64, off: usize, access: u16) {
         *self.slots[pos].get_mut() = slot(h, off, access);
+    }
+
+    /// Sets the active bit of an occupied slot (under the write lock: compaction moving an
+    /// item keeps what it knew of its reads).
+    pub(crate) fn set_active(&mut self, pos: usize) {
+        *self.slots[pos].get_mut() |= ACTIVE;
     }
 
     pub(crate) fn remove(&mut self, pos: usize) {
         *self.slots[pos].get_mut() = TOMBSTONE;
     }
 
-    /// Adds a key known to be absent. `rehash` gives the hash of the item at a heap offset,
-    /// needed when the table is rebuilt (slots keep only 10 bits of it).
+    /// Adds a key known to be absent, inactive. `rehash` gives the hash of the item at a
+    /// heap offset, needed when the table is rebuilt (slots keep only 9 bits of it).
     pub(crate) fn insert(
         &mut self,
         h: u64,
@@ -363,6 +403,11 @@ mod tests {
                     assert_eq!(heap_off(s), off);
                     assert_eq!(access(s), a);
                     assert_eq!(s >> TAG_SHIFT, tag(h));
+                    assert!(!active(s), "a new slot starts inactive");
+                    let s = s | ACTIVE;
+                    assert!(occupied(s) && active(s));
+                    assert_eq!((heap_off(s), access(s)), (off, a));
+                    assert_eq!(s >> TAG_SHIFT, tag(h));
                 }
             }
         }
@@ -383,6 +428,43 @@ mod tests {
         t.replace(pos, h, 200, 1);
         assert_eq!(t.find_at(h, 100), None);
         assert_eq!((t.find_at(h, 200), t.access(pos)), (Some(pos), 1));
+    }
+
+    #[test]
+    fn mark_read_sets_active_and_raises_access_and_replace_clears_it() {
+        let mut t = Table::new();
+        let h = hash(1, b"k");
+        t.insert(h, 100, 5, |_| h);
+        let pos = t.find_at(h, 100).unwrap();
+        assert_eq!(t.access_and_active(pos), (5, false), "inserted inactive");
+        // A read in the same second still marks the item active.
+        t.mark_read(pos, 5);
+        assert_eq!(t.access_and_active(pos), (5, true));
+        // An older access time never lowers the field; bump keeps the bit.
+        t.mark_read(pos, 2);
+        t.bump(pos, 7);
+        assert_eq!(t.access_and_active(pos), (7, true));
+        // Lookups ignore the bit.
+        assert_eq!(t.find_at(h, 100), Some(pos));
+        assert_eq!(t.find(h, |o| o == 100), Some((pos, 100)));
+        // Active survives a rebuild (slots move as they are).
+        for i in 0..1000usize {
+            let k = i.to_le_bytes();
+            t.insert(hash(1, &k), 1000 + i, 0, |o| {
+                if o == 100 {
+                    h
+                } else {
+                    hash(1, &(o - 1000).to_le_bytes())
+                }
+            });
+        }
+        let pos = t.find_at(h, 100).unwrap();
+        assert!(t.active(pos));
+        // A copy (or a new item) linked in its place starts inactive.
+        t.replace(pos, h, 300, 7);
+        assert_eq!(t.access_and_active(pos), (7, false));
+        t.set_active(pos);
+        assert_eq!(t.access_and_active(pos), (7, true));
     }
 
     #[test]

@@ -25,8 +25,10 @@ use std::fmt;
 use std::io::{self, Read, Write};
 
 const MAGIC: &[u8; 8] = b"CORVIDRD";
-/// Bumped whenever the meaning of any section or of the heap's bytes changes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the meaning of any section or of the heap's bytes changes. 2: an index
+/// slot's bit 54 is the active bit (eviction's "read since linked here"), no longer the
+/// low bit of the tag.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 pub(crate) const RUNNING: u32 = 1;
 pub(crate) const CLEAN: u32 = 2;
 const REQUIRED: u32 = 1;

@@ -72,8 +72,13 @@ counters! {
     evictions,
     /// Evicted items that had never been fetched.
     evicted_unfetched,
-    /// Evicted items that had been fetched.
+    /// Evicted items that were active (read since linked where they were, so eviction
+    /// would have kept them) when there was no room left to keep them (memcached's
+    /// meaning: evicted with `ITEM_ACTIVE` set).
     evicted_active,
+    /// Items eviction kept: active, so copied forward instead of evicted (memcached's
+    /// nearest count is of active items rescued from the COLD tail to WARM).
+    moves_to_warm,
     /// Expired items reclaimed before anyone fetched them.
     expired_unfetched,
     /// Dead (expired or flushed) items whose memory was reclaimed.

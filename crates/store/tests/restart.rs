@@ -134,6 +134,28 @@ fn a_pending_flush_all_delay_survives_a_restart() {
 }
 
 #[test]
+fn what_eviction_would_keep_survives_a_restart() {
+    // The active bit (read since linked here) lives in the index slots, saved as they are.
+    let dir = Dir::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (s, _) = open(&dir.file(), cfg(16), &clock);
+    set(&s, "read", b"r", 0, 0);
+    set(&s, "unread", b"u", 0, 0);
+    assert!(s.get(b"read").is_some());
+    s.save(&[]).unwrap();
+    drop(s);
+    let (s, r) = open(&dir.file(), cfg(16), &clock);
+    assert_eq!(restored_items(&r), 2);
+    // More than the heap of never-read items, within the same second.
+    let v = vec![b'c'; 2000];
+    for i in 0..(18 * MIB) / v.len() {
+        set(&s, &format!("c{i}"), &v, 0, 0);
+    }
+    assert_eq!(value(&s, "read").as_deref(), Some(&b"r"[..]));
+    assert_eq!(value(&s, "unread"), None);
+}
+
+#[test]
 fn extra_sections_ride_along_and_unknown_required_ones_refuse() {
     let clock = Arc::new(ManualClock::new(T0));
     let dir = Dir::new();

@@ -178,7 +178,7 @@ pub const GENERAL: &[Export] = &[
     g("slab_global_page_pool", "corvid_slab_global_page_pool", "Free slab pages (0)."),
     c("expired_unfetched", "corvid_expired_unfetched", "Items reclaimed expired, never fetched."),
     c("evicted_unfetched", "corvid_evicted_unfetched", "Items evicted, never fetched."),
-    c("evicted_active", "corvid_evicted_active", "Items evicted although fetched."),
+    c("evicted_active", "corvid_evicted_active", "Items evicted although read since last kept."),
     c("evictions", "corvid_evictions", "Items evicted to make room."),
     c("reclaimed", "corvid_reclaimed", "Expired or flushed items whose memory was reused."),
     c("crawler_reclaimed", "corvid_crawler_reclaimed", "Items the LRU crawler reclaimed."),

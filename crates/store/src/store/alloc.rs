@@ -214,7 +214,11 @@ impl Store {
                         Keep {
                             seg: sp,
                             off: 0,
-                            limit: self.seg_size / 2,
+                            // Every eviction frees at least a quarter of a segment, so
+                            // one allocation copies at most 3/4 of a segment; half (the
+                            // limit before) evicted hot items when most of the victim
+                            // had been read (docs/store.md, "The read signal").
+                            limit: self.seg_size - self.seg_size / 4,
                             all: compact,
                         }
                     });

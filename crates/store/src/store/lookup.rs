@@ -156,7 +156,7 @@ impl Store {
         let Some((pos, off)) = t.find(h, |o| self.key_matches(o, key)) else {
             return Err(None);
         };
-        let access = t.access(pos);
+        let (access, active) = t.access_and_active(pos);
         let it = self.item(off);
         // SAFETY: under the shard lock.
         let mut deadline = unsafe { it.deadline() };
@@ -178,15 +178,16 @@ impl Store {
                 .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
         }
         if mark {
-            // Written only when they change (the access field once a second at most), so a
-            // hot item's cache lines are not bounced between readers on every hit.
+            // Written only when they change (the access field once a second at most, the
+            // active bit once per item and eviction round), so a hot item's cache lines are
+            // not bounced between readers on every hit.
             if bits & FETCHED == 0 {
                 // SAFETY: linked item under its shard lock.
                 unsafe { it.bits().fetch_or(FETCHED, Ordering::Relaxed) };
             }
             let a = layout::access_since(now, seg.opened.load(Ordering::Relaxed));
-            if a > access {
-                t.bump(pos, a);
+            if a > access || !active {
+                t.mark_read(pos, a);
             }
         }
         Ok(ItemRef {

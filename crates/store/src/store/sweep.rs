@@ -127,14 +127,14 @@ impl Store {
     /// Unlinks every item of a segment taken out of circulation (no writer can hold a pin
     /// on it any more), then frees it, or parks it until readers drop their pins.
     ///
-    /// With `keep`, live items read since the segment was last written to are copied into
-    /// the spare segment (up to its limit) and stay linked there: eviction keeps what is
-    /// being read, at the cost of one copy, and only while that is cheap.
+    /// With `keep`, live items read since they were linked here (their slot's active bit)
+    /// are copied into the spare segment (up to its limit) and stay linked there: eviction
+    /// keeps what is being read, at the cost of one copy, and only while that is cheap.
+    /// With `keep.all` (compaction) every live item is copied.
     pub(super) fn clear(&self, s: u32, now: u64, release: bool, mut keep: Option<&mut Keep>) {
         let seg = &self.segs[s as usize];
         let base = s as usize * self.seg_size;
         let end = seg.write_off.load(Ordering::Acquire);
-        let written = seg.last_write.load(Ordering::Relaxed);
         let mut off = 0;
         while off < end {
             let at = base + off;
@@ -148,7 +148,10 @@ impl Store {
             let mut t = shard.table.write();
             if let Some(pos) = t.find_at(h, at) {
                 if let Some(k) = keep.as_deref_mut() {
-                    if self.keep_item(&mut t, k, pos, h, at, size, written, now) {
+                    if self.keep_item(&mut t, k, pos, h, at, size, now) {
+                        if !k.all {
+                            bump(&shard.counters.moves_to_warm);
+                        }
                         seg.unlink(span);
                         off += span;
                         continue;
@@ -156,6 +159,8 @@ impl Store {
                 }
                 // Judged while still linked, under the lock: the slot holds its last access.
                 let why = self.dead(&t, pos, at, now);
+                // Read since linked here, yet evicted: the spare was full (or missing).
+                let active = t.active(pos);
                 let reported = match why.is_none() && self.eviction_watch().is_some() {
                     // SAFETY: under the shard lock, and the item is linked.
                     true => Some((t.access(pos), unsafe { it.deadline() })),
@@ -179,11 +184,12 @@ impl Store {
                     }
                     None => {
                         bump(&c.evictions);
-                        bump(if fetched {
-                            &c.evicted_active
-                        } else {
-                            &c.evicted_unfetched
-                        });
+                        if !fetched {
+                            bump(&c.evicted_unfetched);
+                        }
+                        if active {
+                            bump(&c.evicted_active);
+                        }
                         if let (Some(watch), Some((access, deadline))) =
                             (self.eviction_watch(), reported)
                         {
@@ -220,12 +226,16 @@ impl Store {
     }
 
     /// Copies a linked item of an evicted segment into the spare if it was read since it
-    /// was written there, and points its slot at the copy. Runs under the item's shard
-    /// write lock, so no writer can replace the item meanwhile.
+    /// was linked there (its slot is active), or of a compacted one whatever its reads,
+    /// and points its slot at the copy. Runs under the item's shard write lock, so no
+    /// writer can replace the item meanwhile.
     ///
     /// The copy keeps every header byte (CAS, deadline, flags, bits). Its last access is
     /// clamped to the spare's opening when older: access times count from their segment's
     /// opening, and `dead` explains why raising one to a time no later than now is safe.
+    /// An evicted item's copy starts inactive, so it must be read again to survive the
+    /// next round (a second chance, not a lease); compaction is not a judgement on the
+    /// item, so its copy keeps the bit.
     #[allow(clippy::too_many_arguments)]
     fn keep_item(
         &self,
@@ -235,20 +245,19 @@ impl Store {
         h: u64,
         src: usize,
         size: usize,
-        written: u64,
         now: u64,
     ) -> bool {
         let span = layout::span(size);
         if k.off + span > k.limit || self.dead(t, pos, src, now).is_some() {
             return false;
         }
-        let a = t.access(pos);
+        let (a, active) = t.access_and_active(pos);
+        if !k.all && !active {
+            return false;
+        }
         let it = self.item(src);
         let bits = it.shape();
         let last = self.access_time(src, a);
-        if !k.all && (bits & FETCHED == 0 || last <= written) {
-            return false;
-        }
         let dst_seg = &self.segs[k.seg as usize];
         let at = k.seg as usize * self.seg_size + k.off;
         let dst = self.item(at);
@@ -273,6 +282,9 @@ impl Store {
         dst_seg.link(span);
         dst_seg.write_off.store(k.off, Ordering::Relaxed);
         t.replace(pos, h, at, self.access_field(at, last));
+        if k.all && active {
+            t.set_active(pos);
+        }
         true
     }
 }

@@ -193,7 +193,7 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
     stat(out, "expired_unfetched", s.expired_unfetched);
     stat(out, "evicted_unfetched", s.evicted_unfetched);
     if on.lru_maintainer {
-        stat(out, "evicted_active", 0);
+        stat(out, "evicted_active", s.evicted_active);
     }
     stat(out, "evictions", s.evictions);
     stat(out, "reclaimed", s.reclaimed);
@@ -213,7 +213,17 @@ pub(crate) fn write_general(out: &mut Vec<u8>, from: &Sources<'_>) {
         "lru_bumps_dropped",
     ];
     for name in segmented.iter().filter(|_| on.lru_maintainer) {
-        stat(out, name, 0);
+        // Eviction's copy forward of an active item is the rescue memcached counts as a
+        // move from COLD to WARM.
+        stat(
+            out,
+            name,
+            if *name == "moves_to_warm" {
+                s.moves_to_warm
+            } else {
+                0
+            },
+        );
     }
 }
 

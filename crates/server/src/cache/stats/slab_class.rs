@@ -37,7 +37,7 @@ pub(crate) fn write_items(out: &mut Vec<u8>, store: &Store) {
         ("crawler_items_checked", 0),
         ("lrutail_reflocked", 0),
         ("moves_to_cold", 0),
-        ("moves_to_warm", 0),
+        ("moves_to_warm", s.moves_to_warm),
         ("moves_within_lru", 0),
         ("direct_reclaims", 0),
         ("hits_to_hot", 0),
