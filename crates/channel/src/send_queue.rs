@@ -202,6 +202,13 @@ impl<P: Payload> SendQueue<P> {
         outcome::writev(sink, &iov[..count])
     }
 
+    /// The unsent bytes when they are all in one segment (an unpipelined reply), for a
+    /// write the caller makes itself, as [`SendQueue::gather`] but with no gather list to
+    /// build; None when more segments are queued (or none).
+    pub fn single(&self) -> Option<&[u8]> {
+        (self.segments.len() == 1).then(|| self.front_bytes())
+    }
+
     /// The unsent bytes of up to `out.len()` segments, in order, for a write the caller
     /// makes itself (an io_uring send): the queue must not change until
     /// [`SendQueue::sent`] says how much went out. Returns how many slices were filled.

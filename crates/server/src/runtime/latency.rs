@@ -15,7 +15,12 @@
 //!   it holds and writes the replies with one system call. The clock is read when the
 //!   turn first hands input to the handler and again after the write; every request the
 //!   turn answered is charged that span. Two clock reads per turn, whatever the
-//!   pipelining depth, and none for a turn that only wrote or read nothing.
+//!   pipelining depth, and none for a turn that only wrote or read nothing. Turns that
+//!   run back to back (a worker serving one session after another, without waiting in
+//!   between) share a reading: the next turn starts at the moment the last one finished
+//!   ([`Tally::idle`] forgets it when the worker is about to wait), so a busy worker reads
+//!   the clock once per turn, and a turn's span also holds what little the worker did
+//!   for that session before it first handed input to the handler.
 //! - **No sharing.** Each worker records into its own histograms (atomics on the
 //!   worker's own cache lines, written by that worker only with a plain load and store);
 //!   readers (`stats latency`, `/metrics`) sum the workers'. No atomic is ever written
@@ -188,6 +193,9 @@ pub(crate) struct Tally {
     kinds: u32,
     /// [`monotonic_ns`] when the turn started; 0 when no turn is being timed.
     started: u64,
+    /// [`monotonic_ns`] when the last timed turn finished, while the worker has been busy
+    /// ever since (0: unknown, or it waited).
+    last: u64,
 }
 
 impl Tally {
@@ -195,8 +203,18 @@ impl Tally {
     #[inline]
     pub(crate) fn begin(&mut self) {
         if self.started == 0 {
-            self.started = monotonic_ns();
+            self.started = match self.last {
+                0 => monotonic_ns(),
+                last => last,
+            };
         }
+    }
+
+    /// The worker is about to wait (for events, completions): the next turn reads the
+    /// clock afresh.
+    #[inline]
+    pub(crate) fn idle(&mut self) {
+        self.last = 0;
     }
 
     /// A request of `kind` was answered.
@@ -219,9 +237,13 @@ impl Tally {
     pub(crate) fn finish(&mut self, into: &Latency) {
         let started = std::mem::take(&mut self.started);
         if started == 0 || self.kinds == 0 {
+            // Not read now: what the worker does next is not known to follow at once.
+            self.last = 0;
             return;
         }
-        let nanos = monotonic_ns().saturating_sub(started);
+        let now = monotonic_ns();
+        self.last = now;
+        let nanos = now.saturating_sub(started);
         let bucket = bucket_of(nanos);
         let mut kinds = std::mem::take(&mut self.kinds);
         while kinds != 0 {
@@ -300,5 +322,31 @@ mod tests {
         t.begin();
         t.finish(&w);
         assert_eq!(w.snapshot(2).count(), 2);
+    }
+
+    #[test]
+    fn back_to_back_turns_share_a_clock_reading_until_the_worker_waits() {
+        let w = Latency::default();
+        let mut t = Tally::default();
+        t.begin();
+        t.add(1);
+        t.finish(&w);
+        let finished = t.last;
+        assert!(finished > 0);
+        // The next turn starts where the last one finished: no clock read.
+        t.begin();
+        assert_eq!(t.started, finished);
+        t.add(1);
+        t.finish(&w);
+        assert!(t.last >= finished);
+        assert_eq!(w.snapshot(1).count(), 2);
+        // After a wait, the clock is read afresh.
+        t.idle();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        t.begin();
+        assert!(t.started >= finished + 1_000_000);
+        // A turn that answered nothing forgets the reading too.
+        t.finish(&w);
+        assert_eq!(t.last, 0);
     }
 }

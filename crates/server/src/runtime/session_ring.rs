@@ -224,22 +224,25 @@ impl<H: Handler> Session<H> {
         let (Some(io), Some(ring)) = (self.ring.as_deref_mut(), env.ring.as_mut()) else {
             return false;
         };
-        let mut slices = [IoSlice::new(&[]); IOVECS_PER_CALL];
-        let count = io.flying.gather(&mut slices);
-        let iovec = |slice: &IoSlice<'_>| libc::iovec {
+        let iovec = |slice: &[u8]| libc::iovec {
             iov_base: slice.as_ptr() as *mut libc::c_void,
             iov_len: slice.len(),
         };
-        let pushed = if count == 1 {
+        // One contiguous reply (unpipelined requests): no gather list to build (a 64-entry
+        // one is a kilobyte to fill per send).
+        let pushed = if let Some(bytes) = io.flying.single() {
             // SAFETY: the bytes are `io.flying`'s (its scratch buffer's heap storage, or a
             // pinned value): nothing changes `io.flying` until this send's completion
             // (`ring_flush` does not touch it while `sending`; new output goes to the other
             // queue), and the session is freed only once nothing is in flight. One iovec
             // is copied into the submission, so it need not outlive this call.
-            unsafe { ring.send(slot, io.file, &[iovec(&slices[0])], &mut io.msg) }
+            unsafe { ring.send(slot, io.file, &[iovec(bytes)], &mut io.msg) }
         } else {
+            let mut slices = [IoSlice::new(&[]); IOVECS_PER_CALL];
+            let count = io.flying.gather(&mut slices);
             io.iov.clear();
-            io.iov.extend(slices[..count].iter().map(iovec));
+            io.iov
+                .extend(slices[..count].iter().map(|slice| iovec(slice)));
             // SAFETY: as above for the bytes; the iovecs and the msghdr live in this
             // session's boxed `RingIo` (the Vec is changed only by the next send, after
             // this one's completion), which is freed only once nothing is in flight.

@@ -123,6 +123,9 @@ impl<H: Handler> Worker<H> {
         loop {
             self.env.service.turn_end(self.env.shared.index);
             let timeout = self.timeout(more_messages);
+            if timeout != Some(Duration::ZERO) {
+                self.env.agenda.tally.idle();
+            }
             self.handshakes.new_turn();
             // On the ring, the ring waits and the epoll is read, without waiting, only
             // when it has events.
