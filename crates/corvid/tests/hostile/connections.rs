@@ -134,11 +134,9 @@ impl FdLimited {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let port_arg = port.to_string();
-        let mut all = vec!["-p", &port_arg, "-l", "127.0.0.1", "-U", "0", "-t", "2"];
-        all.extend_from_slice(args);
-        let backend = support::server_backend_args();
-        all.extend(backend.iter().map(String::as_str));
+        let mut all = support::loopback_args(port, 2);
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend(support::server_backend_args());
         let child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
