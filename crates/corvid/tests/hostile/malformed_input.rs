@@ -191,10 +191,12 @@ fn unterminated_megabyte_lines_are_bounded_and_released() {
         peak <= baseline + 16 * 1100 + RSS_SLACK_KIB,
         "RSS {peak} KiB with 16 unterminated lines, baseline {baseline} KiB"
     );
-    // A line over the bound is never answered: each of these is closed.
+    // A line over the bound is never answered: each of these is closed (the deadline is
+    // generous: on io_uring with the machine loaded 4-6x over its 2 cores, 5 s was seen
+    // to pass before the close; polling returns as soon as it comes).
     for s in &mut open {
         assert!(
-            closes_within(s, Duration::from_secs(5)),
+            closes_within(s, Duration::from_secs(20)),
             "a line over 1 MiB was kept open"
         );
     }
