@@ -2,12 +2,12 @@
 //!
 //! Each complete request line is answered at once: a `get` with one `VALUE` of the
 //! configured size per key (the value `corvid bench` expects for that key, so its
-//! checks pass), a storage command by skipping its data block and `STORED`. Nothing is
-//! stored or looked up. Replies are composed into an [`Output`]: short pieces are copied
-//! into its scratch buffer, a value's body over [`COPY_MAX`] is queued by reference to
-//! the generator's pattern (as Corvid and memcached send large values by reference).
-//! With a [`Store`] (`--store`), a set's data block goes into its key's slot and a get
-//! is answered from the slot instead.
+//! checks pass); a storage command's data block is skipped, and `STORED` sent once it is
+//! all in. Nothing is looked up. Replies are composed into an [`Output`]: short pieces
+//! are copied into its scratch buffer, a value's body over [`COPY_MAX`] is queued by
+//! reference to the generator's pattern (as Corvid and memcached send large values by
+//! reference). With a [`Store`] (`--store`), a set's data block goes into its key's slot
+//! and a get is answered from the slot instead.
 
 use crate::store::{Block, Store};
 use bench::Content;
@@ -71,6 +71,11 @@ impl Answerer {
                 if block.skip > 0 {
                     return Ok(pos);
                 }
+                // As memcached, only once the whole data block is in: a client may take
+                // the reply as leave to stop sending.
+                if std::mem::take(&mut block.reply) {
+                    out.copy(b"STORED\r\n");
+                }
             }
             let rest = &input[pos..];
             let Some(nl) = memchr::memchr(b'\n', rest) else {
@@ -108,9 +113,7 @@ impl Answerer {
                             }
                             None => block.start(bytes, std::ptr::null_mut(), 0),
                         }
-                        if !line.ends_with(b" noreply") {
-                            out.copy(b"STORED\r\n");
-                        }
+                        block.reply = !line.ends_with(b" noreply");
                     }
                     None => out.copy(b"CLIENT_ERROR bad command line format\r\n"),
                 }
@@ -352,6 +355,7 @@ mod tests {
                 .answer(&input, &mut block, &mut out)
                 .expect("answers");
             assert_eq!((used, block.skip), (input.len(), 7));
+            assert!(out.is_empty(), "STORED waits for the whole data block");
             let used = answerer
                 .answer(b"56789\r\nversion\r\n", &mut block, &mut out)
                 .expect("answers");

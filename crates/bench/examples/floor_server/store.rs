@@ -70,6 +70,8 @@ fn fnv1a(key: &[u8]) -> u64 {
 /// the ones that go into a store slot (the rest of a value; its `\r\n` is skipped).
 pub struct Block {
     pub skip: usize,
+    /// `STORED` is owed when the block is complete.
+    pub reply: bool,
     dest: *mut u8,
     store: usize,
 }
@@ -78,6 +80,7 @@ impl Default for Block {
     fn default() -> Block {
         Block {
             skip: 0,
+            reply: false,
             dest: std::ptr::null_mut(),
             store: 0,
         }
