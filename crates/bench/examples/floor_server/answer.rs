@@ -2,11 +2,14 @@
 //!
 //! Each complete request line is answered at once: a `get` with one `VALUE` of the
 //! configured size per key (the value `corvid bench` expects for that key, so its
-//! checks pass), a storage command by skipping its data block and `STORED`. Nothing is
-//! stored or looked up. Replies are composed into an [`Output`]: short pieces are copied
-//! into its scratch buffer, a value's body over [`COPY_MAX`] is queued by reference to
-//! the generator's pattern (as Corvid and memcached send large values by reference).
+//! checks pass); a storage command's data block is skipped, and `STORED` sent once it is
+//! all in. Nothing is looked up. Replies are composed into an [`Output`]: short pieces
+//! are copied into its scratch buffer, a value's body over [`COPY_MAX`] is queued by
+//! reference to the generator's pattern (as Corvid and memcached send large values by
+//! reference). With a [`Store`] (`--store`), a set's data block goes into its key's slot
+//! and a get is answered from the slot instead.
 
+use crate::store::{Block, Store};
 use bench::Content;
 
 /// Values up to this size are copied into the reply; larger ones are sent from the
@@ -35,10 +38,11 @@ pub struct Answerer {
     /// `" 0 <value_size>\r\n"`: the rest of a `VALUE` line after its key.
     header_tail: Vec<u8>,
     content: &'static Content,
+    store: Option<Store>,
 }
 
 impl Answerer {
-    pub fn new(value_size: usize) -> Result<Answerer, bench::BenchError> {
+    pub fn new(value_size: usize, store: Option<Store>) -> Result<Answerer, bench::BenchError> {
         let size = bench::SizeDist::Fixed(value_size);
         // One key of the generator's default size: only the pattern matters here.
         let content = Content::new(1, bench::SizeDist::Fixed(16), size)?;
@@ -47,21 +51,30 @@ impl Answerer {
             header_tail: format!(" 0 {value_size}\r\n").into_bytes(),
             // Lives as long as the process: replies in flight point into it.
             content: Box::leak(Box::new(content)),
+            store,
         })
     }
 
-    /// Answers every complete request at the front of `input` into `out`, skipping the
-    /// first `*skip` bytes (the rest of a data block) first. Returns how many bytes were
-    /// used; the rest is the start of a request line still to come.
-    pub fn answer(&self, input: &[u8], skip: &mut usize, out: &mut Output) -> Result<usize, Close> {
+    /// Answers every complete request at the front of `input` into `out`, taking the
+    /// rest of a data block (`block`) first. Returns how many bytes were used; the rest
+    /// is the start of a request line still to come.
+    pub fn answer(
+        &self,
+        input: &[u8],
+        block: &mut Block,
+        out: &mut Output,
+    ) -> Result<usize, Close> {
         let mut pos = 0;
         loop {
-            if *skip > 0 {
-                let n = (*skip).min(input.len() - pos);
-                pos += n;
-                *skip -= n;
-                if *skip > 0 {
+            if block.skip > 0 {
+                pos += block.take(&input[pos..]);
+                if block.skip > 0 {
                     return Ok(pos);
+                }
+                // As memcached, only once the whole data block is in: a client may take
+                // the reply as leave to stop sending.
+                if std::mem::take(&mut block.reply) {
+                    out.copy(b"STORED\r\n");
                 }
             }
             let rest = &input[pos..];
@@ -75,11 +88,11 @@ impl Answerer {
             let line = &rest[..nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             pos += nl + 1;
-            self.line(line, skip, out)?;
+            self.line(line, block, out)?;
         }
     }
 
-    fn line(&self, line: &[u8], skip: &mut usize, out: &mut Output) -> Result<(), Close> {
+    fn line(&self, line: &[u8], block: &mut Block, out: &mut Output) -> Result<(), Close> {
         let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
         match tokens.next().unwrap_or_default() {
             b"get" | b"gets" => {
@@ -90,14 +103,17 @@ impl Answerer {
             }
             b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => {
                 // <cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]
-                let mut rest = tokens.skip(3);
-                let bytes = rest.next().and_then(parse_usize);
+                let key = tokens.next().unwrap_or_default();
+                let bytes = tokens.nth(2).and_then(parse_usize);
                 match bytes {
                     Some(bytes) => {
-                        *skip = bytes.saturating_add(2);
-                        if !line.ends_with(b" noreply") {
-                            out.copy(b"STORED\r\n");
+                        match &self.store {
+                            Some(store) => {
+                                block.start(bytes, store.slot(key, key_id(key)), store.slot_size())
+                            }
+                            None => block.start(bytes, std::ptr::null_mut(), 0),
                         }
+                        block.reply = !line.ends_with(b" noreply");
                     }
                     None => out.copy(b"CLIENT_ERROR bad command line format\r\n"),
                 }
@@ -115,7 +131,21 @@ impl Answerer {
         out.copy(b"VALUE ");
         out.copy(key);
         out.copy(&self.header_tail);
-        let (head, tail) = self.content.value_parts(key_id(key), self.value_size);
+        if let Some(store) = &self.store {
+            let slot = store.slot(key, key_id(key));
+            if self.value_size > COPY_MAX {
+                out.refer_raw(slot, self.value_size);
+            } else {
+                // SAFETY: the slot is `value_size` bytes inside the store, which is never
+                // freed; nothing writes it while this copy reads it (one thread).
+                out.copy(unsafe { std::slice::from_raw_parts(slot, self.value_size) });
+            }
+            out.copy(b"\r\n");
+            return;
+        }
+        let (head, tail) = self
+            .content
+            .value_parts(key_id(key).unwrap_or(0), self.value_size);
         out.copy(head.as_ref());
         if tail.len() > COPY_MAX {
             out.refer(tail);
@@ -126,12 +156,12 @@ impl Answerer {
     }
 }
 
-/// The id in a generator key (`k` and zero-padded digits); 0 for any other key, whose
-/// value is then simply some bytes of the right length.
-fn key_id(key: &[u8]) -> u64 {
+/// The id in a generator key (`k` and zero-padded digits). Any other key's value is
+/// simply some bytes of the right length (id 0), or its slot is found by a hash.
+fn key_id(key: &[u8]) -> Option<u64> {
     match key.split_first() {
-        Some((b'k', digits)) => parse_u64(digits).unwrap_or(0),
-        _ => 0,
+        Some((b'k', digits)) => parse_u64(digits),
+        _ => None,
     }
 }
 
@@ -156,8 +186,13 @@ fn parse_usize(digits: &[u8]) -> Option<usize> {
 /// process (a value's body in the pattern).
 #[derive(Clone, Copy)]
 enum Piece {
-    Scratch { start: usize, end: usize },
+    Scratch {
+        start: usize,
+        end: usize,
+    },
     Static(&'static [u8]),
+    /// A store slot: never freed, reached only through raw pointers.
+    Slot(*const u8, usize),
 }
 
 /// Replies waiting to be sent: a gather list over a scratch buffer and static bytes,
@@ -201,6 +236,11 @@ impl Output {
         self.pieces.push(Piece::Static(bytes));
     }
 
+    fn refer_raw(&mut self, slot: *const u8, len: usize) {
+        self.pending += len;
+        self.pieces.push(Piece::Slot(slot, len));
+    }
+
     /// The unsent bytes, when they are one contiguous piece.
     pub fn contiguous(&self) -> Option<&[u8]> {
         if self.pieces.len() != self.sent_piece + 1 {
@@ -213,6 +253,9 @@ impl Output {
         match self.pieces[i] {
             Piece::Scratch { start, end } => &self.scratch[start..end],
             Piece::Static(bytes) => bytes,
+            // SAFETY: a slot of the store, which is never freed; this thread does not
+            // write it while the slice lives (a send or a copy of it).
+            Piece::Slot(slot, len) => unsafe { std::slice::from_raw_parts(slot, len) },
         }
     }
 
@@ -294,12 +337,12 @@ mod tests {
     #[test]
     fn a_get_gets_the_generators_value_and_a_set_is_skipped() {
         for size in [100, 65536] {
-            let answerer = Answerer::new(size).expect("answerer");
+            let answerer = Answerer::new(size, None).expect("answerer");
             let mut out = Output::default();
-            let mut skip = 0;
+            let mut block = Block::default();
             let mut input = b"get k000000000000042\r\nset k1 0 0 5\r\nhello\r\nget x".to_vec();
             let used = answerer
-                .answer(&input, &mut skip, &mut out)
+                .answer(&input, &mut block, &mut out)
                 .expect("answers");
             assert_eq!(&input[used..], b"get x", "a partial line waits");
             let mut want = expected_value(b"k000000000000042", 42, size);
@@ -309,24 +352,25 @@ mod tests {
             input = b"set k2 0 0 10\r\n01234".to_vec();
             let mut out = Output::default();
             let used = answerer
-                .answer(&input, &mut skip, &mut out)
+                .answer(&input, &mut block, &mut out)
                 .expect("answers");
-            assert_eq!((used, skip), (input.len(), 7));
+            assert_eq!((used, block.skip), (input.len(), 7));
+            assert!(out.is_empty(), "STORED waits for the whole data block");
             let used = answerer
-                .answer(b"56789\r\nversion\r\n", &mut skip, &mut out)
+                .answer(b"56789\r\nversion\r\n", &mut block, &mut out)
                 .expect("answers");
-            assert_eq!((used, skip), (16, 0));
+            assert_eq!((used, block.skip), (16, 0));
             assert_eq!(out.unsent(), b"STORED\r\nVERSION floor\r\n");
         }
     }
 
     #[test]
     fn output_advances_across_pieces() {
-        let answerer = Answerer::new(8192).expect("answerer");
+        let answerer = Answerer::new(8192, None).expect("answerer");
         let mut out = Output::default();
-        let mut skip = 0;
+        let mut block = Block::default();
         answerer
-            .answer(b"get k7 k8\r\n", &mut skip, &mut out)
+            .answer(b"get k7 k8\r\n", &mut block, &mut out)
             .expect("answers");
         let all = out.unsent();
         assert_eq!(out.pending(), all.len());
@@ -345,12 +389,47 @@ mod tests {
     }
 
     #[test]
+    fn with_a_store_a_get_answers_what_was_set() {
+        for size in [10, 8192] {
+            let store = Store::new(4 * size, size).expect("store");
+            let answerer = Answerer::new(size, Some(store)).expect("answerer");
+            let mut out = Output::default();
+            let mut block = Block::default();
+            let value: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut input = format!("set k2 0 0 {size}\r\n").into_bytes();
+            input.extend_from_slice(&value[..size / 2]);
+            let used = answerer
+                .answer(&input, &mut block, &mut out)
+                .expect("answers");
+            assert_eq!(used, input.len());
+            // The rest straight into the slot, as a direct receive puts it.
+            let (dest, len) = block.target().expect("the rest of the value has a target");
+            assert_eq!(len, size - size / 2);
+            // SAFETY: `dest` is the slot's unfilled rest, `len` bytes of the store.
+            unsafe { std::ptr::copy_nonoverlapping(value[size / 2..].as_ptr(), dest, len) };
+            block.advance(len);
+            let used = answerer
+                .answer(b"\r\nget k2 k6\r\n", &mut block, &mut out)
+                .expect("answers");
+            assert_eq!(used, 13);
+            let mut want = b"STORED\r\n".to_vec();
+            want.extend_from_slice(format!("VALUE k2 0 {size}\r\n").as_bytes());
+            want.extend_from_slice(&value);
+            // k6 shares k2's slot (6 % 4 == 2).
+            want.extend_from_slice(format!("\r\nVALUE k6 0 {size}\r\n").as_bytes());
+            want.extend_from_slice(&value);
+            want.extend_from_slice(b"\r\nEND\r\n");
+            assert_eq!(out.unsent(), want);
+        }
+    }
+
+    #[test]
     fn bad_input_gets_errors_or_a_close() {
-        let answerer = Answerer::new(10).expect("answerer");
+        let answerer = Answerer::new(10, None).expect("answerer");
         let mut out = Output::default();
-        let mut skip = 0;
+        let mut block = Block::default();
         let used = answerer
-            .answer(b"set k 0 0 x\r\nbogus\r\n", &mut skip, &mut out)
+            .answer(b"set k 0 0 x\r\nbogus\r\n", &mut block, &mut out)
             .expect("answers");
         assert_eq!(used, 20);
         assert_eq!(
@@ -359,13 +438,17 @@ mod tests {
         );
         let long = vec![b'a'; MAX_LINE + 1];
         assert_eq!(
-            answerer.answer(&long, &mut skip, &mut out),
+            answerer.answer(&long, &mut block, &mut out),
             Err(Close::LineTooLong)
         );
         assert_eq!(
-            answerer.answer(b"quit\r\n", &mut skip, &mut out),
+            answerer.answer(b"quit\r\n", &mut block, &mut out),
             Err(Close::Quit)
         );
-        assert_eq!(key_id(b"k99999999999999999999999"), 0, "overflow is no id");
+        assert_eq!(
+            key_id(b"k99999999999999999999999"),
+            None,
+            "overflow is no id"
+        );
     }
 }

@@ -4,9 +4,12 @@
 //! than the room offered (the socket is then drained, and new bytes raise a new edge, so
 //! no `EAGAIN` read), answering each batch as it comes; then one `send` (`sendmsg` when
 //! the replies are in several pieces) per connection. A connection whose replies the
-//! kernel did not take waits for its writable edge.
+//! kernel did not take waits for its writable edge. With a store, the rest of a value is
+//! received straight into its slot by a `readv` that also brings what follows it into
+//! the read buffer (Corvid's large-value read).
 
 use crate::answer::{Answerer, Output, MAX_IOVECS};
+use crate::store::Block;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,8 +26,8 @@ struct Conn {
     /// Received bytes not yet answered (the start of a request) are at the front.
     buf: Vec<u8>,
     filled: usize,
-    /// Bytes of a data block still to skip.
-    skip: usize,
+    /// The data block being received.
+    block: Block,
     out: Output,
     /// Stopped reading while its output was over `HIGH_WATER`: read again once drained.
     stalled: bool,
@@ -146,7 +149,7 @@ fn accept(
             fd,
             buf: vec![0; receive],
             filled: 0,
-            skip: 0,
+            block: Block::default(),
             out: Output::default(),
             stalled: false,
             hup: false,
@@ -180,14 +183,30 @@ impl Conn {
                 break;
             }
             let room = self.buf.len() - self.filled;
-            // SAFETY: the destination is the unused tail of `buf`, `room` bytes long.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf[self.filled..].as_mut_ptr() as *mut libc::c_void,
-                    room,
-                    0,
-                )
+            let spare = self.buf[self.filled..].as_mut_ptr() as *mut libc::c_void;
+            let target = self.block.target();
+            let offered = room + target.map_or(0, |(_, len)| len);
+            let n = match target {
+                None => {
+                    // SAFETY: the destination is the unused tail of `buf`, `room` bytes.
+                    unsafe { libc::recv(self.fd.as_raw_fd(), spare, room, 0) }
+                }
+                Some((slot, len)) => {
+                    let iov = [
+                        libc::iovec {
+                            iov_base: slot as *mut libc::c_void,
+                            iov_len: len,
+                        },
+                        libc::iovec {
+                            iov_base: spare,
+                            iov_len: room,
+                        },
+                    ];
+                    // SAFETY: the first part is the unfilled rest of a store slot (never
+                    // freed, written by nothing else meanwhile), the second the unused
+                    // tail of `buf`.
+                    unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) }
+                }
             };
             if n == 0 {
                 return Step::Close;
@@ -200,15 +219,17 @@ impl Conn {
                 }
             }
             let n = n as usize;
-            self.filled += n;
-            match answerer.answer(&self.buf[..self.filled], &mut self.skip, &mut self.out) {
+            let direct = target.map_or(0, |(_, len)| n.min(len));
+            self.block.advance(direct);
+            self.filled += n - direct;
+            match answerer.answer(&self.buf[..self.filled], &mut self.block, &mut self.out) {
                 Ok(used) => {
                     self.buf.copy_within(used..self.filled, 0);
                     self.filled -= used;
                 }
                 Err(_) => return Step::Close,
             }
-            if n < room && !self.hup {
+            if n < offered && !self.hup {
                 break; // drained: the next bytes raise a new edge
             }
         }

@@ -29,6 +29,12 @@
 //! Each `get` key is answered with a `VALUE` of `--value-size` bytes, the value
 //! `corvid bench` expects for that key (so its checks pass and its error count says the
 //! replies are right); a storage command's data block is skipped and answered `STORED`.
+//!
+//! `--store BYTES` makes it the storing floor: BYTES of memory, faulted in at start, cut
+//! into slots of the value size with no index (a key's slot is its generator id modulo
+//! the slot count); a set's data block goes into its key's slot (on epoll, the rest of
+//! it received straight there), a get sends its slot by reference. What that adds is
+//! what holding the values costs: memory no cache holds, copied by the kernel.
 //! Receives take up to `max(16 KiB, 2 x value size)` at once, so a 64 KiB data block
 //! arrives in one buffer. memcached's flags `bench/compare` passes (`-U -t -m -c -u -o`)
 //! are accepted and ignored.
@@ -39,6 +45,7 @@
 
 mod answer;
 mod epoll;
+mod store;
 #[cfg(test)]
 mod tests;
 mod uring;
@@ -47,6 +54,7 @@ use answer::Answerer;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
+use store::Store;
 
 /// The smallest receive: a pooled read buffer's worth in Corvid (and memcached's).
 const MIN_RECEIVE: usize = 16 * 1024;
@@ -62,6 +70,7 @@ struct Flags {
     port: u16,
     backend: Backend,
     value_size: usize,
+    store: Option<usize>,
 }
 
 fn parse_flags(args: &[String]) -> Result<Flags, String> {
@@ -70,6 +79,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
         port: 11211,
         backend: Backend::Epoll,
         value_size: 100,
+        store: None,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -80,6 +90,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
             "--value-size" => {
                 flags.value_size = value()?.parse().map_err(|e| format!("--value-size: {e}"))?
             }
+            "--store" => flags.store = Some(value()?.parse().map_err(|e| format!("--store: {e}"))?),
             "--backend" => {
                 flags.backend = match value()?.as_str() {
                     "epoll" => Backend::Epoll,
@@ -132,9 +143,18 @@ pub fn listen(addr: &str, port: u16) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves on `listener` until the process ends (or an error the loop cannot go on from).
-pub fn serve(listener: TcpListener, backend: Backend, value_size: usize) -> std::io::Result<()> {
-    let answerer = Answerer::new(value_size).map_err(std::io::Error::other)?;
+/// Serves on `listener` until the process ends (or an error the loop cannot go on from);
+/// with `store`, values are kept in that many bytes of slots (`--store`).
+pub fn serve(
+    listener: TcpListener,
+    backend: Backend,
+    value_size: usize,
+    store: Option<usize>,
+) -> std::io::Result<()> {
+    let store = store
+        .map(|bytes| Store::new(bytes, value_size))
+        .transpose()?;
+    let answerer = Answerer::new(value_size, store).map_err(std::io::Error::other)?;
     match backend {
         Backend::Epoll => epoll::serve(listener, answerer, receive_size(value_size)),
         Backend::Uring => uring::serve(listener, answerer, receive_size(value_size)),
@@ -157,7 +177,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match serve(listener, flags.backend, flags.value_size) {
+    match serve(listener, flags.backend, flags.value_size, flags.store) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("floor_server: {e}");

@@ -7,7 +7,8 @@
 //! arrives. Requests are answered straight from the provided buffer (only a partial
 //! request line is copied out), every connection with replies gets one send per turn,
 //! and one `io_uring_enter` per turn submits them all and waits for the next
-//! completions.
+//! completions. With a store, a set's data is copied from the provided buffers into its
+//! slot (as Corvid's io_uring backend does for a value whose rest is under 64 KiB).
 //!
 //! Memory the kernel uses while an operation is in flight stays put: a connection is a
 //! `Box` (its iovecs and `msghdr` do not move) whose in-flight output is not touched
@@ -16,6 +17,7 @@
 //! but by an error, and their memory is then leaked rather than freed under the kernel.
 
 use crate::answer::{Answerer, Output, MAX_IOVECS};
+use crate::store::Block;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::alloc::Layout;
 use std::io;
@@ -45,8 +47,9 @@ fn tag(index: u32, op: u64) -> u64 {
 struct Conn {
     /// The start of a request line that the last receive cut off.
     partial: Vec<u8>,
-    /// Bytes of a data block still to skip.
-    skip: usize,
+    /// The data block being received (with a store, copied from the provided buffers
+    /// into its slot).
+    block: Block,
     /// Replies being composed, and replies the kernel is sending (untouched until the
     /// send completes).
     out: Output,
@@ -401,7 +404,7 @@ impl Server {
 fn new_conn() -> Box<Conn> {
     Box::new(Conn {
         partial: Vec::new(),
-        skip: 0,
+        block: Block::default(),
         out: Output::default(),
         sending_out: Output::default(),
         sending: false,
@@ -423,14 +426,14 @@ fn new_conn() -> Box<Conn> {
 fn answer(answerer: &Answerer, conn: &mut Conn, data: &[u8]) {
     let result = if conn.partial.is_empty() {
         answerer
-            .answer(data, &mut conn.skip, &mut conn.out)
+            .answer(data, &mut conn.block, &mut conn.out)
             .map(|used| {
                 conn.partial.extend_from_slice(&data[used..]);
             })
     } else {
         conn.partial.extend_from_slice(data);
         answerer
-            .answer(&conn.partial, &mut conn.skip, &mut conn.out)
+            .answer(&conn.partial, &mut conn.block, &mut conn.out)
             .map(|used| {
                 conn.partial.drain(..used);
             })
