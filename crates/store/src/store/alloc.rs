@@ -214,11 +214,11 @@ impl Store {
                         Keep {
                             seg: sp,
                             off: 0,
-                            // Every eviction frees at least a quarter of a segment, so
-                            // one allocation copies at most 3/4 of a segment; half (the
+                            // Every eviction frees at least an eighth of a segment, so
+                            // one allocation copies at most 7/8 of a segment; half (the
                             // limit before) evicted hot items when most of the victim
                             // had been read (docs/store.md, "The read signal").
-                            limit: self.seg_size - self.seg_size / 4,
+                            limit: self.seg_size - self.seg_size / 8,
                             all: compact,
                         }
                     });

@@ -8,7 +8,7 @@ use crate::config::{memcached_item_size, StoreError, KEY_MAX};
 use crate::exptime::{self, Deadline, NEVER};
 use crate::index::{self, Table};
 use crate::item::{ItemRef, Reservation};
-use crate::layout::{self, Header, WIN};
+use crate::layout::{self, Header, FETCHED, WIN};
 use crate::stats::{bump, Counters};
 use std::sync::atomic::Ordering;
 
@@ -303,7 +303,16 @@ impl Store {
                     .fetch_max(if d == NEVER { u64::MAX } else { d }, Ordering::Relaxed);
             }
         }
+        // A store over an item that was read where it is linked keeps its standing with
+        // eviction: the key is in use, and a large value written into a hole of an old
+        // segment (`reuse.rs`) would otherwise have only what is left of that segment's
+        // round to be read in (docs/store.md, "The read signal"). Only a read item passes
+        // it on, so a key written over and over and never read again loses it at once.
+        let in_use = old.filter(|&(pos, o)| t.active(pos) && self.item(o).shape() & FETCHED != 0);
         self.publish(&mut t, r.hash, found, off, cas, access);
+        if let Some((pos, _)) = in_use {
+            t.set_active(pos);
+        }
         drop(t);
         if off == r.heap_off {
             r.linked.set(true);
