@@ -9,7 +9,7 @@ use super::address::socket_name;
 use super::counters::{ListenerStats, RuntimeStats};
 use super::handler::{Handler, Service};
 use super::shutdown::Shutdown;
-use super::worker::WorkerHandle;
+use super::worker::handle::WorkerHandle;
 use crate::{Security, ServerConfig, ServerError};
 use channel::{Accepted, Listener, Stream};
 use mio::{Events, Interest, Poll, Token};

@@ -10,22 +10,22 @@
 //! clients wrote to in one turn makes one `writev`, and a client that got replies from
 //! several backends one write.
 
-use super::address::{peer_name, socket_name};
 use super::agenda::{Agenda, LOCAL_PER_TURN};
-use super::counters::{bump, ConnInfo, ConnState};
+use super::counters::bump;
 use super::handler::{Handler, Port, Service, WorkerShared};
 use super::handshakes::Handshakes;
 use super::id::ConnId;
 use super::queue::Message;
-use super::ring::{Reaped, Ring, RingIo};
+use super::ring::{Reaped, Ring};
 use super::session::{Drive, Env, Readiness, Session, Wake};
-use crate::Security;
-use channel::{BufferPool, Stream};
-use mio::{Events, Interest, Poll, Token};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use channel::BufferPool;
+use mio::{Events, Poll, Token};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod arrival;
+mod closing;
+pub(crate) mod handle;
 mod ring_turn;
 
 const WAKER: Token = Token(usize::MAX);
@@ -275,100 +275,6 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Takes on a connection the acceptor accepted on listener number `listener`; on a
-    /// TLS listener, as a TLS stream whose handshake happens here, as it is read.
-    fn adopt(&mut self, stream: Stream, security: Security, listener: usize) {
-        let stats = &self.env.shared.stats;
-        if self.stopping.is_some() {
-            stats.curr_connections.fetch_sub(1, Relaxed);
-            if let Some(l) = stats.listeners.get(listener) {
-                l.open.fetch_sub(1, Relaxed);
-            }
-            return;
-        }
-        let stream = match (security, &self.env.shared.config.tls) {
-            (Security::Plain, _) | (_, None) => stream,
-            (security, Some(tls)) => {
-                match stream.into_tls(&tls.context, security == Security::MutualTls) {
-                    Some(stream) => stream,
-                    None => {
-                        stats.curr_connections.fetch_sub(1, Relaxed);
-                        if let Some(l) = stats.listeners.get(listener) {
-                            l.open.fetch_sub(1, Relaxed);
-                        }
-                        return;
-                    }
-                }
-            }
-        };
-        let fd = stream.fd();
-        let id = self.env.agenda.ids.allocate();
-        let listen_addr = match stream.local_addr() {
-            Some(addr) => socket_name("tcp", addr),
-            None => stats
-                .listeners
-                .get(listener)
-                .map(|l| l.addr.clone())
-                .unwrap_or_default(),
-        };
-        let info = Arc::new(ConnInfo {
-            fd: i64::from(fd),
-            addr: peer_name(&stream),
-            listen_addr,
-            listener,
-            worker: self.env.shared.index,
-            id,
-            last_cmd: AtomicU64::new(self.env.service.now()),
-            state: AtomicU8::new(ConnState::New as u8),
-        });
-        let key = stats.add_connection(info.clone());
-        bump(&self.env.shared.counters().total_connections, 1);
-        if self.env.shared.config.verbose > 1 {
-            eprintln!("<{fd} new client connection");
-        }
-        let handler = self
-            .env
-            .service
-            .accept_on(&mut self.env.agenda.local, &stream, listener);
-        if stream.is_handshaking() {
-            self.handshakes.started(id);
-        }
-        // Plain streams do their IO on the ring; TLS ones (whose records rustls reads
-        // and writes through system calls) keep to epoll.
-        let file = match self.env.ring.as_mut() {
-            Some(ring) if !stream.buffers_input() => Some(ring.register(id.slot(), fd)),
-            _ => None,
-        };
-        let mut session = Session::new(stream, id, Some((info, key)), handler);
-        session.ring = file.map(RingIo::new);
-        self.insert(session);
-    }
-
-    /// Registers a new session and drives it once: data may have arrived before the
-    /// registration, and the edge that announced it is gone.
-    fn insert(&mut self, mut session: Session<H>) {
-        let id = session.id();
-        let slot = id.slot() as usize;
-        if self.sessions.len() <= slot {
-            self.sessions.resize_with(slot + 1, || None);
-        }
-        // Edge-triggered, both directions, registered once: no re-registration calls.
-        // A session on the ring is not registered: its completions wake it.
-        let registered = match session.ring {
-            Some(_) => Ok(()),
-            None => self.poll.registry().register(
-                &mut session.stream,
-                id.token(),
-                Interest::READABLE | Interest::WRITABLE,
-            ),
-        };
-        self.sessions[slot] = Some(session);
-        if registered.is_err() {
-            return self.close(slot);
-        }
-        self.ready.push(Ready::Session(id));
-    }
-
     fn begin_shutdown(&mut self) {
         self.stopping = Some(Instant::now());
         self.env.stopping = true;
@@ -534,73 +440,6 @@ impl<H: Handler> Worker<H> {
         }
         self.after_drive();
     }
-
-    fn close_idle(&mut self, idle: Duration) {
-        let now = self.env.service.now();
-        for slot in 0..self.sessions.len() {
-            let stale = self.sessions[slot].as_ref().is_some_and(|s| {
-                // Strictly more, as memcached: with whole seconds, `>=` closed a session
-                // whose last command was a few milliseconds before a second boundary.
-                s.is_idle()
-                    && s.inbound.as_ref().is_some_and(|(info, _)| {
-                        now.saturating_sub(info.last_cmd.load(Relaxed)) > idle.as_secs()
-                    })
-            });
-            if stale {
-                bump(&self.env.shared.counters().idle_kicks, 1);
-                if let Some(s) = self.sessions[slot].as_mut() {
-                    s.why = super::life::CloseReason::IdleTimeout;
-                }
-                self.close(slot);
-            }
-        }
-        self.after_drive();
-    }
-
-    /// Closes the session in `slot`, if any: the handler hears its client is gone,
-    /// buffers go back, the id goes stale. A session with operations in flight on the
-    /// ring has them cancelled and is freed at the last completion (`complete_io`),
-    /// since the kernel may still write into its memory until then; meanwhile it is
-    /// closed to everyone else (`open_session`).
-    fn close(&mut self, slot: usize) {
-        if let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) {
-            if session.ring_busy() {
-                session.start_dying(&mut self.env);
-                return;
-            }
-        }
-        self.finish_close(slot);
-    }
-
-    fn finish_close(&mut self, slot: usize) {
-        let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
-            return;
-        };
-        match (session.ring.as_ref(), self.env.ring.as_mut()) {
-            // Out of the ring's file table before the descriptor closes with the session.
-            (Some(io), Some(ring)) => ring.unregister(io.file),
-            _ => {
-                let _ = self.poll.registry().deregister(&mut session.stream);
-            }
-        }
-        session.release(&mut self.env);
-        self.env.agenda.ids.release(session.id());
-        let shared = &self.env.shared;
-        if let Some((info, key)) = &session.inbound {
-            shared.stats.remove_connection(*key);
-            shared.stats.curr_connections.fetch_sub(1, Relaxed);
-            if let Some(l) = shared.stats.listeners.get(info.listener) {
-                l.open.fetch_sub(1, Relaxed);
-            }
-            if shared.config.verbose > 1 {
-                eprintln!("<{} connection closed.", info.fd);
-            }
-        }
-        shared
-            .counters()
-            .buffers_lent
-            .store(self.env.pool.lent() as u64, Relaxed);
-    }
 }
 
 /// Session `id` in its slot, unless it has closed (the slot is empty or holds a later
@@ -614,68 +453,4 @@ fn open_session<H: Handler>(
         .get_mut(id.slot() as usize)?
         .as_mut()
         .filter(|s| s.id() == id && !s.is_dying())
-}
-
-/// The acceptor's handle on a worker.
-pub(crate) struct WorkerHandle<C> {
-    pub(crate) queue: Arc<super::queue::RunQueue<Message<C>>>,
-    pub(crate) thread: std::thread::JoinHandle<()>,
-}
-
-impl<C: Send + 'static> WorkerHandle<C> {
-    /// Starts worker number `index` on its own thread.
-    pub(crate) fn spawn<H>(
-        index: usize,
-        config: Arc<crate::ServerConfig>,
-        stats: Arc<super::counters::RuntimeStats>,
-        shutdown: Arc<super::shutdown::Shutdown>,
-        service: Arc<H::Service>,
-    ) -> std::io::Result<WorkerHandle<C>>
-    where
-        H: Handler<Completion = C>,
-    {
-        let poll = Poll::new()?;
-        let queue = Arc::new(super::queue::RunQueue::new(mio::Waker::new(
-            poll.registry(),
-            WAKER,
-        )?));
-        let shared = WorkerShared {
-            index,
-            counters: stats.workers[index].clone(),
-            config,
-            stats,
-            queue: queue.clone(),
-            shutdown,
-        };
-        let ports = service.ports(index)?;
-        for (i, port) in ports.iter().enumerate() {
-            poll.registry().register(
-                &mut mio::unix::SourceFd(&port.fd()),
-                port_token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-        }
-        // memcached counts each thread's UDP socket as an open connection.
-        let count = ports.len() as u64;
-        shared.stats.curr_connections.fetch_add(count, Relaxed);
-        bump(&shared.counters().total_connections, count);
-        let thread = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
-            .spawn(move || Worker::<H>::new(shared, service, poll, ports).run())?;
-        Ok(WorkerHandle { queue, thread })
-    }
-
-    /// Hands over a connection accepted on listener number `listener`.
-    pub(crate) fn adopt(&self, stream: Stream, security: Security, listener: usize) {
-        // Failing to wake means the worker is gone; the stream is then dropped (closed).
-        let _ = self.queue.post(Message::Adopt(stream, security, listener));
-    }
-
-    pub(crate) fn begin_shutdown(&self) {
-        let _ = self.queue.post(Message::Shutdown);
-    }
-
-    pub(crate) fn join(self) {
-        let _ = self.thread.join();
-    }
 }
