@@ -1,5 +1,5 @@
 //! A session's IO on the io_uring backend: the same seam as the epoll calls in
-//! `session.rs` (`fill`, `fill_target`, `flush`, `linger`), with operations submitted to
+//! `session/socket_io.rs` (`fill`, `fill_target`, `flush`, `linger`), with operations submitted to
 //! the worker's [`Ring`] and their completions fed back through
 //! [`Session::ring_complete`].
 //!
