@@ -151,17 +151,8 @@ fn workers_never_call_pread_only_io_threads_do() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let pid: u32 = loop {
-        // The pid file is written before the listeners accept; poll it anyway.
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "no pid file");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The pid file is written before the listeners accept; poll it anyway.
+    let pid = support::pid_file::wait_for_pid(&pid_file, Duration::from_secs(30));
     traced.server = Some(pid);
 
     // 300 values of 20 KB (6 MB: three 2 MiB write buffers reach the file), then

@@ -216,17 +216,7 @@ fn corvid_rss_stays_bounded_under_a_set_heavy_load() {
     let pid_file = dir.path().join("pid");
     let pid_arg = pid_file.display().to_string();
     let server = Server::corvid(&["-m", "64", "-P", &pid_arg]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pid: u32 = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "no pid file");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let pid = support::pid_file::wait_for_pid(&pid_file, Duration::from_secs(10));
     let start_rss = rss_kib(pid);
     let seconds = load_seconds();
     let until = Instant::now() + Duration::from_secs(seconds);

@@ -123,17 +123,7 @@ fn sigterm_while_fifty_clients_pipeline_finishes_replies_and_exits_zero() {
     let pid_file = dir.path().join("pid");
     let pid_arg = pid_file.display().to_string();
     let mut server = Server::corvid(&["-c", "200", "-P", &pid_arg]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pid: u32 = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "no pid file");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let pid = support::pid_file::wait_for_pid(&pid_file, Duration::from_secs(10));
     let port = server.port();
     let replies = Arc::new(AtomicUsize::new(0));
     let connected = Arc::new(AtomicUsize::new(0));

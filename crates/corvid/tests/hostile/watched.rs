@@ -31,18 +31,7 @@ impl Watched {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-P", &pid_arg]);
         let server = Server::start(implementation, &all, Transport::Tcp);
-        // The pid file is written just after the listener is bound: poll for it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
-            if let Some(pid) = std::fs::read_to_string(&pid_file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break pid;
-            }
-            assert!(Instant::now() < deadline, "no pid file from {all:?}");
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let pid = crate::support::pid_file::wait_for_pid(&pid_file, Duration::from_secs(10));
         Watched {
             server,
             pid,

@@ -17,6 +17,7 @@ pub mod command_line;
 pub mod implementation;
 pub mod listener;
 pub mod normalise;
+pub mod pid_file;
 pub mod ports;
 pub mod proxy;
 pub mod restart_disk;
