@@ -332,6 +332,18 @@ impl Ring {
         false
     }
 
+    /// Queues a session's operation, counted in flight if the kernel takes it (the
+    /// worker's own polls and the ring's last cancel are not: `push`).
+    ///
+    /// # Safety
+    /// As for `push`.
+    unsafe fn push_op(&mut self, entry: &squeue::Entry) -> bool {
+        // SAFETY: the caller's promise.
+        let pushed = unsafe { self.push(entry) };
+        self.in_flight += usize::from(pushed);
+        pushed
+    }
+
     /// Receives up to `len` bytes on `file` into a provided buffer, once, for session
     /// `slot`.
     pub(crate) fn recv(&mut self, slot: u32, file: File, len: u32) -> bool {
@@ -343,9 +355,7 @@ impl Ring {
         // SAFETY: the kernel writes into a provided buffer, owned by this ring and freed
         // only after every operation completed; the descriptor is the session's, which
         // stays open while the operation is in flight.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Receives on `file` into provided buffers, completion after completion (each
@@ -359,9 +369,7 @@ impl Ring {
         // SAFETY: as for `recv`: every completion's bytes are in a provided buffer this
         // ring owns, and the descriptor stays open (and registered) until the last
         // completion.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Cancels session `slot`'s multishot receive: it ends with a last completion
@@ -372,9 +380,7 @@ impl Ring {
             .build()
             .user_data(Op::Cancel.tag(slot));
         // SAFETY: a cancellation points at no memory.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Receives `len` bytes on `file` straight into `buf`, for session `slot`: one
@@ -398,9 +404,7 @@ impl Ring {
             .flags(file.flags())
             .user_data(Op::RecvInto.tag(slot));
         // SAFETY: the caller's promise.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Sends the bytes `iov` points at on `file` (through `msg` when more than one
@@ -436,9 +440,7 @@ impl Ring {
         };
         let entry = entry.flags(file.flags()).user_data(Op::Send.tag(slot));
         // SAFETY: the caller's promise.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Watches `file` for a hang-up (an error or a reset: `POLLERR`, `POLLHUP`; a
@@ -449,9 +451,7 @@ impl Ring {
             .flags(file.flags())
             .user_data(Op::Watch.tag(slot));
         // SAFETY: a poll points at no memory; the descriptor stays open while in flight.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Cancels every operation on `file` (session `slot` closing); each still
@@ -466,9 +466,7 @@ impl Ring {
             .build()
             .user_data(Op::Cancel.tag(slot));
         // SAFETY: a cancellation points at no memory.
-        let pushed = unsafe { self.push(&entry) };
-        self.in_flight += usize::from(pushed);
-        pushed
+        unsafe { self.push_op(&entry) }
     }
 
     /// Watches the worker's epoll descriptor (one shot, armed again after each event,
